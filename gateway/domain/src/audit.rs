@@ -1,0 +1,235 @@
+//! Audit events: CloudEvents 1.0 envelopes, hash-chained.
+//!
+//! Each event carries the extension attributes `chainid`, `seq`, `prevhash` and `hash`
+//! (CloudEvents attribute names allow only lower-case letters and digits, so the design's
+//! `prev_hash` is spelled `prevhash`). `hash` is the SHA-256 of the canonical JSON of the event
+//! without its `hash` attribute; `prevhash` of the first event of a chain is 64 zeros. A verifier
+//! recomputes every hash and link, so an edited, deleted, inserted or reordered event is found.
+
+use crate::canonical_json::to_canonical_string;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Event types of the design.
+pub mod types {
+    pub const SESSION_CREATED: &str = "session.created";
+    pub const SESSION_DELETED: &str = "session.deleted";
+    pub const SESSION_EXPIRED: &str = "session.expired";
+    pub const SESSION_LOST: &str = "session.lost";
+    pub const EXECUTION_REQUESTED: &str = "execution.requested";
+    pub const POLICY_DECIDED: &str = "policy.decided";
+    pub const EXECUTION_COMPLETED: &str = "execution.completed";
+    pub const FILE_UPLOADED: &str = "file.uploaded";
+    pub const FILE_DOWNLOADED: &str = "file.downloaded";
+    pub const GATEWAY_STARTED: &str = "gateway.started";
+    pub const GATEWAY_STOPPED: &str = "gateway.stopped";
+}
+
+/// An event before it is placed in a chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub event_type: &'static str,
+    /// CloudEvents `subject`: the session (or execution) the event is about.
+    pub subject: Option<String>,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(event_type: &'static str, subject: Option<String>, data: serde_json::Value) -> Self {
+        Self { event_type, subject, data }
+    }
+}
+
+/// A sealed event as written to every sink.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub specversion: String,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub datacontenttype: String,
+    pub chainid: String,
+    pub seq: u64,
+    pub prevhash: String,
+    pub hash: String,
+    pub data: serde_json::Value,
+}
+
+/// Where a chain stands: the last sequence number and hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl ChainHead {
+    pub fn genesis() -> Self {
+        Self { seq: 0, hash: GENESIS_HASH.to_owned() }
+    }
+}
+
+impl AuditEvent {
+    /// Seals `new` as the successor of `head`.
+    pub fn seal(
+        new: NewEvent,
+        head: &ChainHead,
+        chain_id: &str,
+        source: &str,
+        id: String,
+        time: String,
+    ) -> Self {
+        let mut event = AuditEvent {
+            specversion: "1.0".into(),
+            id,
+            source: source.into(),
+            event_type: new.event_type.into(),
+            time,
+            subject: new.subject,
+            datacontenttype: "application/json".into(),
+            chainid: chain_id.into(),
+            seq: head.seq + 1,
+            prevhash: head.hash.clone(),
+            hash: String::new(),
+            data: new.data,
+        };
+        event.hash = event.compute_hash();
+        event
+    }
+
+    /// SHA-256 (hex) of the canonical JSON of this event without its `hash`.
+    pub fn compute_hash(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("hash");
+        }
+        hex::encode(Sha256::digest(to_canonical_string(&value).as_bytes()))
+    }
+
+    pub fn head(&self) -> ChainHead {
+        ChainHead { seq: self.seq, hash: self.hash.clone() }
+    }
+}
+
+/// The first problem a verifier found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BrokenLink {
+    /// 1-based position in the input (line number for a file).
+    pub position: u64,
+    pub chainid: String,
+    pub seq: Option<u64>,
+    pub kind: BreakKind,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakKind {
+    /// Not a JSON event.
+    Unreadable,
+    /// The event's content does not match its hash (edited).
+    HashMismatch,
+    /// A sequence number is missing (deleted event or truncated middle).
+    Gap,
+    /// A sequence number went backwards or repeated with different content (reordered).
+    Reorder,
+    /// `prevhash` does not match the previous event's hash.
+    PrevHashMismatch,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub events_read: u64,
+    pub duplicates_dropped: u64,
+    pub chains: BTreeMap<String, u64>,
+    pub broken: Option<BrokenLink>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+/// Verifies events in the order they were read. Each chain must start at seq 1 unless
+/// `allow_partial` (a window of a longer log), then run without gaps. An event identical (same id
+/// and hash) to one already seen is an at-least-once duplicate and is dropped.
+#[derive(Default)]
+pub struct ChainVerifier {
+    heads: BTreeMap<String, ChainHead>,
+    seen_ids: std::collections::HashMap<String, String>,
+    report: VerifyReport,
+    allow_partial: bool,
+}
+
+impl ChainVerifier {
+    pub fn new(allow_partial: bool) -> Self {
+        Self { allow_partial, ..Default::default() }
+    }
+
+    /// Feeds one raw line; returns false once a break was found (further input is ignored).
+    pub fn push_line(&mut self, line: &str) -> bool {
+        if self.report.broken.is_some() {
+            return false;
+        }
+        self.report.events_read += 1;
+        let position = self.report.events_read;
+        match serde_json::from_str::<AuditEvent>(line) {
+            Ok(event) => self.push(position, &event),
+            Err(e) => self.fail(position, String::new(), None, BreakKind::Unreadable, e.to_string()),
+        }
+    }
+
+    fn push(&mut self, position: u64, event: &AuditEvent) -> bool {
+        if let Some(hash) = self.seen_ids.get(&event.id) {
+            if *hash == event.hash && event.compute_hash() == event.hash {
+                self.report.duplicates_dropped += 1;
+                return true;
+            }
+        }
+        let chain = event.chainid.clone();
+        if event.compute_hash() != event.hash {
+            let msg = format!("event {} (seq {}) does not match its hash: edited", event.id, event.seq);
+            return self.fail(position, chain, Some(event.seq), BreakKind::HashMismatch, msg);
+        }
+        let expected = match self.heads.get(&chain) {
+            Some(head) => head.clone(),
+            None if self.allow_partial => ChainHead { seq: event.seq - 1, hash: event.prevhash.clone() },
+            None => ChainHead::genesis(),
+        };
+        if event.seq <= expected.seq {
+            let msg = format!("seq {} after seq {}: reordered or replayed", event.seq, expected.seq);
+            return self.fail(position, chain, Some(event.seq), BreakKind::Reorder, msg);
+        }
+        if event.seq != expected.seq + 1 {
+            let msg = format!("seq {} follows seq {}: {} event(s) missing", event.seq, expected.seq, event.seq - expected.seq - 1);
+            return self.fail(position, chain, Some(event.seq), BreakKind::Gap, msg);
+        }
+        if event.prevhash != expected.hash {
+            let msg = format!("seq {} does not link to the previous event's hash", event.seq);
+            return self.fail(position, chain, Some(event.seq), BreakKind::PrevHashMismatch, msg);
+        }
+        self.heads.insert(chain.clone(), event.head());
+        self.seen_ids.insert(event.id.clone(), event.hash.clone());
+        *self.report.chains.entry(chain).or_default() += 1;
+        true
+    }
+
+    fn fail(&mut self, position: u64, chainid: String, seq: Option<u64>, kind: BreakKind, message: String) -> bool {
+        self.report.broken = Some(BrokenLink { position, chainid, seq, kind, message });
+        false
+    }
+
+    pub fn finish(self) -> VerifyReport {
+        self.report
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,59 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionResult {
+    Allow,
+    Deny,
+    Review,
+}
+
+impl DecisionResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Review => "review",
+        }
+    }
+}
+
+/// One reason policy gave; `code` is stable so a model can branch on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
+pub struct Violation {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// What the decision obliges the enforcement to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
+pub struct Obligations {
+    /// Execution wall time cap from policy (seconds), if policy sets one below the session's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_timeout_seconds: Option<u32>,
+    /// Hosts the execution may reach through the egress proxy (empty: none).
+    #[serde(default)]
+    pub egress: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
+pub struct Decision {
+    pub decision_id: String,
+    pub result: DecisionResult,
+    pub violations: Vec<Violation>,
+    pub policy_revision: String,
+    #[serde(default)]
+    pub obligations: Obligations,
+    /// Evaluation time in microseconds.
+    #[serde(default)]
+    pub eval_micros: u64,
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        self.result == DecisionResult::Allow
+    }
+}

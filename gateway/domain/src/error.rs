@@ -1,0 +1,102 @@
+//! The one table of error codes. Every error the API returns has one of these codes; the HTTP
+//! layer maps them to responses in exactly one place.
+
+use serde::Serialize;
+
+macro_rules! error_codes {
+    ($( $variant:ident => ($code:literal, $status:literal, $doc:literal) ),* $(,)?) => {
+        /// Stable, snake_case error codes that clients and models branch on.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode { $( #[doc = $doc] $variant ),* }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+            pub fn as_str(self) -> &'static str { match self { $(Self::$variant => $code),* } }
+            pub fn http_status(self) -> u16 { match self { $(Self::$variant => $status),* } }
+            pub fn meaning(self) -> &'static str { match self { $(Self::$variant => $doc),* } }
+        }
+    };
+}
+
+error_codes! {
+    MissingToken => ("missing_token", 401, "No Bearer token in the Authorization header."),
+    MalformedToken => ("malformed_token", 401, "The token is not a well-formed JWT."),
+    TokenExpired => ("token_expired", 401, "The token's exp is in the past."),
+    TokenNotYetValid => ("token_not_yet_valid", 401, "The token's nbf is in the future."),
+    InvalidAudience => ("invalid_audience", 401, "The token's aud does not name this gateway."),
+    InvalidIssuer => ("invalid_issuer", 401, "The token's iss is not a configured issuer."),
+    UnsupportedAlgorithm => ("unsupported_algorithm", 401, "The token's alg is not allowed (none, HMAC and unlisted algorithms are refused)."),
+    InvalidSignature => ("invalid_signature", 401, "The token's signature does not verify."),
+    UnknownKey => ("unknown_key", 401, "No key of the issuer's JWKS matches the token's kid."),
+    InvalidClaims => ("invalid_claims", 401, "A required claim is missing or has the wrong type."),
+    IssuerUnavailable => ("issuer_unavailable", 503, "The issuer's discovery document or JWKS could not be fetched."),
+    PolicyDenied => ("policy_denied", 403, "Policy denied the request; see details.violations."),
+    SessionNotFound => ("session_not_found", 404, "No such session for this caller."),
+    ExecutionNotFound => ("execution_not_found", 404, "No such execution for this caller."),
+    FileNotFound => ("file_not_found", 404, "No such file in the session workspace."),
+    RouteNotFound => ("route_not_found", 404, "No such API route."),
+    MethodNotAllowed => ("method_not_allowed", 405, "The route does not accept this method."),
+    SessionNotActive => ("session_not_active", 409, "The session is deleted, expired or lost."),
+    SessionBusy => ("session_busy", 409, "Another execution is running in this session."),
+    InvalidJson => ("invalid_json", 400, "The body is not valid JSON or does not match the schema."),
+    InvalidRequest => ("invalid_request", 400, "A field has an invalid value; see details."),
+    UnsupportedLanguage => ("unsupported_language", 400, "The language is not one of python, sql, bash, javascript."),
+    InvalidPath => ("invalid_path", 400, "The file path is absolute, escapes the workspace, or holds control characters."),
+    InvalidMultipart => ("invalid_multipart", 400, "The upload is not multipart/form-data with a 'file' field."),
+    UnsupportedMediaType => ("unsupported_media_type", 415, "The Content-Type is not the one this route accepts."),
+    CodeTooLarge => ("code_too_large", 413, "The code exceeds the code size limit."),
+    PayloadTooLarge => ("payload_too_large", 413, "The body or upload exceeds its size limit."),
+    WorkspaceQuotaExceeded => ("workspace_quota_exceeded", 413, "The session workspace would exceed its quota."),
+    TooManySessions => ("too_many_sessions", 429, "The gateway or the caller has reached its session limit."),
+    SandboxUnavailable => ("sandbox_unavailable", 503, "The sandbox could not be started or does not answer."),
+    PolicyUnavailable => ("policy_unavailable", 503, "No valid policy is loaded; everything is denied."),
+    AuditUnavailable => ("audit_unavailable", 503, "The audit trail cannot be written; nothing runs unaudited."),
+    ShuttingDown => ("shutting_down", 503, "The gateway is shutting down."),
+    Internal => ("internal", 500, "An internal error; the audit trail and logs have details."),
+}
+
+/// An error on its way to a caller: a stable code, a human message, structured details.
+#[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct GatewayError {
+    #[serde(serialize_with = "ser_code")]
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+}
+
+fn ser_code<S: serde::Serializer>(c: &ErrorCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.as_str())
+}
+
+impl GatewayError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), details: serde_json::Value::Null }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            let s = c.as_str();
+            assert!(seen.insert(s), "duplicate {s}");
+            assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{s}");
+            assert!((400..600).contains(&c.http_status()));
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Identifiers. UUIDv7 so they sort by creation time in the store and in logs.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! id_type {
+    ($name:ident, $prefix:literal) => {
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(format!(concat!($prefix, "_{}"), uuid::Uuid::now_v7().simple()))
+            }
+
+            /// Parses an id from outside the process; rejects anything not shaped like one of ours.
+            pub fn parse(s: &str) -> Option<Self> {
+                let rest = s.strip_prefix(concat!($prefix, "_"))?;
+                (rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then(|| Self(s.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// A short, filesystem- and cgroup-safe form (the hex part).
+            pub fn short(&self) -> &str {
+                &self.0[$prefix.len() + 1..]
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(SessionId, "ses");
+id_type!(ExecutionId, "exe");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_garbage() {
+        let id = SessionId::generate();
+        assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(id.short().len(), 32);
+        assert!(SessionId::parse("ses_../../etc").is_none());
+        assert!(SessionId::parse(ExecutionId::generate().as_str()).is_none());
+        assert!(SessionId::parse("").is_none());
+    }
+}

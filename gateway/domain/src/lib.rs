@@ -1,0 +1,36 @@
+//! Domain types and ports of the Airlock gateway.
+//!
+//! Everything here is pure: no I/O, no SDKs. Adapters (store, audit sinks, sandbox backends,
+//! policy engine, authentication) implement the ports in [`ports`]; the pipeline in
+//! `airlock-gateway-core` is written only against them.
+
+pub mod audit;
+pub mod canonical_json;
+pub mod decision;
+pub mod error;
+pub mod execution;
+pub mod files;
+pub mod ids;
+pub mod limits;
+pub mod ports;
+pub mod policy_input;
+pub mod principal;
+pub mod session;
+
+pub use decision::{Decision, DecisionResult, Obligations, Violation};
+pub use error::{ErrorCode, GatewayError};
+pub use execution::{
+    Artifact, Execution, ExecutionError, ExecutionRequest, ExecutionStatus, Language, Output,
+};
+pub use files::{FileInfo, WorkspacePath};
+pub use ids::{ExecutionId, SessionId};
+pub use limits::Limits;
+pub use principal::Principal;
+pub use session::{Session, SessionStatus};
+
+/// Current UTC time truncated to milliseconds, the precision the store keeps.
+pub fn now() -> time::OffsetDateTime {
+    let t = time::OffsetDateTime::now_utc();
+    let ms = t.millisecond();
+    t.replace_nanosecond(u32::from(ms) * 1_000_000).unwrap_or(t)
+}

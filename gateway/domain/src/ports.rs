@@ -1,0 +1,180 @@
+//! Ports: what the pipeline needs from the outside world. Adapters implement them.
+
+use crate::{
+    audit::{AuditEvent, ChainHead},
+    decision::Decision,
+    execution::{Execution, ExecutionError, Language, Output},
+    files::{FileInfo, WorkspacePath},
+    ids::{ExecutionId, SessionId},
+    limits::Limits,
+    policy_input::{CodeFacts, PolicyInput},
+    session::{Session, SessionStatus},
+};
+use async_trait::async_trait;
+use std::{sync::Arc, time::Duration};
+
+// ---------------------------------------------------------------------------------------------
+// Policy
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("no valid policy bundle is loaded")]
+    NoBundle,
+    #[error("policy evaluation failed: {0}")]
+    Evaluation(String),
+    #[error("policy returned a malformed decision: {0}")]
+    MalformedDecision(String),
+}
+
+pub trait PolicyEngine: Send + Sync {
+    /// The revision of the active bundle.
+    fn revision(&self) -> String;
+    /// Decides one request. Must fail closed: any error is a denial upstream.
+    fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Code analysis
+
+pub trait CodeAnalyzer: Send + Sync {
+    fn analyze(&self, language: Language, code: &str) -> CodeFacts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sandboxes
+
+/// What a backend needs to start one session's sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxSpec {
+    pub session_id: SessionId,
+    pub limits: Limits,
+}
+
+/// One execution handed to a sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxJob {
+    pub execution_id: ExecutionId,
+    pub language: Language,
+    pub code: String,
+    pub timeout: Duration,
+    pub output_limit: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobEnd {
+    Completed,
+    Failed,
+    TimedOut,
+    OutOfMemory,
+    KernelDied,
+}
+
+#[derive(Clone, Debug)]
+pub struct JobOutcome {
+    pub end: JobEnd,
+    pub stdout: String,
+    pub stderr: String,
+    pub output_truncated: bool,
+    pub error: Option<ExecutionError>,
+    pub outputs: Vec<Output>,
+    /// Files created or changed by the job (with hashes).
+    pub artifacts: Vec<FileInfo>,
+    pub kernel_restarted: bool,
+    pub duration: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("sandbox could not start: {0}")]
+    Start(String),
+    #[error("sandbox is gone: {0}")]
+    Gone(String),
+    #[error("sandbox agent error: {0}")]
+    Agent(String),
+    #[error("file not found")]
+    FileNotFound,
+    #[error("workspace quota exceeded: {0}")]
+    Quota(String),
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+#[async_trait]
+pub trait Sandbox: Send + Sync {
+    fn session_id(&self) -> &SessionId;
+    async fn run(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError>;
+    async fn write_file(&self, path: &WorkspacePath, data: Vec<u8>) -> Result<FileInfo, SandboxError>;
+    async fn read_file(&self, path: &WorkspacePath, max_bytes: u64) -> Result<Vec<u8>, SandboxError>;
+    async fn list_files(&self) -> Result<Vec<FileInfo>, SandboxError>;
+    /// Whether the sandbox is still running.
+    async fn alive(&self) -> bool;
+    /// Destroys processes, limits and workspace. Idempotent.
+    async fn destroy(&self) -> Result<(), SandboxError>;
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ReconcileReport {
+    /// Leftover sandboxes of no live session that were destroyed.
+    pub destroyed: Vec<String>,
+}
+
+#[async_trait]
+pub trait SandboxBackend: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn create(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError>;
+    /// Called at start: destroys every sandbox, cgroup and workspace this backend left behind
+    /// (a previous process of this gateway instance cannot be re-attached to).
+    async fn reap_leftovers(&self) -> Result<ReconcileReport, SandboxError>;
+    /// Whether the backend can start sandboxes (for readiness).
+    async fn ready(&self) -> Result<(), SandboxError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A state change, applied atomically together with the audit events that record it.
+#[derive(Clone, Debug)]
+pub enum Change {
+    PutSession(Session),
+    PutExecution(Box<Execution>),
+    PutFile { session_id: SessionId, file: FileInfo },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Applies `changes` and appends `events` to the audit outbox in one transaction.
+    async fn commit(&self, changes: Vec<Change>, events: &[AuditEvent]) -> Result<(), StoreError>;
+    async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
+    async fn sessions_by_status(&self, status: SessionStatus) -> Result<Vec<Session>, StoreError>;
+    async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError>;
+    async fn execution_count(&self, session: &SessionId) -> Result<u64, StoreError>;
+    async fn files(&self, session: &SessionId) -> Result<Vec<FileInfo>, StoreError>;
+    async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
+    /// Outbox events of a chain after `seq`, in order (for sinks catching up).
+    async fn audit_events_after(&self, chain_id: &str, seq: u64, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit sinks
+
+#[derive(Debug, thiserror::Error)]
+#[error("audit sink failed: {0}")]
+pub struct SinkError(pub String);
+
+/// A durable destination for sealed events (beyond the outbox), fed in chain order.
+#[async_trait]
+pub trait AuditSink: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Highest seq of `chain_id` the sink already holds (to catch up after a crash).
+    async fn head(&self, chain_id: &str) -> Result<Option<ChainHead>, SinkError>;
+    async fn append(&self, events: &[AuditEvent]) -> Result<(), SinkError>;
+}

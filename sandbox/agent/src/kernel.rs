@@ -1,0 +1,348 @@
+//! Starts and supervises the ipykernel: connection file, ZeroMQ sockets, readiness, execute with
+//! a deadline, interrupt, restart after death or an unresponsive interrupt.
+
+use crate::jupyter_wire::{strip_ansi, Message, Signer};
+use crate::output::OutputCollector;
+use airlock_sandbox_protocol::RunEnd;
+use anyhow::{anyhow, Context};
+use serde_json::{json, Value};
+use std::{os::unix::process::ExitStatusExt, path::PathBuf, process::Stdio, time::Duration};
+use tokio::{
+    process::{Child, Command},
+    sync::{mpsc, watch},
+    time::{timeout, Instant},
+};
+use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
+
+/// Code run (silently) in every fresh kernel.
+const STARTUP: &str = r#"
+import os as __airlock_os, warnings as __airlock_warnings
+__airlock_os.chdir(__airlock_os.environ.get("AIRLOCK_WORKSPACE", "/workspace"))
+__airlock_warnings.filterwarnings("ignore", message=".*non-interactive.*")
+__airlock_warnings.filterwarnings("ignore", message=".*Matplotlib is currently using agg.*")
+get_ipython().run_line_magic("colors", "NoColor")
+
+def __airlock_flush_figures():
+    # Show every open matplotlib figure as PNG after each execution, whatever backend the code
+    # selected (Agg + plt.show() displays nothing by itself), then close them.
+    import sys
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    import io
+    from IPython.display import display, Image
+    for num in plt.get_fignums():
+        buf = io.BytesIO()
+        plt.figure(num).savefig(buf, format="png", bbox_inches="tight")
+        display(Image(data=buf.getvalue(), format="png"))
+    plt.close("all")
+
+get_ipython().events.register("post_execute", __airlock_flush_figures)
+
+def __airlock_sql(encoded):
+    import base64, duckdb
+    rel = duckdb.sql(base64.b64decode(encoded).decode("utf-8"))
+    return None if rel is None else rel.df()
+"#;
+
+pub struct KernelConfig {
+    pub python: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub workspace: PathBuf,
+    pub start_timeout: Duration,
+}
+
+pub struct Kernel {
+    cfg: KernelConfig,
+    child: Option<Child>,
+    pid: Option<u32>,
+    signer: Signer,
+    shell: DealerSocket,
+    control: DealerSocket,
+    iopub: mpsc::Receiver<Message>,
+    exited: watch::Receiver<Option<i32>>,
+    iopub_task: tokio::task::JoinHandle<()>,
+}
+
+pub struct RunResult {
+    pub end: RunEnd,
+    pub signal: Option<i32>,
+    pub kernel_restarted: bool,
+}
+
+impl Kernel {
+    pub async fn start(cfg: KernelConfig) -> anyhow::Result<Self> {
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let ports = [52001u16, 52002, 52003, 52004, 52005];
+        let conn = json!({
+            "transport": "tcp", "ip": "127.0.0.1", "key": key, "signature_scheme": "hmac-sha256",
+            "shell_port": ports[0], "iopub_port": ports[1], "stdin_port": ports[2],
+            "control_port": ports[3], "hb_port": ports[4], "kernel_name": "python3",
+        });
+        let conn_file = cfg.runtime_dir.join("kernel.json");
+        std::fs::create_dir_all(&cfg.runtime_dir)?;
+        std::fs::write(&conn_file, serde_json::to_vec(&conn)?)?;
+
+        let mut cmd = Command::new(&cfg.python);
+        cmd.args(["-m", "ipykernel_launcher", "-f"])
+            .arg(&conn_file)
+            .args(["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"])
+            .env("AIRLOCK_WORKSPACE", &cfg.workspace)
+            .current_dir(&cfg.workspace)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Own process group: ipykernel's interrupt_request signals its whole group.
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().context("spawning ipykernel")?;
+        let pid = child.id();
+        if let Some(pid) = pid {
+            // The kernel is the process the OOM killer should pick, never the agent.
+            let _ = std::fs::write(format!("/proc/{pid}/oom_score_adj"), "1000");
+        }
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let (child_slot, waiter) = (None, {
+            let status = async move {
+                let st = child.wait().await;
+                let code = match st {
+                    Ok(s) => s.signal().map(|sig| -sig).or(s.code()).unwrap_or(-1),
+                    Err(_) => -1,
+                };
+                let _ = exit_tx.send(Some(code));
+            };
+            tokio::spawn(status)
+        });
+        drop(waiter);
+
+        let signer = Signer::new(&key);
+        let endpoint = |p: u16| format!("tcp://127.0.0.1:{p}");
+        let mut shell = DealerSocket::new();
+        let mut control = DealerSocket::new();
+        let mut iopub = SubSocket::new();
+        let deadline = Instant::now() + cfg.start_timeout;
+        // The kernel binds its ports shortly after start; retry connecting until then.
+        loop {
+            let ok = shell.connect(&endpoint(ports[0])).await.is_ok()
+                && control.connect(&endpoint(ports[3])).await.is_ok()
+                && iopub.connect(&endpoint(ports[1])).await.is_ok();
+            if ok {
+                break;
+            }
+            if Instant::now() > deadline || exit_rx.borrow().is_some() {
+                return Err(anyhow!("kernel did not open its ports"));
+            }
+            shell = DealerSocket::new();
+            control = DealerSocket::new();
+            iopub = SubSocket::new();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        iopub.subscribe("").await?;
+        let (tx, rx) = mpsc::channel(1024);
+        let reader_signer = signer.clone();
+        let iopub_task = tokio::spawn(async move {
+            while let Ok(m) = iopub.recv().await {
+                if let Some(msg) = reader_signer.parse(m) {
+                    if tx.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut kernel = Self {
+            cfg,
+            child: child_slot,
+            pid,
+            signer,
+            shell,
+            control,
+            iopub: rx,
+            exited: exit_rx,
+            iopub_task,
+        };
+        kernel.wait_ready(deadline).await?;
+        kernel.run_silent(STARTUP, deadline).await?;
+        Ok(kernel)
+    }
+
+    /// Sends kernel_info_request until the reply and an iopub message have both arrived (the
+    /// SUB socket only sees messages published after its subscription reached the kernel).
+    async fn wait_ready(&mut self, deadline: Instant) -> anyhow::Result<()> {
+        loop {
+            let (id, msg) = self.signer.request("kernel_info_request", json!({}));
+            self.shell.send(msg).await?;
+            let mut got_reply = false;
+            let mut got_iopub = false;
+            let round = Instant::now() + Duration::from_millis(300);
+            while !(got_reply && got_iopub) && Instant::now() < round {
+                tokio::select! {
+                    r = self.shell.recv() => {
+                        if let Some(m) = r.ok().and_then(|m| self.signer.parse(m)) {
+                            got_reply |= m.parent_msg_id.as_deref() == Some(&id);
+                        }
+                    }
+                    Some(m) = self.iopub.recv() => { got_iopub |= m.parent_msg_id.as_deref() == Some(&id); }
+                    _ = tokio::time::sleep_until(round) => {}
+                }
+            }
+            if got_reply && got_iopub {
+                self.drain_iopub();
+                return Ok(());
+            }
+            if Instant::now() > deadline || self.exited.borrow().is_some() {
+                return Err(anyhow!("kernel not ready before the start timeout"));
+            }
+        }
+    }
+
+    fn drain_iopub(&mut self) {
+        while self.iopub.try_recv().is_ok() {}
+    }
+
+    async fn run_silent(&mut self, code: &str, deadline: Instant) -> anyhow::Result<()> {
+        let mut sink = OutputCollector::new(1 << 16);
+        let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5));
+        let r = self.execute_inner(code, remaining, &mut sink, true).await?;
+        if r.end != RunEnd::Completed || sink.error.is_some() {
+            return Err(anyhow!("kernel startup code failed: {:?}", sink.error));
+        }
+        Ok(())
+    }
+
+    pub fn alive(&self) -> bool {
+        self.exited.borrow().is_none()
+    }
+
+    /// Runs `code`; on timeout interrupts, and restarts the kernel if the interrupt does not
+    /// bring it back; on kernel death restarts it.
+    pub async fn execute(&mut self, code: &str, limit: Duration, out: &mut OutputCollector) -> anyhow::Result<RunResult> {
+        if !self.alive() {
+            self.restart().await?;
+        }
+        let r = self.execute_inner(code, limit, out, false).await?;
+        match r.end {
+            RunEnd::TimedOut => {
+                // The interrupt did not return the kernel to idle in time.
+                if r.kernel_restarted {
+                    self.restart().await?;
+                }
+                Ok(r)
+            }
+            RunEnd::KernelDied => {
+                self.restart().await?;
+                Ok(RunResult { kernel_restarted: true, ..r })
+            }
+            _ => Ok(r),
+        }
+    }
+
+    async fn execute_inner(&mut self, code: &str, limit: Duration, out: &mut OutputCollector, silent: bool) -> anyhow::Result<RunResult> {
+        self.drain_iopub();
+        let (id, msg) = self.signer.request(
+            "execute_request",
+            json!({"code": code, "silent": silent, "store_history": !silent, "user_expressions": {},
+                   "allow_stdin": false, "stop_on_error": true}),
+        );
+        self.shell.send(msg).await?;
+        let deadline = Instant::now() + limit;
+        let mut idle = false;
+        let mut reply_status: Option<String> = None;
+        let mut interrupted_at: Option<Instant> = None;
+        let mut exited = self.exited.clone();
+        while !(idle && reply_status.is_some()) {
+            let wake = interrupted_at.map_or(deadline, |t| t + Duration::from_secs(3));
+            tokio::select! {
+                r = self.shell.recv() => {
+                    if let Some(m) = r.ok().and_then(|m| self.signer.parse(m)) {
+                        if m.parent_msg_id.as_deref() == Some(&id) {
+                            reply_status = Some(m.content.get("status").and_then(Value::as_str).unwrap_or("error").to_owned());
+                        }
+                    }
+                }
+                Some(m) = self.iopub.recv() => {
+                    if m.parent_msg_id.as_deref() != Some(&id) { continue; }
+                    match m.msg_type.as_str() {
+                        "status" => idle |= m.content.get("execution_state").and_then(Value::as_str) == Some("idle"),
+                        "stream" => {
+                            let name = m.content.get("name").and_then(Value::as_str).unwrap_or("stdout");
+                            let text = m.content.get("text").and_then(Value::as_str).unwrap_or("");
+                            out.stream(name, text);
+                        }
+                        "execute_result" | "display_data" => {
+                            if let Some(Value::Object(data)) = m.content.get("data") {
+                                out.output(&m.msg_type, data.clone().into_iter().collect());
+                            }
+                        }
+                        "error" => {
+                            let s = |k: &str| m.content.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                            let tb = m.content.get("traceback").and_then(Value::as_array).map(|a| {
+                                a.iter().filter_map(Value::as_str).map(strip_ansi).collect()
+                            }).unwrap_or_default();
+                            out.error(s("ename"), strip_ansi(&s("evalue")), tb);
+                        }
+                        _ => {}
+                    }
+                }
+                _ = exited.changed() => {
+                    let code = *exited.borrow();
+                    let signal = code.filter(|c| *c < 0).map(|c| -c);
+                    return Ok(RunResult { end: RunEnd::KernelDied, signal, kernel_restarted: false });
+                }
+                _ = tokio::time::sleep_until(wake) => {
+                    if interrupted_at.is_some() {
+                        // Interrupt did not help: the caller restarts the kernel.
+                        return Ok(RunResult { end: RunEnd::TimedOut, signal: None, kernel_restarted: true });
+                    }
+                    interrupted_at = Some(Instant::now());
+                    let (_, msg) = self.signer.request("interrupt_request", json!({}));
+                    let _ = self.control.send(msg).await;
+                }
+            }
+        }
+        let end = if interrupted_at.is_some() {
+            RunEnd::TimedOut
+        } else if reply_status.as_deref() == Some("ok") && out.error.is_none() {
+            RunEnd::Completed
+        } else {
+            RunEnd::Failed
+        };
+        Ok(RunResult { end, signal: None, kernel_restarted: false })
+    }
+
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await;
+        let cfg = KernelConfig {
+            python: self.cfg.python.clone(),
+            runtime_dir: self.cfg.runtime_dir.clone(),
+            workspace: self.cfg.workspace.clone(),
+            start_timeout: self.cfg.start_timeout,
+        };
+        let fresh = timeout(cfg.start_timeout + Duration::from_secs(5), Kernel::start(cfg))
+            .await
+            .map_err(|_| anyhow!("kernel restart timed out"))??;
+        let old = std::mem::replace(self, fresh);
+        old.iopub_task.abort();
+        Ok(())
+    }
+
+    pub async fn kill(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+        }
+        let mut exited = self.exited.clone();
+        let _ = timeout(Duration::from_secs(5), async {
+            while exited.borrow().is_none() {
+                if exited.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        self.iopub_task.abort();
+    }
+}

@@ -1,0 +1,152 @@
+//! Accepts gateway connections (Unix socket or TCP) and serves one request per connection.
+
+use crate::{kernel::Kernel, output::OutputCollector, runner, workspace::{Workspace, WsError}};
+use airlock_sandbox_protocol::{token_matches, Conn, Envelope, Event, ExecuteRequest, FailCode, Request, RunEnd, PROTOCOL_VERSION};
+use base64::Engine;
+use std::{sync::Arc, time::Duration};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::Mutex,
+    time::Instant,
+};
+
+pub struct Agent {
+    pub token: String,
+    pub workspace: Workspace,
+    pub kernel: Mutex<Option<Kernel>>,
+    pub node: String,
+    pub bash: String,
+}
+
+impl Agent {
+    pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(self: Arc<Self>, io: T) {
+        let mut conn = Conn::new(io);
+        let env: Envelope = match conn.recv_json().await {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = conn.send_json(&fail(FailCode::BadRequest, &e.to_string())).await;
+                return;
+            }
+        };
+        if !token_matches(&self.token, &env.token) {
+            let _ = conn.send_json(&fail(FailCode::Unauthorized, "bad session token")).await;
+            return;
+        }
+        if env.version != PROTOCOL_VERSION {
+            let _ = conn.send_json(&fail(FailCode::BadRequest, "unsupported protocol version")).await;
+            return;
+        }
+        let result = match env.request {
+            Request::Ping => {
+                let ready = self.kernel.try_lock().map(|k| k.as_ref().is_some_and(Kernel::alive)).unwrap_or(true);
+                conn.send_json(&Event::Pong { version: PROTOCOL_VERSION, kernel_ready: ready }).await
+            }
+            Request::ListFiles => conn.send_json(&Event::Files { files: self.workspace.list() }).await,
+            Request::PutFile { path, size } => match conn.recv_data(size).await {
+                Ok(data) => conn.send_json(&self.ws_result(self.workspace.write(&path, &data).map(|file| Event::Written { file }))).await,
+                Err(e) => conn.send_json(&fail(FailCode::BadRequest, &e.to_string())).await,
+            },
+            Request::GetFile { path, max_bytes } => match self.workspace.read(&path, max_bytes) {
+                Ok(data) => match conn.send_json(&Event::File { size: data.len() as u64 }).await {
+                    Ok(()) => conn.send_data(&data).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => conn.send_json(&self.ws_result::<Event>(Err(e))).await,
+            },
+            Request::Execute(req) => self.execute(req, &mut conn).await,
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "connection ended early");
+        }
+    }
+
+    fn ws_result<E: Into<Event>>(&self, r: Result<E, WsError>) -> Event {
+        match r {
+            Ok(e) => e.into(),
+            Err(WsError::BadPath) => fail(FailCode::BadRequest, "invalid path"),
+            Err(WsError::NotFound) => fail(FailCode::NotFound, "no such file"),
+            Err(e @ WsError::TooLarge(_)) => fail(FailCode::TooLarge, &e.to_string()),
+            Err(e @ WsError::Quota(_)) => fail(FailCode::QuotaExceeded, &e.to_string()),
+            Err(e @ WsError::Io(_)) => fail(FailCode::Internal, &e.to_string()),
+        }
+    }
+
+    async fn execute<T: AsyncRead + AsyncWrite + Unpin>(&self, req: ExecuteRequest, conn: &mut Conn<T>) -> Result<(), airlock_sandbox_protocol::WireError> {
+        let Ok(mut kernel) = self.kernel.try_lock() else {
+            return conn.send_json(&fail(FailCode::Busy, "an execution is already running")).await;
+        };
+        let started = Instant::now();
+        let limit = Duration::from_millis(req.timeout_ms);
+        let before = self.workspace.snapshot();
+        let mut out = OutputCollector::new(usize::try_from(req.output_limit).unwrap_or(usize::MAX));
+        let (end, signal, restarted) = match req.language.as_str() {
+            "python" | "sql" => {
+                let code = if req.language == "sql" {
+                    format!("__airlock_sql({:?})", base64::engine::general_purpose::STANDARD.encode(req.code.as_bytes()))
+                } else {
+                    req.code.clone()
+                };
+                match kernel.as_mut() {
+                    Some(k) => match k.execute(&code, limit, &mut out).await {
+                        Ok(r) => (r.end, r.signal, r.kernel_restarted),
+                        Err(e) => {
+                            out.error("KernelError".into(), e.to_string(), vec![]);
+                            (RunEnd::KernelDied, None, false)
+                        }
+                    },
+                    None => {
+                        out.error("KernelError".into(), "no kernel".into(), vec![]);
+                        (RunEnd::Failed, None, false)
+                    }
+                }
+            }
+            "bash" => {
+                let (e, s) = runner::run_process(&self.bash, &["-c", &req.code], &self.workspace.root, limit, &mut out).await;
+                (e, s, false)
+            }
+            "javascript" => {
+                let (e, s) = runner::run_process(&self.node, &["-e", &req.code], &self.workspace.root, limit, &mut out).await;
+                (e, s, false)
+            }
+            other => return conn.send_json(&fail(FailCode::BadRequest, &format!("unknown language {other}"))).await,
+        };
+        save_figures(&self.workspace, &req.execution_id, &out);
+        for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            if !text.is_empty() {
+                conn.send_json(&Event::Stream { name: name.into(), text: text.clone() }).await?;
+            }
+        }
+        for (kind, data) in &out.outputs {
+            conn.send_json(&Event::Output { kind: kind.clone(), data: data.clone() }).await?;
+        }
+        if let Some((name, value, traceback)) = &out.error {
+            conn.send_json(&Event::Error { name: name.clone(), value: value.clone(), traceback: traceback.clone() }).await?;
+        }
+        let artifacts = self.workspace.changed_since(&before);
+        conn.send_json(&Event::Done {
+            end,
+            signal,
+            kernel_restarted: restarted,
+            output_truncated: out.truncated,
+            artifacts,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+        .await
+    }
+}
+
+/// Saves each PNG the execution displayed as `figures/<execution>-<n>.png`, so figures are
+/// artifacts a caller can download like any other file.
+fn save_figures(ws: &Workspace, execution_id: &str, out: &OutputCollector) {
+    let pngs = out.outputs.iter().filter_map(|(_, d)| d.get("image/png").and_then(|v| v.as_str()));
+    for (n, b64) in pngs.enumerate() {
+        let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(clean) {
+            let _ = ws.write(&format!("figures/{execution_id}-{}.png", n + 1), &bytes);
+        }
+    }
+}
+
+fn fail(code: FailCode, message: &str) -> Event {
+    Event::Failed { code, message: message.to_owned() }
+}

@@ -1,0 +1,232 @@
+//! The wire protocol between the gateway and the agent inside a sandbox.
+//!
+//! Transport: a Unix stream socket in the session directory (local backend) or TCP (Kubernetes
+//! pod). Framing: 4-byte big-endian length-prefixed frames. Each connection carries one request:
+//! the gateway sends an [`Envelope`] (JSON) frame, for `put_file` followed by raw data frames; the
+//! agent answers with a stream of [`Event`] (JSON) frames, ending with a terminal event, for
+//! `get_file` followed by raw data frames. Every envelope carries the per-session token, compared
+//! in constant time, so the same agent can listen on TCP in a pod and accept only its gateway.
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest frame either side accepts.
+pub const MAX_FRAME: usize = 8 << 20;
+/// Size of the raw data frames of file transfers.
+pub const DATA_CHUNK: usize = 1 << 20;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u32,
+    pub token: String,
+    pub request: Request,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Ping,
+    Execute(ExecuteRequest),
+    /// Followed by raw data frames adding up to `size` bytes.
+    PutFile { path: String, size: u64 },
+    GetFile { path: String, max_bytes: u64 },
+    ListFiles,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecuteRequest {
+    pub execution_id: String,
+    /// `python`, `sql`, `bash` or `javascript`.
+    pub language: String,
+    pub code: String,
+    pub timeout_ms: u64,
+    /// stdout + stderr bytes kept; the rest is dropped and a marker appended.
+    pub output_limit: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEnd {
+    Completed,
+    Failed,
+    TimedOut,
+    /// The kernel process died (signal in `Done::signal`); it was restarted.
+    KernelDied,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Pong {
+        version: u32,
+        kernel_ready: bool,
+    },
+    Stream {
+        name: String,
+        text: String,
+    },
+    Output {
+        kind: String,
+        data: BTreeMap<String, serde_json::Value>,
+    },
+    Error {
+        name: String,
+        value: String,
+        traceback: Vec<String>,
+    },
+    Done {
+        end: RunEnd,
+        signal: Option<i32>,
+        kernel_restarted: bool,
+        output_truncated: bool,
+        artifacts: Vec<FileEntry>,
+        duration_ms: u64,
+    },
+    /// Answer to `put_file`.
+    Written {
+        file: FileEntry,
+    },
+    /// Answer to `get_file`; followed by raw data frames adding up to `size`.
+    File {
+        size: u64,
+    },
+    Files {
+        files: Vec<FileEntry>,
+    },
+    /// The request failed as a whole.
+    Failed {
+        code: FailCode,
+        message: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailCode {
+    Unauthorized,
+    BadRequest,
+    NotFound,
+    TooLarge,
+    QuotaExceeded,
+    Busy,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("connection closed")]
+    Closed,
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// A framed connection, generic over the transport.
+pub struct Conn<T> {
+    inner: Framed<T, LengthDelimitedCodec>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
+    pub fn new(io: T) -> Self {
+        let codec = LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec();
+        Self { inner: Framed::new(io, codec) }
+    }
+
+    pub async fn send_json<M: Serialize>(&mut self, msg: &M) -> Result<(), WireError> {
+        let bytes = serde_json::to_vec(msg)?;
+        self.inner.send(Bytes::from(bytes)).await?;
+        Ok(())
+    }
+
+    pub async fn send_bytes(&mut self, data: Bytes) -> Result<(), WireError> {
+        self.inner.send(data).await?;
+        Ok(())
+    }
+
+    /// Sends `data` as raw data frames of at most [`DATA_CHUNK`] bytes.
+    pub async fn send_data(&mut self, data: &[u8]) -> Result<(), WireError> {
+        for chunk in data.chunks(DATA_CHUNK) {
+            self.inner.feed(Bytes::copy_from_slice(chunk)).await?;
+        }
+        SinkExt::<Bytes>::flush(&mut self.inner).await?;
+        Ok(())
+    }
+
+    pub async fn recv_frame(&mut self) -> Result<Bytes, WireError> {
+        match self.inner.next().await {
+            Some(Ok(b)) => Ok(b.freeze()),
+            Some(Err(e)) => Err(WireError::Io(e)),
+            None => Err(WireError::Closed),
+        }
+    }
+
+    pub async fn recv_json<M: for<'de> Deserialize<'de>>(&mut self) -> Result<M, WireError> {
+        let frame = self.recv_frame().await?;
+        Ok(serde_json::from_slice(&frame)?)
+    }
+
+    /// Receives raw data frames adding up to exactly `size` bytes.
+    pub async fn recv_data(&mut self, size: u64) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::with_capacity(usize::try_from(size.min(64 << 20)).unwrap_or(0));
+        while (out.len() as u64) < size {
+            let frame = self.recv_frame().await?;
+            if out.len() as u64 + frame.len() as u64 > size {
+                return Err(WireError::Io(std::io::Error::other("more data than announced")));
+            }
+            out.extend_from_slice(&frame);
+        }
+        Ok(out)
+    }
+}
+
+/// Constant-time comparison of tokens.
+pub fn token_matches(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    if a.len() != b.len() || a.is_empty() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(token_matches("abc", "abc"));
+        assert!(!token_matches("abc", "abd"));
+        assert!(!token_matches("abc", "ab"));
+        assert!(!token_matches("", ""));
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip_over_a_duplex() {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (mut a, mut b) = (Conn::new(a), Conn::new(b));
+        let env = Envelope { version: 1, token: "t".into(), request: Request::PutFile { path: "x".into(), size: 3_000_000 } };
+        let data = vec![7u8; 3_000_000];
+        let sender = tokio::spawn(async move {
+            a.send_json(&env).await?;
+            a.send_data(&data).await
+        });
+        let got: Envelope = b.recv_json().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got.request, Request::PutFile { path: "x".into(), size: 3_000_000 });
+        let bytes = b.recv_data(3_000_000).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(bytes.iter().all(|&x| x == 7) && bytes.len() == 3_000_000);
+        assert!(sender.await.is_ok());
+    }
+}
