@@ -1,1 +1,19 @@
+//! Facts about submitted code for policy: Python imports found by a real parser (rustpython),
+//! IPython magics and shell escapes, package installs attempted.
 
+mod python;
+
+use airlock_gateway_domain::{execution::Language, policy_input::CodeFacts, ports::CodeAnalyzer};
+
+#[derive(Default, Clone, Copy)]
+pub struct Analyzer;
+
+impl CodeAnalyzer for Analyzer {
+    fn analyze(&self, language: Language, code: &str) -> CodeFacts {
+        match language {
+            Language::Python => python::analyze(code),
+            Language::Bash => CodeFacts { pip_installs: python::pip_installs_in_shell(code), shell_commands: vec![code.to_owned()], ..Default::default() },
+            Language::Sql | Language::Javascript => CodeFacts::default(),
+        }
+    }
+}

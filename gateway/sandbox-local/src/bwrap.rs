@@ -1,0 +1,127 @@
+//! The bubblewrap command line of one sandbox.
+//!
+//! New user, mount, pid, ipc, uts, net and cgroup namespaces; every capability dropped; a
+//! non-root uid inside (and, when the gateway runs as root, an unprivileged host uid from
+//! `setpriv` before bwrap starts, so an escape lands as nobody in particular); the system
+//! read-only; only the workspace writable; a cleared environment.
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+};
+
+pub struct BwrapPlan<'a> {
+    pub bwrap: &'a Path,
+    pub setpriv: &'a Path,
+    pub host_uid: Option<u32>,
+    pub runtime_dir: &'a Path,
+    pub agent: &'a Path,
+    pub workspace: &'a Path,
+    pub run_dir: &'a Path,
+    pub etc_dir: &'a Path,
+    pub extra_ro_binds: &'a [PathBuf],
+    pub cgroup_procs: &'a [PathBuf],
+    pub agent_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+pub const SANDBOX_UID: u32 = 1000;
+pub const AGENT_PATH: &str = "/opt/airlock/bin/airlock-agent";
+
+impl BwrapPlan<'_> {
+    /// `sh -c` joins the cgroups (the process's own pid, before exec), then execs
+    /// `[setpriv ...] bwrap ... -- agent ...`. Returns program and arguments.
+    pub fn command(&self) -> (PathBuf, Vec<OsString>) {
+        let mut script = String::new();
+        for (i, _) in self.cgroup_procs.iter().enumerate() {
+            // Paths are passed as positional parameters, never interpolated.
+            script.push_str(&format!("echo $$ > \"${}\" || exit 97; ", i + 1));
+        }
+        script.push_str(&format!("shift {}; exec \"$@\"", self.cgroup_procs.len()));
+        let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "airlock-sandbox".into()];
+        args.extend(self.cgroup_procs.iter().map(|p| p.as_os_str().to_owned()));
+        if let Some(uid) = self.host_uid {
+            args.push(self.setpriv.as_os_str().to_owned());
+            for a in [
+                format!("--reuid={uid}"),
+                format!("--regid={uid}"),
+                "--clear-groups".into(),
+                "--inh-caps=-all".into(),
+                "--bounding-set=-all".into(),
+                "--no-new-privs".into(),
+                "--".into(),
+            ] {
+                args.push(a.into());
+            }
+        }
+        args.push(self.bwrap.as_os_str().to_owned());
+        args.extend(self.bwrap_args());
+        ("/bin/sh".into(), args)
+    }
+
+    fn bwrap_args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        let mut push = |xs: &[&str]| a.extend(xs.iter().map(OsString::from));
+        push(&[
+            "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--uid", &SANDBOX_UID.to_string(), "--gid", &SANDBOX_UID.to_string(),
+            "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+            "--proc", "/proc", "--dev", "/dev",
+            "--tmpfs", "/tmp",
+        ]);
+        let mut bind = |flag: &str, src: &Path, dst: &str| {
+            a.push(flag.into());
+            a.push(src.as_os_str().to_owned());
+            a.push(dst.into());
+        };
+        bind("--ro-bind", self.runtime_dir, &self.runtime_dir.to_string_lossy());
+        bind("--ro-bind", self.agent, AGENT_PATH);
+        bind("--ro-bind", &self.etc_dir.join("passwd"), "/etc/passwd");
+        bind("--ro-bind", &self.etc_dir.join("group"), "/etc/group");
+        for p in self.extra_ro_binds {
+            if p.exists() {
+                bind("--ro-bind", p, &p.to_string_lossy());
+            }
+        }
+        bind("--bind", self.workspace, "/workspace");
+        bind("--bind", self.run_dir, "/run/airlock");
+        let mut push = |xs: &[&str]| a.extend(xs.iter().map(OsString::from));
+        push(&["--remount-ro", "/", "--chdir", "/workspace", "--clearenv"]);
+        for (k, v) in &self.env {
+            push(&["--setenv", k, v]);
+        }
+        push(&["--cap-drop", "ALL", "--", AGENT_PATH]);
+        a.extend(self.agent_args.iter().map(OsString::from));
+        a
+    }
+}
+
+/// The environment inside the sandbox: nothing of the gateway's.
+pub fn sandbox_env(runtime_dir: &Path) -> Vec<(String, String)> {
+    let bin = runtime_dir.join("bin");
+    [
+        ("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display())),
+        ("HOME", "/tmp/home".into()),
+        ("USER", "sandbox".into()),
+        ("LANG", "C.UTF-8".into()),
+        ("TMPDIR", "/tmp".into()),
+        ("PYTHONUNBUFFERED", "1".into()),
+        ("PYTHONDONTWRITEBYTECODE", "1".into()),
+        ("MPLBACKEND", "Agg".into()),
+        ("MPLCONFIGDIR", "/tmp/matplotlib".into()),
+        ("IPYTHONDIR", "/tmp/ipython".into()),
+        ("JUPYTER_RUNTIME_DIR", "/tmp/jupyter".into()),
+        // pids.max counts threads: keep BLAS and friends single-threaded.
+        ("OPENBLAS_NUM_THREADS", "1".into()),
+        ("OMP_NUM_THREADS", "1".into()),
+        ("MKL_NUM_THREADS", "1".into()),
+        ("NUMEXPR_MAX_THREADS", "1".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}

@@ -1,0 +1,355 @@
+//! `LocalBackend` (implements `SandboxBackend`) and `LocalSandbox` (implements `Sandbox`).
+
+use crate::{
+    bwrap::{sandbox_env, BwrapPlan},
+    cgroup::{self, CgroupMode, CgroupVersion, SandboxCgroup},
+    client::{unexpected, wire, AgentClient},
+};
+use airlock_gateway_domain::{
+    execution::{ExecutionError, Output},
+    files::{media_type_for, FileInfo, WorkspacePath},
+    ids::SessionId,
+    ports::{JobEnd, JobOutcome, ReconcileReport, Sandbox, SandboxBackend, SandboxError, SandboxJob, SandboxSpec},
+};
+use airlock_sandbox_protocol::{Event, ExecuteRequest, FileEntry, Request, RunEnd};
+use async_trait::async_trait;
+use rand::Rng;
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{atomic::{AtomicUsize, Ordering}, Arc},
+    time::{Duration, Instant},
+};
+use tokio::{process::Child, sync::Mutex};
+
+#[derive(Clone, Debug)]
+pub struct LocalBackendConfig {
+    /// Sandboxes live under `state_dir/sandboxes/`.
+    pub state_dir: PathBuf,
+    /// The `airlock-agent` binary (bound read-only into each sandbox).
+    pub agent_path: PathBuf,
+    /// The Python runtime (a venv made from the system Python; bound read-only at the same path).
+    pub runtime_dir: PathBuf,
+    pub bwrap_path: PathBuf,
+    pub setpriv_path: PathBuf,
+    /// Host uids for sandboxes when the gateway runs as root: `uid_base .. uid_base + uid_count`.
+    pub uid_base: u32,
+    pub uid_count: u32,
+    pub cgroups: CgroupMode,
+    /// Names this gateway's cgroups (`airlock-<instance>`).
+    pub instance_id: String,
+    pub extra_ro_binds: Vec<PathBuf>,
+    pub start_timeout: Duration,
+}
+
+pub struct LocalBackend {
+    cfg: LocalBackendConfig,
+    cgroup_version: Option<CgroupVersion>,
+    live: Arc<AtomicUsize>,
+}
+
+impl LocalBackend {
+    pub fn new(cfg: LocalBackendConfig) -> Result<Self, SandboxError> {
+        let cgroup_version = cgroup::detect();
+        if cgroup_version.is_none() && cfg.cgroups == CgroupMode::Required {
+            return Err(SandboxError::Start("no cgroup memory controller found (v1 or v2); set sandbox.local.cgroups = \"best_effort\" only for development".into()));
+        }
+        for (what, p) in [("agent", &cfg.agent_path), ("bwrap", &cfg.bwrap_path), ("python runtime", &cfg.runtime_dir)] {
+            if !p.exists() {
+                return Err(SandboxError::Start(format!("{what} not found at {}", p.display())));
+            }
+        }
+        Ok(Self { cfg, cgroup_version, live: Arc::new(AtomicUsize::new(0)) })
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    fn sandboxes_dir(&self) -> PathBuf {
+        self.cfg.state_dir.join("sandboxes")
+    }
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+}
+
+#[async_trait]
+impl SandboxBackend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn create(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
+        let started = Instant::now();
+        let dir = self.sandboxes_dir().join(spec.session_id.short());
+        let (workspace, run_dir, etc_dir) = (dir.join("workspace"), dir.join("run"), dir.join("etc"));
+        for d in [&workspace, &run_dir, &etc_dir] {
+            std::fs::create_dir_all(d).map_err(|e| SandboxError::Start(format!("{}: {e}", d.display())))?;
+        }
+        let io = |e: std::io::Error| SandboxError::Start(e.to_string());
+        let host_uid = Self::is_root().then(|| self.cfg.uid_base + rand::thread_rng().gen_range(0..self.cfg.uid_count.max(1)));
+        let token = format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+        std::fs::write(run_dir.join("token"), &token).map_err(io)?;
+        std::fs::write(etc_dir.join("passwd"), "sandbox:x:1000:1000:sandbox:/tmp/home:/bin/bash\n").map_err(io)?;
+        std::fs::write(etc_dir.join("group"), "sandbox:x:1000:\n").map_err(io)?;
+        if let Some(uid) = host_uid {
+            for d in [&workspace, &run_dir] {
+                std::os::unix::fs::chown(d, Some(uid), Some(uid)).map_err(io)?;
+            }
+            std::os::unix::fs::chown(run_dir.join("token"), Some(uid), Some(uid)).map_err(io)?;
+        }
+        // Only the owner may enter the session directory.
+        set_mode(&dir, 0o711).map_err(io)?;
+        set_mode(&workspace, 0o700).map_err(io)?;
+        set_mode(&run_dir, 0o700).map_err(io)?;
+
+        let limits = cgroup::Limits {
+            memory_bytes: u64::from(spec.limits.memory_mib) << 20,
+            pids: spec.limits.max_processes,
+            cpu_millis: spec.limits.cpu_millis,
+        };
+        let cg = match self.cgroup_version {
+            Some(v) => match SandboxCgroup::create(v, &self.cfg.instance_id, spec.session_id.short(), &limits) {
+                Ok(cg) => Some(cg),
+                Err(e) if self.cfg.cgroups == CgroupMode::Required => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(SandboxError::Start(format!("cgroup limits: {e}")));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "running sandbox without cgroup limits (best_effort)");
+                    None
+                }
+            },
+            None => None,
+        };
+        let procs = cg.as_ref().map(SandboxCgroup::procs_files).unwrap_or_default();
+        let cg_record: Vec<String> = cg.iter().flat_map(|c| c.dirs.iter().map(|d| d.display().to_string())).collect();
+        std::fs::write(dir.join("cgroups"), cg_record.join("\n")).map_err(io)?;
+
+        let agent_args = vec![
+            "--listen".into(), "unix:/run/airlock/agent.sock".into(),
+            "--token-file".into(), "/run/airlock/token".into(),
+            "--python".into(), self.cfg.runtime_dir.join("bin/python3").display().to_string(),
+            "--quota-bytes".into(), (u64::from(spec.limits.workspace_mib) << 20).to_string(),
+            "--max-file-bytes".into(), (u64::from(spec.limits.max_file_mib) << 20).to_string(),
+            "--kernel-start-seconds".into(), self.cfg.start_timeout.as_secs().max(1).to_string(),
+        ];
+        let plan = BwrapPlan {
+            bwrap: &self.cfg.bwrap_path,
+            setpriv: &self.cfg.setpriv_path,
+            host_uid,
+            runtime_dir: &self.cfg.runtime_dir,
+            agent: &self.cfg.agent_path,
+            workspace: &workspace,
+            run_dir: &run_dir,
+            etc_dir: &etc_dir,
+            extra_ro_binds: &self.cfg.extra_ro_binds,
+            cgroup_procs: &procs,
+            agent_args,
+            env: sandbox_env(&self.cfg.runtime_dir),
+        };
+        let (program, args) = plan.command();
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| SandboxError::Start(format!("spawning bwrap: {e}")))?;
+        let stderr = child.stderr.take();
+
+        let sandbox = LocalSandbox {
+            session_id: spec.session_id.clone(),
+            dir: dir.clone(),
+            client: AgentClient::new(&run_dir.join("agent.sock"), token),
+            child: Mutex::new(Some(child)),
+            cgroup: cg,
+            live: self.live.clone(),
+            destroyed: std::sync::atomic::AtomicBool::new(false),
+        };
+        self.live.fetch_add(1, Ordering::Relaxed);
+        // Wait for the agent: it binds its socket once the kernel is ready.
+        let deadline = Instant::now() + self.cfg.start_timeout;
+        loop {
+            if sandbox.client.ping().await.unwrap_or(false) {
+                break;
+            }
+            if !sandbox.alive().await || Instant::now() > deadline {
+                let mut msg = String::new();
+                if let Some(mut s) = stderr {
+                    use tokio::io::AsyncReadExt;
+                    let mut buf = vec![0u8; 4096];
+                    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+                        msg = String::from_utf8_lossy(&buf[..n]).trim().to_owned();
+                    }
+                }
+                let _ = sandbox.destroy().await;
+                return Err(SandboxError::Start(format!("sandbox agent did not become ready: {msg}")));
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        tracing::info!(session = %spec.session_id, ms = started.elapsed().as_millis() as u64, "sandbox ready");
+        Ok(Arc::new(sandbox))
+    }
+
+    async fn reap_leftovers(&self) -> Result<ReconcileReport, SandboxError> {
+        let mut report = ReconcileReport::default();
+        let Ok(rd) = std::fs::read_dir(self.sandboxes_dir()) else { return Ok(report) };
+        for entry in rd.flatten() {
+            let dir = entry.path();
+            let cgs: Vec<PathBuf> = std::fs::read_to_string(dir.join("cgroups")).unwrap_or_default().lines().filter(|l| !l.is_empty()).map(PathBuf::from).collect();
+            SandboxCgroup::destroy(&cgs).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            report.destroyed.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        Ok(report)
+    }
+
+    async fn ready(&self) -> Result<(), SandboxError> {
+        std::fs::create_dir_all(self.sandboxes_dir()).map_err(|e| SandboxError::Start(e.to_string()))
+    }
+}
+
+fn set_mode(p: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+}
+
+pub struct LocalSandbox {
+    session_id: SessionId,
+    dir: PathBuf,
+    client: AgentClient,
+    child: Mutex<Option<Child>>,
+    cgroup: Option<SandboxCgroup>,
+    live: Arc<AtomicUsize>,
+    destroyed: std::sync::atomic::AtomicBool,
+}
+
+fn file_info(e: FileEntry) -> FileInfo {
+    let media_type = media_type_for(&e.path).to_owned();
+    FileInfo { path: e.path, size: e.size, sha256: e.sha256, classification: None, media_type }
+}
+
+#[async_trait]
+impl Sandbox for LocalSandbox {
+    fn session_id(&self) -> &SessionId {
+        &self.session_id
+    }
+
+    async fn run(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError> {
+        let oom_before = self.cgroup.as_ref().map_or(0, SandboxCgroup::oom_kills);
+        let started = Instant::now();
+        let req = ExecuteRequest {
+            execution_id: job.execution_id.to_string(),
+            language: job.language.as_str().into(),
+            code: job.code,
+            timeout_ms: u64::try_from(job.timeout.as_millis()).unwrap_or(u64::MAX),
+            output_limit: u64::from(job.output_limit),
+        };
+        let mut conn = self.client.open(Request::Execute(req)).await?;
+        let mut out = JobOutcome {
+            end: JobEnd::Completed,
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            error: None,
+            outputs: vec![],
+            artifacts: vec![],
+            kernel_restarted: false,
+            duration: Duration::ZERO,
+        };
+        // The agent enforces the timeout; this outer deadline covers an agent that hangs.
+        let hard = job.timeout + Duration::from_secs(30);
+        loop {
+            let ev = match tokio::time::timeout(hard.saturating_sub(started.elapsed()), conn.recv_json::<Event>()).await {
+                Ok(r) => r.map_err(|e| if self.alive_now() { wire(e) } else { SandboxError::Gone("sandbox exited".into()) })?,
+                Err(_) => return Err(SandboxError::Agent("agent did not answer before the hard deadline".into())),
+            };
+            match ev {
+                Event::Stream { name, text } if name == "stderr" => out.stderr.push_str(&text),
+                Event::Stream { text, .. } => out.stdout.push_str(&text),
+                Event::Output { kind, data } => out.outputs.push(Output { kind, data }),
+                Event::Error { name, value, traceback } => out.error = Some(ExecutionError { name, value, traceback, code: None }),
+                Event::Done { end, kernel_restarted, output_truncated, artifacts, .. } => {
+                    out.kernel_restarted = kernel_restarted;
+                    out.output_truncated = output_truncated;
+                    out.artifacts = artifacts.into_iter().map(file_info).collect();
+                    out.end = match end {
+                        RunEnd::Completed => JobEnd::Completed,
+                        RunEnd::Failed => JobEnd::Failed,
+                        RunEnd::TimedOut => JobEnd::TimedOut,
+                        RunEnd::KernelDied => JobEnd::KernelDied,
+                    };
+                    break;
+                }
+                other => return Err(unexpected(other)),
+            }
+        }
+        let oom_after = self.cgroup.as_ref().map_or(0, SandboxCgroup::oom_kills);
+        if oom_after > oom_before && matches!(out.end, JobEnd::KernelDied | JobEnd::Failed) {
+            out.end = JobEnd::OutOfMemory;
+        }
+        out.duration = started.elapsed();
+        Ok(out)
+    }
+
+    async fn write_file(&self, path: &WorkspacePath, data: Vec<u8>) -> Result<FileInfo, SandboxError> {
+        let mut conn = self.client.open(Request::PutFile { path: path.to_string(), size: data.len() as u64 }).await?;
+        conn.send_data(&data).await.map_err(wire)?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            Event::Written { file } => Ok(file_info(file)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn read_file(&self, path: &WorkspacePath, max_bytes: u64) -> Result<Vec<u8>, SandboxError> {
+        let mut conn = self.client.open(Request::GetFile { path: path.to_string(), max_bytes }).await?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            Event::File { size } => conn.recv_data(size).await.map_err(wire),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_files(&self) -> Result<Vec<FileInfo>, SandboxError> {
+        let mut conn = self.client.open(Request::ListFiles).await?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            Event::Files { files } => Ok(files.into_iter().map(file_info).collect()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn alive(&self) -> bool {
+        self.alive_now()
+    }
+
+    async fn destroy(&self) -> Result<(), SandboxError> {
+        if self.destroyed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(mut child) = self.child.lock().await.take() {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        }
+        if let Some(cg) = &self.cgroup {
+            SandboxCgroup::destroy(&cg.dirs).await;
+        }
+        let dir = self.dir.clone();
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl LocalSandbox {
+    fn alive_now(&self) -> bool {
+        match self.child.try_lock() {
+            Ok(mut guard) => match guard.as_mut() {
+                Some(c) => matches!(c.try_wait(), Ok(None)),
+                None => false,
+            },
+            Err(_) => true,
+        }
+    }
+
+    pub fn memory_peak(&self) -> u64 {
+        self.cgroup.as_ref().map_or(0, SandboxCgroup::memory_peak)
+    }
+}

@@ -1,0 +1,48 @@
+# The entry point: one decision per request, from the package of its action.
+package airlock.decision
+
+import data.airlock.execution
+import data.airlock.files
+import data.airlock.sessions
+
+known_actions := {"session.create", "file.upload", "file.download", "execution.run"}
+
+violations contains v if {
+	input.action == "execution.run"
+	some v in execution.violations
+}
+
+violations contains v if {
+	input.action in {"file.upload", "file.download"}
+	some v in files.violations
+}
+
+violations contains v if {
+	input.action == "session.create"
+	some v in sessions.violations
+}
+
+violations contains v if {
+	not input.action in known_actions
+	v := {"code": "unknown_action", "message": sprintf("no rules for action %q", [input.action]), "hint": ""}
+}
+
+review contains r if {
+	input.action == "execution.run"
+	some r in execution.review
+}
+
+result := "deny" if {
+	count(violations) > 0
+} else := "review" if {
+	count(review) > 0
+} else := "allow"
+
+obligations := {"max_timeout_seconds": data.airlock.common.profile.max_timeout_seconds, "egress": []}
+
+decision := {
+	"result": result,
+	"violations": [v | some v in violations],
+	"review": [r | some r in review],
+	"obligations": obligations,
+}

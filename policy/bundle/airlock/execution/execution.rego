@@ -1,0 +1,103 @@
+# Rules for running code: languages and sizes per group, Python packages by allowlist, no
+# installs, no egress, no connectors (until configured by later bundles).
+package airlock.execution
+
+import data.airlock.common
+
+violations contains v if {
+	not input.request.language in common.profile.languages
+	v := common.violation(
+		"language_not_allowed",
+		sprintf("language %q is not allowed for you", [input.request.language]),
+		sprintf("allowed languages: %s", [concat(", ", common.profile.languages)]),
+	)
+}
+
+violations contains v if {
+	input.request.code_bytes > common.profile.max_code_bytes
+	v := common.violation(
+		"code_too_large",
+		sprintf("the code is %d bytes; the limit is %d", [input.request.code_bytes, common.profile.max_code_bytes]),
+		"split the work into smaller executions; state persists between them",
+	)
+}
+
+violations contains v if {
+	input.request.timeout_seconds > common.profile.max_timeout_seconds
+	v := common.violation(
+		"timeout_not_allowed",
+		sprintf("timeout_seconds %d exceeds your limit of %d", [input.request.timeout_seconds, common.profile.max_timeout_seconds]),
+		sprintf("ask for at most %d seconds", [common.profile.max_timeout_seconds]),
+	)
+}
+
+# Top-level modules that are not part of the standard library.
+third_party contains m if {
+	some m in input.analysis.imports
+	not m in data.airlock.packages.stdlib
+}
+
+distribution(m) := d if {
+	d := data.airlock.packages.import_to_distribution[m]
+} else := m
+
+allowed_list := concat(", ", sort(data.airlock.packages.allowed))
+
+violations contains v if {
+	some m in third_party
+	d := distribution(m)
+	not d in data.airlock.packages.allowed
+	v := common.violation(
+		"package_not_allowed",
+		sprintf("package %q (imported as %q) is not on the allowlist", [d, m]),
+		sprintf("rewrite the code with the allowed packages: %s", [allowed_list]),
+	)
+}
+
+violations contains v if {
+	input.analysis.dynamic_imports > 0
+	v := common.violation(
+		"dynamic_import_not_allowed",
+		"the code imports a module by a computed name, which policy cannot check",
+		"use a plain import statement (import x) or __import__ with a literal name",
+	)
+}
+
+violations contains v if {
+	some p in array.concat(input.analysis.pip_installs, input.request.packages)
+	v := common.violation(
+		"package_install_not_allowed",
+		sprintf("installing %q is not allowed", [p]),
+		sprintf("use the packages the runtime ships: %s", [allowed_list]),
+	)
+}
+
+violations contains v if {
+	some host in input.request.egress
+	v := common.violation(
+		"egress_not_allowed",
+		sprintf("network egress to %q is not allowed", [host]),
+		"sandboxes have no network; work with uploaded files",
+	)
+}
+
+violations contains v if {
+	input.request.connector
+	v := common.violation(
+		"connector_not_allowed",
+		sprintf("connector %q is not configured for you", [input.request.connector]),
+		"run SQL without a connector over the session's files (DuckDB)",
+	)
+}
+
+# Packages that are allowed but need a compliance reviewer first.
+review contains r if {
+	some m in third_party
+	d := distribution(m)
+	d in data.airlock.packages.review
+	r := common.violation(
+		"package_requires_review",
+		sprintf("package %q needs a reviewer's approval", [d]),
+		"the execution is held until a reviewer decides",
+	)
+}

@@ -1,0 +1,67 @@
+package airlock.execution_test
+
+import data.airlock.execution
+
+base := {
+	"action": "execution.run",
+	"principal": {"issuer": "i", "subject": "s", "groups": []},
+	"request": {"language": "python", "code_bytes": 10, "packages": [], "egress": []},
+	"analysis": {"imports": [], "modules": [], "dynamic_imports": 0, "pip_installs": [], "shell_commands": []},
+}
+
+with_imports(imports) := object.union(base, {"analysis": object.union(base.analysis, {"imports": imports})})
+
+codes(inp) := {v.code | some v in execution.violations with input as inp}
+
+test_stdlib_and_allowlisted_imports_pass if {
+	codes(with_imports(["os", "json", "pandas", "matplotlib", "numpy"])) == set()
+}
+
+test_unlisted_package_is_denied_with_hint if {
+	some v in execution.violations with input as with_imports(["requests"])
+	v.code == "package_not_allowed"
+	contains(v.hint, "pandas")
+}
+
+test_import_name_maps_to_distribution if {
+	some v in execution.violations with input as with_imports(["sklearn"])
+	contains(v.message, "scikit-learn")
+}
+
+test_language_limited_by_profile if {
+	inp := object.union(base, {"request": object.union(base.request, {"language": "bash"})})
+	codes(inp) == {"language_not_allowed"} with data.airlock.profiles["default"].languages as ["python"]
+}
+
+test_code_too_large if {
+	inp := object.union(base, {"request": object.union(base.request, {"code_bytes": 999999999})})
+	"code_too_large" in codes(inp)
+}
+
+test_timeout_over_profile if {
+	inp := object.union(base, {"request": object.union(base.request, {"timeout_seconds": 100000})})
+	"timeout_not_allowed" in codes(inp)
+}
+
+test_installs_and_egress_denied if {
+	inp := object.union(base, {
+		"request": object.union(base.request, {"packages": ["flask==3.0"], "egress": ["example.com"]}),
+		"analysis": object.union(base.analysis, {"pip_installs": ["requests"]}),
+	})
+	codes(inp) == {"package_install_not_allowed", "egress_not_allowed"}
+}
+
+test_dynamic_import_denied if {
+	inp := object.union(base, {"analysis": object.union(base.analysis, {"dynamic_imports": 1})})
+	codes(inp) == {"dynamic_import_not_allowed"}
+}
+
+test_connector_denied if {
+	inp := object.union(base, {"request": object.union(base.request, {"connector": "warehouse"})})
+	codes(inp) == {"connector_not_allowed"}
+}
+
+test_review_list_holds_execution if {
+	r := execution.review with input as with_imports(["scipy"]) with data.airlock.packages.review as ["scipy"]
+	count(r) == 1
+}

@@ -1,0 +1,110 @@
+use crate::bundle::{Bundle, LoadError};
+use airlock_gateway_domain::{
+    decision::{Decision, DecisionResult, Obligations, Violation},
+    policy_input::PolicyInput,
+    ports::{PolicyEngine, PolicyError},
+};
+use std::{sync::Mutex, time::Instant};
+
+const ENTRY_POINT: &str = "data.airlock.decision.decision";
+
+/// A loaded bundle ready to evaluate. Engines are pooled: each evaluation takes a prepared
+/// engine, sets the input, evaluates and puts it back (cloning a prepared engine is the fallback).
+pub struct RegoPolicy {
+    revision: String,
+    prototype: regorus::Engine,
+    pool: Mutex<Vec<regorus::Engine>>,
+}
+
+impl RegoPolicy {
+    pub fn new(bundle: &Bundle) -> Result<Self, LoadError> {
+        let mut engine = regorus::Engine::new();
+        for (path, text) in bundle.policies() {
+            engine.add_policy(path.clone(), text.clone()).map_err(|e| LoadError::Rego { path: path.clone(), message: e.to_string() })?;
+        }
+        let data = regorus::Value::from_json_str(&bundle.data.to_string()).map_err(|e| LoadError::Rego { path: "data.json".into(), message: e.to_string() })?;
+        engine.add_data(data).map_err(|e| LoadError::Rego { path: "data.json".into(), message: e.to_string() })?;
+        let policy = Self { revision: bundle.revision.clone(), prototype: engine, pool: Mutex::new(vec![]) };
+        // Fail at load, not on the first request, if the entry point is missing or broken.
+        let probe: PolicyInput = serde_json::from_value(serde_json::json!({
+            "action": "session.create",
+            "principal": {"issuer": "probe", "subject": "probe", "groups": []},
+            "request": {}
+        }))
+        .map_err(|e| LoadError::Rego { path: ENTRY_POINT.into(), message: e.to_string() })?;
+        let has_entry = policy.prototype.get_packages().map(|p| p.iter().any(|p| p == "data.airlock.decision")).unwrap_or(false);
+        if !has_entry {
+            return Err(LoadError::NoEntryPoint);
+        }
+        policy.decide(&probe).map_err(|e| match e {
+            PolicyError::MalformedDecision(_) => LoadError::NoEntryPoint,
+            other => LoadError::Rego { path: ENTRY_POINT.into(), message: other.to_string() },
+        })?;
+        Ok(policy)
+    }
+
+    fn take(&self) -> regorus::Engine {
+        self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(|| self.prototype.clone())
+    }
+
+    fn give(&self, e: regorus::Engine) {
+        if let Ok(mut p) = self.pool.lock() {
+            if p.len() < 64 {
+                p.push(e);
+            }
+        }
+    }
+}
+
+impl PolicyEngine for RegoPolicy {
+    fn revision(&self) -> String {
+        self.revision.clone()
+    }
+
+    fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
+        let started = Instant::now();
+        let json = serde_json::to_string(input).map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        let mut engine = self.take();
+        engine.set_input_json(&json).map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        let value = engine.eval_rule(ENTRY_POINT.into());
+        self.give(engine);
+        let value = value.map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        if value == regorus::Value::Undefined {
+            return Err(PolicyError::MalformedDecision(format!("{ENTRY_POINT} is undefined")));
+        }
+        let json = value.to_json_str().map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        let raw: RawDecision = serde_json::from_str(&json).map_err(|e| PolicyError::MalformedDecision(format!("{e}: {json}")))?;
+        let result = match raw.result.as_str() {
+            "allow" if raw.violations.is_empty() => DecisionResult::Allow,
+            "review" if raw.violations.is_empty() => DecisionResult::Review,
+            _ => DecisionResult::Deny,
+        };
+        let mut violations = raw.violations;
+        if result == DecisionResult::Review {
+            violations = raw.review;
+        }
+        violations.sort_by(|a, b| (&a.code, &a.message).cmp(&(&b.code, &b.message)));
+        Ok(Decision {
+            decision_id: uuid::Uuid::now_v7().to_string(),
+            result,
+            violations,
+            policy_revision: self.revision.clone(),
+            obligations: raw.obligations,
+            eval_micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RawDecision {
+    result: String,
+    #[serde(default)]
+    violations: Vec<Violation>,
+    #[serde(default)]
+    review: Vec<Violation>,
+    #[serde(default)]
+    obligations: Obligations,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,38 @@
+//! `airlock policy test`: runs the `test_*` rules of `*_test.rego` files, like `opa test`.
+
+use crate::bundle::{Bundle, LoadError};
+
+#[derive(Clone, Debug)]
+pub struct TestOutcome {
+    pub name: String,
+    pub passed: bool,
+    pub error: Option<String>,
+}
+
+pub fn run_tests(bundle: &Bundle) -> Result<Vec<TestOutcome>, LoadError> {
+    let mut engine = regorus::Engine::new();
+    for (path, text) in &bundle.modules {
+        engine.add_policy(path.clone(), text.clone()).map_err(|e| LoadError::Rego { path: path.clone(), message: e.to_string() })?;
+    }
+    let data = regorus::Value::from_json_str(&bundle.data.to_string()).map_err(|e| LoadError::Rego { path: "data.json".into(), message: e.to_string() })?;
+    engine.add_data(data).map_err(|e| LoadError::Rego { path: "data.json".into(), message: e.to_string() })?;
+    let mut out = vec![];
+    for (path, text) in bundle.modules.iter().filter(|(p, _)| p.ends_with("_test.rego")) {
+        let package = text.lines().find_map(|l| l.trim().strip_prefix("package ")).map(str::trim).unwrap_or_default();
+        let mut names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("test_"))
+            .filter_map(|rest| rest.split(|c: char| !(c.is_alphanumeric() || c == '_')).next())
+            .collect();
+        names.dedup();
+        for n in names {
+            let name = format!("data.{package}.test_{n}");
+            let (passed, error) = match engine.eval_rule(name.clone()) {
+                Ok(v) => (v == regorus::Value::from(true), None),
+                Err(e) => (false, Some(e.to_string())),
+            };
+            out.push(TestOutcome { name: format!("{path}: {name}"), passed, error });
+        }
+    }
+    Ok(out)
+}
