@@ -1,1 +1,8 @@
+//! Gateway state in SQLite (embedded default) or PostgreSQL (several replicas), through sqlx's
+//! `Any` driver so both run the same queries. Migrations live in `migrations/sqlite` and
+//! `migrations/postgres`, embedded at build time.
 
+mod codec;
+mod sql_store;
+
+pub use sql_store::{Backend, SqlStore, StoreOpenError};

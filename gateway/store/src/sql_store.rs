@@ -1,0 +1,229 @@
+use crate::codec::{db, json, ms, parse, session_from_row};
+use airlock_gateway_domain::{
+    audit::{AuditEvent, ChainHead},
+    files::FileInfo,
+    ids::{ExecutionId, SessionId},
+    ports::{Change, Store, StoreError},
+    session::SessionStatus,
+    Execution, Session,
+};
+use async_trait::async_trait;
+use sqlx::{
+    any::{AnyPoolOptions, AnyRow},
+    AnyPool, Row,
+};
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    #[error("unsupported database URL scheme (use sqlite:// or postgres://)")]
+    Scheme,
+    #[error("connecting to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("running migrations: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Connects; `migrate` applies pending migrations first (the default for `serve`).
+    pub async fn connect(url: &str, migrate: bool) -> Result<Self, StoreOpenError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreOpenError::Scheme);
+        };
+        let mut opts = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        if backend == Backend::Sqlite {
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(url).await.map_err(StoreOpenError::Connect)?;
+        let store = Self { pool, backend };
+        if migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreOpenError> {
+        let m = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        m.run(&self.pool).await.map_err(StoreOpenError::Migrate)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+const UPSERT_SESSION: &str = "INSERT INTO sessions (id, owner_key, principal, status, status_reason, created_at, expires_at, last_active_at, limits, labels, instance_id)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ ON CONFLICT (id) DO UPDATE SET status = excluded.status, status_reason = excluded.status_reason,
+ expires_at = excluded.expires_at, last_active_at = excluded.last_active_at, labels = excluded.labels";
+const UPSERT_EXECUTION: &str = "INSERT INTO executions (id, session_id, owner_key, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+ ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body";
+const UPSERT_FILE: &str = "INSERT INTO files (session_id, path, size, sha256, classification, media_type) VALUES ($1, $2, $3, $4, $5, $6)
+ ON CONFLICT (session_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
+ classification = COALESCE(excluded.classification, files.classification), media_type = excluded.media_type";
+const INSERT_EVENT: &str = "INSERT INTO audit_outbox (chain_id, seq, event_id, event_type, subject, hash, body) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn commit(&self, changes: Vec<Change>, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for change in changes {
+            match change {
+                Change::PutSession(s) => {
+                    sqlx::query(UPSERT_SESSION)
+                        .bind(s.id.to_string())
+                        .bind(s.owner.owner_key())
+                        .bind(json(&s.owner)?)
+                        .bind(s.status.as_str())
+                        .bind(s.status_reason.clone())
+                        .bind(ms(s.created_at))
+                        .bind(ms(s.expires_at))
+                        .bind(ms(s.last_active_at))
+                        .bind(json(&s.limits)?)
+                        .bind(json(&s.labels)?)
+                        .bind(s.instance_id.clone())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+                Change::PutExecution(e) => {
+                    sqlx::query(UPSERT_EXECUTION)
+                        .bind(e.id.to_string())
+                        .bind(e.session_id.to_string())
+                        .bind(e.owner_key.clone())
+                        .bind(e.status.as_str())
+                        .bind(json(&e)?)
+                        .bind(ms(e.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+                Change::PutFile { session_id, file } => {
+                    sqlx::query(UPSERT_FILE)
+                        .bind(session_id.to_string())
+                        .bind(file.path.clone())
+                        .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
+                        .bind(file.sha256.clone())
+                        .bind(file.classification.clone())
+                        .bind(file.media_type.clone())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+            }
+        }
+        for e in events {
+            sqlx::query(INSERT_EVENT)
+                .bind(e.chainid.clone())
+                .bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
+                .bind(e.id.clone())
+                .bind(e.event_type.clone())
+                .bind(e.subject.clone())
+                .bind(e.hash.clone())
+                .bind(json(e)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(db)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn sessions_by_status(&self, status: SessionStatus) -> Result<Vec<Session>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM sessions WHERE status = $1 ORDER BY id").bind(status.as_str()).fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        let row = sqlx::query("SELECT body FROM executions WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(db)?;
+        row.map(|r| parse(&r.try_get::<String, _>("body").map_err(db)?)).transpose()
+    }
+
+    async fn execution_count(&self, session: &SessionId) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM executions WHERE session_id = $1").bind(session.to_string()).fetch_one(&self.pool).await.map_err(db)?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n").map_err(db)?).unwrap_or(0))
+    }
+
+    async fn files(&self, session: &SessionId) -> Result<Vec<FileInfo>, StoreError> {
+        let rows = sqlx::query("SELECT path, size, sha256, classification, media_type FROM files WHERE session_id = $1 ORDER BY path")
+            .bind(session.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(file_from_row).collect()
+    }
+
+    async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_outbox WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(chain_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            Ok(ChainHead { seq: u64::try_from(r.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0), hash: r.try_get("hash").map_err(db)? })
+        })
+        .transpose()
+    }
+
+    async fn audit_events_after(&self, chain_id: &str, seq: u64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM audit_outbox WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+            .bind(chain_id.to_owned())
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(|r| parse(&r.try_get::<String, _>("body").map_err(db)?)).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db)
+    }
+}
+
+fn file_from_row(r: &AnyRow) -> Result<FileInfo, StoreError> {
+    Ok(FileInfo {
+        path: r.try_get("path").map_err(db)?,
+        size: u64::try_from(r.try_get::<i64, _>("size").map_err(db)?).unwrap_or(0),
+        sha256: r.try_get("sha256").map_err(db)?,
+        classification: r.try_get("classification").map_err(db)?,
+        media_type: r.try_get("media_type").map_err(db)?,
+    })
+}
