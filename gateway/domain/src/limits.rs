@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// Resource limits of a session's sandbox and of each execution in it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Default wall time of one execution.
     pub timeout_seconds: u32,

@@ -1,0 +1,359 @@
+//! One struct per section, each with `validate()`.
+
+use crate::{invalid, ConfigError};
+use airlock_gateway_domain::Limits;
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::PathBuf};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: Server,
+    pub state: State,
+    pub audit: Audit,
+    pub auth: Auth,
+    pub sessions: Sessions,
+    pub limits: Limits,
+    pub sandbox: Sandbox,
+    pub policy: Policy,
+    pub telemetry: Telemetry,
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server.validate()?;
+        self.auth.validate(&self.server)?;
+        self.sessions.validate()?;
+        validate_limits(&self.limits)?;
+        self.sandbox.validate()?;
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.state.database_url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.state.dir.join("state.db").display()))
+    }
+
+    pub fn audit_file(&self) -> PathBuf {
+        self.audit.file.clone().unwrap_or_else(|| self.state.dir.join("audit.jsonl"))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub listen: String,
+    /// Names this gateway: its audit chain and its cgroups.
+    pub instance_id: String,
+    pub workers: usize,
+    /// Largest JSON body (code is limited separately by `limits.code_bytes`).
+    pub max_json_bytes: usize,
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), instance_id: "local".into(), workers: 2, max_json_bytes: 1 << 20, shutdown_grace_seconds: 10 }
+    }
+}
+
+impl Server {
+    pub fn addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|e| invalid("server.listen", format!("{:?} is not host:port ({e})", self.listen)))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.addr()?;
+        if self.instance_id.is_empty() || !self.instance_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(invalid("server.instance_id", "use letters, digits and '-' only"));
+        }
+        if self.workers == 0 {
+            return Err(invalid("server.workers", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct State {
+    /// Sandboxes, the audit file and the development issuer key live here.
+    pub dir: PathBuf,
+    /// `sqlite://...` (default: `dir/state.db`) or `postgres://...`.
+    pub database_url: Option<String>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self { dir: PathBuf::from(".airlock"), database_url: None }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// The append-only JSON-lines file (default `state.dir/audit.jsonl`).
+    pub file: Option<PathBuf>,
+    /// CloudEvents `source` of this gateway's events.
+    pub source: String,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self { file: None, source: "airlock://gateway".into() }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    pub issuers: Vec<Issuer>,
+    pub dev_issuer: DevIssuer,
+}
+
+impl Auth {
+    fn validate(&self, server: &Server) -> Result<(), ConfigError> {
+        if self.issuers.is_empty() && !self.dev_issuer.enabled {
+            return Err(invalid("auth.issuers", "no issuer is configured, so every request would be refused; add an [[auth.issuers]] entry (or, on a workstation, enable [auth.dev_issuer])"));
+        }
+        for (i, iss) in self.issuers.iter().enumerate() {
+            iss.validate(&format!("auth.issuers[{i}]"))?;
+        }
+        if self.dev_issuer.enabled && !server.addr()?.ip().is_loopback() {
+            return Err(invalid("auth.dev_issuer.enabled", format!("the development issuer only runs on a loopback listener, not {}", server.listen)));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    /// Exactly the `iss` claim; discovery at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Skip discovery and use this JWKS URL.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+    #[serde(default)]
+    pub claims: claims::ClaimNames,
+    #[serde(default = "default_jwks_ttl")]
+    pub jwks_cache_seconds: u64,
+    #[serde(default = "default_refetch")]
+    pub min_refetch_seconds: u64,
+}
+
+/// Claim names; the auth crate maps them, config only carries them.
+pub mod claims {
+    use serde::{Deserialize, Serialize};
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct ClaimNames {
+        pub subject: String,
+        pub email: String,
+        pub groups: String,
+        pub tenant: String,
+    }
+    impl Default for ClaimNames {
+        fn default() -> Self {
+            Self { subject: "sub".into(), email: "email".into(), groups: "groups".into(), tenant: "tenant".into() }
+        }
+    }
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into(), "EdDSA".into()]
+}
+fn default_leeway() -> u64 {
+    30
+}
+fn default_jwks_ttl() -> u64 {
+    600
+}
+fn default_refetch() -> u64 {
+    30
+}
+
+const ASYMMETRIC: &[&str] = &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+
+fn secure_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let loopback_http = ["http://127.", "http://localhost:", "http://localhost/", "http://[::1]"].iter().any(|p| url.starts_with(p));
+    if url.starts_with("https://") || loopback_http {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{url:?} must be an https:// URL (plain http only on loopback)")))
+    }
+}
+
+impl Issuer {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        secure_url(&format!("{key}.issuer"), &self.issuer)?;
+        if let Some(u) = &self.jwks_uri {
+            secure_url(&format!("{key}.jwks_uri"), u)?;
+        }
+        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
+            return Err(invalid(&format!("{key}.audiences"), "name at least one audience; tokens for other audiences are refused"));
+        }
+        if self.algorithms.is_empty() {
+            return Err(invalid(&format!("{key}.algorithms"), "name at least one algorithm"));
+        }
+        for a in &self.algorithms {
+            if !ASYMMETRIC.contains(&a.as_str()) {
+                return Err(invalid(&format!("{key}.algorithms"), format!("{a:?} is not allowed; use one of {ASYMMETRIC:?} (never none or HMAC)")));
+            }
+        }
+        if self.leeway_seconds > 300 {
+            return Err(invalid(&format!("{key}.leeway_seconds"), "at most 300"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevIssuer {
+    /// Off unless set: trusts tokens minted by `airlock token mint` (loopback listener only).
+    pub enabled: bool,
+    pub audience: String,
+}
+
+impl Default for DevIssuer {
+    fn default() -> Self {
+        Self { enabled: false, audience: "airlock".into() }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sessions {
+    pub ttl_seconds: u64,
+    pub idle_timeout_seconds: u64,
+    pub max_per_principal: u32,
+    pub max_total: u32,
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self { ttl_seconds: 8 * 3600, idle_timeout_seconds: 3600, max_per_principal: 10, max_total: 150, sweep_interval_seconds: 15 }
+    }
+}
+
+impl Sessions {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (k, v) in [("ttl_seconds", self.ttl_seconds), ("idle_timeout_seconds", self.idle_timeout_seconds), ("sweep_interval_seconds", self.sweep_interval_seconds)] {
+            if v == 0 {
+                return Err(invalid(&format!("sessions.{k}"), "must be greater than 0"));
+            }
+        }
+        if self.max_per_principal == 0 || self.max_total == 0 {
+            return Err(invalid("sessions.max_total", "session limits must be greater than 0"));
+        }
+        Ok(())
+    }
+}
+
+fn validate_limits(l: &Limits) -> Result<(), ConfigError> {
+    if l.timeout_seconds == 0 || l.timeout_seconds > l.max_timeout_seconds {
+        return Err(invalid("limits.timeout_seconds", format!("must be between 1 and limits.max_timeout_seconds ({})", l.max_timeout_seconds)));
+    }
+    if l.memory_mib < 128 {
+        return Err(invalid("limits.memory_mib", "at least 128 (the Python kernel needs about 80 MiB)"));
+    }
+    if l.max_processes < 16 {
+        return Err(invalid("limits.max_processes", "at least 16 (the kernel runs several threads)"));
+    }
+    if l.cpu_millis < 100 {
+        return Err(invalid("limits.cpu_millis", "at least 100 (a tenth of a core)"));
+    }
+    if l.output_bytes == 0 || l.code_bytes == 0 || l.upload_bytes == 0 || l.workspace_mib == 0 {
+        return Err(invalid("limits", "size limits must be greater than 0"));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sandbox {
+    pub backend: SandboxBackendKind,
+    pub local: LocalSandbox,
+}
+
+impl Sandbox {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.local;
+        if l.uid_base < 10_000 || u64::from(l.uid_base) + u64::from(l.uid_count) > u64::from(u32::MAX - 1) || l.uid_count == 0 {
+            return Err(invalid("sandbox.local.uid_base", "sandbox uids must be a non-empty range starting at 10000 or above"));
+        }
+        if l.start_timeout_seconds == 0 {
+            return Err(invalid("sandbox.local.start_timeout_seconds", "must be greater than 0"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxBackendKind {
+    #[default]
+    Local,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalSandbox {
+    /// The in-sandbox agent; default: `airlock-agent` beside the `airlock` binary.
+    pub agent_path: Option<PathBuf>,
+    pub runtime_dir: PathBuf,
+    pub bwrap_path: PathBuf,
+    pub setpriv_path: PathBuf,
+    pub uid_base: u32,
+    pub uid_count: u32,
+    /// `required` (default) or `best_effort` (development without cgroups).
+    pub cgroups: String,
+    pub extra_ro_binds: Vec<PathBuf>,
+    pub start_timeout_seconds: u64,
+}
+
+impl Default for LocalSandbox {
+    fn default() -> Self {
+        Self {
+            agent_path: None,
+            runtime_dir: PathBuf::from("/opt/airlock/runtime"),
+            bwrap_path: PathBuf::from("/usr/bin/bwrap"),
+            setpriv_path: PathBuf::from("/usr/bin/setpriv"),
+            uid_base: 200_000,
+            uid_count: 60_000,
+            cgroups: "required".into(),
+            extra_ro_binds: vec![PathBuf::from("/etc/fonts"), PathBuf::from("/etc/ssl/certs")],
+            start_timeout_seconds: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// A bundle directory (OPA layout); default: the bundle embedded in the binary.
+    pub bundle_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Telemetry {
+    /// `text` or `json`.
+    pub log_format: String,
+    /// `RUST_LOG`-style filter.
+    pub log_filter: String,
+    /// OTLP/HTTP endpoint for traces (e.g. http://127.0.0.1:4318); off when unset.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self { log_format: "text".into(), log_filter: "info".into(), otlp_endpoint: None }
+    }
+}
