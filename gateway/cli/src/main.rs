@@ -1,1 +1,126 @@
-fn main() {}
+//! `airlock`: the gateway binary. Subcommands: serve, migrate, audit verify, token mint,
+//! policy test|eval|schema, openapi, config check.
+
+mod commands;
+mod serve;
+mod telemetry;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "airlock", version, about = "Airlock: governance gateway for LLM code interpreters")]
+struct Cli {
+    /// Configuration file (TOML); AIRLOCK_* variables override it.
+    #[arg(long, global = true, env = "AIRLOCK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Audit trail tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Development issuer tokens (only when [auth.dev_issuer] is enabled).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify a JSON-lines audit file: hashes, links, order. Exits 1 on the first broken link.
+    Verify {
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint an access token from the development issuer.
+    Mint {
+        #[arg(long)]
+        sub: String,
+        /// Comma-separated groups.
+        #[arg(long, default_value = "", value_delimiter = ',')]
+        groups: Vec<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl_seconds: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Run the test_* rules of *_test.rego files, like `opa test`.
+    Test {
+        /// Bundle directory (default: the embedded bundle).
+        dir: Option<PathBuf>,
+    },
+    /// Evaluate a policy input (JSON file) and print the decision.
+    Eval {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Print the JSON schema of the policy input.
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective values.
+    Check,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => serve::run(cli.config.as_deref()),
+        Command::Migrate => commands::migrate(cli.config.as_deref()),
+        Command::Audit { command: AuditCommand::Verify { file, json } } => commands::audit_verify(&file, json),
+        Command::Token { command: TokenCommand::Mint { sub, groups, tenant, email, ttl_seconds } } => {
+            commands::token_mint(cli.config.as_deref(), &sub, &groups, tenant.as_deref(), email.as_deref(), ttl_seconds)
+        }
+        Command::Policy { command: PolicyCommand::Test { dir } } => commands::policy_test(dir.as_deref()),
+        Command::Policy { command: PolicyCommand::Eval { input, bundle } } => commands::policy_eval(&input, bundle.as_deref()),
+        Command::Policy { command: PolicyCommand::Schema } => commands::print_json(&airlock_policy::input_schema()),
+        Command::Openapi => commands::print_json(&serde_json::to_value(<airlock_gateway_http::ApiDoc as utoipa::OpenApi>::openapi()).unwrap_or_default()),
+        Command::Config { command: ConfigCommand::Check } => commands::config_check(cli.config.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("airlock: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

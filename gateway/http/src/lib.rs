@@ -1,1 +1,53 @@
+//! The HTTP API (actix-web): routes, the caller extractor, the one error mapping, and the
+//! OpenAPI document generated from the handlers.
 
+mod dto;
+mod error;
+mod extract;
+mod openapi;
+mod routes;
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+use actix_web::web;
+use airlock_gateway_auth::Authenticator;
+use airlock_gateway_core::Gateway;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub auth: Arc<Authenticator>,
+    pub metrics: Option<PrometheusHandle>,
+    pub max_json_bytes: usize,
+}
+
+/// Registers every route; used by `airlock serve` and by the tests alike.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        let json = web::JsonConfig::default().limit(state.max_json_bytes).error_handler(error::json_error);
+        let path = web::PathConfig::default().error_handler(error::path_error);
+        cfg.app_data(state)
+            .app_data(json)
+            .app_data(path)
+            .service(routes::ops::healthz)
+            .service(routes::ops::readyz)
+            .service(routes::ops::metrics)
+            .service(routes::ops::openapi_json)
+            .service(
+                web::scope("/v1")
+                    .service(routes::sessions::create)
+                    .service(routes::sessions::get)
+                    .service(routes::sessions::delete)
+                    .service(routes::files::upload)
+                    .service(routes::files::list)
+                    .service(routes::files::download)
+                    .service(routes::executions::create)
+                    .service(routes::executions::get)
+                    .service(routes::policy::evaluate),
+            )
+            .default_service(web::to(routes::ops::not_found));
+    }
+}

@@ -130,13 +130,6 @@ impl SandboxCgroup {
             .unwrap_or(0)
     }
 
-    pub fn memory_peak(&self) -> u64 {
-        let file = match self.version {
-            CgroupVersion::V1 => "memory.max_usage_in_bytes",
-            CgroupVersion::V2 => "memory.peak",
-        };
-        std::fs::read_to_string(self.dirs[0].join(file)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
-    }
 
     /// Kills every process in the cgroup and removes it.
     pub async fn destroy(dirs: &[PathBuf]) {

@@ -100,8 +100,13 @@ impl SandboxBackend for LocalBackend {
             }
             std::os::unix::fs::chown(run_dir.join("token"), Some(uid), Some(uid)).map_err(io)?;
         }
-        // Only the owner may enter the session directory.
+        // The sandbox uid may traverse (not list) the path to its binds; nothing else of the
+        // state directory is readable to it.
+        set_mode(&self.sandboxes_dir(), 0o711).map_err(io)?;
         set_mode(&dir, 0o711).map_err(io)?;
+        set_mode(&etc_dir, 0o755).map_err(io)?;
+        set_mode(&etc_dir.join("passwd"), 0o644).map_err(io)?;
+        set_mode(&etc_dir.join("group"), 0o644).map_err(io)?;
         set_mode(&workspace, 0o700).map_err(io)?;
         set_mode(&run_dir, 0o700).map_err(io)?;
 
@@ -347,9 +352,5 @@ impl LocalSandbox {
             },
             Err(_) => true,
         }
-    }
-
-    pub fn memory_peak(&self) -> u64 {
-        self.cgroup.as_ref().map_or(0, SandboxCgroup::memory_peak)
     }
 }

@@ -1,0 +1,56 @@
+//! Ends sessions past their TTL or idle timeout.
+
+use crate::service::Gateway;
+use airlock_gateway_domain::{audit::types, session::SessionStatus};
+use std::{sync::Arc, time::Duration};
+
+impl Gateway {
+    /// One sweep; returns how many sessions ended.
+    pub async fn sweep(&self) -> usize {
+        let now = airlock_gateway_domain::now();
+        let idle = time::Duration::try_from(self.settings.idle_timeout).unwrap_or(time::Duration::MAX);
+        let all: Vec<_> = self.live.read().await.values().cloned().collect();
+        let mut ended = 0;
+        for l in all {
+            let (expired, idle_out, dead) = {
+                let s = l.session.lock().await;
+                (now >= s.expires_at, now - s.last_active_at >= idle, false)
+            };
+            let dead = dead || !l.sandbox.alive().await;
+            let busy = l.turn.try_lock().is_err();
+            let reason = if expired {
+                "the session reached its time to live"
+            } else if idle_out && !busy {
+                "the session was idle too long"
+            } else if dead && !busy {
+                "the sandbox died"
+            } else {
+                continue;
+            };
+            let (status, ty) = if dead && !expired && !idle_out { (SessionStatus::Lost, types::SESSION_LOST) } else { (SessionStatus::Expired, types::SESSION_EXPIRED) };
+            if self.end_session(&l, status, reason, ty).await.is_ok() {
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// Runs `sweep` every `interval` until the gateway shuts down.
+    pub fn spawn_sweeper(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let gw = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                let Some(gw) = gw.upgrade() else { break };
+                if gw.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let n = gw.sweep().await;
+                if n > 0 {
+                    tracing::info!(ended = n, "session sweep");
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,150 @@
+//! Request and response bodies of the API.
+
+use airlock_gateway_domain::{
+    decision::Decision, Execution, ExecutionError, FileInfo, Language, Limits, Output, Session,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    /// `active`, `deleted`, `expired` or `lost`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub last_active_at: String,
+    pub limits: Limits,
+    pub labels: Vec<String>,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        Self {
+            id: s.id.to_string(),
+            status: s.status.as_str().into(),
+            status_reason: s.status_reason,
+            created_at: rfc3339(s.created_at),
+            expires_at: rfc3339(s.expires_at),
+            last_active_at: rfc3339(s.last_active_at),
+            limits: s.limits,
+            labels: s.labels,
+        }
+    }
+}
+
+/// `POST /v1/sessions/{id}/executions`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionCreate {
+    /// `python`, `sql`, `bash` or `javascript`.
+    pub language: String,
+    pub code: String,
+    /// Connector for warehouse SQL (none are configured yet).
+    #[serde(default)]
+    pub connector: Option<String>,
+    #[serde(default)]
+    pub timeout_seconds: Option<u32>,
+    /// Packages to install (`name==version`); policy decides.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Hosts the code wants to reach; policy decides.
+    #[serde(default)]
+    pub egress: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExecutionView {
+    pub id: String,
+    pub session_id: String,
+    pub language: Language,
+    /// `succeeded`, `failed`, `timed_out`, `denied` or `pending_review`.
+    pub status: String,
+    pub stdout: String,
+    pub stderr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ExecutionError>,
+    pub outputs: Vec<Output>,
+    pub artifacts: Vec<FileInfo>,
+    pub decision: Decision,
+    pub duration_ms: u64,
+    pub audit_id: String,
+    pub code_sha256: String,
+    pub created_at: String,
+}
+
+impl From<Execution> for ExecutionView {
+    fn from(e: Execution) -> Self {
+        Self {
+            id: e.id.to_string(),
+            session_id: e.session_id.to_string(),
+            language: e.language,
+            status: e.status.as_str().into(),
+            stdout: e.stdout,
+            stderr: e.stderr,
+            error: e.error,
+            outputs: e.outputs,
+            artifacts: e.artifacts,
+            decision: e.decision,
+            duration_ms: e.duration_ms,
+            audit_id: e.audit_id,
+            code_sha256: e.code_sha256,
+            created_at: rfc3339(e.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FileList {
+    pub files: Vec<FileInfo>,
+}
+
+/// `POST /v1/policy/evaluate`: what would policy decide for this caller?
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateRequest {
+    /// `session.create`, `file.upload`, `file.download` or `execution.run`.
+    pub action: String,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub timeout_seconds: Option<u32>,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub egress: Vec<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub classification: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EvaluateResponse {
+    pub decision: Decision,
+}
+
+/// The error body of every non-2xx response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code (see docs/api.md for the table).
+    pub code: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: Option<serde_json::Value>,
+}
