@@ -1,1 +1,15 @@
+//! End-to-end tests: the real `airlock` binary (and its `airlock-agent`) against a real OpenID
+//! Provider (npm oidc-provider), real bubblewrap sandboxes with a real Jupyter kernel, real
+//! SQLite and PostgreSQL. One test binary with a shared harness (one OIDC provider per run).
+//!
+//! Needs `cargo build --workspace --bins` first and the test services of `.ci/run`.
 
+mod harness;
+
+mod audit;
+mod auth;
+mod bad_input;
+mod isolation;
+mod limits;
+mod restart;
+mod user_story;

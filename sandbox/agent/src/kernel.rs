@@ -17,7 +17,7 @@ use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
 /// Code run (silently) in every fresh kernel.
 const STARTUP: &str = r#"
 import os as __airlock_os, warnings as __airlock_warnings
-__airlock_os.chdir(__airlock_os.environ.get("AIRLOCK_WORKSPACE", "/workspace"))
+__airlock_os.chdir(WORKSPACE)
 __airlock_warnings.filterwarnings("ignore", message=".*non-interactive.*")
 __airlock_warnings.filterwarnings("ignore", message=".*Matplotlib is currently using agg.*")
 get_ipython().run_line_magic("colors", "NoColor")
@@ -87,7 +87,6 @@ impl Kernel {
         cmd.args(["-m", "ipykernel_launcher", "-f"])
             .arg(&conn_file)
             .args(["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"])
-            .env("AIRLOCK_WORKSPACE", &cfg.workspace)
             .current_dir(&cfg.workspace)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -161,7 +160,8 @@ impl Kernel {
             iopub_task,
         };
         kernel.wait_ready(deadline).await?;
-        kernel.run_silent(STARTUP, deadline).await?;
+        let startup = STARTUP.replace("WORKSPACE", &format!("{:?}", kernel.cfg.workspace.display().to_string()));
+        kernel.run_silent(&startup, deadline).await?;
         Ok(kernel)
     }
 

@@ -1,0 +1,315 @@
+//! Starts the OIDC provider (once per run) and gateways (one per test), fetches real tokens.
+
+use serde_json::{json, Value};
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+pub struct Oidc {
+    pub issuer: String,
+    pub rogue: String,
+    _child: std::sync::Mutex<Child>,
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// `target/debug/` beside this test executable (`target/debug/deps/e2e-*`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
+}
+
+pub fn airlock_bin() -> PathBuf {
+    let p = bin_dir().join("airlock");
+    assert!(p.exists() && bin_dir().join("airlock-agent").exists(), "build the binaries first: cargo build --workspace --bins ({})", p.display());
+    p
+}
+
+pub fn oidc() -> &'static Oidc {
+    static OIDC: OnceLock<Oidc> = OnceLock::new();
+    OIDC.get_or_init(|| {
+        let dir = repo_root().join("tests/oidc");
+        assert!(dir.join("node_modules/oidc-provider").exists(), "run `npm ci` in tests/oidc (the .ci/run script does)");
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting node: {e}"));
+        let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let mut lines = BufReader::new(out).lines();
+        let ready: Value = loop {
+            let line = lines.next().unwrap_or_else(|| panic!("oidc provider exited")).unwrap_or_default();
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                break v;
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Oidc {
+            issuer: ready["issuer"].as_str().unwrap_or_default().to_owned(),
+            rogue: ready["rogue"].as_str().unwrap_or_default().to_owned(),
+            _child: std::sync::Mutex::new(child),
+        }
+    })
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(180)).build().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A real access token from the provider for `client_id` and `resource`.
+pub fn token_from(issuer: &str, client_id: &str, resource: &str) -> String {
+    let resp: Value = client()
+        .post(format!("{issuer}/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", &format!("{client_id}-secret")), ("resource", resource), ("scope", "execute")])
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or_else(|e| panic!("token request: {e}"));
+    resp["access_token"].as_str().unwrap_or_else(|| panic!("no token in {resp}")).to_owned()
+}
+
+pub fn token(client_id: &str) -> String {
+    token_from(&oidc().issuer, client_id, "urn:airlock")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub struct Gateway {
+    pub url: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub const TEST_SECRET: &str = "gateway-secret-7d1f0a9c";
+
+impl Gateway {
+    pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Starts a gateway with the test config plus `extra` TOML.
+    pub fn start_with(extra: &str) -> Self {
+        let tmp = tempfile::Builder::new().prefix("airlock-e2e-").tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tmp.path().to_path_buf();
+        let mut g = Self::configure(&dir, extra);
+        g._tmp = Some(tmp);
+        g.spawn();
+        g
+    }
+
+    pub fn configure(dir: &Path, extra: &str) -> Self {
+        let port = free_port();
+        let config = dir.join("airlock.toml");
+        let text = format!(
+            r#"[server]
+listen = "127.0.0.1:{port}"
+instance_id = "e2e-{port}"
+
+[state]
+dir = "{state}"
+
+[[auth.issuers]]
+issuer = "{issuer}"
+audiences = ["airlock"]
+algorithms = ["RS256"]
+leeway_seconds = 0
+min_refetch_seconds = 1
+
+[limits]
+memory_mib = 512
+timeout_seconds = 30
+output_bytes = 1048576
+upload_bytes = 1048576
+code_bytes = 65536
+
+[sessions]
+sweep_interval_seconds = 1
+{extra}
+"#,
+            state = dir.join("state").display(),
+            issuer = oidc().issuer,
+        );
+        std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
+        Self { url: format!("http://127.0.0.1:{port}"), port, dir: dir.to_path_buf(), config, child: None, _tmp: None }
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("gateway.log")).unwrap_or_else(|e| panic!("{e}"));
+        let child = Command::new(airlock_bin())
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AIRLOCK_TEST_SECRET", TEST_SECRET)
+            .env("AIRLOCK_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap_or_else(|e| panic!("{e}")))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting airlock: {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if client().get(format!("{}/healthz", self.url)).send().is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("gateway exited with {status}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("gateway did not become healthy: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok())
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Ok(pid) = i32::try_from(c.id()) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn audit_file(&self) -> PathBuf {
+        self.dir.join("state/audit.jsonl")
+    }
+
+    pub fn sandboxes_dir(&self) -> PathBuf {
+        self.dir.join("state/sandboxes")
+    }
+
+    pub fn api(&self, token: &str) -> Api {
+        Api { base: self.url.clone(), token: token.to_owned(), http: client() }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::blocking::Client,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub bytes: Vec<u8>,
+}
+
+impl Api {
+    fn send(&self, rb: reqwest::blocking::RequestBuilder) -> Resp {
+        let r = rb.bearer_auth(&self.token).send().unwrap_or_else(|e| panic!("request: {e}"));
+        let status = r.status().as_u16();
+        let bytes = r.bytes().map(|b| b.to_vec()).unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, body, bytes }
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+    }
+
+    pub fn delete(&self, path: &str) -> Resp {
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
+    }
+
+    pub fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        self.send(self.http.post(format!("{}{path}", self.base)).header("content-type", content_type).body(body))
+    }
+
+    pub fn session(&self) -> String {
+        let r = self.post("/v1/sessions", json!({}));
+        assert_eq!(r.status, 201, "create session: {}", r.body);
+        r.body["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn run(&self, session: &str, language: &str, code: &str) -> Resp {
+        self.post(&format!("/v1/sessions/{session}/executions"), json!({"language": language, "code": code}))
+    }
+
+    pub fn run_with(&self, session: &str, body: Value) -> Resp {
+        self.post(&format!("/v1/sessions/{session}/executions"), body)
+    }
+
+    pub fn upload(&self, session: &str, name: &str, data: Vec<u8>, classification: Option<&str>) -> Resp {
+        let part = reqwest::blocking::multipart::Part::bytes(data).file_name(name.to_owned());
+        let mut form = reqwest::blocking::multipart::Form::new().part("file", part);
+        if let Some(c) = classification {
+            form = form.text("classification", c.to_owned());
+        }
+        self.send(self.http.post(format!("{}/v1/sessions/{session}/files", self.base)).multipart(form))
+    }
+
+    pub fn upload_path(&self, session: &str, path: &str, data: Vec<u8>) -> Resp {
+        let part = reqwest::blocking::multipart::Part::bytes(data).file_name("x.bin");
+        let form = reqwest::blocking::multipart::Form::new().part("file", part).text("path", path.to_owned());
+        self.send(self.http.post(format!("{}/v1/sessions/{session}/files", self.base)).multipart(form))
+    }
+}
+
+/// The `stdout` of a succeeded execution, or a panic that shows the whole response.
+pub fn stdout_of(r: &Resp) -> String {
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "succeeded", "{}", r.body);
+    r.body["stdout"].as_str().unwrap_or_default().to_owned()
+}
+
+pub fn write_file(path: &Path, text: &str) {
+    let mut f = std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}"));
+    f.write_all(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Runs `airlock audit verify FILE`; returns (exit code, stdout).
+pub fn verify(file: &Path) -> (i32, String) {
+    let out = Command::new(airlock_bin()).args(["audit", "verify"]).arg(file).output().unwrap_or_else(|e| panic!("{e}"));
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn audit_events(file: &Path) -> Vec<Value> {
+    std::fs::read_to_string(file).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
