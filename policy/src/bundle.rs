@@ -13,9 +13,17 @@ pub struct Bundle {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("reading {path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: invalid JSON: {source}")]
-    Json { path: String, #[source] source: serde_json::Error },
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{path}: {message}")]
     Rego { path: String, message: String },
     #[error("the bundle has no .rego files")]
@@ -47,27 +55,47 @@ const EMBEDDED: &[(&str, &str)] = embedded![
 ];
 
 /// Builtins that regorus answers with undefined or that reach outside the process.
-const UNSUPPORTED_BUILTINS: &[&str] = &["http.send", "net.lookup_ip_addr", "opa.runtime", "rego.parse_module"];
+const UNSUPPORTED_BUILTINS: &[&str] = &[
+    "http.send",
+    "net.lookup_ip_addr",
+    "opa.runtime",
+    "rego.parse_module",
+];
 
 impl Bundle {
     pub fn embedded() -> Result<Self, LoadError> {
-        Self::from_files(EMBEDDED.iter().map(|(p, s)| ((*p).to_owned(), (*s).to_owned())).collect())
+        Self::from_files(
+            EMBEDDED
+                .iter()
+                .map(|(p, s)| ((*p).to_owned(), (*s).to_owned()))
+                .collect(),
+        )
     }
 
     pub fn from_dir(dir: &Path) -> Result<Self, LoadError> {
         let mut files = vec![];
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            let rd = std::fs::read_dir(&d).map_err(|source| LoadError::Io { path: d.clone(), source })?;
+            let rd = std::fs::read_dir(&d).map_err(|source| LoadError::Io {
+                path: d.clone(),
+                source,
+            })?;
             for e in rd.flatten() {
                 let p = e.path();
                 if p.is_dir() {
                     stack.push(p);
                     continue;
                 }
-                let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().into_owned();
+                let rel = p
+                    .strip_prefix(dir)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned();
                 if rel.ends_with(".rego") || rel.ends_with("data.json") || rel == ".manifest" {
-                    let text = std::fs::read_to_string(&p).map_err(|source| LoadError::Io { path: p.clone(), source })?;
+                    let text = std::fs::read_to_string(&p).map_err(|source| LoadError::Io {
+                        path: p.clone(),
+                        source,
+                    })?;
                     files.push((rel, text));
                 }
             }
@@ -77,19 +105,47 @@ impl Bundle {
     }
 
     fn from_files(files: Vec<(String, String)>) -> Result<Self, LoadError> {
-        let mut b = Bundle { revision: String::new(), roots: vec![], modules: vec![], data: serde_json::json!({}) };
+        let mut b = Bundle {
+            revision: String::new(),
+            roots: vec![],
+            modules: vec![],
+            data: serde_json::json!({}),
+        };
         for (path, text) in files {
             if path == ".manifest" {
-                let m: serde_json::Value = serde_json::from_str(&text).map_err(|source| LoadError::Json { path: path.clone(), source })?;
-                b.revision = m.get("revision").and_then(|r| r.as_str()).unwrap_or_default().to_owned();
-                b.roots = m.get("roots").and_then(|r| r.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+                let m: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|source| LoadError::Json {
+                        path: path.clone(),
+                        source,
+                    })?;
+                b.revision = m
+                    .get("revision")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                b.roots = m
+                    .get("roots")
+                    .and_then(|r| r.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
             } else if path.ends_with("data.json") {
-                let d: serde_json::Value = serde_json::from_str(&text).map_err(|source| LoadError::Json { path: path.clone(), source })?;
+                let d: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|source| LoadError::Json {
+                        path: path.clone(),
+                        source,
+                    })?;
                 merge_at(&mut b.data, &path, d);
             } else {
                 for builtin in UNSUPPORTED_BUILTINS {
                     if text.contains(&format!("{builtin}(")) {
-                        return Err(LoadError::UnsupportedBuiltin { path, builtin: (*builtin).to_owned() });
+                        return Err(LoadError::UnsupportedBuiltin {
+                            path,
+                            builtin: (*builtin).to_owned(),
+                        });
                     }
                 }
                 b.modules.push((path, text));
@@ -106,7 +162,9 @@ impl Bundle {
 
     /// The policy modules without the tests.
     pub fn policies(&self) -> impl Iterator<Item = &(String, String)> {
-        self.modules.iter().filter(|(p, _)| !p.ends_with("_test.rego"))
+        self.modules
+            .iter()
+            .filter(|(p, _)| !p.ends_with("_test.rego"))
     }
 }
 

@@ -20,31 +20,62 @@ impl RegoPolicy {
     pub fn new(bundle: &Bundle) -> Result<Self, LoadError> {
         let mut engine = regorus::Engine::new();
         for (path, text) in bundle.policies() {
-            engine.add_policy(path.clone(), text.clone()).map_err(|e| LoadError::Rego { path: path.clone(), message: e.to_string() })?;
+            engine
+                .add_policy(path.clone(), text.clone())
+                .map_err(|e| LoadError::Rego {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
         }
-        let data = regorus::Value::from_json_str(&bundle.data.to_string()).map_err(|e| LoadError::Rego { path: "data.json".into(), message: e.to_string() })?;
-        engine.add_data(data).map_err(|e| LoadError::Rego { path: "data.json".into(), message: e.to_string() })?;
-        let policy = Self { revision: bundle.revision.clone(), prototype: engine, pool: Mutex::new(vec![]) };
+        let data = regorus::Value::from_json_str(&bundle.data.to_string()).map_err(|e| {
+            LoadError::Rego {
+                path: "data.json".into(),
+                message: e.to_string(),
+            }
+        })?;
+        engine.add_data(data).map_err(|e| LoadError::Rego {
+            path: "data.json".into(),
+            message: e.to_string(),
+        })?;
+        let policy = Self {
+            revision: bundle.revision.clone(),
+            prototype: engine,
+            pool: Mutex::new(vec![]),
+        };
         // Fail at load, not on the first request, if the entry point is missing or broken.
         let probe: PolicyInput = serde_json::from_value(serde_json::json!({
             "action": "session.create",
             "principal": {"issuer": "probe", "subject": "probe", "groups": []},
             "request": {}
         }))
-        .map_err(|e| LoadError::Rego { path: ENTRY_POINT.into(), message: e.to_string() })?;
-        let has_entry = policy.prototype.get_packages().map(|p| p.iter().any(|p| p == "data.airlock.decision")).unwrap_or(false);
+        .map_err(|e| LoadError::Rego {
+            path: ENTRY_POINT.into(),
+            message: e.to_string(),
+        })?;
+        let has_entry = policy
+            .prototype
+            .get_packages()
+            .map(|p| p.iter().any(|p| p == "data.airlock.decision"))
+            .unwrap_or(false);
         if !has_entry {
             return Err(LoadError::NoEntryPoint);
         }
         policy.decide(&probe).map_err(|e| match e {
             PolicyError::MalformedDecision(_) => LoadError::NoEntryPoint,
-            other => LoadError::Rego { path: ENTRY_POINT.into(), message: other.to_string() },
+            other => LoadError::Rego {
+                path: ENTRY_POINT.into(),
+                message: other.to_string(),
+            },
         })?;
         Ok(policy)
     }
 
     fn take(&self) -> regorus::Engine {
-        self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(|| self.prototype.clone())
+        self.pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_else(|| self.prototype.clone())
     }
 
     fn give(&self, e: regorus::Engine) {
@@ -63,17 +94,25 @@ impl PolicyEngine for RegoPolicy {
 
     fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
         let started = Instant::now();
-        let json = serde_json::to_string(input).map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        let json =
+            serde_json::to_string(input).map_err(|e| PolicyError::Evaluation(e.to_string()))?;
         let mut engine = self.take();
-        engine.set_input_json(&json).map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        engine
+            .set_input_json(&json)
+            .map_err(|e| PolicyError::Evaluation(e.to_string()))?;
         let value = engine.eval_rule(ENTRY_POINT.into());
         self.give(engine);
         let value = value.map_err(|e| PolicyError::Evaluation(e.to_string()))?;
         if value == regorus::Value::Undefined {
-            return Err(PolicyError::MalformedDecision(format!("{ENTRY_POINT} is undefined")));
+            return Err(PolicyError::MalformedDecision(format!(
+                "{ENTRY_POINT} is undefined"
+            )));
         }
-        let json = value.to_json_str().map_err(|e| PolicyError::Evaluation(e.to_string()))?;
-        let raw: RawDecision = serde_json::from_str(&json).map_err(|e| PolicyError::MalformedDecision(format!("{e}: {json}")))?;
+        let json = value
+            .to_json_str()
+            .map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        let raw: RawDecision = serde_json::from_str(&json)
+            .map_err(|e| PolicyError::MalformedDecision(format!("{e}: {json}")))?;
         let result = match raw.result.as_str() {
             "allow" if raw.violations.is_empty() => DecisionResult::Allow,
             "review" if raw.violations.is_empty() => DecisionResult::Review,

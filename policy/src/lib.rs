@@ -15,5 +15,8 @@ pub use testing::{run_tests, TestOutcome};
 
 /// The JSON schema of the policy input, generated from the Rust types.
 pub fn input_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(airlock_gateway_domain::policy_input::PolicyInput)).unwrap_or_default()
+    serde_json::to_value(schemars::schema_for!(
+        airlock_gateway_domain::policy_input::PolicyInput
+    ))
+    .unwrap_or_default()
 }

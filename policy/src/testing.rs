@@ -12,17 +12,40 @@ pub struct TestOutcome {
 pub fn run_tests(bundle: &Bundle) -> Result<Vec<TestOutcome>, LoadError> {
     let mut engine = regorus::Engine::new();
     for (path, text) in &bundle.modules {
-        engine.add_policy(path.clone(), text.clone()).map_err(|e| LoadError::Rego { path: path.clone(), message: e.to_string() })?;
+        engine
+            .add_policy(path.clone(), text.clone())
+            .map_err(|e| LoadError::Rego {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
     }
-    let data = regorus::Value::from_json_str(&bundle.data.to_string()).map_err(|e| LoadError::Rego { path: "data.json".into(), message: e.to_string() })?;
-    engine.add_data(data).map_err(|e| LoadError::Rego { path: "data.json".into(), message: e.to_string() })?;
+    let data =
+        regorus::Value::from_json_str(&bundle.data.to_string()).map_err(|e| LoadError::Rego {
+            path: "data.json".into(),
+            message: e.to_string(),
+        })?;
+    engine.add_data(data).map_err(|e| LoadError::Rego {
+        path: "data.json".into(),
+        message: e.to_string(),
+    })?;
     let mut out = vec![];
-    for (path, text) in bundle.modules.iter().filter(|(p, _)| p.ends_with("_test.rego")) {
-        let package = text.lines().find_map(|l| l.trim().strip_prefix("package ")).map(str::trim).unwrap_or_default();
+    for (path, text) in bundle
+        .modules
+        .iter()
+        .filter(|(p, _)| p.ends_with("_test.rego"))
+    {
+        let package = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package "))
+            .map(str::trim)
+            .unwrap_or_default();
         let mut names: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("test_"))
-            .filter_map(|rest| rest.split(|c: char| !(c.is_alphanumeric() || c == '_')).next())
+            .filter_map(|rest| {
+                rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .next()
+            })
             .collect();
         names.dedup();
         for n in names {
@@ -31,7 +54,11 @@ pub fn run_tests(bundle: &Bundle) -> Result<Vec<TestOutcome>, LoadError> {
                 Ok(v) => (v == regorus::Value::from(true), None),
                 Err(e) => (false, Some(e.to_string())),
             };
-            out.push(TestOutcome { name: format!("{path}: {name}"), passed, error });
+            out.push(TestOutcome {
+                name: format!("{path}: {name}"),
+                passed,
+                error,
+            });
         }
     }
     Ok(out)

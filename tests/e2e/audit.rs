@@ -15,15 +15,26 @@ fn executions_are_recorded_and_tampering_is_detected() {
     let events = harness::audit_events(&gw.audit_file());
     for r in [&ok, &denied] {
         let eid = r.body["id"].as_str().unwrap_or_default();
-        let of = |t: &str| events.iter().filter(|e| e["type"] == t && e["data"]["execution_id"] == eid).count();
+        let of = |t: &str| {
+            events
+                .iter()
+                .filter(|e| e["type"] == t && e["data"]["execution_id"] == eid)
+                .count()
+        };
         assert_eq!(of("execution.requested"), 1, "{eid}");
         assert_eq!(of("policy.decided"), 1, "{eid}");
     }
     let ok_id = ok.body["id"].as_str().unwrap_or_default();
-    let completed = events.iter().find(|e| e["type"] == "execution.completed" && e["data"]["execution_id"] == ok_id).unwrap_or_else(|| panic!("no completed event"));
+    let completed = events
+        .iter()
+        .find(|e| e["type"] == "execution.completed" && e["data"]["execution_id"] == ok_id)
+        .unwrap_or_else(|| panic!("no completed event"));
     assert_eq!(completed["data"]["status"], "succeeded");
     assert_eq!(completed["id"], ok.body["audit_id"]);
-    let requested = events.iter().find(|e| e["type"] == "execution.requested" && e["data"]["execution_id"] == ok_id).unwrap_or_else(|| panic!("no requested event"));
+    let requested = events
+        .iter()
+        .find(|e| e["type"] == "execution.requested" && e["data"]["execution_id"] == ok_id)
+        .unwrap_or_else(|| panic!("no requested event"));
     assert_eq!(requested["data"]["code"], "print('audited')");
     assert_eq!(requested["specversion"], "1.0");
     // The requested and decided events come before the completed one in the chain.

@@ -16,18 +16,28 @@ pub struct Oidc {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// `target/debug/` beside this test executable (`target/debug/deps/e2e-*`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 pub fn airlock_bin() -> PathBuf {
     let p = bin_dir().join("airlock");
-    assert!(p.exists() && bin_dir().join("airlock-agent").exists(), "build the binaries first: cargo build --workspace --bins ({})", p.display());
+    assert!(
+        p.exists() && bin_dir().join("airlock-agent").exists(),
+        "build the binaries first: cargo build --workspace --bins ({})",
+        p.display()
+    );
     p
 }
 
@@ -35,7 +45,10 @@ pub fn oidc() -> &'static Oidc {
     static OIDC: OnceLock<Oidc> = OnceLock::new();
     OIDC.get_or_init(|| {
         let dir = repo_root().join("tests/oidc");
-        assert!(dir.join("node_modules/oidc-provider").exists(), "run `npm ci` in tests/oidc (the .ci/run script does)");
+        assert!(
+            dir.join("node_modules/oidc-provider").exists(),
+            "run `npm ci` in tests/oidc (the .ci/run script does)"
+        );
         let mut child = Command::new("node")
             .arg("server.mjs")
             .current_dir(&dir)
@@ -47,7 +60,10 @@ pub fn oidc() -> &'static Oidc {
         let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
         let mut lines = BufReader::new(out).lines();
         let ready: Value = loop {
-            let line = lines.next().unwrap_or_else(|| panic!("oidc provider exited")).unwrap_or_default();
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("oidc provider exited"))
+                .unwrap_or_default();
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 break v;
             }
@@ -62,18 +78,30 @@ pub fn oidc() -> &'static Oidc {
 }
 
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(180)).build().unwrap_or_else(|e| panic!("{e}"))
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(180))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A real access token from the provider for `client_id` and `resource`.
 pub fn token_from(issuer: &str, client_id: &str, resource: &str) -> String {
     let resp: Value = client()
         .post(format!("{issuer}/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", &format!("{client_id}-secret")), ("resource", resource), ("scope", "execute")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", &format!("{client_id}-secret")),
+            ("resource", resource),
+            ("scope", "execute"),
+        ])
         .send()
         .and_then(|r| r.json())
         .unwrap_or_else(|e| panic!("token request: {e}"));
-    resp["access_token"].as_str().unwrap_or_else(|| panic!("no token in {resp}")).to_owned()
+    resp["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {resp}"))
+        .to_owned()
 }
 
 pub fn token(client_id: &str) -> String {
@@ -81,7 +109,10 @@ pub fn token(client_id: &str) -> String {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"))
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub struct Gateway {
@@ -102,7 +133,10 @@ impl Gateway {
 
     /// Starts a gateway with the test config plus `extra` TOML.
     pub fn start_with(extra: &str) -> Self {
-        let tmp = tempfile::Builder::new().prefix("airlock-e2e-").tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let tmp = tempfile::Builder::new()
+            .prefix("airlock-e2e-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("{e}"));
         let dir = tmp.path().to_path_buf();
         let mut g = Self::configure(&dir, extra);
         g._tmp = Some(tmp);
@@ -143,11 +177,22 @@ sweep_interval_seconds = 1
             issuer = oidc().issuer,
         );
         std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
-        Self { url: format!("http://127.0.0.1:{port}"), port, dir: dir.to_path_buf(), config, child: None, _tmp: None }
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            dir: dir.to_path_buf(),
+            config,
+            child: None,
+            _tmp: None,
+        }
     }
 
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("gateway.log")).unwrap_or_else(|e| panic!("{e}"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("gateway.log"))
+            .unwrap_or_else(|e| panic!("{e}"));
         let child = Command::new(airlock_bin())
             .args(["serve", "--config"])
             .arg(&self.config)
@@ -163,7 +208,11 @@ sweep_interval_seconds = 1
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if client().get(format!("{}/healthz", self.url)).send().is_ok_and(|r| r.status().is_success()) {
+            if client()
+                .get(format!("{}/healthz", self.url))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
@@ -192,7 +241,10 @@ sweep_interval_seconds = 1
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             if let Ok(pid) = i32::try_from(c.id()) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
             }
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
@@ -215,7 +267,11 @@ sweep_interval_seconds = 1
     }
 
     pub fn api(&self, token: &str) -> Api {
-        Api { base: self.url.clone(), token: token.to_owned(), http: client() }
+        Api {
+            base: self.url.clone(),
+            token: token.to_owned(),
+            http: client(),
+        }
     }
 }
 
@@ -239,11 +295,18 @@ pub struct Resp {
 
 impl Api {
     fn send(&self, rb: reqwest::blocking::RequestBuilder) -> Resp {
-        let r = rb.bearer_auth(&self.token).send().unwrap_or_else(|e| panic!("request: {e}"));
+        let r = rb
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap_or_else(|e| panic!("request: {e}"));
         let status = r.status().as_u16();
         let bytes = r.bytes().map(|b| b.to_vec()).unwrap_or_default();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, body, bytes }
+        Resp {
+            status,
+            body,
+            bytes,
+        }
     }
 
     pub fn get(&self, path: &str) -> Resp {
@@ -259,7 +322,12 @@ impl Api {
     }
 
     pub fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
-        self.send(self.http.post(format!("{}{path}", self.base)).header("content-type", content_type).body(body))
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", content_type)
+                .body(body),
+        )
     }
 
     pub fn session(&self) -> String {
@@ -269,26 +337,45 @@ impl Api {
     }
 
     pub fn run(&self, session: &str, language: &str, code: &str) -> Resp {
-        self.post(&format!("/v1/sessions/{session}/executions"), json!({"language": language, "code": code}))
+        self.post(
+            &format!("/v1/sessions/{session}/executions"),
+            json!({"language": language, "code": code}),
+        )
     }
 
     pub fn run_with(&self, session: &str, body: Value) -> Resp {
         self.post(&format!("/v1/sessions/{session}/executions"), body)
     }
 
-    pub fn upload(&self, session: &str, name: &str, data: Vec<u8>, classification: Option<&str>) -> Resp {
+    pub fn upload(
+        &self,
+        session: &str,
+        name: &str,
+        data: Vec<u8>,
+        classification: Option<&str>,
+    ) -> Resp {
         let part = reqwest::blocking::multipart::Part::bytes(data).file_name(name.to_owned());
         let mut form = reqwest::blocking::multipart::Form::new().part("file", part);
         if let Some(c) = classification {
             form = form.text("classification", c.to_owned());
         }
-        self.send(self.http.post(format!("{}/v1/sessions/{session}/files", self.base)).multipart(form))
+        self.send(
+            self.http
+                .post(format!("{}/v1/sessions/{session}/files", self.base))
+                .multipart(form),
+        )
     }
 
     pub fn upload_path(&self, session: &str, path: &str, data: Vec<u8>) -> Resp {
         let part = reqwest::blocking::multipart::Part::bytes(data).file_name("x.bin");
-        let form = reqwest::blocking::multipart::Form::new().part("file", part).text("path", path.to_owned());
-        self.send(self.http.post(format!("{}/v1/sessions/{session}/files", self.base)).multipart(form))
+        let form = reqwest::blocking::multipart::Form::new()
+            .part("file", part)
+            .text("path", path.to_owned());
+        self.send(
+            self.http
+                .post(format!("{}/v1/sessions/{session}/files", self.base))
+                .multipart(form),
+        )
     }
 }
 
@@ -301,15 +388,27 @@ pub fn stdout_of(r: &Resp) -> String {
 
 pub fn write_file(path: &Path, text: &str) {
     let mut f = std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}"));
-    f.write_all(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    f.write_all(text.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Runs `airlock audit verify FILE`; returns (exit code, stdout).
 pub fn verify(file: &Path) -> (i32, String) {
-    let out = Command::new(airlock_bin()).args(["audit", "verify"]).arg(file).output().unwrap_or_else(|e| panic!("{e}"));
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new(airlock_bin())
+        .args(["audit", "verify"])
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 pub fn audit_events(file: &Path) -> Vec<Value> {
-    std::fs::read_to_string(file).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }

@@ -52,48 +52,108 @@ fn attacks_from_inside_the_sandbox_fail() {
     let api = gw.api(&harness::token("alice-tool"));
     let victim = api.session();
     let attacker = api.session();
-    assert_eq!(stdout_of(&api.run(&victim, "bash", "echo private > secret.txt")), "");
+    assert_eq!(
+        stdout_of(&api.run(&victim, "bash", "echo private > secret.txt")),
+        ""
+    );
     let victim_ws = std::fs::read_dir(gw.sandboxes_dir())
         .unwrap_or_else(|e| panic!("{e}"))
         .flatten()
         .map(|e| e.path())
-        .find(|p| victim.ends_with(&p.file_name().unwrap_or_default().to_string_lossy().to_string()))
+        .find(|p| {
+            victim.ends_with(
+                &p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string(),
+            )
+        })
         .unwrap_or_else(|| panic!("victim sandbox dir"));
     let code = PROBE
         .replace("CONFIG", &format!("{:?}", gw.config.display().to_string()))
-        .replace("DB", &format!("{:?}", gw.dir.join("state/state.db").display().to_string()))
-        .replace("OTHER", &format!("{:?}", victim_ws.join("workspace").display().to_string()))
-        .replace("AUDIT", &format!("{:?}", gw.audit_file().display().to_string()))
+        .replace(
+            "DB",
+            &format!("{:?}", gw.dir.join("state/state.db").display().to_string()),
+        )
+        .replace(
+            "OTHER",
+            &format!("{:?}", victim_ws.join("workspace").display().to_string()),
+        )
+        .replace(
+            "AUDIT",
+            &format!("{:?}", gw.audit_file().display().to_string()),
+        )
         .replace("GW_PORT", &gw.port.to_string())
         .replace("SECRET", &format!("{TEST_SECRET:?}"));
     let out = stdout_of(&api.run(&attacker, "python", &code));
-    let res: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
-    for k in ["read_shadow", "read_config", "read_db", "read_other_ws", "read_audit", "write_usr", "write_etc", "write_root", "write_runtime", "connect_gateway"] {
+    let res: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    for k in [
+        "read_shadow",
+        "read_config",
+        "read_db",
+        "read_other_ws",
+        "read_audit",
+        "write_usr",
+        "write_etc",
+        "write_root",
+        "write_runtime",
+        "connect_gateway",
+    ] {
         assert_ne!(res[k], "ALLOWED", "{k} succeeded: {res}");
     }
     assert_ne!(res["uid"], 0, "{res}");
     assert_eq!(res["capeff"], "0000000000000000", "{res}");
     assert_eq!(res["capbnd"], "0000000000000000", "{res}");
-    assert_eq!(res["ifaces"], serde_json::json!(["lo"]), "only loopback in the sandbox: {res}");
+    assert_eq!(
+        res["ifaces"],
+        serde_json::json!(["lo"]),
+        "only loopback in the sandbox: {res}"
+    );
     assert_eq!(res["routes"], 0, "no routes out: {res}");
     assert_eq!(res["secret_in_proc"], serde_json::json!([]), "{res}");
     let env_keys: Vec<String> = serde_json::from_value(res["env_keys"].clone()).unwrap_or_default();
-    assert!(env_keys.iter().all(|k| !k.starts_with("AIRLOCK")), "gateway environment leaked: {env_keys:?}");
+    assert!(
+        env_keys.iter().all(|k| !k.starts_with("AIRLOCK")),
+        "gateway environment leaked: {env_keys:?}"
+    );
     // Only this sandbox's processes are visible (own pid namespace): the agent, the kernel, the probe.
     let pids = res["pids"].as_array().map(Vec::len).unwrap_or(0);
     assert!(pids <= 6, "{res}");
     // The only writable mounts are the workspace, the agent's run dir and private tmpfs.
     let rw: Vec<String> = serde_json::from_value(res["mounts_rw"].clone()).unwrap_or_default();
     for m in &rw {
-        assert!(["/workspace", "/run/airlock", "/tmp", "/dev", "/proc"].iter().any(|ok| m == ok || m.starts_with(&format!("{ok}/"))), "writable mount {m}: {rw:?}");
+        assert!(
+            ["/workspace", "/run/airlock", "/tmp", "/dev", "/proc"]
+                .iter()
+                .any(|ok| m == ok || m.starts_with(&format!("{ok}/"))),
+            "writable mount {m}: {rw:?}"
+        );
     }
     // Nothing escaped onto the host, and the victim's file is intact and unread.
     for p in ["/usr/evil", "/etc/evil", "/evil"] {
         assert!(!std::path::Path::new(p).exists(), "{p} written on the host");
     }
-    assert_eq!(stdout_of(&api.run(&victim, "bash", "cat secret.txt")), "private\n");
+    assert_eq!(
+        stdout_of(&api.run(&victim, "bash", "cat secret.txt")),
+        "private\n"
+    );
 
     // The same from bash: a raw TCP connect to the gateway does not get through.
-    let r = api.run(&attacker, "bash", &format!("exec 3<>/dev/tcp/127.0.0.1/{} && echo CONNECTED || echo refused", gw.port));
-    assert!(!r.body["stdout"].as_str().unwrap_or_default().contains("CONNECTED"), "{}", r.body);
+    let r = api.run(
+        &attacker,
+        "bash",
+        &format!(
+            "exec 3<>/dev/tcp/127.0.0.1/{} && echo CONNECTED || echo refused",
+            gw.port
+        ),
+    );
+    assert!(
+        !r.body["stdout"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CONNECTED"),
+        "{}",
+        r.body
+    );
 }

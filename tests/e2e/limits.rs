@@ -11,26 +11,51 @@ fn infinite_loop_times_out_and_the_session_goes_on() {
     let sid = api.session();
     assert_eq!(stdout_of(&api.run(&sid, "python", "kept = 41")), "");
     let started = Instant::now();
-    let r = api.run_with(&sid, json!({"language": "python", "code": "while True:\n    pass", "timeout_seconds": 2}));
+    let r = api.run_with(
+        &sid,
+        json!({"language": "python", "code": "while True:\n    pass", "timeout_seconds": 2}),
+    );
     let took = started.elapsed();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["status"], "timed_out", "{}", r.body);
     assert_eq!(r.body["error"]["code"], "timed_out");
     // Generous bounds: this is a behaviour check, not a benchmark.
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(20), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
     // Interrupted, not restarted: variables survive.
-    assert_eq!(stdout_of(&api.run(&sid, "python", "print(kept + 1)")), "42\n");
+    assert_eq!(
+        stdout_of(&api.run(&sid, "python", "print(kept + 1)")),
+        "42\n"
+    );
 
     // Code that ignores the interrupt gets the kernel restarted; the session still works.
     let r = api.run_with(&sid, json!({"language": "python", "code": "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.1)", "timeout_seconds": 1}));
     assert_eq!(r.body["status"], "timed_out", "{}", r.body);
-    assert!(r.body["error"]["value"].as_str().unwrap_or_default().contains("restarted"), "{}", r.body);
-    assert_eq!(stdout_of(&api.run(&sid, "python", "print('alive')")), "alive\n");
+    assert!(
+        r.body["error"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("restarted"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        stdout_of(&api.run(&sid, "python", "print('alive')")),
+        "alive\n"
+    );
 
     // bash has the same deadline, and its background children die with it.
-    let r = api.run_with(&sid, json!({"language": "bash", "code": "sleep 1000 & sleep 1000", "timeout_seconds": 1}));
+    let r = api.run_with(
+        &sid,
+        json!({"language": "bash", "code": "sleep 1000 & sleep 1000", "timeout_seconds": 1}),
+    );
     assert_eq!(r.body["status"], "timed_out", "{}", r.body);
-    assert_eq!(stdout_of(&api.run(&sid, "bash", "ps -e -o comm= | grep -c sleep || true")).trim(), "0");
+    assert_eq!(
+        stdout_of(&api.run(&sid, "bash", "ps -e -o comm= | grep -c sleep || true")).trim(),
+        "0"
+    );
 }
 
 #[test]
@@ -38,11 +63,18 @@ fn out_of_memory_is_reported_and_the_session_recovers() {
     let gw = Gateway::start();
     let api = gw.api(&harness::token("alice-tool"));
     let sid = api.session();
-    let r = api.run(&sid, "python", "x = bytearray(2 * 1024**3)\nx[::4096] = b'a' * len(x[::4096])");
+    let r = api.run(
+        &sid,
+        "python",
+        "x = bytearray(2 * 1024**3)\nx[::4096] = b'a' * len(x[::4096])",
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["status"], "failed", "{}", r.body);
     assert_eq!(r.body["error"]["code"], "out_of_memory", "{}", r.body);
-    assert_eq!(stdout_of(&api.run(&sid, "python", "print(sum(range(10)))")), "45\n");
+    assert_eq!(
+        stdout_of(&api.run(&sid, "python", "print(sum(range(10)))")),
+        "45\n"
+    );
 }
 
 #[test]
@@ -55,7 +87,12 @@ fn fork_bomb_is_contained_and_the_gateway_stays_responsive() {
         // While the bomb runs, health checks keep answering.
         let mut ok = 0;
         for _ in 0..20 {
-            if harness::client().get(format!("{url}/healthz")).timeout(Duration::from_secs(5)).send().is_ok_and(|r| r.status().is_success()) {
+            if harness::client()
+                .get(format!("{url}/healthz"))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+            {
                 ok += 1;
             }
             std::thread::sleep(Duration::from_millis(150));
@@ -65,7 +102,11 @@ fn fork_bomb_is_contained_and_the_gateway_stays_responsive() {
     let r = api.run_with(&sid, json!({"language": "bash", "code": "bomb() { bomb | bomb & }; bomb; sleep 3", "timeout_seconds": 4}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_ne!(r.body["status"], "succeeded", "{}", r.body);
-    assert_eq!(watcher.join().unwrap_or(0), 20, "gateway stopped answering during the fork bomb");
+    assert_eq!(
+        watcher.join().unwrap_or(0),
+        20,
+        "gateway stopped answering during the fork bomb"
+    );
     // The pids limit held: the sandbox is usable again once the bomb is gone.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -74,7 +115,11 @@ fn fork_bomb_is_contained_and_the_gateway_stays_responsive() {
             assert_eq!(r.body["stdout"], "still here\n");
             break;
         }
-        assert!(Instant::now() < deadline, "session did not recover: {}", r.body);
+        assert!(
+            Instant::now() < deadline,
+            "session did not recover: {}",
+            r.body
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -87,9 +132,22 @@ fn huge_output_is_truncated_with_a_marker() {
     let r = api.run_with(&sid, json!({"language": "python", "code": "import sys\nchunk = 'x' * 1024 * 1024\nfor _ in range(100):\n    sys.stdout.write(chunk)\nprint('done')", "timeout_seconds": 120}));
     assert_eq!(r.status, 200, "{}", r.body);
     let stdout = r.body["stdout"].as_str().unwrap_or_default();
-    assert!(stdout.len() < 2 * 1024 * 1024, "{} bytes came back", stdout.len());
-    assert!(stdout.contains("[airlock: output truncated at 1048576 bytes]"), "no marker");
+    assert!(
+        stdout.len() < 2 * 1024 * 1024,
+        "{} bytes came back",
+        stdout.len()
+    );
+    assert!(
+        stdout.contains("[airlock: output truncated at 1048576 bytes]"),
+        "no marker"
+    );
     let r = api.run(&sid, "bash", "yes | head -c 50000000");
-    assert!(r.body["stdout"].as_str().unwrap_or_default().contains("[airlock: output truncated"), "bash output not capped");
+    assert!(
+        r.body["stdout"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("[airlock: output truncated"),
+        "bash output not capped"
+    );
     assert_eq!(stdout_of(&api.run(&sid, "python", "print('ok')")), "ok\n");
 }

@@ -12,7 +12,11 @@ impl CodeAnalyzer for Analyzer {
     fn analyze(&self, language: Language, code: &str) -> CodeFacts {
         match language {
             Language::Python => python::analyze(code),
-            Language::Bash => CodeFacts { pip_installs: python::pip_installs_in_shell(code), shell_commands: vec![code.to_owned()], ..Default::default() },
+            Language::Bash => CodeFacts {
+                pip_installs: python::pip_installs_in_shell(code),
+                shell_commands: vec![code.to_owned()],
+                ..Default::default()
+            },
             Language::Sql | Language::Javascript => CodeFacts::default(),
         }
     }

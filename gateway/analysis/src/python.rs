@@ -18,12 +18,19 @@ pub fn analyze(code: &str) -> CodeFacts {
             facts.shell_commands.push(line.to_owned());
             continue;
         }
-        if let Some(cmd) = trimmed.strip_prefix('!').or_else(|| trimmed.strip_prefix("%sx ")).or_else(|| trimmed.strip_prefix("%system ")) {
+        if let Some(cmd) = trimmed
+            .strip_prefix('!')
+            .or_else(|| trimmed.strip_prefix("%sx "))
+            .or_else(|| trimmed.strip_prefix("%system "))
+        {
             facts.shell_commands.push(cmd.to_owned());
             facts.pip_installs.extend(pip_installs_in_shell(cmd));
             python.push_str(&indent_pass(line));
         } else if let Some(magic) = trimmed.strip_prefix('%') {
-            if let Some(rest) = magic.strip_prefix("pip ").or_else(|| magic.strip_prefix("conda ")) {
+            if let Some(rest) = magic
+                .strip_prefix("pip ")
+                .or_else(|| magic.strip_prefix("conda "))
+            {
                 facts.pip_installs.extend(pip_args(rest));
             }
             python.push_str(&indent_pass(line));
@@ -37,7 +44,13 @@ pub fn analyze(code: &str) -> CodeFacts {
         Ok(suite) => suite.into_iter().for_each(|s| v.visit_stmt(s)),
         Err(e) => facts.parse_error = Some(e.to_string()),
     }
-    facts.imports = v.modules.iter().map(|m| m.split('.').next().unwrap_or(m).to_owned()).collect::<BTreeSet<_>>().into_iter().collect();
+    facts.imports = v
+        .modules
+        .iter()
+        .map(|m| m.split('.').next().unwrap_or(m).to_owned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     facts.modules = v.modules.into_iter().collect();
     facts.dynamic_imports = v.dynamic;
     facts.pip_installs.extend(v.pip_installs);
@@ -57,7 +70,10 @@ fn pip_args(rest: &str) -> Vec<String> {
     if words.next() != Some("install") {
         return vec![];
     }
-    words.filter(|w| !w.starts_with('-')).map(str::to_owned).collect()
+    words
+        .filter(|w| !w.starts_with('-'))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `pip install` inside shell text (`pip install x`, `python -m pip install x`, `pip3 ...`).
@@ -65,7 +81,10 @@ pub fn pip_installs_in_shell(cmd: &str) -> Vec<String> {
     let mut out = vec![];
     for part in cmd.split([';', '&', '|', '\n']) {
         let words: Vec<&str> = part.split_whitespace().collect();
-        if let Some(pos) = words.iter().position(|w| matches!(w.rsplit('/').next(), Some("pip" | "pip3"))) {
+        if let Some(pos) = words
+            .iter()
+            .position(|w| matches!(w.rsplit('/').next(), Some("pip" | "pip3")))
+        {
             out.extend(pip_args(&words[pos + 1..].join(" ")));
         }
     }
@@ -123,13 +142,20 @@ impl Visitor for ImportVisitor {
                     None => self.dynamic += 1,
                 }
             }
-            "subprocess.run" | "subprocess.call" | "subprocess.check_call" | "subprocess.check_output" | "subprocess.Popen" | "os.system" | "os.popen" => {
+            "subprocess.run"
+            | "subprocess.call"
+            | "subprocess.check_call"
+            | "subprocess.check_output"
+            | "subprocess.Popen"
+            | "os.system"
+            | "os.popen" => {
                 if let Some(arg) = node.args.first() {
                     let words: Vec<String> = match arg {
                         Expr::List(l) => l.elts.iter().filter_map(literal_str).collect(),
                         other => literal_str(other).map(|s| vec![s]).unwrap_or_default(),
                     };
-                    self.pip_installs.extend(pip_installs_in_shell(&words.join(" ")));
+                    self.pip_installs
+                        .extend(pip_installs_in_shell(&words.join(" ")));
                 }
             }
             _ => {}
@@ -149,7 +175,10 @@ mod tests {
              def f():\n    import requests\n    return __import__('socket')\n\
              m = importlib.import_module(\"sklearn.linear_model\")\nx = __import__(name)\n",
         );
-        assert_eq!(f.imports, ["a", "numpy", "os", "requests", "sklearn", "socket", "xml"]);
+        assert_eq!(
+            f.imports,
+            ["a", "numpy", "os", "requests", "sklearn", "socket", "xml"]
+        );
         assert!(f.modules.contains(&"sklearn.linear_model".to_string()));
         assert_eq!(f.dynamic_imports, 1);
         assert!(f.parse_error.is_none());
@@ -157,7 +186,9 @@ mod tests {
 
     #[test]
     fn magics_and_shell_escapes_are_not_python() {
-        let f = analyze("%pip install requests==2.0 -q\n!pip install flask\nif True:\n    !ls\nimport pandas\n");
+        let f = analyze(
+            "%pip install requests==2.0 -q\n!pip install flask\nif True:\n    !ls\nimport pandas\n",
+        );
         assert_eq!(f.pip_installs, ["flask", "requests==2.0"]);
         assert_eq!(f.imports, ["pandas"]);
         assert!(f.parse_error.is_none(), "{:?}", f.parse_error);

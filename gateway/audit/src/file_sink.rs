@@ -34,7 +34,10 @@ impl JsonlFileSink {
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         set_private(path);
-        Ok(Self { path: path.to_owned(), state: Mutex::new((file, heads)) })
+        Ok(Self {
+            path: path.to_owned(),
+            state: Mutex::new((file, heads)),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -54,7 +57,10 @@ impl AuditSink for JsonlFileSink {
     }
 
     async fn head(&self, chain_id: &str) -> Result<Option<ChainHead>, SinkError> {
-        let guard = self.state.lock().map_err(|_| SinkError("poisoned".into()))?;
+        let guard = self
+            .state
+            .lock()
+            .map_err(|_| SinkError("poisoned".into()))?;
         Ok(guard.1.get(chain_id).cloned())
     }
 
@@ -64,9 +70,14 @@ impl AuditSink for JsonlFileSink {
             serde_json::to_writer(&mut buf, e).map_err(|e| SinkError(e.to_string()))?;
             buf.push(b'\n');
         }
-        let mut guard = self.state.lock().map_err(|_| SinkError("poisoned".into()))?;
+        let mut guard = self
+            .state
+            .lock()
+            .map_err(|_| SinkError("poisoned".into()))?;
         let (file, heads) = &mut *guard;
-        file.write_all(&buf).and_then(|()| file.sync_data()).map_err(|e| SinkError(format!("{}: {e}", self.path.display())))?;
+        file.write_all(&buf)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| SinkError(format!("{}: {e}", self.path.display())))?;
         for e in events {
             heads.insert(e.chainid.clone(), e.head());
         }

@@ -39,7 +39,14 @@ mod tests {
         let sink = JsonlFileSink::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let mut head = ChainHead::genesis();
         for i in 0..4 {
-            let e = AuditEvent::seal(NewEvent::new("x", None, serde_json::json!({"i": i})), &head, "c", "s", format!("id{i}"), "t".into());
+            let e = AuditEvent::seal(
+                NewEvent::new("x", None, serde_json::json!({"i": i})),
+                &head,
+                "c",
+                "s",
+                format!("id{i}"),
+                "t".into(),
+            );
             head = e.head();
             sink.append(&[e]).await.unwrap_or_else(|e| panic!("{e}"));
         }
@@ -51,8 +58,12 @@ mod tests {
         assert!(verify_file(&path).map(|r| r.ok()).unwrap_or(false));
 
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        std::fs::write(&path, text.replacen("\"i\":2", "\"i\":3", 1)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, text.replacen("\"i\":2", "\"i\":3", 1))
+            .unwrap_or_else(|e| panic!("{e}"));
         let r = verify_file(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.broken.map(|b| (b.kind, b.position)), Some((BreakKind::HashMismatch, 3)));
+        assert_eq!(
+            r.broken.map(|b| (b.kind, b.position)),
+            Some((BreakKind::HashMismatch, 3))
+        );
     }
 }

@@ -15,7 +15,12 @@ pub struct ClaimMapping {
 
 impl Default for ClaimMapping {
     fn default() -> Self {
-        Self { subject: "sub".into(), email: "email".into(), groups: "groups".into(), tenant: "tenant".into() }
+        Self {
+            subject: "sub".into(),
+            email: "email".into(),
+            groups: "groups".into(),
+            tenant: "tenant".into(),
+        }
     }
 }
 
@@ -31,14 +36,42 @@ impl ClaimMapping {
         let subject = lookup(claims, &self.subject)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| GatewayError::new(ErrorCode::InvalidClaims, format!("the subject claim {:?} is missing", self.subject)))?;
+            .ok_or_else(|| {
+                GatewayError::new(
+                    ErrorCode::InvalidClaims,
+                    format!("the subject claim {:?} is missing", self.subject),
+                )
+            })?;
         let groups = match lookup(claims, &self.groups) {
             None | Some(Value::Null) => vec![],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            Some(Value::String(s)) => s.split([' ', ',']).filter(|g| !g.is_empty()).map(str::to_owned).collect(),
-            Some(_) => return Err(GatewayError::new(ErrorCode::InvalidClaims, format!("the groups claim {:?} is not a list", self.groups))),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(s)) => s
+                .split([' ', ','])
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            Some(_) => {
+                return Err(GatewayError::new(
+                    ErrorCode::InvalidClaims,
+                    format!("the groups claim {:?} is not a list", self.groups),
+                ))
+            }
         };
-        let text = |path: &str| lookup(claims, path).and_then(Value::as_str).map(str::to_owned);
-        Ok(Principal { issuer: issuer.to_owned(), subject: subject.to_owned(), email: text(&self.email), groups, tenant: text(&self.tenant) })
+        let text = |path: &str| {
+            lookup(claims, path)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        Ok(Principal {
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+            email: text(&self.email),
+            groups,
+            tenant: text(&self.tenant),
+        })
     }
 }

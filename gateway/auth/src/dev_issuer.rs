@@ -2,11 +2,17 @@
 //! signs with and `airlock serve` trusts, only when explicitly enabled and only while the gateway
 //! listens on loopback (config validation enforces both). Never for production.
 
-use crate::{claims::ClaimMapping, jwks::{IssuerSettings, KeySource}};
+use crate::{
+    claims::ClaimMapping,
+    jwks::{IssuerSettings, KeySource},
+};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{jwk::JwkSet, Algorithm, EncodingKey, Header};
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use std::{path::{Path, PathBuf}, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 pub const DEV_ISSUER: &str = "urn:airlock:dev-issuer";
 
@@ -19,7 +25,11 @@ pub struct DevIssuer {
 #[derive(Debug, thiserror::Error)]
 pub enum DevIssuerError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the development issuer key at {0} is corrupt")]
     BadKey(PathBuf),
     #[error("signing failed: {0}")]
@@ -30,21 +40,31 @@ impl DevIssuer {
     /// Loads the key from `dir/dev-issuer.pk8`, creating it (mode 0600) on first use.
     pub fn load_or_create(dir: &Path) -> Result<Self, DevIssuerError> {
         let path = dir.join("dev-issuer.pk8");
-        let io = |source| DevIssuerError::Io { path: path.clone(), source };
+        let io = |source| DevIssuerError::Io {
+            path: path.clone(),
+            source,
+        };
         let pkcs8 = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(dir).map_err(io)?;
-                let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).map_err(|_| DevIssuerError::BadKey(path.clone()))?;
+                let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+                    .map_err(|_| DevIssuerError::BadKey(path.clone()))?;
                 use std::io::Write;
                 use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(io)?;
                 f.write_all(doc.as_ref()).map_err(io)?;
                 doc.as_ref().to_vec()
             }
             Err(e) => return Err(io(e)),
         };
-        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| DevIssuerError::BadKey(path.clone()))?;
+        let pair =
+            Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| DevIssuerError::BadKey(path.clone()))?;
         let public = pair.public_key().as_ref().to_vec();
         let kid = format!("dev-{}", &URL_SAFE_NO_PAD.encode(&public)[..12]);
         Ok(Self { pkcs8, public, kid })
@@ -69,7 +89,15 @@ impl DevIssuer {
     }
 
     /// Mints an access token for `subject`.
-    pub fn mint(&self, audience: &str, subject: &str, groups: &[String], tenant: Option<&str>, email: Option<&str>, ttl: Duration) -> Result<String, DevIssuerError> {
+    pub fn mint(
+        &self,
+        audience: &str,
+        subject: &str,
+        groups: &[String],
+        tenant: Option<&str>,
+        email: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, DevIssuerError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(3600);
         let claims = serde_json::json!({
@@ -78,6 +106,10 @@ impl DevIssuer {
         });
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        Ok(jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&self.pkcs8))?)
+        Ok(jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_ed_der(&self.pkcs8),
+        )?)
     }
 }

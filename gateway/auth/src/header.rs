@@ -41,19 +41,37 @@ pub fn inspect(token: &str) -> Result<Unverified, GatewayError> {
         return Err(malformed("a JWT has three dot-separated parts"));
     }
     let decode = |p: &str| -> Result<serde_json::Value, GatewayError> {
-        let bytes = URL_SAFE_NO_PAD.decode(p).map_err(|_| malformed("a JWT part is not base64url"))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(p)
+            .map_err(|_| malformed("a JWT part is not base64url"))?;
         serde_json::from_slice(&bytes).map_err(|_| malformed("a JWT part is not JSON"))
     };
     let header = decode(parts[0])?;
-    let alg = header.get("alg").and_then(|a| a.as_str()).ok_or_else(|| malformed("the JWT header has no alg"))?;
+    let alg = header
+        .get("alg")
+        .and_then(|a| a.as_str())
+        .ok_or_else(|| malformed("the JWT header has no alg"))?;
     let alg = asymmetric(alg).ok_or_else(|| {
         GatewayError::new(ErrorCode::UnsupportedAlgorithm, format!("alg {alg:?} is not accepted; use an asymmetric algorithm (RS256, ES256, EdDSA, ...)"))
     })?;
     if parts[2].is_empty() {
-        return Err(GatewayError::new(ErrorCode::InvalidSignature, "the token is unsigned"));
+        return Err(GatewayError::new(
+            ErrorCode::InvalidSignature,
+            "the token is unsigned",
+        ));
     }
-    let kid = header.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
+    let kid = header
+        .get("kid")
+        .and_then(|k| k.as_str())
+        .map(str::to_owned);
     let claims = decode(parts[1])?;
-    let iss = claims.get("iss").and_then(|i| i.as_str()).ok_or_else(|| GatewayError::new(ErrorCode::InvalidClaims, "the token has no iss claim"))?;
-    Ok(Unverified { alg, kid, iss: iss.to_owned() })
+    let iss = claims
+        .get("iss")
+        .and_then(|i| i.as_str())
+        .ok_or_else(|| GatewayError::new(ErrorCode::InvalidClaims, "the token has no iss claim"))?;
+    Ok(Unverified {
+        alg,
+        kid,
+        iss: iss.to_owned(),
+    })
 }

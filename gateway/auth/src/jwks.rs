@@ -50,7 +50,11 @@ fn unavailable(msg: String) -> GatewayError {
 
 impl Issuer {
     pub fn new(settings: IssuerSettings, http: reqwest::Client) -> Self {
-        Self { settings, http, cache: tokio::sync::Mutex::new(Cache::default()) }
+        Self {
+            settings,
+            http,
+            cache: tokio::sync::Mutex::new(Cache::default()),
+        }
     }
 
     async fn fetch(&self) -> Result<JwkSet, GatewayError> {
@@ -58,12 +62,19 @@ impl Issuer {
             KeySource::Static(set) => return Ok(set.clone()),
             KeySource::JwksUri(u) => u.clone(),
             KeySource::Discovery => {
-                let url = format!("{}/.well-known/openid-configuration", self.settings.issuer.trim_end_matches('/'));
+                let url = format!(
+                    "{}/.well-known/openid-configuration",
+                    self.settings.issuer.trim_end_matches('/')
+                );
                 let doc: serde_json::Value = self.get_json(&url).await?;
-                if doc.get("issuer").and_then(|i| i.as_str()) != Some(self.settings.issuer.as_str()) {
+                if doc.get("issuer").and_then(|i| i.as_str()) != Some(self.settings.issuer.as_str())
+                {
                     return Err(unavailable(format!("{url} names a different issuer")));
                 }
-                doc.get("jwks_uri").and_then(|u| u.as_str()).map(str::to_owned).ok_or_else(|| unavailable(format!("{url} has no jwks_uri")))?
+                doc.get("jwks_uri")
+                    .and_then(|u| u.as_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| unavailable(format!("{url} has no jwks_uri")))?
             }
         };
         let set: JwkSet = self.get_json(&jwks_uri).await?;
@@ -72,25 +83,39 @@ impl Issuer {
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, GatewayError> {
-        let resp = self.http.get(url).send().await.map_err(|e| unavailable(format!("{url}: {e}")))?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("{url}: {e}")))?;
         if !resp.status().is_success() {
             return Err(unavailable(format!("{url}: HTTP {}", resp.status())));
         }
-        resp.json().await.map_err(|e| unavailable(format!("{url}: {e}")))
+        resp.json()
+            .await
+            .map_err(|e| unavailable(format!("{url}: {e}")))
     }
 
     /// Returns the cached keys, fetching when absent, stale, or when `force` (rate limited).
     pub async fn refresh(&self, force: bool) -> Result<JwkSet, GatewayError> {
         let mut cache = self.cache.lock().await;
-        let fresh = cache.fetched_at.is_some_and(|t| t.elapsed() < self.settings.cache_ttl);
-        let may_refetch = cache.last_attempt.is_none_or(|t| t.elapsed() >= self.settings.min_refetch);
+        let fresh = cache
+            .fetched_at
+            .is_some_and(|t| t.elapsed() < self.settings.cache_ttl);
+        let may_refetch = cache
+            .last_attempt
+            .is_none_or(|t| t.elapsed() >= self.settings.min_refetch);
         if let Some(keys) = &cache.keys {
             if (fresh && !force) || !may_refetch {
                 return Ok(keys.clone());
             }
         }
         if !may_refetch {
-            return Err(unavailable(format!("{}: keys unavailable, retrying later", self.settings.issuer)));
+            return Err(unavailable(format!(
+                "{}: keys unavailable, retrying later",
+                self.settings.issuer
+            )));
         }
         cache.last_attempt = Some(Instant::now());
         match self.fetch().await {
@@ -104,7 +129,11 @@ impl Issuer {
         }
     }
 
-    pub async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, GatewayError> {
+    pub async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<DecodingKey, GatewayError> {
         let keys = self.refresh(false).await?;
         if let Some(k) = pick(&keys, kid, alg) {
             return decoding_key(k);
@@ -113,27 +142,47 @@ impl Issuer {
         let keys = self.refresh(true).await?;
         match pick(&keys, kid, alg) {
             Some(k) => decoding_key(k),
-            None => Err(GatewayError::new(ErrorCode::UnknownKey, format!("no key {:?} for {alg:?} in the issuer's JWKS", kid.unwrap_or("(no kid)")))),
+            None => Err(GatewayError::new(
+                ErrorCode::UnknownKey,
+                format!(
+                    "no key {:?} for {alg:?} in the issuer's JWKS",
+                    kid.unwrap_or("(no kid)")
+                ),
+            )),
         }
     }
 }
 
 fn compatible(k: &Jwk, alg: Algorithm) -> bool {
     let family_ok = match (&k.algorithm, alg) {
-        (AlgorithmParameters::RSA(_), Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512) => true,
+        (
+            AlgorithmParameters::RSA(_),
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512,
+        ) => true,
         (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384) => true,
         (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA) => true,
         // Symmetric keys in a JWKS are never used.
         _ => false,
     };
     let use_ok = !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption));
-    let alg_ok = k.common.key_algorithm.is_none_or(|ka| format!("{ka:?}") == format!("{alg:?}"));
+    let alg_ok = k
+        .common
+        .key_algorithm
+        .is_none_or(|ka| format!("{ka:?}") == format!("{alg:?}"));
     family_ok && use_ok && alg_ok
 }
 
 fn pick<'a>(set: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&'a Jwk> {
     match kid {
-        Some(kid) => set.keys.iter().find(|k| k.common.key_id.as_deref() == Some(kid) && compatible(k, alg)),
+        Some(kid) => set
+            .keys
+            .iter()
+            .find(|k| k.common.key_id.as_deref() == Some(kid) && compatible(k, alg)),
         None => {
             let mut it = set.keys.iter().filter(|k| compatible(k, alg));
             let first = it.next();
@@ -147,5 +196,10 @@ fn pick<'a>(set: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&'a Jw
 }
 
 fn decoding_key(k: &Jwk) -> Result<DecodingKey, GatewayError> {
-    DecodingKey::from_jwk(k).map_err(|e| GatewayError::new(ErrorCode::IssuerUnavailable, format!("unusable key in JWKS: {e}")))
+    DecodingKey::from_jwk(k).map_err(|e| {
+        GatewayError::new(
+            ErrorCode::IssuerUnavailable,
+            format!("unusable key in JWKS: {e}"),
+        )
+    })
 }

@@ -12,8 +12,8 @@ mod header;
 mod jwks;
 
 pub use claims::ClaimMapping;
-pub use header::parse_algorithm;
 pub use dev_issuer::{DevIssuer, DEV_ISSUER};
+pub use header::parse_algorithm;
 pub use jwks::{IssuerSettings, KeySource};
 
 use airlock_gateway_domain::{ErrorCode, GatewayError, Principal};
@@ -34,11 +34,19 @@ impl Authenticator {
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { issuers: settings.into_iter().map(|s| Arc::new(jwks::Issuer::new(s, http.clone()))).collect() })
+        Ok(Self {
+            issuers: settings
+                .into_iter()
+                .map(|s| Arc::new(jwks::Issuer::new(s, http.clone())))
+                .collect(),
+        })
     }
 
     pub fn issuer_names(&self) -> Vec<String> {
-        self.issuers.iter().map(|i| i.settings.issuer.clone()).collect()
+        self.issuers
+            .iter()
+            .map(|i| i.settings.issuer.clone())
+            .collect()
     }
 
     /// Fetches every issuer's keys now (for readiness); errors are per issuer.
@@ -50,42 +58,96 @@ impl Authenticator {
         out
     }
 
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, GatewayError> {
-        let value = authorization.ok_or_else(|| fail(ErrorCode::MissingToken, "an Authorization: Bearer <token> header is required"))?;
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Principal, GatewayError> {
+        let value = authorization.ok_or_else(|| {
+            fail(
+                ErrorCode::MissingToken,
+                "an Authorization: Bearer <token> header is required",
+            )
+        })?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| fail(ErrorCode::MissingToken, "the Authorization header is not a Bearer token"))?;
+            .ok_or_else(|| {
+                fail(
+                    ErrorCode::MissingToken,
+                    "the Authorization header is not a Bearer token",
+                )
+            })?;
         let unverified = header::inspect(token)?;
         let issuer = self
             .issuers
             .iter()
             .find(|i| i.settings.issuer == unverified.iss)
-            .ok_or_else(|| fail(ErrorCode::InvalidIssuer, format!("issuer {:?} is not trusted", unverified.iss)))?;
+            .ok_or_else(|| {
+                fail(
+                    ErrorCode::InvalidIssuer,
+                    format!("issuer {:?} is not trusted", unverified.iss),
+                )
+            })?;
         if !issuer.settings.algorithms.contains(&unverified.alg) {
-            return Err(fail(ErrorCode::UnsupportedAlgorithm, format!("alg {:?} is not allowed for this issuer", unverified.alg)));
+            return Err(fail(
+                ErrorCode::UnsupportedAlgorithm,
+                format!("alg {:?} is not allowed for this issuer", unverified.alg),
+            ));
         }
-        let key = issuer.key_for(unverified.kid.as_deref(), unverified.alg).await?;
+        let key = issuer
+            .key_for(unverified.kid.as_deref(), unverified.alg)
+            .await?;
         let mut validation = Validation::new(unverified.alg);
         validation.set_issuer(&[&issuer.settings.issuer]);
         validation.set_audience(&issuer.settings.audiences);
         validation.leeway = issuer.settings.leeway_seconds;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => fail(ErrorCode::TokenExpired, "the token has expired"),
-            ErrorKind::ImmatureSignature => fail(ErrorCode::TokenNotYetValid, "the token is not valid yet (nbf)"),
-            ErrorKind::InvalidAudience => fail(ErrorCode::InvalidAudience, format!("the token's audience is not one of {:?}", issuer.settings.audiences)),
-            ErrorKind::InvalidIssuer => fail(ErrorCode::InvalidIssuer, "the token's issuer does not match"),
-            ErrorKind::InvalidSignature => fail(ErrorCode::InvalidSignature, "the token's signature does not verify"),
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => fail(ErrorCode::UnsupportedAlgorithm, "the token's algorithm does not match its key"),
-            ErrorKind::MissingRequiredClaim(c) => fail(ErrorCode::InvalidClaims, format!("the token lacks the {c} claim")),
-            _ => fail(ErrorCode::MalformedToken, format!("the token could not be verified: {e}")),
-        })?;
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    fail(ErrorCode::TokenExpired, "the token has expired")
+                }
+                ErrorKind::ImmatureSignature => fail(
+                    ErrorCode::TokenNotYetValid,
+                    "the token is not valid yet (nbf)",
+                ),
+                ErrorKind::InvalidAudience => fail(
+                    ErrorCode::InvalidAudience,
+                    format!(
+                        "the token's audience is not one of {:?}",
+                        issuer.settings.audiences
+                    ),
+                ),
+                ErrorKind::InvalidIssuer => fail(
+                    ErrorCode::InvalidIssuer,
+                    "the token's issuer does not match",
+                ),
+                ErrorKind::InvalidSignature => fail(
+                    ErrorCode::InvalidSignature,
+                    "the token's signature does not verify",
+                ),
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => fail(
+                    ErrorCode::UnsupportedAlgorithm,
+                    "the token's algorithm does not match its key",
+                ),
+                ErrorKind::MissingRequiredClaim(c) => fail(
+                    ErrorCode::InvalidClaims,
+                    format!("the token lacks the {c} claim"),
+                ),
+                _ => fail(
+                    ErrorCode::MalformedToken,
+                    format!("the token could not be verified: {e}"),
+                ),
+            },
+        )?;
         // exp is required, and it must actually be in the future even with a large leeway setting.
-        issuer.settings.claims.principal(&issuer.settings.issuer, &data.claims)
+        issuer
+            .settings
+            .claims
+            .principal(&issuer.settings.issuer, &data.claims)
     }
 }
 

@@ -21,8 +21,11 @@ pub fn config_check(path: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 pub fn migrate(path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let cfg = load_config(path)?;
-    std::fs::create_dir_all(&cfg.state.dir).with_context(|| format!("creating {}", cfg.state.dir.display()))?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::fs::create_dir_all(&cfg.state.dir)
+        .with_context(|| format!("creating {}", cfg.state.dir.display()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let store = airlock_gateway_store::SqlStore::connect(&cfg.database_url(), true).await?;
         store.close().await;
@@ -33,7 +36,8 @@ pub fn migrate(path: Option<&Path>) -> anyhow::Result<ExitCode> {
 }
 
 pub fn audit_verify(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let report = airlock_gateway_audit::verify_file(file).with_context(|| format!("reading {}", file.display()))?;
+    let report = airlock_gateway_audit::verify_file(file)
+        .with_context(|| format!("reading {}", file.display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -45,21 +49,45 @@ pub fn audit_verify(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
         match &report.broken {
             None => println!("result: OK, every chain intact"),
             Some(b) => {
-                println!("result: BROKEN at line {} (chain {:?}, seq {:?}): {:?}: {}", b.position, b.chainid, b.seq, b.kind, b.message);
+                println!(
+                    "result: BROKEN at line {} (chain {:?}, seq {:?}): {:?}: {}",
+                    b.position, b.chainid, b.seq, b.kind, b.message
+                );
             }
         }
     }
-    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-pub fn token_mint(path: Option<&Path>, sub: &str, groups: &[String], tenant: Option<&str>, email: Option<&str>, ttl: u64) -> anyhow::Result<ExitCode> {
+pub fn token_mint(
+    path: Option<&Path>,
+    sub: &str,
+    groups: &[String],
+    tenant: Option<&str>,
+    email: Option<&str>,
+    ttl: u64,
+) -> anyhow::Result<ExitCode> {
     let cfg = load_config(path)?;
     if !cfg.auth.dev_issuer.enabled {
         anyhow::bail!("the development issuer is not enabled ([auth.dev_issuer] enabled = true)");
     }
     let dev = airlock_gateway_auth::DevIssuer::load_or_create(&cfg.state.dir)?;
     let groups: Vec<String> = groups.iter().filter(|g| !g.is_empty()).cloned().collect();
-    println!("{}", dev.mint(&cfg.auth.dev_issuer.audience, sub, &groups, tenant, email, std::time::Duration::from_secs(ttl))?);
+    println!(
+        "{}",
+        dev.mint(
+            &cfg.auth.dev_issuer.audience,
+            sub,
+            &groups,
+            tenant,
+            email,
+            std::time::Duration::from_secs(ttl)
+        )?
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -78,17 +106,30 @@ pub fn policy_test(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
             println!("PASS {}", o.name);
         } else {
             failed += 1;
-            println!("FAIL {}{}", o.name, o.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default());
+            println!(
+                "FAIL {}{}",
+                o.name,
+                o.error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
         }
     }
     println!("{} passed, {} failed", outcomes.len() - failed, failed);
-    Ok(if failed == 0 && !outcomes.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 && !outcomes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub fn policy_eval(input: &Path, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let policy = airlock_policy::RegoPolicy::new(&bundle(dir)?)?;
-    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
-    let input = serde_json::from_str(&text).context("the input does not match the policy input schema (airlock policy schema)")?;
+    let text =
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let input = serde_json::from_str(&text)
+        .context("the input does not match the policy input schema (airlock policy schema)")?;
     let d = policy.decide(&input)?;
     print_json(&serde_json::to_value(&d)?)
 }

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "airlock", version, about = "Airlock: governance gateway for LLM code interpreters")]
+#[command(
+    name = "airlock",
+    version,
+    about = "Airlock: governance gateway for LLM code interpreters"
+)]
 struct Cli {
     /// Configuration file (TOML); AIRLOCK_* variables override it.
     #[arg(long, global = true, env = "AIRLOCK_CONFIG")]
@@ -106,15 +110,42 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve => serve::run(cli.config.as_deref()),
         Command::Migrate => commands::migrate(cli.config.as_deref()),
-        Command::Audit { command: AuditCommand::Verify { file, json } } => commands::audit_verify(&file, json),
-        Command::Token { command: TokenCommand::Mint { sub, groups, tenant, email, ttl_seconds } } => {
-            commands::token_mint(cli.config.as_deref(), &sub, &groups, tenant.as_deref(), email.as_deref(), ttl_seconds)
-        }
-        Command::Policy { command: PolicyCommand::Test { dir } } => commands::policy_test(dir.as_deref()),
-        Command::Policy { command: PolicyCommand::Eval { input, bundle } } => commands::policy_eval(&input, bundle.as_deref()),
-        Command::Policy { command: PolicyCommand::Schema } => commands::print_json(&airlock_policy::input_schema()),
-        Command::Openapi => commands::print_json(&serde_json::to_value(<airlock_gateway_http::ApiDoc as utoipa::OpenApi>::openapi()).unwrap_or_default()),
-        Command::Config { command: ConfigCommand::Check } => commands::config_check(cli.config.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Verify { file, json },
+        } => commands::audit_verify(&file, json),
+        Command::Token {
+            command:
+                TokenCommand::Mint {
+                    sub,
+                    groups,
+                    tenant,
+                    email,
+                    ttl_seconds,
+                },
+        } => commands::token_mint(
+            cli.config.as_deref(),
+            &sub,
+            &groups,
+            tenant.as_deref(),
+            email.as_deref(),
+            ttl_seconds,
+        ),
+        Command::Policy {
+            command: PolicyCommand::Test { dir },
+        } => commands::policy_test(dir.as_deref()),
+        Command::Policy {
+            command: PolicyCommand::Eval { input, bundle },
+        } => commands::policy_eval(&input, bundle.as_deref()),
+        Command::Policy {
+            command: PolicyCommand::Schema,
+        } => commands::print_json(&airlock_policy::input_schema()),
+        Command::Openapi => commands::print_json(
+            &serde_json::to_value(<airlock_gateway_http::ApiDoc as utoipa::OpenApi>::openapi())
+                .unwrap_or_default(),
+        ),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => commands::config_check(cli.config.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -16,7 +16,8 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     telemetry::init(&cfg.telemetry);
     // Everything the gateway creates (database, audit file, keys) is private to it.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    std::fs::create_dir_all(&cfg.state.dir).with_context(|| format!("creating {}", cfg.state.dir.display()))?;
+    std::fs::create_dir_all(&cfg.state.dir)
+        .with_context(|| format!("creating {}", cfg.state.dir.display()))?;
     cfg.state.dir = std::fs::canonicalize(&cfg.state.dir)?;
     set_private(&cfg.state.dir);
     let workers = cfg.server.workers;
@@ -36,10 +37,22 @@ fn issuers(cfg: &Config) -> anyhow::Result<Vec<IssuerSettings>> {
         out.push(IssuerSettings {
             issuer: i.issuer.clone(),
             audiences: i.audiences.clone(),
-            algorithms: i.algorithms.iter().filter_map(|a| airlock_gateway_auth::parse_algorithm(a)).collect(),
+            algorithms: i
+                .algorithms
+                .iter()
+                .filter_map(|a| airlock_gateway_auth::parse_algorithm(a))
+                .collect(),
             leeway_seconds: i.leeway_seconds,
-            claims: ClaimMapping { subject: i.claims.subject.clone(), email: i.claims.email.clone(), groups: i.claims.groups.clone(), tenant: i.claims.tenant.clone() },
-            keys: i.jwks_uri.clone().map_or(KeySource::Discovery, KeySource::JwksUri),
+            claims: ClaimMapping {
+                subject: i.claims.subject.clone(),
+                email: i.claims.email.clone(),
+                groups: i.claims.groups.clone(),
+                tenant: i.claims.tenant.clone(),
+            },
+            keys: i
+                .jwks_uri
+                .clone()
+                .map_or(KeySource::Discovery, KeySource::JwksUri),
             cache_ttl: Duration::from_secs(i.jwks_cache_seconds),
             min_refetch: Duration::from_secs(i.min_refetch_seconds),
         });
@@ -53,18 +66,37 @@ fn issuers(cfg: &Config) -> anyhow::Result<Vec<IssuerSettings>> {
 }
 
 async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok();
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
 
-    let store = Arc::new(airlock_gateway_store::SqlStore::connect(&cfg.database_url(), true).await.context("opening the state database")?);
+    let store = Arc::new(
+        airlock_gateway_store::SqlStore::connect(&cfg.database_url(), true)
+            .await
+            .context("opening the state database")?,
+    );
     let bundle = match &cfg.policy.bundle_dir {
         Some(d) => airlock_policy::Bundle::from_dir(d)?,
         None => airlock_policy::Bundle::embedded()?,
     };
-    let policy = Arc::new(airlock_policy::RegoPolicy::new(&bundle).context("loading the policy bundle")?);
+    let policy =
+        Arc::new(airlock_policy::RegoPolicy::new(&bundle).context("loading the policy bundle")?);
     tracing::info!(revision = %bundle.revision, "policy bundle loaded");
 
-    let sink = Arc::new(JsonlFileSink::open(&cfg.audit_file()).with_context(|| format!("opening {}", cfg.audit_file().display()))?);
-    let audit = Arc::new(AuditRecorder::open(cfg.server.instance_id.clone(), cfg.audit.source.clone(), store.clone(), vec![sink]).await.map_err(|e| anyhow::anyhow!("{}", e.message))?);
+    let sink = Arc::new(
+        JsonlFileSink::open(&cfg.audit_file())
+            .with_context(|| format!("opening {}", cfg.audit_file().display()))?,
+    );
+    let audit = Arc::new(
+        AuditRecorder::open(
+            cfg.server.instance_id.clone(),
+            cfg.audit.source.clone(),
+            store.clone(),
+            vec![sink],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?,
+    );
 
     let local = &cfg.sandbox.local;
     let agent_path = match &local.agent_path {
@@ -79,7 +111,11 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         setpriv_path: local.setpriv_path.clone(),
         uid_base: local.uid_base,
         uid_count: local.uid_count,
-        cgroups: if local.cgroups == "best_effort" { CgroupMode::BestEffort } else { CgroupMode::Required },
+        cgroups: if local.cgroups == "best_effort" {
+            CgroupMode::BestEffort
+        } else {
+            CgroupMode::Required
+        },
         instance_id: cfg.server.instance_id.clone(),
         extra_ro_binds: local.extra_ro_binds.clone(),
         start_timeout: Duration::from_secs(local.start_timeout_seconds),
@@ -95,11 +131,23 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             max_sessions_total: cfg.sessions.max_total,
             max_sessions_per_principal: cfg.sessions.max_per_principal,
         },
-        GatewayDeps { store: store.clone(), policy, analyzer: Arc::new(airlock_gateway_analysis::Analyzer), backend, audit: audit.clone() },
+        GatewayDeps {
+            store: store.clone(),
+            policy,
+            analyzer: Arc::new(airlock_gateway_analysis::Analyzer),
+            backend,
+            audit: audit.clone(),
+        },
     );
-    let lost = gateway.recover().await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let lost = gateway
+        .recover()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     if lost > 0 {
-        tracing::warn!(sessions = lost, "sessions of the previous process were marked lost");
+        tracing::warn!(
+            sessions = lost,
+            "sessions of the previous process were marked lost"
+        );
     }
     audit
         .record(vec![], vec![NewEvent::new(types::GATEWAY_STARTED, None, serde_json::json!({"instance_id": cfg.server.instance_id, "version": env!("CARGO_PKG_VERSION"), "policy_revision": bundle.revision, "sessions_marked_lost": lost}))])
@@ -107,13 +155,20 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let sweeper = gateway.spawn_sweeper(Duration::from_secs(cfg.sessions.sweep_interval_seconds));
 
-    let state = web::Data::new(airlock_gateway_http::AppState { gateway: gateway.clone(), auth, metrics, max_json_bytes: cfg.server.max_json_bytes });
+    let state = web::Data::new(airlock_gateway_http::AppState {
+        gateway: gateway.clone(),
+        auth,
+        metrics,
+        max_json_bytes: cfg.server.max_json_bytes,
+    });
     let addr = cfg.server.addr()?;
-    let server = HttpServer::new(move || App::new().configure(airlock_gateway_http::configure(state.clone())))
-        .workers(workers)
-        .shutdown_timeout(cfg.server.shutdown_grace_seconds)
-        .bind(addr)
-        .with_context(|| format!("binding {addr}"))?;
+    let server = HttpServer::new(move || {
+        App::new().configure(airlock_gateway_http::configure(state.clone()))
+    })
+    .workers(workers)
+    .shutdown_timeout(cfg.server.shutdown_grace_seconds)
+    .bind(addr)
+    .with_context(|| format!("binding {addr}"))?;
     eprintln!("airlock: listening on http://{addr}");
     tracing::info!(%addr, instance = %cfg.server.instance_id, "gateway serving");
     server.run().await?;

@@ -14,7 +14,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, #[source] source: std::io::Error },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: not valid TOML: {message}")]
     Syntax { path: String, message: String },
     #[error("config key `{key}`: {message}")]
@@ -24,35 +28,60 @@ pub enum ConfigError {
 }
 
 pub fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 impl Config {
     /// Loads `path` (or only defaults), applies `AIRLOCK_*` overrides from `env`, validates.
-    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let (mut table, origin) = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
-                let t: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax { path: p.display().to_string(), message: e.to_string() })?;
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                let t: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
                 (t, p.display().to_string())
             }
             None => (toml::Table::new(), "defaults".to_owned()),
         };
         for (var, value) in env {
-            let Some(rest) = var.strip_prefix("AIRLOCK_") else { continue };
+            let Some(rest) = var.strip_prefix("AIRLOCK_") else {
+                continue;
+            };
             if !rest.contains("__") {
                 continue; // AIRLOCK_CONFIG, AIRLOCK_LOG and friends are not config keys
             }
             let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
             if keys.iter().any(String::is_empty) {
-                return Err(ConfigError::Env { var, message: "empty key segment".into() });
+                return Err(ConfigError::Env {
+                    var,
+                    message: "empty key segment".into(),
+                });
             }
-            set_path(&mut table, &keys, parse_env_value(&value)).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+            set_path(&mut table, &keys, parse_env_value(&value)).map_err(|message| {
+                ConfigError::Env {
+                    var: var.clone(),
+                    message,
+                }
+            })?;
         }
         let de = toml::Value::Table(table);
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
-            invalid(if key == "." { &origin } else { &key }, e.into_inner().to_string())
+            invalid(
+                if key == "." { &origin } else { &key },
+                e.into_inner().to_string(),
+            )
         })?;
         cfg.validate()?;
         Ok(cfg)
@@ -62,7 +91,9 @@ impl Config {
 fn parse_env_value(v: &str) -> toml::Value {
     let wrapped = format!("v = {v}");
     match toml::from_str::<toml::Table>(&wrapped) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(v.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(v.to_owned())),
         Err(_) => toml::Value::String(v.to_owned()),
     }
 }
@@ -71,8 +102,12 @@ fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Res
     let (last, parents) = keys.split_last().ok_or("no key")?;
     let mut cur = table;
     for k in parents {
-        let entry = cur.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry.as_table_mut().ok_or_else(|| format!("`{k}` is not a table"))?;
+        let entry = cur
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{k}` is not a table"))?;
     }
     cur.insert(last.clone(), value);
     Ok(())

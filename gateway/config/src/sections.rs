@@ -30,11 +30,19 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.state.database_url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.state.dir.join("state.db").display()))
+        self.state.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.state.dir.join("state.db").display()
+            )
+        })
     }
 
     pub fn audit_file(&self) -> PathBuf {
-        self.audit.file.clone().unwrap_or_else(|| self.state.dir.join("audit.jsonl"))
+        self.audit
+            .file
+            .clone()
+            .unwrap_or_else(|| self.state.dir.join("audit.jsonl"))
     }
 }
 
@@ -52,19 +60,38 @@ pub struct Server {
 
 impl Default for Server {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), instance_id: "local".into(), workers: 2, max_json_bytes: 1 << 20, shutdown_grace_seconds: 10 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            instance_id: "local".into(),
+            workers: 2,
+            max_json_bytes: 1 << 20,
+            shutdown_grace_seconds: 10,
+        }
     }
 }
 
 impl Server {
     pub fn addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen.parse().map_err(|e| invalid("server.listen", format!("{:?} is not host:port ({e})", self.listen)))
+        self.listen.parse().map_err(|e| {
+            invalid(
+                "server.listen",
+                format!("{:?} is not host:port ({e})", self.listen),
+            )
+        })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.addr()?;
-        if self.instance_id.is_empty() || !self.instance_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(invalid("server.instance_id", "use letters, digits and '-' only"));
+        if self.instance_id.is_empty()
+            || !self
+                .instance_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(invalid(
+                "server.instance_id",
+                "use letters, digits and '-' only",
+            ));
         }
         if self.workers == 0 {
             return Err(invalid("server.workers", "must be at least 1"));
@@ -84,7 +111,10 @@ pub struct State {
 
 impl Default for State {
     fn default() -> Self {
-        Self { dir: PathBuf::from(".airlock"), database_url: None }
+        Self {
+            dir: PathBuf::from(".airlock"),
+            database_url: None,
+        }
     }
 }
 
@@ -99,7 +129,10 @@ pub struct Audit {
 
 impl Default for Audit {
     fn default() -> Self {
-        Self { file: None, source: "airlock://gateway".into() }
+        Self {
+            file: None,
+            source: "airlock://gateway".into(),
+        }
     }
 }
 
@@ -119,7 +152,13 @@ impl Auth {
             iss.validate(&format!("auth.issuers[{i}]"))?;
         }
         if self.dev_issuer.enabled && !server.addr()?.ip().is_loopback() {
-            return Err(invalid("auth.dev_issuer.enabled", format!("the development issuer only runs on a loopback listener, not {}", server.listen)));
+            return Err(invalid(
+                "auth.dev_issuer.enabled",
+                format!(
+                    "the development issuer only runs on a loopback listener, not {}",
+                    server.listen
+                ),
+            ));
         }
         Ok(())
     }
@@ -159,7 +198,12 @@ pub mod claims {
     }
     impl Default for ClaimNames {
         fn default() -> Self {
-            Self { subject: "sub".into(), email: "email".into(), groups: "groups".into(), tenant: "tenant".into() }
+            Self {
+                subject: "sub".into(),
+                email: "email".into(),
+                groups: "groups".into(),
+                tenant: "tenant".into(),
+            }
         }
     }
 }
@@ -177,14 +221,26 @@ fn default_refetch() -> u64 {
     30
 }
 
-const ASYMMETRIC: &[&str] = &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+const ASYMMETRIC: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
 
 fn secure_url(key: &str, url: &str) -> Result<(), ConfigError> {
-    let loopback_http = ["http://127.", "http://localhost:", "http://localhost/", "http://[::1]"].iter().any(|p| url.starts_with(p));
+    let loopback_http = [
+        "http://127.",
+        "http://localhost:",
+        "http://localhost/",
+        "http://[::1]",
+    ]
+    .iter()
+    .any(|p| url.starts_with(p));
     if url.starts_with("https://") || loopback_http {
         Ok(())
     } else {
-        Err(invalid(key, format!("{url:?} must be an https:// URL (plain http only on loopback)")))
+        Err(invalid(
+            key,
+            format!("{url:?} must be an https:// URL (plain http only on loopback)"),
+        ))
     }
 }
 
@@ -195,14 +251,23 @@ impl Issuer {
             secure_url(&format!("{key}.jwks_uri"), u)?;
         }
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
-            return Err(invalid(&format!("{key}.audiences"), "name at least one audience; tokens for other audiences are refused"));
+            return Err(invalid(
+                &format!("{key}.audiences"),
+                "name at least one audience; tokens for other audiences are refused",
+            ));
         }
         if self.algorithms.is_empty() {
-            return Err(invalid(&format!("{key}.algorithms"), "name at least one algorithm"));
+            return Err(invalid(
+                &format!("{key}.algorithms"),
+                "name at least one algorithm",
+            ));
         }
         for a in &self.algorithms {
             if !ASYMMETRIC.contains(&a.as_str()) {
-                return Err(invalid(&format!("{key}.algorithms"), format!("{a:?} is not allowed; use one of {ASYMMETRIC:?} (never none or HMAC)")));
+                return Err(invalid(
+                    &format!("{key}.algorithms"),
+                    format!("{a:?} is not allowed; use one of {ASYMMETRIC:?} (never none or HMAC)"),
+                ));
             }
         }
         if self.leeway_seconds > 300 {
@@ -222,7 +287,10 @@ pub struct DevIssuer {
 
 impl Default for DevIssuer {
     fn default() -> Self {
-        Self { enabled: false, audience: "airlock".into() }
+        Self {
+            enabled: false,
+            audience: "airlock".into(),
+        }
     }
 }
 
@@ -238,19 +306,32 @@ pub struct Sessions {
 
 impl Default for Sessions {
     fn default() -> Self {
-        Self { ttl_seconds: 8 * 3600, idle_timeout_seconds: 3600, max_per_principal: 10, max_total: 150, sweep_interval_seconds: 15 }
+        Self {
+            ttl_seconds: 8 * 3600,
+            idle_timeout_seconds: 3600,
+            max_per_principal: 10,
+            max_total: 150,
+            sweep_interval_seconds: 15,
+        }
     }
 }
 
 impl Sessions {
     fn validate(&self) -> Result<(), ConfigError> {
-        for (k, v) in [("ttl_seconds", self.ttl_seconds), ("idle_timeout_seconds", self.idle_timeout_seconds), ("sweep_interval_seconds", self.sweep_interval_seconds)] {
+        for (k, v) in [
+            ("ttl_seconds", self.ttl_seconds),
+            ("idle_timeout_seconds", self.idle_timeout_seconds),
+            ("sweep_interval_seconds", self.sweep_interval_seconds),
+        ] {
             if v == 0 {
                 return Err(invalid(&format!("sessions.{k}"), "must be greater than 0"));
             }
         }
         if self.max_per_principal == 0 || self.max_total == 0 {
-            return Err(invalid("sessions.max_total", "session limits must be greater than 0"));
+            return Err(invalid(
+                "sessions.max_total",
+                "session limits must be greater than 0",
+            ));
         }
         Ok(())
     }
@@ -258,16 +339,31 @@ impl Sessions {
 
 fn validate_limits(l: &Limits) -> Result<(), ConfigError> {
     if l.timeout_seconds == 0 || l.timeout_seconds > l.max_timeout_seconds {
-        return Err(invalid("limits.timeout_seconds", format!("must be between 1 and limits.max_timeout_seconds ({})", l.max_timeout_seconds)));
+        return Err(invalid(
+            "limits.timeout_seconds",
+            format!(
+                "must be between 1 and limits.max_timeout_seconds ({})",
+                l.max_timeout_seconds
+            ),
+        ));
     }
     if l.memory_mib < 128 {
-        return Err(invalid("limits.memory_mib", "at least 128 (the Python kernel needs about 80 MiB)"));
+        return Err(invalid(
+            "limits.memory_mib",
+            "at least 128 (the Python kernel needs about 80 MiB)",
+        ));
     }
     if l.max_processes < 16 {
-        return Err(invalid("limits.max_processes", "at least 16 (the kernel runs several threads)"));
+        return Err(invalid(
+            "limits.max_processes",
+            "at least 16 (the kernel runs several threads)",
+        ));
     }
     if l.cpu_millis < 100 {
-        return Err(invalid("limits.cpu_millis", "at least 100 (a tenth of a core)"));
+        return Err(invalid(
+            "limits.cpu_millis",
+            "at least 100 (a tenth of a core)",
+        ));
     }
     if l.output_bytes == 0 || l.code_bytes == 0 || l.upload_bytes == 0 || l.workspace_mib == 0 {
         return Err(invalid("limits", "size limits must be greater than 0"));
@@ -285,11 +381,20 @@ pub struct Sandbox {
 impl Sandbox {
     fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.local;
-        if l.uid_base < 10_000 || u64::from(l.uid_base) + u64::from(l.uid_count) > u64::from(u32::MAX - 1) || l.uid_count == 0 {
-            return Err(invalid("sandbox.local.uid_base", "sandbox uids must be a non-empty range starting at 10000 or above"));
+        if l.uid_base < 10_000
+            || u64::from(l.uid_base) + u64::from(l.uid_count) > u64::from(u32::MAX - 1)
+            || l.uid_count == 0
+        {
+            return Err(invalid(
+                "sandbox.local.uid_base",
+                "sandbox uids must be a non-empty range starting at 10000 or above",
+            ));
         }
         if l.start_timeout_seconds == 0 {
-            return Err(invalid("sandbox.local.start_timeout_seconds", "must be greater than 0"));
+            return Err(invalid(
+                "sandbox.local.start_timeout_seconds",
+                "must be greater than 0",
+            ));
         }
         Ok(())
     }
@@ -354,6 +459,10 @@ pub struct Telemetry {
 
 impl Default for Telemetry {
     fn default() -> Self {
-        Self { log_format: "text".into(), log_filter: "info".into(), otlp_endpoint: None }
+        Self {
+            log_format: "text".into(),
+            log_filter: "info".into(),
+            otlp_endpoint: None,
+        }
     }
 }

@@ -1,7 +1,10 @@
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -13,35 +16,50 @@ fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 fn err(text: &str, e: &[(&str, &str)]) -> String {
     let (_d, p) = write(text);
-    Config::load(Some(&p), env(e)).err().map(|e| e.to_string()).unwrap_or_else(|| "accepted".into())
+    Config::load(Some(&p), env(e))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| "accepted".into())
 }
 
 const DEV: &str = "[auth.dev_issuer]\nenabled = true\n";
 
 #[test]
 fn example_config_in_deploy_is_valid() {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/airlock.example.toml");
+    let p =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/airlock.example.toml");
     Config::load(Some(&p), vec![]).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn defaults_need_an_issuer() {
-    let e = Config::load(None, vec![]).err().map(|e| e.to_string()).unwrap_or_default();
+    let e = Config::load(None, vec![])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("auth.issuers"), "{e}");
 }
 
 #[test]
 fn env_overrides_nested_keys_with_types() {
     let (_d, p) = write(DEV);
-    let c = Config::load(Some(&p), env(&[("AIRLOCK_SESSIONS__TTL_SECONDS", "600"), ("AIRLOCK_SERVER__LISTEN", "127.0.0.1:9999"), ("AIRLOCK_LOG", "debug")]))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let c = Config::load(
+        Some(&p),
+        env(&[
+            ("AIRLOCK_SESSIONS__TTL_SECONDS", "600"),
+            ("AIRLOCK_SERVER__LISTEN", "127.0.0.1:9999"),
+            ("AIRLOCK_LOG", "debug"),
+        ]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.sessions.ttl_seconds, 600);
     assert_eq!(c.server.listen, "127.0.0.1:9999");
 }
 
 #[test]
 fn bad_config_is_rejected_naming_the_key() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         ("[server]\nlisten = \"nope\"\n[auth.dev_issuer]\nenabled = true\n", &[], "server.listen"),
         ("[server]\nlistne = \"x\"\n", &[], "listne"),
         (DEV, &[("AIRLOCK_SESSIONS__TTL_SECONDS", "\"soon\"")], "sessions.ttl_seconds"),

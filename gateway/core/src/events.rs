@@ -31,7 +31,13 @@ pub fn session(s: &Session, extra: Value) -> Value {
     v
 }
 
-pub fn decided(p: &Principal, input: &PolicyInput, d: &Decision, session_id: Option<&str>, execution_id: Option<&str>) -> Value {
+pub fn decided(
+    p: &Principal,
+    input: &PolicyInput,
+    d: &Decision,
+    session_id: Option<&str>,
+    execution_id: Option<&str>,
+) -> Value {
     json!({
         "principal": principal(p),
         "session_id": session_id,
@@ -48,7 +54,13 @@ pub fn decided(p: &Principal, input: &PolicyInput, d: &Decision, session_id: Opt
     })
 }
 
-pub fn requested(p: &Principal, e: &Execution, code: &str, facts: &CodeFacts, timeout_seconds: u32) -> Value {
+pub fn requested(
+    p: &Principal,
+    e: &Execution,
+    code: &str,
+    facts: &CodeFacts,
+    timeout_seconds: u32,
+) -> Value {
     json!({
         "principal": principal(p),
         "session_id": e.session_id,

@@ -1,6 +1,9 @@
 //! Uploads, listings and downloads of workspace files, each policy-checked and audited.
 
-use crate::{events, service::{store_err, Gateway}};
+use crate::{
+    events,
+    service::{store_err, Gateway},
+};
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     decision::DecisionResult,
@@ -11,26 +14,48 @@ use airlock_gateway_domain::{
 
 fn sandbox_err(e: SandboxError) -> GatewayError {
     match e {
-        SandboxError::FileNotFound => GatewayError::new(ErrorCode::FileNotFound, "no such file in the workspace"),
+        SandboxError::FileNotFound => {
+            GatewayError::new(ErrorCode::FileNotFound, "no such file in the workspace")
+        }
         SandboxError::Quota(m) => GatewayError::new(ErrorCode::WorkspaceQuotaExceeded, m),
         other => GatewayError::new(ErrorCode::SandboxUnavailable, other.to_string()),
     }
 }
 
 impl Gateway {
-    pub async fn upload_file(&self, p: &Principal, id: &SessionId, path: &WorkspacePath, data: Vec<u8>, classification: Option<String>) -> Result<FileInfo, GatewayError> {
+    pub async fn upload_file(
+        &self,
+        p: &Principal,
+        id: &SessionId,
+        path: &WorkspacePath,
+        data: Vec<u8>,
+        classification: Option<String>,
+    ) -> Result<FileInfo, GatewayError> {
         let live = self.live_session(p, id).await?;
         let _turn = live.turn.lock().await;
         let session = live.session.lock().await.clone();
-        let request = RequestFacts { path: Some(path.to_string()), size: Some(data.len() as u64), classification: classification.clone(), ..Default::default() };
+        let request = RequestFacts {
+            path: Some(path.to_string()),
+            size: Some(data.len() as u64),
+            classification: classification.clone(),
+            ..Default::default()
+        };
         let input = self.input(Action::FileUpload, p, Some(&session), 0, request);
         let decision = self.decide(&input)?;
-        let decided = NewEvent::new(types::POLICY_DECIDED, Some(id.to_string()), events::decided(p, &input, &decision, Some(id.as_str()), None));
+        let decided = NewEvent::new(
+            types::POLICY_DECIDED,
+            Some(id.to_string()),
+            events::decided(p, &input, &decision, Some(id.as_str()), None),
+        );
         self.deps.audit.record(vec![], vec![decided]).await?;
         if decision.result != DecisionResult::Allow {
             return Err(Self::denied(&decision));
         }
-        let mut info = live.sandbox.write_file(path, data).await.map_err(sandbox_err)?;
+        let mut info = live
+            .sandbox
+            .write_file(path, data)
+            .await
+            .map_err(sandbox_err)?;
         info.classification = Some(classification.unwrap_or_else(|| "internal".into()));
         let mut s = live.session.lock().await;
         if let Some(c) = &info.classification {
@@ -39,44 +64,90 @@ impl Gateway {
                 s.labels.sort();
             }
         }
-        let changes = vec![Change::PutFile { session_id: id.clone(), file: info.clone() }, Change::PutSession(s.clone())];
+        let changes = vec![
+            Change::PutFile {
+                session_id: id.clone(),
+                file: info.clone(),
+            },
+            Change::PutSession(s.clone()),
+        ];
         drop(s);
-        let ev = NewEvent::new(types::FILE_UPLOADED, Some(id.to_string()), events::file(p, id.as_str(), &info));
+        let ev = NewEvent::new(
+            types::FILE_UPLOADED,
+            Some(id.to_string()),
+            events::file(p, id.as_str(), &info),
+        );
         self.deps.audit.record(changes, vec![ev]).await?;
         Ok(info)
     }
 
-    pub async fn list_files(&self, p: &Principal, id: &SessionId) -> Result<Vec<FileInfo>, GatewayError> {
+    pub async fn list_files(
+        &self,
+        p: &Principal,
+        id: &SessionId,
+    ) -> Result<Vec<FileInfo>, GatewayError> {
         let live = self.live_session(p, id).await?;
         let known = self.deps.store.files(id).await.map_err(store_err)?;
         let mut files = live.sandbox.list_files().await.map_err(sandbox_err)?;
         for f in &mut files {
-            f.classification = known.iter().find(|k| k.path == f.path).and_then(|k| k.classification.clone());
+            f.classification = known
+                .iter()
+                .find(|k| k.path == f.path)
+                .and_then(|k| k.classification.clone());
         }
         Ok(files)
     }
 
-    pub async fn download_file(&self, p: &Principal, id: &SessionId, path: &WorkspacePath) -> Result<(FileInfo, Vec<u8>), GatewayError> {
+    pub async fn download_file(
+        &self,
+        p: &Principal,
+        id: &SessionId,
+        path: &WorkspacePath,
+    ) -> Result<(FileInfo, Vec<u8>), GatewayError> {
         let live = self.live_session(p, id).await?;
         let session = live.session.lock().await.clone();
-        let input = self.input(Action::FileDownload, p, Some(&session), 0, RequestFacts { path: Some(path.to_string()), ..Default::default() });
+        let input = self.input(
+            Action::FileDownload,
+            p,
+            Some(&session),
+            0,
+            RequestFacts {
+                path: Some(path.to_string()),
+                ..Default::default()
+            },
+        );
         let decision = self.decide(&input)?;
-        let decided = NewEvent::new(types::POLICY_DECIDED, Some(id.to_string()), events::decided(p, &input, &decision, Some(id.as_str()), None));
+        let decided = NewEvent::new(
+            types::POLICY_DECIDED,
+            Some(id.to_string()),
+            events::decided(p, &input, &decision, Some(id.as_str()), None),
+        );
         self.deps.audit.record(vec![], vec![decided]).await?;
         if decision.result != DecisionResult::Allow {
             return Err(Self::denied(&decision));
         }
         let max = u64::from(session.limits.workspace_mib) << 20;
-        let data = live.sandbox.read_file(path, max).await.map_err(sandbox_err)?;
+        let data = live
+            .sandbox
+            .read_file(path, max)
+            .await
+            .map_err(sandbox_err)?;
         let known = self.deps.store.files(id).await.map_err(store_err)?;
         let info = FileInfo {
             path: path.to_string(),
             size: data.len() as u64,
             sha256: events::sha256_hex(&data),
-            classification: known.iter().find(|k| k.path == path.as_str()).and_then(|k| k.classification.clone()),
+            classification: known
+                .iter()
+                .find(|k| k.path == path.as_str())
+                .and_then(|k| k.classification.clone()),
             media_type: airlock_gateway_domain::files::media_type_for(path.as_str()).into(),
         };
-        let ev = NewEvent::new(types::FILE_DOWNLOADED, Some(id.to_string()), events::file(p, id.as_str(), &info));
+        let ev = NewEvent::new(
+            types::FILE_DOWNLOADED,
+            Some(id.to_string()),
+            events::file(p, id.as_str(), &info),
+        );
         self.deps.audit.record(vec![], vec![ev]).await?;
         Ok((info, data))
     }

@@ -1,14 +1,18 @@
 //! One execution, every step in order: authenticate (done by the HTTP layer: the caller arrives
 //! as a `Principal`), analyse, decide, record, enforce, inspect, record and reply.
 
-use crate::{events, metric, service::{store_err, Gateway}};
+use crate::{
+    events, metric,
+    service::{store_err, Gateway},
+};
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     decision::DecisionResult,
     policy_input::{Action, RequestFacts},
     ports::{Change, JobEnd, SandboxError, SandboxJob},
     session::SessionStatus,
-    ErrorCode, Execution, ExecutionError, ExecutionId, ExecutionRequest, ExecutionStatus, GatewayError, Principal, SessionId,
+    ErrorCode, Execution, ExecutionError, ExecutionId, ExecutionRequest, ExecutionStatus,
+    GatewayError, Principal, SessionId,
 };
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -19,19 +23,42 @@ pub struct ExecutionReply {
 }
 
 impl Gateway {
-    pub async fn execute(&self, p: &Principal, session_id: &SessionId, req: ExecutionRequest) -> Result<ExecutionReply, GatewayError> {
+    pub async fn execute(
+        &self,
+        p: &Principal,
+        session_id: &SessionId,
+        req: ExecutionRequest,
+    ) -> Result<ExecutionReply, GatewayError> {
         let started = Instant::now();
         let limits = &self.settings.limits;
         if req.code.len() > limits.code_bytes as usize {
-            return Err(GatewayError::new(ErrorCode::CodeTooLarge, format!("the code is {} bytes; the limit is {}", req.code.len(), limits.code_bytes)));
+            return Err(GatewayError::new(
+                ErrorCode::CodeTooLarge,
+                format!(
+                    "the code is {} bytes; the limit is {}",
+                    req.code.len(),
+                    limits.code_bytes
+                ),
+            ));
         }
         let live = self.live_session(p, session_id).await?;
-        let _turn = live.turn.try_lock().map_err(|_| GatewayError::new(ErrorCode::SessionBusy, "another execution is running in this session; wait for it"))?;
+        let _turn = live.turn.try_lock().map_err(|_| {
+            GatewayError::new(
+                ErrorCode::SessionBusy,
+                "another execution is running in this session; wait for it",
+            )
+        })?;
         let session = live.session.lock().await.clone();
-        let executions = self.deps.store.execution_count(session_id).await.map_err(store_err)?;
+        let executions = self
+            .deps
+            .store
+            .execution_count(session_id)
+            .await
+            .map_err(store_err)?;
 
         // 2. analyse
-        let facts = tracing::info_span!("analyse", language = req.language.as_str()).in_scope(|| self.deps.analyzer.analyze(req.language, &req.code));
+        let facts = tracing::info_span!("analyse", language = req.language.as_str())
+            .in_scope(|| self.deps.analyzer.analyze(req.language, &req.code));
 
         // 3. decide
         let mut input = self.input(
@@ -81,8 +108,22 @@ impl Gateway {
             created_at: airlock_gateway_domain::now(),
             finished_at: None,
         };
-        let requested = NewEvent::new(types::EXECUTION_REQUESTED, Some(session_id.to_string()), events::requested(p, &exec, &req.code, &facts, timeout_seconds));
-        let decided = NewEvent::new(types::POLICY_DECIDED, Some(session_id.to_string()), events::decided(p, &input, &decision, Some(session_id.as_str()), Some(exec.id.as_str())));
+        let requested = NewEvent::new(
+            types::EXECUTION_REQUESTED,
+            Some(session_id.to_string()),
+            events::requested(p, &exec, &req.code, &facts, timeout_seconds),
+        );
+        let decided = NewEvent::new(
+            types::POLICY_DECIDED,
+            Some(session_id.to_string()),
+            events::decided(
+                p,
+                &input,
+                &decision,
+                Some(session_id.as_str()),
+                Some(exec.id.as_str()),
+            ),
+        );
         if exec.status != ExecutionStatus::Running {
             exec.finished_at = Some(airlock_gateway_domain::now());
             exec.duration_ms = started.elapsed().as_millis() as u64;
@@ -90,13 +131,20 @@ impl Gateway {
         let sealed = self
             .deps
             .audit
-            .record(vec![Change::PutExecution(Box::new(exec.clone()))], vec![requested, decided])
+            .record(
+                vec![Change::PutExecution(Box::new(exec.clone()))],
+                vec![requested, decided],
+            )
             .instrument(tracing::info_span!("record"))
             .await?;
         exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
         if exec.status != ExecutionStatus::Running {
             metrics::counter!(metric::EXECUTIONS, "status" => exec.status.as_str()).increment(1);
-            self.deps.store.commit(vec![Change::PutExecution(Box::new(exec.clone()))], &[]).await.map_err(store_err)?;
+            self.deps
+                .store
+                .commit(vec![Change::PutExecution(Box::new(exec.clone()))], &[])
+                .await
+                .map_err(store_err)?;
             return Ok(ExecutionReply { execution: exec });
         }
 
@@ -108,7 +156,14 @@ impl Gateway {
             timeout: Duration::from_secs(u64::from(timeout_seconds)),
             output_limit: limits.output_bytes,
         };
-        let outcome = live.sandbox.run(job).instrument(tracing::info_span!("enforce", backend = self.deps.backend.name())).await;
+        let outcome = live
+            .sandbox
+            .run(job)
+            .instrument(tracing::info_span!(
+                "enforce",
+                backend = self.deps.backend.name()
+            ))
+            .await;
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => return Err(self.sandbox_failed(&live, exec, e).await),
@@ -150,14 +205,17 @@ impl Gateway {
             JobEnd::KernelDied => {
                 exec.error = Some(ExecutionError {
                     name: "KernelDied".into(),
-                    value: "the kernel process died; it was restarted and its variables are gone".into(),
+                    value: "the kernel process died; it was restarted and its variables are gone"
+                        .into(),
                     traceback: vec![],
                     code: Some("kernel_died".into()),
                 });
             }
             JobEnd::Completed | JobEnd::Failed => {}
         }
-        if outcome.kernel_restarted || matches!(outcome.end, JobEnd::OutOfMemory | JobEnd::KernelDied) {
+        if outcome.kernel_restarted
+            || matches!(outcome.end, JobEnd::OutOfMemory | JobEnd::KernelDied)
+        {
             metrics::counter!(metric::KERNEL_RESTARTS).increment(1);
         }
         exec.duration_ms = started.elapsed().as_millis() as u64;
@@ -167,14 +225,26 @@ impl Gateway {
         // 7. record and reply
         let mut changes = vec![Change::PutExecution(Box::new(exec.clone()))];
         for a in &exec.artifacts {
-            changes.push(Change::PutFile { session_id: session_id.clone(), file: a.clone() });
+            changes.push(Change::PutFile {
+                session_id: session_id.clone(),
+                file: a.clone(),
+            });
         }
         let mut s = live.session.lock().await;
         s.last_active_at = airlock_gateway_domain::now();
         changes.push(Change::PutSession(s.clone()));
         drop(s);
-        let done = NewEvent::new(types::EXECUTION_COMPLETED, Some(session_id.to_string()), events::completed(p, &exec, outcome.kernel_restarted, outcome.output_truncated));
-        let sealed = self.deps.audit.record(changes, vec![done]).instrument(tracing::info_span!("record_result")).await?;
+        let done = NewEvent::new(
+            types::EXECUTION_COMPLETED,
+            Some(session_id.to_string()),
+            events::completed(p, &exec, outcome.kernel_restarted, outcome.output_truncated),
+        );
+        let sealed = self
+            .deps
+            .audit
+            .record(changes, vec![done])
+            .instrument(tracing::info_span!("record_result"))
+            .await?;
         exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
         metrics::counter!(metric::EXECUTIONS, "status" => exec.status.as_str()).increment(1);
         metrics::histogram!(metric::EXECUTION_SECONDS).record(started.elapsed().as_secs_f64());
@@ -183,24 +253,60 @@ impl Gateway {
 
     /// The sandbox failed underneath the execution: record the failure, end the session if the
     /// sandbox is gone, and answer 503.
-    async fn sandbox_failed(&self, live: &std::sync::Arc<crate::service::LiveSession>, mut exec: Execution, e: SandboxError) -> GatewayError {
+    async fn sandbox_failed(
+        &self,
+        live: &std::sync::Arc<crate::service::LiveSession>,
+        mut exec: Execution,
+        e: SandboxError,
+    ) -> GatewayError {
         tracing::error!(error = %e, execution = %exec.id, "sandbox failed during execution");
         exec.status = ExecutionStatus::Failed;
-        exec.error = Some(ExecutionError { name: "SandboxError".into(), value: e.to_string(), traceback: vec![], code: Some("sandbox_lost".into()) });
+        exec.error = Some(ExecutionError {
+            name: "SandboxError".into(),
+            value: e.to_string(),
+            traceback: vec![],
+            code: Some("sandbox_lost".into()),
+        });
         exec.finished_at = Some(airlock_gateway_domain::now());
         let p = live.session.lock().await.owner.clone();
-        let ev = NewEvent::new(types::EXECUTION_COMPLETED, Some(exec.session_id.to_string()), events::completed(&p, &exec, false, false));
-        let _ = self.deps.audit.record(vec![Change::PutExecution(Box::new(exec.clone()))], vec![ev]).await;
+        let ev = NewEvent::new(
+            types::EXECUTION_COMPLETED,
+            Some(exec.session_id.to_string()),
+            events::completed(&p, &exec, false, false),
+        );
+        let _ = self
+            .deps
+            .audit
+            .record(vec![Change::PutExecution(Box::new(exec.clone()))], vec![ev])
+            .await;
         if !live.sandbox.alive().await {
-            let _ = self.end_session(live, SessionStatus::Lost, "the sandbox died", types::SESSION_LOST).await;
+            let _ = self
+                .end_session(
+                    live,
+                    SessionStatus::Lost,
+                    "the sandbox died",
+                    types::SESSION_LOST,
+                )
+                .await;
         }
-        GatewayError::new(ErrorCode::SandboxUnavailable, format!("the sandbox failed: {e}")).with_details(serde_json::json!({"execution_id": exec.id}))
+        GatewayError::new(
+            ErrorCode::SandboxUnavailable,
+            format!("the sandbox failed: {e}"),
+        )
+        .with_details(serde_json::json!({"execution_id": exec.id}))
     }
 
-    pub async fn get_execution(&self, p: &Principal, id: &ExecutionId) -> Result<Execution, GatewayError> {
+    pub async fn get_execution(
+        &self,
+        p: &Principal,
+        id: &ExecutionId,
+    ) -> Result<Execution, GatewayError> {
         match self.deps.store.execution(id).await.map_err(store_err)? {
             Some(e) if e.owner_key == p.owner_key() => Ok(e),
-            _ => Err(GatewayError::new(ErrorCode::ExecutionNotFound, format!("no execution {id}"))),
+            _ => Err(GatewayError::new(
+                ErrorCode::ExecutionNotFound,
+                format!("no execution {id}"),
+            )),
         }
     }
 }

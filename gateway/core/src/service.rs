@@ -62,7 +62,12 @@ pub(crate) fn store_err(e: airlock_gateway_domain::ports::StoreError) -> Gateway
 
 impl Gateway {
     pub fn new(settings: GatewaySettings, deps: GatewayDeps) -> Arc<Self> {
-        Arc::new(Self { settings, deps, live: RwLock::new(HashMap::new()), shutting_down: false.into() })
+        Arc::new(Self {
+            settings,
+            deps,
+            live: RwLock::new(HashMap::new()),
+            shutting_down: false.into(),
+        })
     }
 
     pub fn settings(&self) -> &GatewaySettings {
@@ -80,18 +85,32 @@ impl Gateway {
         let _g = span.enter();
         let d = self.deps.policy.decide(input).map_err(|e| {
             tracing::error!(error = %e, "policy evaluation failed; denying");
-            err(ErrorCode::PolicyUnavailable, "policy could not be evaluated; the request is denied")
+            err(
+                ErrorCode::PolicyUnavailable,
+                "policy could not be evaluated; the request is denied",
+            )
         })?;
         metrics::histogram!(metric::DECISION_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::counter!(metric::DECISIONS, "action" => input.action.as_str(), "result" => d.result.as_str()).increment(1);
         Ok(d)
     }
 
-    pub(crate) fn input(&self, action: Action, p: &Principal, s: Option<&Session>, executions: u64, request: RequestFacts) -> PolicyInput {
+    pub(crate) fn input(
+        &self,
+        action: Action,
+        p: &Principal,
+        s: Option<&Session>,
+        executions: u64,
+        request: RequestFacts,
+    ) -> PolicyInput {
         PolicyInput {
             action,
             principal: p.clone(),
-            session: s.map(|s| SessionFacts { id: s.id.to_string(), labels: s.labels.clone(), executions }),
+            session: s.map(|s| SessionFacts {
+                id: s.id.to_string(),
+                labels: s.labels.clone(),
+                executions,
+            }),
             request,
             analysis: None,
         }
@@ -99,7 +118,11 @@ impl Gateway {
 
     /// A 403 carrying the violations, after the decision is recorded.
     pub(crate) fn denied(d: &Decision) -> GatewayError {
-        let first = d.violations.first().map(|v| v.message.clone()).unwrap_or_else(|| "denied by policy".into());
+        let first = d
+            .violations
+            .first()
+            .map(|v| v.message.clone())
+            .unwrap_or_else(|| "denied by policy".into());
         err(ErrorCode::PolicyDenied, first).with_details(serde_json::json!({"decision": d}))
     }
 
@@ -115,7 +138,10 @@ impl Gateway {
         {
             let live = self.live.read().await;
             if live.len() >= self.settings.max_sessions_total as usize {
-                return Err(err(ErrorCode::TooManySessions, "the gateway is at its session limit; try again later"));
+                return Err(err(
+                    ErrorCode::TooManySessions,
+                    "the gateway is at its session limit; try again later",
+                ));
             }
             let mut mine = 0;
             for s in live.values() {
@@ -124,14 +150,23 @@ impl Gateway {
                 }
             }
             if mine >= self.settings.max_sessions_per_principal {
-                return Err(err(ErrorCode::TooManySessions, format!("you have {mine} live sessions; delete one first"))
-                    .with_details(serde_json::json!({"limit": self.settings.max_sessions_per_principal})));
+                return Err(err(
+                    ErrorCode::TooManySessions,
+                    format!("you have {mine} live sessions; delete one first"),
+                )
+                .with_details(
+                    serde_json::json!({"limit": self.settings.max_sessions_per_principal}),
+                ));
             }
         }
         let id = SessionId::generate();
         let input = self.input(Action::SessionCreate, p, None, 0, RequestFacts::default());
         let decision = self.decide(&input)?;
-        let decided = NewEvent::new(types::POLICY_DECIDED, Some(id.to_string()), events::decided(p, &input, &decision, Some(id.as_str()), None));
+        let decided = NewEvent::new(
+            types::POLICY_DECIDED,
+            Some(id.to_string()),
+            events::decided(p, &input, &decision, Some(id.as_str()), None),
+        );
         if decision.result != DecisionResult::Allow {
             self.deps.audit.record(vec![], vec![decided]).await?;
             return Err(Self::denied(&decision));
@@ -142,11 +177,17 @@ impl Gateway {
         let sandbox = self
             .deps
             .backend
-            .create(SandboxSpec { session_id: id.clone(), limits: self.settings.limits.clone() })
+            .create(SandboxSpec {
+                session_id: id.clone(),
+                limits: self.settings.limits.clone(),
+            })
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "sandbox start failed");
-                err(ErrorCode::SandboxUnavailable, format!("the sandbox could not start: {e}"))
+                err(
+                    ErrorCode::SandboxUnavailable,
+                    format!("the sandbox could not start: {e}"),
+                )
             })?;
         metrics::histogram!(metric::SANDBOX_START_SECONDS).record(started.elapsed().as_secs_f64());
         let now = airlock_gateway_domain::now();
@@ -162,12 +203,28 @@ impl Gateway {
             labels: vec![],
             instance_id: self.settings.instance_id.clone(),
         };
-        let ev = NewEvent::new(types::SESSION_CREATED, Some(id.to_string()), events::session(&session, serde_json::json!({"backend": self.deps.backend.name(), "start_ms": started.elapsed().as_millis() as u64})));
-        if let Err(e) = self.deps.audit.record(vec![Change::PutSession(session.clone())], vec![ev]).await {
+        let ev = NewEvent::new(
+            types::SESSION_CREATED,
+            Some(id.to_string()),
+            events::session(
+                &session,
+                serde_json::json!({"backend": self.deps.backend.name(), "start_ms": started.elapsed().as_millis() as u64}),
+            ),
+        );
+        if let Err(e) = self
+            .deps
+            .audit
+            .record(vec![Change::PutSession(session.clone())], vec![ev])
+            .await
+        {
             let _ = sandbox.destroy().await;
             return Err(e);
         }
-        let live = Arc::new(LiveSession { session: Mutex::new(session.clone()), sandbox, turn: Mutex::new(()) });
+        let live = Arc::new(LiveSession {
+            session: Mutex::new(session.clone()),
+            sandbox,
+            turn: Mutex::new(()),
+        });
         let mut map = self.live.write().await;
         map.insert(id, live);
         metrics::gauge!(metric::SANDBOXES_LIVE).set(map.len() as f64);
@@ -175,7 +232,11 @@ impl Gateway {
     }
 
     /// The session if `p` owns it (another principal gets 404, never 403: ids are not oracles).
-    pub async fn get_session(&self, p: &Principal, id: &SessionId) -> Result<Session, GatewayError> {
+    pub async fn get_session(
+        &self,
+        p: &Principal,
+        id: &SessionId,
+    ) -> Result<Session, GatewayError> {
         if let Some(l) = self.live.read().await.get(id) {
             let s = l.session.lock().await.clone();
             if s.owner.owner_key() == p.owner_key() {
@@ -189,7 +250,11 @@ impl Gateway {
     }
 
     /// The live session of `p`, touched (idle timer reset).
-    pub(crate) async fn live_session(&self, p: &Principal, id: &SessionId) -> Result<Arc<LiveSession>, GatewayError> {
+    pub(crate) async fn live_session(
+        &self,
+        p: &Principal,
+        id: &SessionId,
+    ) -> Result<Arc<LiveSession>, GatewayError> {
         self.check_running()?;
         let live = self.live.read().await.get(id).cloned();
         match live {
@@ -204,19 +269,40 @@ impl Gateway {
             }
             None => {
                 let s = self.get_session(p, id).await?;
-                Err(err(ErrorCode::SessionNotActive, format!("session {id} is {}", s.status.as_str()))
-                    .with_details(serde_json::json!({"status": s.status.as_str(), "reason": s.status_reason})))
+                Err(err(
+                    ErrorCode::SessionNotActive,
+                    format!("session {id} is {}", s.status.as_str()),
+                )
+                .with_details(
+                    serde_json::json!({"status": s.status.as_str(), "reason": s.status_reason}),
+                ))
             }
         }
     }
 
-    pub async fn delete_session(&self, p: &Principal, id: &SessionId) -> Result<Session, GatewayError> {
+    pub async fn delete_session(
+        &self,
+        p: &Principal,
+        id: &SessionId,
+    ) -> Result<Session, GatewayError> {
         let live = self.live_session(p, id).await?;
-        self.end_session(&live, SessionStatus::Deleted, "deleted by its owner", types::SESSION_DELETED).await
+        self.end_session(
+            &live,
+            SessionStatus::Deleted,
+            "deleted by its owner",
+            types::SESSION_DELETED,
+        )
+        .await
     }
 
     /// Destroys the sandbox and records the end of the session.
-    pub(crate) async fn end_session(&self, live: &Arc<LiveSession>, status: SessionStatus, reason: &str, event_type: &'static str) -> Result<Session, GatewayError> {
+    pub(crate) async fn end_session(
+        &self,
+        live: &Arc<LiveSession>,
+        status: SessionStatus,
+        reason: &str,
+        event_type: &'static str,
+    ) -> Result<Session, GatewayError> {
         let id = live.session.lock().await.id.clone();
         self.live.write().await.remove(&id);
         metrics::gauge!(metric::SANDBOXES_LIVE).set(self.live.read().await.len() as f64);
@@ -224,25 +310,60 @@ impl Gateway {
         let mut s = live.session.lock().await.clone();
         s.status = status;
         s.status_reason = Some(reason.to_owned());
-        let ev = NewEvent::new(event_type, Some(id.to_string()), events::session(&s, serde_json::json!({"sandbox_destroyed": destroyed.is_ok()})));
-        self.deps.audit.record(vec![Change::PutSession(s.clone())], vec![ev]).await?;
+        let ev = NewEvent::new(
+            event_type,
+            Some(id.to_string()),
+            events::session(
+                &s,
+                serde_json::json!({"sandbox_destroyed": destroyed.is_ok()}),
+            ),
+        );
+        self.deps
+            .audit
+            .record(vec![Change::PutSession(s.clone())], vec![ev])
+            .await?;
         Ok(s)
     }
 
     /// At start: sessions this instance ran before a restart are marked lost (their sandboxes
     /// died with the old process), and every leftover sandbox, cgroup and workspace is removed.
     pub async fn recover(&self) -> Result<usize, GatewayError> {
-        let report = self.deps.backend.reap_leftovers().await.map_err(|e| err(ErrorCode::SandboxUnavailable, e.to_string()))?;
+        let report = self
+            .deps
+            .backend
+            .reap_leftovers()
+            .await
+            .map_err(|e| err(ErrorCode::SandboxUnavailable, e.to_string()))?;
         if !report.destroyed.is_empty() {
-            tracing::warn!(count = report.destroyed.len(), "removed sandboxes left by a previous gateway process");
+            tracing::warn!(
+                count = report.destroyed.len(),
+                "removed sandboxes left by a previous gateway process"
+            );
         }
-        let active = self.deps.store.sessions_by_status(SessionStatus::Active).await.map_err(store_err)?;
+        let active = self
+            .deps
+            .store
+            .sessions_by_status(SessionStatus::Active)
+            .await
+            .map_err(store_err)?;
         let mut n = 0;
-        for mut s in active.into_iter().filter(|s| s.instance_id == self.settings.instance_id) {
+        for mut s in active
+            .into_iter()
+            .filter(|s| s.instance_id == self.settings.instance_id)
+        {
             s.status = SessionStatus::Lost;
-            s.status_reason = Some("the gateway restarted; the sandbox and its variables and files are gone".into());
-            let ev = NewEvent::new(types::SESSION_LOST, Some(s.id.to_string()), events::session(&s, serde_json::json!({})));
-            self.deps.audit.record(vec![Change::PutSession(s)], vec![ev]).await?;
+            s.status_reason = Some(
+                "the gateway restarted; the sandbox and its variables and files are gone".into(),
+            );
+            let ev = NewEvent::new(
+                types::SESSION_LOST,
+                Some(s.id.to_string()),
+                events::session(&s, serde_json::json!({})),
+            );
+            self.deps
+                .audit
+                .record(vec![Change::PutSession(s)], vec![ev])
+                .await?;
             n += 1;
         }
         Ok(n)
@@ -250,18 +371,39 @@ impl Gateway {
 
     /// Graceful shutdown: refuse new work, destroy every sandbox, record why.
     pub async fn shutdown(&self) {
-        self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let all: Vec<Arc<LiveSession>> = self.live.read().await.values().cloned().collect();
         for l in all {
-            let _ = self.end_session(&l, SessionStatus::Lost, "the gateway shut down; the sandbox was destroyed", types::SESSION_LOST).await;
+            let _ = self
+                .end_session(
+                    &l,
+                    SessionStatus::Lost,
+                    "the gateway shut down; the sandbox was destroyed",
+                    types::SESSION_LOST,
+                )
+                .await;
         }
-        let _ = self.deps.audit.record(vec![], vec![NewEvent::new(types::GATEWAY_STOPPED, None, serde_json::json!({"instance_id": self.settings.instance_id}))]).await;
+        let _ = self
+            .deps
+            .audit
+            .record(
+                vec![],
+                vec![NewEvent::new(
+                    types::GATEWAY_STOPPED,
+                    None,
+                    serde_json::json!({"instance_id": self.settings.instance_id}),
+                )],
+            )
+            .await;
     }
 
     pub async fn readiness(&self) -> Readiness {
         let store = self.deps.store.ping().await;
         let backend = self.deps.backend.ready().await;
-        let ready = store.is_ok() && backend.is_ok() && !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst);
+        let ready = store.is_ok()
+            && backend.is_ok()
+            && !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst);
         Readiness {
             ready,
             checks: serde_json::json!({

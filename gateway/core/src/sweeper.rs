@@ -8,7 +8,8 @@ impl Gateway {
     /// One sweep; returns how many sessions ended.
     pub async fn sweep(&self) -> usize {
         let now = airlock_gateway_domain::now();
-        let idle = time::Duration::try_from(self.settings.idle_timeout).unwrap_or(time::Duration::MAX);
+        let idle =
+            time::Duration::try_from(self.settings.idle_timeout).unwrap_or(time::Duration::MAX);
         let all: Vec<_> = self.live.read().await.values().cloned().collect();
         let mut ended = 0;
         for l in all {
@@ -27,7 +28,11 @@ impl Gateway {
             } else {
                 continue;
             };
-            let (status, ty) = if dead && !expired && !idle_out { (SessionStatus::Lost, types::SESSION_LOST) } else { (SessionStatus::Expired, types::SESSION_EXPIRED) };
+            let (status, ty) = if dead && !expired && !idle_out {
+                (SessionStatus::Lost, types::SESSION_LOST)
+            } else {
+                (SessionStatus::Expired, types::SESSION_EXPIRED)
+            };
             if self.end_session(&l, status, reason, ty).await.is_ok() {
                 ended += 1;
             }

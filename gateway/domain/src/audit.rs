@@ -39,7 +39,11 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn new(event_type: &'static str, subject: Option<String>, data: serde_json::Value) -> Self {
-        Self { event_type, subject, data }
+        Self {
+            event_type,
+            subject,
+            data,
+        }
     }
 }
 
@@ -71,7 +75,10 @@ pub struct ChainHead {
 
 impl ChainHead {
     pub fn genesis() -> Self {
-        Self { seq: 0, hash: GENESIS_HASH.to_owned() }
+        Self {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        }
     }
 }
 
@@ -113,7 +120,10 @@ impl AuditEvent {
     }
 
     pub fn head(&self) -> ChainHead {
-        ChainHead { seq: self.seq, hash: self.hash.clone() }
+        ChainHead {
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
     }
 }
 
@@ -170,7 +180,10 @@ pub struct ChainVerifier {
 
 impl ChainVerifier {
     pub fn new(allow_partial: bool) -> Self {
-        Self { allow_partial, ..Default::default() }
+        Self {
+            allow_partial,
+            ..Default::default()
+        }
     }
 
     /// Feeds one raw line; returns false once a break was found (further input is ignored).
@@ -182,7 +195,13 @@ impl ChainVerifier {
         let position = self.report.events_read;
         match serde_json::from_str::<AuditEvent>(line) {
             Ok(event) => self.push(position, &event),
-            Err(e) => self.fail(position, String::new(), None, BreakKind::Unreadable, e.to_string()),
+            Err(e) => self.fail(
+                position,
+                String::new(),
+                None,
+                BreakKind::Unreadable,
+                e.to_string(),
+            ),
         }
     }
 
@@ -195,25 +214,54 @@ impl ChainVerifier {
         }
         let chain = event.chainid.clone();
         if event.compute_hash() != event.hash {
-            let msg = format!("event {} (seq {}) does not match its hash: edited", event.id, event.seq);
-            return self.fail(position, chain, Some(event.seq), BreakKind::HashMismatch, msg);
+            let msg = format!(
+                "event {} (seq {}) does not match its hash: edited",
+                event.id, event.seq
+            );
+            return self.fail(
+                position,
+                chain,
+                Some(event.seq),
+                BreakKind::HashMismatch,
+                msg,
+            );
         }
         let expected = match self.heads.get(&chain) {
             Some(head) => head.clone(),
-            None if self.allow_partial => ChainHead { seq: event.seq - 1, hash: event.prevhash.clone() },
+            None if self.allow_partial => ChainHead {
+                seq: event.seq - 1,
+                hash: event.prevhash.clone(),
+            },
             None => ChainHead::genesis(),
         };
         if event.seq <= expected.seq {
-            let msg = format!("seq {} after seq {}: reordered or replayed", event.seq, expected.seq);
+            let msg = format!(
+                "seq {} after seq {}: reordered or replayed",
+                event.seq, expected.seq
+            );
             return self.fail(position, chain, Some(event.seq), BreakKind::Reorder, msg);
         }
         if event.seq != expected.seq + 1 {
-            let msg = format!("seq {} follows seq {}: {} event(s) missing", event.seq, expected.seq, event.seq - expected.seq - 1);
+            let msg = format!(
+                "seq {} follows seq {}: {} event(s) missing",
+                event.seq,
+                expected.seq,
+                event.seq - expected.seq - 1
+            );
             return self.fail(position, chain, Some(event.seq), BreakKind::Gap, msg);
         }
         if event.prevhash != expected.hash {
-            let msg = format!("seq {} does not link to the previous event's hash", event.seq);
-            return self.fail(position, chain, Some(event.seq), BreakKind::PrevHashMismatch, msg);
+            let msg = format!(
+                "seq {} does not link to the previous event's hash",
+                event.seq
+            );
+            return self.fail(
+                position,
+                chain,
+                Some(event.seq),
+                BreakKind::PrevHashMismatch,
+                msg,
+            );
         }
         self.heads.insert(chain.clone(), event.head());
         self.seen_ids.insert(event.id.clone(), event.hash.clone());
@@ -221,8 +269,21 @@ impl ChainVerifier {
         true
     }
 
-    fn fail(&mut self, position: u64, chainid: String, seq: Option<u64>, kind: BreakKind, message: String) -> bool {
-        self.report.broken = Some(BrokenLink { position, chainid, seq, kind, message });
+    fn fail(
+        &mut self,
+        position: u64,
+        chainid: String,
+        seq: Option<u64>,
+        kind: BreakKind,
+        message: String,
+    ) -> bool {
+        self.report.broken = Some(BrokenLink {
+            position,
+            chainid,
+            seq,
+            kind,
+            message,
+        });
         false
     }
 

@@ -51,6 +51,9 @@ mod tests {
     #[test]
     fn sorts_keys_recursively_without_whitespace() {
         let v = json!({"b": 1, "a": {"z": [3, {"y": "x", "c": null}], "é": true}});
-        assert_eq!(to_canonical_string(&v), r#"{"a":{"z":[3,{"c":null,"y":"x"}],"é":true},"b":1}"#);
+        assert_eq!(
+            to_canonical_string(&v),
+            r#"{"a":{"z":[3,{"c":null,"y":"x"}],"é":true},"b":1}"#
+        );
     }
 }

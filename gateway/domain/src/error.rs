@@ -72,7 +72,11 @@ fn ser_code<S: serde::Serializer>(c: &ErrorCode, s: S) -> Result<S::Ok, S::Error
 
 impl GatewayError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: serde_json::Value::Null }
+        Self {
+            code,
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -95,7 +99,10 @@ mod tests {
         for c in ErrorCode::ALL {
             let s = c.as_str();
             assert!(seen.insert(s), "duplicate {s}");
-            assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{s}");
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{s}"
+            );
             assert!((400..600).contains(&c.http_status()));
         }
     }

@@ -113,7 +113,13 @@ mod tests {
 
     #[test]
     fn accepts_plain_relative_paths() {
-        for ok in ["sales.csv", "data/2024/q1.parquet", "a b.txt", "ünïcode.csv", "..hidden"] {
+        for ok in [
+            "sales.csv",
+            "data/2024/q1.parquet",
+            "a b.txt",
+            "ünïcode.csv",
+            "..hidden",
+        ] {
             assert!(WorkspacePath::parse(ok).is_ok(), "{ok}");
         }
     }

@@ -11,7 +11,10 @@ macro_rules! id_type {
 
         impl $name {
             pub fn generate() -> Self {
-                Self(format!(concat!($prefix, "_{}"), uuid::Uuid::now_v7().simple()))
+                Self(format!(
+                    concat!($prefix, "_{}"),
+                    uuid::Uuid::now_v7().simple()
+                ))
             }
 
             /// Parses an id from outside the process; rejects anything not shaped like one of ours.

@@ -12,8 +12,8 @@ pub mod execution;
 pub mod files;
 pub mod ids;
 pub mod limits;
-pub mod ports;
 pub mod policy_input;
+pub mod ports;
 pub mod principal;
 pub mod session;
 

@@ -103,8 +103,16 @@ pub enum SandboxError {
 pub trait Sandbox: Send + Sync {
     fn session_id(&self) -> &SessionId;
     async fn run(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError>;
-    async fn write_file(&self, path: &WorkspacePath, data: Vec<u8>) -> Result<FileInfo, SandboxError>;
-    async fn read_file(&self, path: &WorkspacePath, max_bytes: u64) -> Result<Vec<u8>, SandboxError>;
+    async fn write_file(
+        &self,
+        path: &WorkspacePath,
+        data: Vec<u8>,
+    ) -> Result<FileInfo, SandboxError>;
+    async fn read_file(
+        &self,
+        path: &WorkspacePath,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, SandboxError>;
     async fn list_files(&self) -> Result<Vec<FileInfo>, SandboxError>;
     /// Whether the sandbox is still running.
     async fn alive(&self) -> bool;
@@ -145,7 +153,10 @@ pub enum StoreError {
 pub enum Change {
     PutSession(Session),
     PutExecution(Box<Execution>),
-    PutFile { session_id: SessionId, file: FileInfo },
+    PutFile {
+        session_id: SessionId,
+        file: FileInfo,
+    },
 }
 
 #[async_trait]
@@ -159,7 +170,12 @@ pub trait Store: Send + Sync {
     async fn files(&self, session: &SessionId) -> Result<Vec<FileInfo>, StoreError>;
     async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
     /// Outbox events of a chain after `seq`, in order (for sinks catching up).
-    async fn audit_events_after(&self, chain_id: &str, seq: u64, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    async fn audit_events_after(
+        &self,
+        chain_id: &str,
+        seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }
 

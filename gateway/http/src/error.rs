@@ -1,7 +1,9 @@
 //! The one place errors become HTTP responses: `{"error": {"code", "message", "details"}}`
 //! with the status of the code's row in `ErrorCode`.
 
-use actix_web::{error::JsonPayloadError, http::StatusCode, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{
+    error::JsonPayloadError, http::StatusCode, HttpRequest, HttpResponse, ResponseError,
+};
 use airlock_gateway_domain::{ErrorCode, GatewayError};
 use serde_json::json;
 
@@ -36,7 +38,13 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut b = HttpResponse::build(self.status_code());
         if self.0.code.http_status() == 401 {
-            b.insert_header(("WWW-Authenticate", format!("Bearer error=\"invalid_token\", error_description=\"{}\"", self.0.code.as_str())));
+            b.insert_header((
+                "WWW-Authenticate",
+                format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    self.0.code.as_str()
+                ),
+            ));
         }
         b.json(body(&self.0))
     }
@@ -44,9 +52,17 @@ impl ResponseError for ApiError {
 
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let e = match &err {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => code(ErrorCode::PayloadTooLarge, err.to_string()),
-        JsonPayloadError::ContentType => code(ErrorCode::UnsupportedMediaType, "send the body as application/json"),
-        JsonPayloadError::Deserialize(d) => code(ErrorCode::InvalidJson, format!("the body does not match the schema: {d}")),
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            code(ErrorCode::PayloadTooLarge, err.to_string())
+        }
+        JsonPayloadError::ContentType => code(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as application/json",
+        ),
+        JsonPayloadError::Deserialize(d) => code(
+            ErrorCode::InvalidJson,
+            format!("the body does not match the schema: {d}"),
+        ),
         other => code(ErrorCode::InvalidJson, other.to_string()),
     };
     e.into()

@@ -13,18 +13,30 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req.headers().get("authorization").map(|h| h.to_str().map(str::to_owned));
+        let header = req
+            .headers()
+            .get("authorization")
+            .map(|h| h.to_str().map(str::to_owned));
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError(GatewayError::internal("no app state")))?;
             let header = match header {
                 None => None,
                 Some(Ok(h)) => Some(h),
-                Some(Err(_)) => return Err(ApiError(GatewayError::new(ErrorCode::MalformedToken, "the Authorization header is not ASCII"))),
+                Some(Err(_)) => {
+                    return Err(ApiError(GatewayError::new(
+                        ErrorCode::MalformedToken,
+                        "the Authorization header is not ASCII",
+                    )))
+                }
             };
-            let p = state.auth.authenticate(header.as_deref()).await.map_err(|e| {
-                tracing::info!(code = e.code.as_str(), "authentication failed");
-                ApiError(e)
-            })?;
+            let p = state
+                .auth
+                .authenticate(header.as_deref())
+                .await
+                .map_err(|e| {
+                    tracing::info!(code = e.code.as_str(), "authentication failed");
+                    ApiError(e)
+                })?;
             Ok(Caller(p))
         })
     }

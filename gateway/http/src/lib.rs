@@ -27,7 +27,9 @@ pub struct AppState {
 /// Registers every route; used by `airlock serve` and by the tests alike.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        let json = web::JsonConfig::default().limit(state.max_json_bytes).error_handler(error::json_error);
+        let json = web::JsonConfig::default()
+            .limit(state.max_json_bytes)
+            .error_handler(error::json_error);
         let path = web::PathConfig::default().error_handler(error::path_error);
         cfg.app_data(state)
             .app_data(json)

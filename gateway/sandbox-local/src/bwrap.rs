@@ -63,22 +63,52 @@ impl BwrapPlan<'_> {
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |xs: &[&str]| a.extend(xs.iter().map(OsString::from));
         push(&[
-            "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-            "--uid", &SANDBOX_UID.to_string(), "--gid", &SANDBOX_UID.to_string(),
-            "--hostname", "sandbox",
-            "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-            "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp",
+            "--unshare-user",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+            "--uid",
+            &SANDBOX_UID.to_string(),
+            "--gid",
+            &SANDBOX_UID.to_string(),
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
         ]);
         let mut bind = |flag: &str, src: &Path, dst: &str| {
             a.push(flag.into());
             a.push(src.as_os_str().to_owned());
             a.push(dst.into());
         };
-        bind("--ro-bind", self.runtime_dir, &self.runtime_dir.to_string_lossy());
+        bind(
+            "--ro-bind",
+            self.runtime_dir,
+            &self.runtime_dir.to_string_lossy(),
+        );
         bind("--ro-bind", self.agent, AGENT_PATH);
         bind("--ro-bind", &self.etc_dir.join("passwd"), "/etc/passwd");
         bind("--ro-bind", &self.etc_dir.join("group"), "/etc/group");
@@ -104,7 +134,10 @@ impl BwrapPlan<'_> {
 pub fn sandbox_env(runtime_dir: &Path) -> Vec<(String, String)> {
     let bin = runtime_dir.join("bin");
     [
-        ("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display())),
+        (
+            "PATH",
+            format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+        ),
         ("HOME", "/tmp/home".into()),
         ("USER", "sandbox".into()),
         ("LANG", "C.UTF-8".into()),

@@ -36,7 +36,11 @@ fn own_path(controller: Option<&str>) -> String {
     let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        let (_, ctrls, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("/"),
+        );
         let hit = match controller {
             Some(c) => ctrls.split(',').any(|x| x == c),
             None => ctrls.is_empty(),
@@ -64,7 +68,12 @@ pub struct SandboxCgroup {
 
 impl SandboxCgroup {
     /// Creates the directories (`<own>/airlock-<instance>/<name>`) and writes the limits.
-    pub fn create(version: CgroupVersion, instance: &str, name: &str, limits: &Limits) -> std::io::Result<Self> {
+    pub fn create(
+        version: CgroupVersion,
+        instance: &str,
+        name: &str,
+        limits: &Limits,
+    ) -> std::io::Result<Self> {
         let parent = |ctrl: Option<&str>| -> PathBuf {
             let base = match ctrl {
                 Some(c) => format!("{ROOT}/{c}"),
@@ -78,17 +87,28 @@ impl SandboxCgroup {
         };
         let cg = match version {
             CgroupVersion::V1 => {
-                let dirs: Vec<PathBuf> = ["memory", "pids", "cpu"].iter().map(|c| parent(Some(c)).join(name)).collect();
+                let dirs: Vec<PathBuf> = ["memory", "pids", "cpu"]
+                    .iter()
+                    .map(|c| parent(Some(c)).join(name))
+                    .collect();
                 for d in &dirs {
                     std::fs::create_dir_all(d)?;
                 }
                 let cg = Self { version, dirs };
                 cg.write(0, "memory.limit_in_bytes", &limits.memory_bytes.to_string())?;
                 // Without swap accounting this file does not exist; there is no swap to escape to then.
-                let _ = cg.write(0, "memory.memsw.limit_in_bytes", &limits.memory_bytes.to_string());
+                let _ = cg.write(
+                    0,
+                    "memory.memsw.limit_in_bytes",
+                    &limits.memory_bytes.to_string(),
+                );
                 cg.write(1, "pids.max", &limits.pids.to_string())?;
                 cg.write(2, "cpu.cfs_period_us", "100000")?;
-                cg.write(2, "cpu.cfs_quota_us", &(u64::from(limits.cpu_millis) * 100).to_string())?;
+                cg.write(
+                    2,
+                    "cpu.cfs_quota_us",
+                    &(u64::from(limits.cpu_millis) * 100).to_string(),
+                )?;
                 cg
             }
             CgroupVersion::V2 => {
@@ -97,11 +117,18 @@ impl SandboxCgroup {
                 let _ = std::fs::write(p.join("cgroup.subtree_control"), "+memory +pids +cpu");
                 let d = p.join(name);
                 std::fs::create_dir_all(&d)?;
-                let cg = Self { version, dirs: vec![d] };
+                let cg = Self {
+                    version,
+                    dirs: vec![d],
+                };
                 cg.write(0, "memory.max", &limits.memory_bytes.to_string())?;
                 let _ = cg.write(0, "memory.swap.max", "0");
                 cg.write(0, "pids.max", &limits.pids.to_string())?;
-                cg.write(0, "cpu.max", &format!("{} 100000", u64::from(limits.cpu_millis) * 100))?;
+                cg.write(
+                    0,
+                    "cpu.max",
+                    &format!("{} 100000", u64::from(limits.cpu_millis) * 100),
+                )?;
                 cg
             }
         };
@@ -109,8 +136,12 @@ impl SandboxCgroup {
     }
 
     fn write(&self, idx: usize, file: &str, value: &str) -> std::io::Result<()> {
-        std::fs::write(self.dirs[idx].join(file), value)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}/{file}: {e}", self.dirs[idx].display())))
+        std::fs::write(self.dirs[idx].join(file), value).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("{}/{file}: {e}", self.dirs[idx].display()),
+            )
+        })
     }
 
     /// The `cgroup.procs` files a new process must join.
@@ -126,10 +157,12 @@ impl SandboxCgroup {
         };
         let text = std::fs::read_to_string(self.dirs[0].join(file)).unwrap_or_default();
         text.lines()
-            .find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok()))
+            .find_map(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse().ok())
+            })
             .unwrap_or(0)
     }
-
 
     /// Kills every process in the cgroup and removes it.
     pub async fn destroy(dirs: &[PathBuf]) {
@@ -158,6 +191,9 @@ impl SandboxCgroup {
 
 fn kill9(pid: i32) {
     if pid > 1 {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }

@@ -12,7 +12,10 @@ pub struct AgentClient {
 
 impl AgentClient {
     pub fn new(socket: &Path, token: String) -> Self {
-        Self { socket: socket.to_owned(), token }
+        Self {
+            socket: socket.to_owned(),
+            token,
+        }
     }
 
     /// Opens a connection and sends the request envelope.
@@ -21,7 +24,11 @@ impl AgentClient {
             .await
             .map_err(|e| SandboxError::Gone(format!("agent socket: {e}")))?;
         let mut conn = Conn::new(stream);
-        let env = Envelope { version: PROTOCOL_VERSION, token: self.token.clone(), request };
+        let env = Envelope {
+            version: PROTOCOL_VERSION,
+            token: self.token.clone(),
+            request,
+        };
         conn.send_json(&env).await.map_err(wire)?;
         Ok(conn)
     }
@@ -41,8 +48,14 @@ pub fn wire(e: airlock_sandbox_protocol::WireError) -> SandboxError {
 
 pub fn unexpected(e: Event) -> SandboxError {
     match e {
-        Event::Failed { code: FailCode::NotFound, .. } => SandboxError::FileNotFound,
-        Event::Failed { code: FailCode::QuotaExceeded, message } => SandboxError::Quota(message),
+        Event::Failed {
+            code: FailCode::NotFound,
+            ..
+        } => SandboxError::FileNotFound,
+        Event::Failed {
+            code: FailCode::QuotaExceeded,
+            message,
+        } => SandboxError::Quota(message),
         Event::Failed { message, .. } => SandboxError::Agent(message),
         other => SandboxError::Agent(format!("unexpected agent event {other:?}")),
     }

@@ -9,7 +9,10 @@ use airlock_gateway_domain::{
     execution::{ExecutionError, Output},
     files::{media_type_for, FileInfo, WorkspacePath},
     ids::SessionId,
-    ports::{JobEnd, JobOutcome, ReconcileReport, Sandbox, SandboxBackend, SandboxError, SandboxJob, SandboxSpec},
+    ports::{
+        JobEnd, JobOutcome, ReconcileReport, Sandbox, SandboxBackend, SandboxError, SandboxJob,
+        SandboxSpec,
+    },
 };
 use airlock_sandbox_protocol::{Event, ExecuteRequest, FileEntry, Request, RunEnd};
 use async_trait::async_trait;
@@ -17,7 +20,10 @@ use rand::Rng;
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
-    sync::{atomic::{AtomicUsize, Ordering}, Arc},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 use tokio::{process::Child, sync::Mutex};
@@ -54,12 +60,23 @@ impl LocalBackend {
         if cgroup_version.is_none() && cfg.cgroups == CgroupMode::Required {
             return Err(SandboxError::Start("no cgroup memory controller found (v1 or v2); set sandbox.local.cgroups = \"best_effort\" only for development".into()));
         }
-        for (what, p) in [("agent", &cfg.agent_path), ("bwrap", &cfg.bwrap_path), ("python runtime", &cfg.runtime_dir)] {
+        for (what, p) in [
+            ("agent", &cfg.agent_path),
+            ("bwrap", &cfg.bwrap_path),
+            ("python runtime", &cfg.runtime_dir),
+        ] {
             if !p.exists() {
-                return Err(SandboxError::Start(format!("{what} not found at {}", p.display())));
+                return Err(SandboxError::Start(format!(
+                    "{what} not found at {}",
+                    p.display()
+                )));
             }
         }
-        Ok(Self { cfg, cgroup_version, live: Arc::new(AtomicUsize::new(0)) })
+        Ok(Self {
+            cfg,
+            cgroup_version,
+            live: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     pub fn live_count(&self) -> usize {
@@ -84,15 +101,27 @@ impl SandboxBackend for LocalBackend {
     async fn create(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
         let started = Instant::now();
         let dir = self.sandboxes_dir().join(spec.session_id.short());
-        let (workspace, run_dir, etc_dir) = (dir.join("workspace"), dir.join("run"), dir.join("etc"));
+        let (workspace, run_dir, etc_dir) =
+            (dir.join("workspace"), dir.join("run"), dir.join("etc"));
         for d in [&workspace, &run_dir, &etc_dir] {
-            std::fs::create_dir_all(d).map_err(|e| SandboxError::Start(format!("{}: {e}", d.display())))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| SandboxError::Start(format!("{}: {e}", d.display())))?;
         }
         let io = |e: std::io::Error| SandboxError::Start(e.to_string());
-        let host_uid = Self::is_root().then(|| self.cfg.uid_base + rand::thread_rng().gen_range(0..self.cfg.uid_count.max(1)));
-        let token = format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+        let host_uid = Self::is_root().then(|| {
+            self.cfg.uid_base + rand::thread_rng().gen_range(0..self.cfg.uid_count.max(1))
+        });
+        let token = format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        );
         std::fs::write(run_dir.join("token"), &token).map_err(io)?;
-        std::fs::write(etc_dir.join("passwd"), "sandbox:x:1000:1000:sandbox:/tmp/home:/bin/bash\n").map_err(io)?;
+        std::fs::write(
+            etc_dir.join("passwd"),
+            "sandbox:x:1000:1000:sandbox:/tmp/home:/bin/bash\n",
+        )
+        .map_err(io)?;
         std::fs::write(etc_dir.join("group"), "sandbox:x:1000:\n").map_err(io)?;
         if let Some(uid) = host_uid {
             for d in [&workspace, &run_dir] {
@@ -116,7 +145,12 @@ impl SandboxBackend for LocalBackend {
             cpu_millis: spec.limits.cpu_millis,
         };
         let cg = match self.cgroup_version {
-            Some(v) => match SandboxCgroup::create(v, &self.cfg.instance_id, spec.session_id.short(), &limits) {
+            Some(v) => match SandboxCgroup::create(
+                v,
+                &self.cfg.instance_id,
+                spec.session_id.short(),
+                &limits,
+            ) {
                 Ok(cg) => Some(cg),
                 Err(e) if self.cfg.cgroups == CgroupMode::Required => {
                     let _ = std::fs::remove_dir_all(&dir);
@@ -129,17 +163,33 @@ impl SandboxBackend for LocalBackend {
             },
             None => None,
         };
-        let procs = cg.as_ref().map(SandboxCgroup::procs_files).unwrap_or_default();
-        let cg_record: Vec<String> = cg.iter().flat_map(|c| c.dirs.iter().map(|d| d.display().to_string())).collect();
+        let procs = cg
+            .as_ref()
+            .map(SandboxCgroup::procs_files)
+            .unwrap_or_default();
+        let cg_record: Vec<String> = cg
+            .iter()
+            .flat_map(|c| c.dirs.iter().map(|d| d.display().to_string()))
+            .collect();
         std::fs::write(dir.join("cgroups"), cg_record.join("\n")).map_err(io)?;
 
         let agent_args = vec![
-            "--listen".into(), "unix:/run/airlock/agent.sock".into(),
-            "--token-file".into(), "/run/airlock/token".into(),
-            "--python".into(), self.cfg.runtime_dir.join("bin/python3").display().to_string(),
-            "--quota-bytes".into(), (u64::from(spec.limits.workspace_mib) << 20).to_string(),
-            "--max-file-bytes".into(), (u64::from(spec.limits.max_file_mib) << 20).to_string(),
-            "--kernel-start-seconds".into(), self.cfg.start_timeout.as_secs().max(1).to_string(),
+            "--listen".into(),
+            "unix:/run/airlock/agent.sock".into(),
+            "--token-file".into(),
+            "/run/airlock/token".into(),
+            "--python".into(),
+            self.cfg
+                .runtime_dir
+                .join("bin/python3")
+                .display()
+                .to_string(),
+            "--quota-bytes".into(),
+            (u64::from(spec.limits.workspace_mib) << 20).to_string(),
+            "--max-file-bytes".into(),
+            (u64::from(spec.limits.max_file_mib) << 20).to_string(),
+            "--kernel-start-seconds".into(),
+            self.cfg.start_timeout.as_secs().max(1).to_string(),
         ];
         let plan = BwrapPlan {
             bwrap: &self.cfg.bwrap_path,
@@ -157,8 +207,16 @@ impl SandboxBackend for LocalBackend {
         };
         let (program, args) = plan.command();
         let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| SandboxError::Start(format!("spawning bwrap: {e}")))?;
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| SandboxError::Start(format!("spawning bwrap: {e}")))?;
         let stderr = child.stderr.take();
 
         let sandbox = LocalSandbox {
@@ -182,12 +240,16 @@ impl SandboxBackend for LocalBackend {
                 if let Some(mut s) = stderr {
                     use tokio::io::AsyncReadExt;
                     let mut buf = vec![0u8; 4096];
-                    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+                    if let Ok(Ok(n)) =
+                        tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await
+                    {
                         msg = String::from_utf8_lossy(&buf[..n]).trim().to_owned();
                     }
                 }
                 let _ = sandbox.destroy().await;
-                return Err(SandboxError::Start(format!("sandbox agent did not become ready: {msg}")));
+                return Err(SandboxError::Start(format!(
+                    "sandbox agent did not become ready: {msg}"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(15)).await;
         }
@@ -197,19 +259,29 @@ impl SandboxBackend for LocalBackend {
 
     async fn reap_leftovers(&self) -> Result<ReconcileReport, SandboxError> {
         let mut report = ReconcileReport::default();
-        let Ok(rd) = std::fs::read_dir(self.sandboxes_dir()) else { return Ok(report) };
+        let Ok(rd) = std::fs::read_dir(self.sandboxes_dir()) else {
+            return Ok(report);
+        };
         for entry in rd.flatten() {
             let dir = entry.path();
-            let cgs: Vec<PathBuf> = std::fs::read_to_string(dir.join("cgroups")).unwrap_or_default().lines().filter(|l| !l.is_empty()).map(PathBuf::from).collect();
+            let cgs: Vec<PathBuf> = std::fs::read_to_string(dir.join("cgroups"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(PathBuf::from)
+                .collect();
             SandboxCgroup::destroy(&cgs).await;
             let _ = std::fs::remove_dir_all(&dir);
-            report.destroyed.push(entry.file_name().to_string_lossy().into_owned());
+            report
+                .destroyed
+                .push(entry.file_name().to_string_lossy().into_owned());
         }
         Ok(report)
     }
 
     async fn ready(&self) -> Result<(), SandboxError> {
-        std::fs::create_dir_all(self.sandboxes_dir()).map_err(|e| SandboxError::Start(e.to_string()))
+        std::fs::create_dir_all(self.sandboxes_dir())
+            .map_err(|e| SandboxError::Start(e.to_string()))
     }
 }
 
@@ -230,7 +302,13 @@ pub struct LocalSandbox {
 
 fn file_info(e: FileEntry) -> FileInfo {
     let media_type = media_type_for(&e.path).to_owned();
-    FileInfo { path: e.path, size: e.size, sha256: e.sha256, classification: None, media_type }
+    FileInfo {
+        path: e.path,
+        size: e.size,
+        sha256: e.sha256,
+        classification: None,
+        media_type,
+    }
 }
 
 #[async_trait]
@@ -264,16 +342,48 @@ impl Sandbox for LocalSandbox {
         // The agent enforces the timeout; this outer deadline covers an agent that hangs.
         let hard = job.timeout + Duration::from_secs(30);
         loop {
-            let ev = match tokio::time::timeout(hard.saturating_sub(started.elapsed()), conn.recv_json::<Event>()).await {
-                Ok(r) => r.map_err(|e| if self.alive_now() { wire(e) } else { SandboxError::Gone("sandbox exited".into()) })?,
-                Err(_) => return Err(SandboxError::Agent("agent did not answer before the hard deadline".into())),
+            let ev = match tokio::time::timeout(
+                hard.saturating_sub(started.elapsed()),
+                conn.recv_json::<Event>(),
+            )
+            .await
+            {
+                Ok(r) => r.map_err(|e| {
+                    if self.alive_now() {
+                        wire(e)
+                    } else {
+                        SandboxError::Gone("sandbox exited".into())
+                    }
+                })?,
+                Err(_) => {
+                    return Err(SandboxError::Agent(
+                        "agent did not answer before the hard deadline".into(),
+                    ))
+                }
             };
             match ev {
                 Event::Stream { name, text } if name == "stderr" => out.stderr.push_str(&text),
                 Event::Stream { text, .. } => out.stdout.push_str(&text),
                 Event::Output { kind, data } => out.outputs.push(Output { kind, data }),
-                Event::Error { name, value, traceback } => out.error = Some(ExecutionError { name, value, traceback, code: None }),
-                Event::Done { end, kernel_restarted, output_truncated, artifacts, .. } => {
+                Event::Error {
+                    name,
+                    value,
+                    traceback,
+                } => {
+                    out.error = Some(ExecutionError {
+                        name,
+                        value,
+                        traceback,
+                        code: None,
+                    })
+                }
+                Event::Done {
+                    end,
+                    kernel_restarted,
+                    output_truncated,
+                    artifacts,
+                    ..
+                } => {
                     out.kernel_restarted = kernel_restarted;
                     out.output_truncated = output_truncated;
                     out.artifacts = artifacts.into_iter().map(file_info).collect();
@@ -296,8 +406,18 @@ impl Sandbox for LocalSandbox {
         Ok(out)
     }
 
-    async fn write_file(&self, path: &WorkspacePath, data: Vec<u8>) -> Result<FileInfo, SandboxError> {
-        let mut conn = self.client.open(Request::PutFile { path: path.to_string(), size: data.len() as u64 }).await?;
+    async fn write_file(
+        &self,
+        path: &WorkspacePath,
+        data: Vec<u8>,
+    ) -> Result<FileInfo, SandboxError> {
+        let mut conn = self
+            .client
+            .open(Request::PutFile {
+                path: path.to_string(),
+                size: data.len() as u64,
+            })
+            .await?;
         conn.send_data(&data).await.map_err(wire)?;
         match conn.recv_json::<Event>().await.map_err(wire)? {
             Event::Written { file } => Ok(file_info(file)),
@@ -305,8 +425,18 @@ impl Sandbox for LocalSandbox {
         }
     }
 
-    async fn read_file(&self, path: &WorkspacePath, max_bytes: u64) -> Result<Vec<u8>, SandboxError> {
-        let mut conn = self.client.open(Request::GetFile { path: path.to_string(), max_bytes }).await?;
+    async fn read_file(
+        &self,
+        path: &WorkspacePath,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, SandboxError> {
+        let mut conn = self
+            .client
+            .open(Request::GetFile {
+                path: path.to_string(),
+                max_bytes,
+            })
+            .await?;
         match conn.recv_json::<Event>().await.map_err(wire)? {
             Event::File { size } => conn.recv_data(size).await.map_err(wire),
             other => Err(unexpected(other)),

@@ -1,6 +1,6 @@
 //! Row <-> domain conversions.
 
-use airlock_gateway_domain::{ports::StoreError, session::SessionStatus, ids::SessionId, Session};
+use airlock_gateway_domain::{ids::SessionId, ports::StoreError, session::SessionStatus, Session};
 use sqlx::{any::AnyRow, Row};
 use time::OffsetDateTime;
 
@@ -9,7 +9,8 @@ pub fn ms(t: OffsetDateTime) -> i64 {
 }
 
 pub fn from_ms(v: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000_000).map_err(|e| StoreError::Corrupt(e.to_string()))
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
@@ -30,7 +31,8 @@ pub fn session_from_row(r: &AnyRow) -> Result<Session, StoreError> {
     Ok(Session {
         id: SessionId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("session id {id}")))?,
         owner: parse(&r.try_get::<String, _>("principal").map_err(db)?)?,
-        status: SessionStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
+        status: SessionStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
         status_reason: r.try_get("status_reason").map_err(db)?,
         created_at: from_ms(r.try_get("created_at").map_err(db)?)?,
         expires_at: from_ms(r.try_get("expires_at").map_err(db)?)?,

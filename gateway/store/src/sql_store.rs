@@ -48,14 +48,23 @@ impl SqlStore {
         } else {
             return Err(StoreOpenError::Scheme);
         };
-        let mut opts = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        let mut opts =
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
         if backend == Backend::Sqlite {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
@@ -162,22 +171,39 @@ impl Store for SqlStore {
     }
 
     async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         row.as_ref().map(session_from_row).transpose()
     }
 
     async fn sessions_by_status(&self, status: SessionStatus) -> Result<Vec<Session>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM sessions WHERE status = $1 ORDER BY id").bind(status.as_str()).fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM sessions WHERE status = $1 ORDER BY id")
+            .bind(status.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(session_from_row).collect()
     }
 
     async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
-        let row = sqlx::query("SELECT body FROM executions WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(db)?;
-        row.map(|r| parse(&r.try_get::<String, _>("body").map_err(db)?)).transpose()
+        let row = sqlx::query("SELECT body FROM executions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| parse(&r.try_get::<String, _>("body").map_err(db)?))
+            .transpose()
     }
 
     async fn execution_count(&self, session: &SessionId) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM executions WHERE session_id = $1").bind(session.to_string()).fetch_one(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM executions WHERE session_id = $1")
+            .bind(session.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(u64::try_from(row.try_get::<i64, _>("n").map_err(db)?).unwrap_or(0))
     }
 
@@ -191,30 +217,48 @@ impl Store for SqlStore {
     }
 
     async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_outbox WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1")
-            .bind(chain_id.to_owned())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT seq, hash FROM audit_outbox WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chain_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         row.map(|r| {
-            Ok(ChainHead { seq: u64::try_from(r.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0), hash: r.try_get("hash").map_err(db)? })
+            Ok(ChainHead {
+                seq: u64::try_from(r.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0),
+                hash: r.try_get("hash").map_err(db)?,
+            })
         })
         .transpose()
     }
 
-    async fn audit_events_after(&self, chain_id: &str, seq: u64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query("SELECT body FROM audit_outbox WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
-            .bind(chain_id.to_owned())
-            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(|r| parse(&r.try_get::<String, _>("body").map_err(db)?)).collect()
+    async fn audit_events_after(
+        &self,
+        chain_id: &str,
+        seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM audit_outbox WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(chain_id.to_owned())
+        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| parse(&r.try_get::<String, _>("body").map_err(db)?))
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db)
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db)
     }
 }
 

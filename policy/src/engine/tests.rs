@@ -12,10 +12,23 @@ fn policy() -> RegoPolicy {
 fn run(imports: &[&str]) -> Decision {
     let input = PolicyInput {
         action: Action::ExecutionRun,
-        principal: Principal { issuer: "i".into(), subject: "s".into(), email: None, groups: vec![], tenant: None },
+        principal: Principal {
+            issuer: "i".into(),
+            subject: "s".into(),
+            email: None,
+            groups: vec![],
+            tenant: None,
+        },
         session: None,
-        request: RequestFacts { language: Some("python".into()), code_bytes: Some(20), ..Default::default() },
-        analysis: Some(CodeFacts { imports: imports.iter().map(|s| (*s).to_owned()).collect(), ..Default::default() }),
+        request: RequestFacts {
+            language: Some("python".into()),
+            code_bytes: Some(20),
+            ..Default::default()
+        },
+        analysis: Some(CodeFacts {
+            imports: imports.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        }),
     };
     policy().decide(&input).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -33,15 +46,25 @@ fn shipped_bundle_denies_unlisted_package_with_hint() {
     assert_eq!(d.result, DecisionResult::Deny);
     assert_eq!(d.violations.len(), 1);
     assert_eq!(d.violations[0].code, "package_not_allowed");
-    assert!(d.violations[0].hint.as_deref().unwrap_or("").contains("pandas"));
+    assert!(d.violations[0]
+        .hint
+        .as_deref()
+        .unwrap_or("")
+        .contains("pandas"));
 }
 
 #[test]
 fn bundle_with_http_send_is_rejected_at_load() {
     let dir = std::env::temp_dir().join(format!("airlock-policy-test-{}", std::process::id()));
     let _ = std::fs::create_dir_all(dir.join("airlock"));
-    let _ = std::fs::write(dir.join("airlock/x.rego"), "package airlock.decision\nx := http.send({})\n");
-    let err = Bundle::from_dir(&dir).err().map(|e| e.to_string()).unwrap_or_default();
+    let _ = std::fs::write(
+        dir.join("airlock/x.rego"),
+        "package airlock.decision\nx := http.send({})\n",
+    );
+    let err = Bundle::from_dir(&dir)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(err.contains("http.send"), "{err}");
 }
@@ -53,7 +76,10 @@ fn bundle_without_entry_point_is_rejected() {
     let _ = std::fs::write(dir.join("x.rego"), "package other\nx := 1\n");
     let bundle = Bundle::from_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(matches!(RegoPolicy::new(&bundle), Err(LoadError::NoEntryPoint)));
+    assert!(matches!(
+        RegoPolicy::new(&bundle),
+        Err(LoadError::NoEntryPoint)
+    ));
 }
 
 #[test]

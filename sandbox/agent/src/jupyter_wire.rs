@@ -27,7 +27,10 @@ pub struct Signer {
 
 impl Signer {
     pub fn new(key: &str) -> Self {
-        Self { key: key.as_bytes().to_vec(), session: uuid::Uuid::new_v4().to_string() }
+        Self {
+            key: key.as_bytes().to_vec(),
+            session: uuid::Uuid::new_v4().to_string(),
+        }
     }
 
     fn sign(&self, parts: &[&[u8]]) -> String {
@@ -68,7 +71,8 @@ impl Signer {
         let frames = msg.into_vec();
         let pos = frames.iter().position(|f| f.as_ref() == DELIMITER)?;
         let rest = frames.get(pos + 1..pos + 6)?;
-        let (sig, header, parent, meta, content) = (&rest[0], &rest[1], &rest[2], &rest[3], &rest[4]);
+        let (sig, header, parent, meta, content) =
+            (&rest[0], &rest[1], &rest[2], &rest[3], &rest[4]);
         let expected = self.sign(&[header, parent, meta, content]);
         if !airlock_sandbox_protocol::token_matches(&expected, std::str::from_utf8(sig).ok()?) {
             return None;
@@ -77,7 +81,10 @@ impl Signer {
         let parent: Value = serde_json::from_slice(parent).ok()?;
         Some(Message {
             msg_type: header.get("msg_type")?.as_str()?.to_owned(),
-            parent_msg_id: parent.get("msg_id").and_then(Value::as_str).map(str::to_owned),
+            parent_msg_id: parent
+                .get("msg_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             content: serde_json::from_slice(content).ok()?,
         })
     }
@@ -121,6 +128,9 @@ mod tests {
 
     #[test]
     fn strips_colour_codes() {
-        assert_eq!(strip_ansi("\u{1b}[0;31mZeroDivisionError\u{1b}[0m: x"), "ZeroDivisionError: x");
+        assert_eq!(
+            strip_ansi("\u{1b}[0;31mZeroDivisionError\u{1b}[0m: x"),
+            "ZeroDivisionError: x"
+        );
     }
 }

@@ -86,7 +86,10 @@ impl Kernel {
         let mut cmd = Command::new(&cfg.python);
         cmd.args(["-m", "ipykernel_launcher", "-f"])
             .arg(&conn_file)
-            .args(["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"])
+            .args([
+                "--IPKernelApp.log_level=ERROR",
+                "--HistoryManager.enabled=False",
+            ])
             .current_dir(&cfg.workspace)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -160,7 +163,10 @@ impl Kernel {
             iopub_task,
         };
         kernel.wait_ready(deadline).await?;
-        let startup = STARTUP.replace("WORKSPACE", &format!("{:?}", kernel.cfg.workspace.display().to_string()));
+        let startup = STARTUP.replace(
+            "WORKSPACE",
+            &format!("{:?}", kernel.cfg.workspace.display().to_string()),
+        );
         kernel.run_silent(&startup, deadline).await?;
         Ok(kernel)
     }
@@ -201,7 +207,9 @@ impl Kernel {
 
     async fn run_silent(&mut self, code: &str, deadline: Instant) -> anyhow::Result<()> {
         let mut sink = OutputCollector::new(1 << 16);
-        let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5));
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(5));
         let r = self.execute_inner(code, remaining, &mut sink, true).await?;
         if r.end != RunEnd::Completed || sink.error.is_some() {
             return Err(anyhow!("kernel startup code failed: {:?}", sink.error));
@@ -215,7 +223,12 @@ impl Kernel {
 
     /// Runs `code`; on timeout interrupts, and restarts the kernel if the interrupt does not
     /// bring it back; on kernel death restarts it.
-    pub async fn execute(&mut self, code: &str, limit: Duration, out: &mut OutputCollector) -> anyhow::Result<RunResult> {
+    pub async fn execute(
+        &mut self,
+        code: &str,
+        limit: Duration,
+        out: &mut OutputCollector,
+    ) -> anyhow::Result<RunResult> {
         if !self.alive() {
             self.restart().await?;
         }
@@ -230,13 +243,22 @@ impl Kernel {
             }
             RunEnd::KernelDied => {
                 self.restart().await?;
-                Ok(RunResult { kernel_restarted: true, ..r })
+                Ok(RunResult {
+                    kernel_restarted: true,
+                    ..r
+                })
             }
             _ => Ok(r),
         }
     }
 
-    async fn execute_inner(&mut self, code: &str, limit: Duration, out: &mut OutputCollector, silent: bool) -> anyhow::Result<RunResult> {
+    async fn execute_inner(
+        &mut self,
+        code: &str,
+        limit: Duration,
+        out: &mut OutputCollector,
+        silent: bool,
+    ) -> anyhow::Result<RunResult> {
         self.drain_iopub();
         let (id, msg) = self.signer.request(
             "execute_request",
@@ -306,7 +328,11 @@ impl Kernel {
         } else {
             RunEnd::Failed
         };
-        Ok(RunResult { end, signal: None, kernel_restarted: false })
+        Ok(RunResult {
+            end,
+            signal: None,
+            kernel_restarted: false,
+        })
     }
 
     pub async fn restart(&mut self) -> anyhow::Result<()> {
@@ -317,9 +343,12 @@ impl Kernel {
             workspace: self.cfg.workspace.clone(),
             start_timeout: self.cfg.start_timeout,
         };
-        let fresh = timeout(cfg.start_timeout + Duration::from_secs(5), Kernel::start(cfg))
-            .await
-            .map_err(|_| anyhow!("kernel restart timed out"))??;
+        let fresh = timeout(
+            cfg.start_timeout + Duration::from_secs(5),
+            Kernel::start(cfg),
+        )
+        .await
+        .map_err(|_| anyhow!("kernel restart timed out"))??;
         let old = std::mem::replace(self, fresh);
         old.iopub_task.abort();
         Ok(())
@@ -328,7 +357,10 @@ impl Kernel {
     pub async fn kill(&mut self) {
         if let Some(pid) = self.pid.take() {
             if let Ok(pid) = i32::try_from(pid) {
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
         if let Some(mut c) = self.child.take() {

@@ -41,12 +41,22 @@ struct Args {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("warn").init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("warn")
+        .init();
     let args = Args::parse();
-    let token = std::fs::read_to_string(&args.token_file).context("reading the token file")?.trim().to_owned();
+    let token = std::fs::read_to_string(&args.token_file)
+        .context("reading the token file")?
+        .trim()
+        .to_owned();
     let _ = std::fs::remove_file(&args.token_file);
     // Limits inherited by the kernel and every process it starts.
-    rlimit::setrlimit(rlimit::Resource::FSIZE, args.max_file_bytes, args.max_file_bytes)?;
+    rlimit::setrlimit(
+        rlimit::Resource::FSIZE,
+        args.max_file_bytes,
+        args.max_file_bytes,
+    )?;
     rlimit::setrlimit(rlimit::Resource::CORE, 0, 0)?;
     rlimit::setrlimit(rlimit::Resource::NOFILE, 4096, 4096)?;
 
@@ -60,7 +70,10 @@ async fn main() -> anyhow::Result<()> {
     .context("starting the Python kernel")?;
     let agent = Arc::new(server::Agent {
         token,
-        workspace: workspace::Workspace { root: args.workspace.clone(), quota_bytes: args.quota_bytes },
+        workspace: workspace::Workspace {
+            root: args.workspace.clone(),
+            quota_bytes: args.quota_bytes,
+        },
         kernel: tokio::sync::Mutex::new(Some(kernel)),
         node: args.node.clone(),
         bash: args.bash.clone(),
@@ -74,7 +87,9 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(agent.clone().serve(stream));
         }
     } else if let Some(addr) = args.listen.strip_prefix("tcp:") {
-        let listener = tokio::net::TcpListener::bind(addr).await.context("binding the agent port")?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .context("binding the agent port")?;
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);

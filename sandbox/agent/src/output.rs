@@ -19,7 +19,10 @@ pub struct OutputCollector {
 
 impl OutputCollector {
     pub fn new(limit: usize) -> Self {
-        Self { limit, ..Default::default() }
+        Self {
+            limit,
+            ..Default::default()
+        }
     }
 
     pub fn stream(&mut self, name: &str, text: &str) {
@@ -27,13 +30,24 @@ impl OutputCollector {
             return;
         }
         let room = self.limit.saturating_sub(self.used);
-        let take = if text.len() <= room { text } else { floor_char_boundary(text, room) };
+        let take = if text.len() <= room {
+            text
+        } else {
+            floor_char_boundary(text, room)
+        };
         self.used += take.len();
-        let target = if name == "stderr" { &mut self.stderr } else { &mut self.stdout };
+        let target = if name == "stderr" {
+            &mut self.stderr
+        } else {
+            &mut self.stdout
+        };
         target.push_str(take);
         if take.len() < text.len() {
             self.truncated = true;
-            target.push_str(&format!("\n[airlock: output truncated at {} bytes]\n", self.limit));
+            target.push_str(&format!(
+                "\n[airlock: output truncated at {} bytes]\n",
+                self.limit
+            ));
         }
     }
 
@@ -41,7 +55,10 @@ impl OutputCollector {
         let size: usize = data.values().map(|v| v.as_str().map_or(64, str::len)).sum();
         if size > MAX_RICH_OUTPUT {
             let mut note = BTreeMap::new();
-            note.insert("text/plain".into(), Value::String(format!("[airlock: output of {size} bytes dropped]")));
+            note.insert(
+                "text/plain".into(),
+                Value::String(format!("[airlock: output of {size} bytes dropped]")),
+            );
             self.outputs.push((kind.to_owned(), note));
             return;
         }

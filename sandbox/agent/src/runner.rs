@@ -5,7 +5,13 @@ use airlock_sandbox_protocol::RunEnd;
 use std::{path::Path, process::Stdio, time::Duration};
 use tokio::{io::AsyncReadExt, process::Command};
 
-pub async fn run_process(program: &str, args: &[&str], workspace: &Path, limit: Duration, out: &mut OutputCollector) -> (RunEnd, Option<i32>) {
+pub async fn run_process(
+    program: &str,
+    args: &[&str],
+    workspace: &Path,
+    limit: Duration,
+    out: &mut OutputCollector,
+) -> (RunEnd, Option<i32>) {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(workspace)
@@ -61,8 +67,15 @@ pub async fn run_process(program: &str, args: &[&str], workspace: &Path, limit: 
         Some(s) if s.success() => (RunEnd::Completed, None),
         Some(s) => {
             use std::os::unix::process::ExitStatusExt;
-            let what = s.code().map_or_else(|| format!("killed by signal {}", s.signal().unwrap_or(0)), |c| format!("exit status {c}"));
-            out.error("ProcessError".into(), format!("{program} ended with {what}"), vec![]);
+            let what = s.code().map_or_else(
+                || format!("killed by signal {}", s.signal().unwrap_or(0)),
+                |c| format!("exit status {c}"),
+            );
+            out.error(
+                "ProcessError".into(),
+                format!("{program} ended with {what}"),
+                vec![],
+            );
             (RunEnd::Failed, s.signal())
         }
     }
@@ -70,6 +83,9 @@ pub async fn run_process(program: &str, args: &[&str], workspace: &Path, limit: 
 
 fn kill_group(pgid: Option<i32>) {
     if let Some(p) = pgid {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }

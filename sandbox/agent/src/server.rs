@@ -1,7 +1,15 @@
 //! Accepts gateway connections (Unix socket or TCP) and serves one request per connection.
 
-use crate::{kernel::Kernel, output::OutputCollector, runner, workspace::{Workspace, WsError}};
-use airlock_sandbox_protocol::{token_matches, Conn, Envelope, Event, ExecuteRequest, FailCode, Request, RunEnd, PROTOCOL_VERSION};
+use crate::{
+    kernel::Kernel,
+    output::OutputCollector,
+    runner,
+    workspace::{Workspace, WsError},
+};
+use airlock_sandbox_protocol::{
+    token_matches, Conn, Envelope, Event, ExecuteRequest, FailCode, Request, RunEnd,
+    PROTOCOL_VERSION,
+};
 use base64::Engine;
 use std::{sync::Arc, time::Duration};
 use tokio::{
@@ -24,30 +32,66 @@ impl Agent {
         let env: Envelope = match conn.recv_json().await {
             Ok(e) => e,
             Err(e) => {
-                let _ = conn.send_json(&fail(FailCode::BadRequest, &e.to_string())).await;
+                let _ = conn
+                    .send_json(&fail(FailCode::BadRequest, &e.to_string()))
+                    .await;
                 return;
             }
         };
         if !token_matches(&self.token, &env.token) {
-            let _ = conn.send_json(&fail(FailCode::Unauthorized, "bad session token")).await;
+            let _ = conn
+                .send_json(&fail(FailCode::Unauthorized, "bad session token"))
+                .await;
             return;
         }
         if env.version != PROTOCOL_VERSION {
-            let _ = conn.send_json(&fail(FailCode::BadRequest, "unsupported protocol version")).await;
+            let _ = conn
+                .send_json(&fail(FailCode::BadRequest, "unsupported protocol version"))
+                .await;
             return;
         }
         let result = match env.request {
             Request::Ping => {
-                let ready = self.kernel.try_lock().map(|k| k.as_ref().is_some_and(Kernel::alive)).unwrap_or(true);
-                conn.send_json(&Event::Pong { version: PROTOCOL_VERSION, kernel_ready: ready }).await
+                let ready = self
+                    .kernel
+                    .try_lock()
+                    .map(|k| k.as_ref().is_some_and(Kernel::alive))
+                    .unwrap_or(true);
+                conn.send_json(&Event::Pong {
+                    version: PROTOCOL_VERSION,
+                    kernel_ready: ready,
+                })
+                .await
             }
-            Request::ListFiles => conn.send_json(&Event::Files { files: self.workspace.list() }).await,
+            Request::ListFiles => {
+                conn.send_json(&Event::Files {
+                    files: self.workspace.list(),
+                })
+                .await
+            }
             Request::PutFile { path, size } => match conn.recv_data(size).await {
-                Ok(data) => conn.send_json(&self.ws_result(self.workspace.write(&path, &data).map(|file| Event::Written { file }))).await,
-                Err(e) => conn.send_json(&fail(FailCode::BadRequest, &e.to_string())).await,
+                Ok(data) => {
+                    conn.send_json(
+                        &self.ws_result(
+                            self.workspace
+                                .write(&path, &data)
+                                .map(|file| Event::Written { file }),
+                        ),
+                    )
+                    .await
+                }
+                Err(e) => {
+                    conn.send_json(&fail(FailCode::BadRequest, &e.to_string()))
+                        .await
+                }
             },
             Request::GetFile { path, max_bytes } => match self.workspace.read(&path, max_bytes) {
-                Ok(data) => match conn.send_json(&Event::File { size: data.len() as u64 }).await {
+                Ok(data) => match conn
+                    .send_json(&Event::File {
+                        size: data.len() as u64,
+                    })
+                    .await
+                {
                     Ok(()) => conn.send_data(&data).await,
                     Err(e) => Err(e),
                 },
@@ -71,9 +115,15 @@ impl Agent {
         }
     }
 
-    async fn execute<T: AsyncRead + AsyncWrite + Unpin>(&self, req: ExecuteRequest, conn: &mut Conn<T>) -> Result<(), airlock_sandbox_protocol::WireError> {
+    async fn execute<T: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        req: ExecuteRequest,
+        conn: &mut Conn<T>,
+    ) -> Result<(), airlock_sandbox_protocol::WireError> {
         let Ok(mut kernel) = self.kernel.try_lock() else {
-            return conn.send_json(&fail(FailCode::Busy, "an execution is already running")).await;
+            return conn
+                .send_json(&fail(FailCode::Busy, "an execution is already running"))
+                .await;
         };
         let started = Instant::now();
         let limit = Duration::from_millis(req.timeout_ms);
@@ -82,7 +132,10 @@ impl Agent {
         let (end, signal, restarted) = match req.language.as_str() {
             "python" | "sql" => {
                 let code = if req.language == "sql" {
-                    format!("__airlock_sql({:?})", base64::engine::general_purpose::STANDARD.encode(req.code.as_bytes()))
+                    format!(
+                        "__airlock_sql({:?})",
+                        base64::engine::general_purpose::STANDARD.encode(req.code.as_bytes())
+                    )
                 } else {
                     req.code.clone()
                 };
@@ -101,26 +154,60 @@ impl Agent {
                 }
             }
             "bash" => {
-                let (e, s) = runner::run_process(&self.bash, &["-c", &req.code], &self.workspace.root, limit, &mut out).await;
+                let (e, s) = runner::run_process(
+                    &self.bash,
+                    &["-c", &req.code],
+                    &self.workspace.root,
+                    limit,
+                    &mut out,
+                )
+                .await;
                 (e, s, false)
             }
             "javascript" => {
-                let (e, s) = runner::run_process(&self.node, &["-e", &req.code], &self.workspace.root, limit, &mut out).await;
+                let (e, s) = runner::run_process(
+                    &self.node,
+                    &["-e", &req.code],
+                    &self.workspace.root,
+                    limit,
+                    &mut out,
+                )
+                .await;
                 (e, s, false)
             }
-            other => return conn.send_json(&fail(FailCode::BadRequest, &format!("unknown language {other}"))).await,
+            other => {
+                return conn
+                    .send_json(&fail(
+                        FailCode::BadRequest,
+                        &format!("unknown language {other}"),
+                    ))
+                    .await
+            }
         };
         save_figures(&self.workspace, &req.execution_id, &out);
         for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
             if !text.is_empty() {
-                conn.send_json(&Event::Stream { name: name.into(), text: text.clone() }).await?;
+                conn.send_json(&Event::Stream {
+                    name: name.into(),
+                    text: text.clone(),
+                })
+                .await?;
             }
         }
         for (kind, data) in &out.outputs {
-            conn.send_json(&Event::Output { kind: kind.clone(), data: data.clone() }).await?;
+            conn.send_json(&Event::Output {
+                kind: kind.clone(),
+                data: data.clone(),
+            })
+            .await?;
         }
         if let Some((name, value, traceback)) = &out.error {
-            conn.send_json(&Event::Error { name: name.clone(), value: value.clone(), traceback: traceback.clone() }).await?;
+            conn.send_json(&Event::Error {
+                name: name.clone(),
+                value: value.clone(),
+                traceback: traceback.clone(),
+            })
+            .await?;
         }
         let artifacts = self.workspace.changed_since(&before);
         conn.send_json(&Event::Done {
@@ -138,7 +225,10 @@ impl Agent {
 /// Saves each PNG the execution displayed as `figures/<execution>-<n>.png`, so figures are
 /// artifacts a caller can download like any other file.
 fn save_figures(ws: &Workspace, execution_id: &str, out: &OutputCollector) {
-    let pngs = out.outputs.iter().filter_map(|(_, d)| d.get("image/png").and_then(|v| v.as_str()));
+    let pngs = out
+        .outputs
+        .iter()
+        .filter_map(|(_, d)| d.get("image/png").and_then(|v| v.as_str()));
     for (n, b64) in pngs.enumerate() {
         let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
         if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(clean) {
@@ -148,5 +238,8 @@ fn save_figures(ws: &Workspace, execution_id: &str, out: &OutputCollector) {
 }
 
 fn fail(code: FailCode, message: &str) -> Event {
-    Event::Failed { code, message: message.to_owned() }
+    Event::Failed {
+        code,
+        message: message.to_owned(),
+    }
 }

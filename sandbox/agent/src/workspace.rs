@@ -39,7 +39,10 @@ impl Workspace {
     /// validates too; this is the second check.
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, WsError> {
         let p = Path::new(rel);
-        if rel.is_empty() || rel.chars().any(char::is_control) || !p.components().all(|c| matches!(c, Component::Normal(_))) {
+        if rel.is_empty()
+            || rel.chars().any(char::is_control)
+            || !p.components().all(|c| matches!(c, Component::Normal(_)))
+        {
             return Err(WsError::BadPath);
         }
         Ok(self.root.join(p))
@@ -51,13 +54,17 @@ impl Workspace {
         let mut stack = vec![self.root.clone()];
         let mut seen = 0usize;
         while let Some(dir) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in rd.flatten() {
                 seen += 1;
                 if seen > MAX_ENTRIES {
                     return out;
                 }
-                let Ok(meta) = entry.path().symlink_metadata() else { continue };
+                let Ok(meta) = entry.path().symlink_metadata() else {
+                    continue;
+                };
                 if meta.is_dir() {
                     stack.push(entry.path());
                 } else if meta.is_file() {
@@ -76,7 +83,11 @@ impl Workspace {
     }
 
     pub fn entry(&self, rel: &str, size: u64) -> FileEntry {
-        FileEntry { path: rel.to_owned(), size, sha256: self.hash(rel).unwrap_or_default() }
+        FileEntry {
+            path: rel.to_owned(),
+            size,
+            sha256: self.hash(rel).unwrap_or_default(),
+        }
     }
 
     fn hash(&self, rel: &str) -> Result<String, WsError> {
@@ -94,7 +105,10 @@ impl Workspace {
     }
 
     pub fn list(&self) -> Vec<FileEntry> {
-        self.snapshot().into_iter().map(|(p, (s, _))| self.entry(&p, s)).collect()
+        self.snapshot()
+            .into_iter()
+            .map(|(p, (s, _))| self.entry(&p, s))
+            .collect()
     }
 
     /// Files new or changed since `before`.
@@ -108,14 +122,21 @@ impl Workspace {
 
     pub fn write(&self, rel: &str, data: &[u8]) -> Result<FileEntry, WsError> {
         let path = self.resolve(rel)?;
-        let existing = path.symlink_metadata().map(|m| if m.is_file() { m.len() } else { 0 }).unwrap_or(0);
+        let existing = path
+            .symlink_metadata()
+            .map(|m| if m.is_file() { m.len() } else { 0 })
+            .unwrap_or(0);
         if self.usage() - existing.min(self.usage()) + data.len() as u64 > self.quota_bytes {
             return Err(WsError::Quota(self.quota_bytes));
         }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        if path.symlink_metadata().map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+        if path
+            .symlink_metadata()
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false)
+        {
             std::fs::remove_file(&path)?;
         }
         let tmp = path.with_file_name(format!(".airlock-upload-{}", uuid::Uuid::new_v4().simple()));
@@ -153,19 +174,30 @@ mod tests {
 
     fn ws() -> (tempfile::TempDir, Workspace) {
         let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let w = Workspace { root: d.path().to_path_buf(), quota_bytes: 100 };
+        let w = Workspace {
+            root: d.path().to_path_buf(),
+            quota_bytes: 100,
+        };
         (d, w)
     }
 
     #[test]
     fn write_list_read_and_quota() {
         let (_d, w) = ws();
-        let e = w.write("a/b.txt", b"hello").unwrap_or_else(|e| panic!("{e}"));
+        let e = w
+            .write("a/b.txt", b"hello")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(e.size, 5);
-        assert_eq!(e.sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            e.sha256,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         assert_eq!(w.read("a/b.txt", 10).ok(), Some(b"hello".to_vec()));
         assert!(matches!(w.read("a/b.txt", 2), Err(WsError::TooLarge(2))));
-        assert!(matches!(w.write("big", &[0u8; 200]), Err(WsError::Quota(100))));
+        assert!(matches!(
+            w.write("big", &[0u8; 200]),
+            Err(WsError::Quota(100))
+        ));
         assert!(matches!(w.resolve("../x"), Err(WsError::BadPath)));
         assert!(matches!(w.resolve("/etc/passwd"), Err(WsError::BadPath)));
         assert_eq!(w.list().len(), 1);
@@ -186,7 +218,11 @@ mod tests {
         let _ = w.write("a", b"1");
         let before = w.snapshot();
         let _ = w.write("b", b"2");
-        let changed: Vec<String> = w.changed_since(&before).into_iter().map(|e| e.path).collect();
+        let changed: Vec<String> = w
+            .changed_since(&before)
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
         assert_eq!(changed, vec!["b".to_string()]);
     }
 }

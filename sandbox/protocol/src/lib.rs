@@ -33,8 +33,14 @@ pub enum Request {
     Ping,
     Execute(ExecuteRequest),
     /// Followed by raw data frames adding up to `size` bytes.
-    PutFile { path: String, size: u64 },
-    GetFile { path: String, max_bytes: u64 },
+    PutFile {
+        path: String,
+        size: u64,
+    },
+    GetFile {
+        path: String,
+        max_bytes: u64,
+    },
     ListFiles,
 }
 
@@ -141,8 +147,12 @@ pub struct Conn<T> {
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
     pub fn new(io: T) -> Self {
-        let codec = LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec();
-        Self { inner: Framed::new(io, codec) }
+        let codec = LengthDelimitedCodec::builder()
+            .max_frame_length(MAX_FRAME)
+            .new_codec();
+        Self {
+            inner: Framed::new(io, codec),
+        }
     }
 
     pub async fn send_json<M: Serialize>(&mut self, msg: &M) -> Result<(), WireError> {
@@ -184,7 +194,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
         while (out.len() as u64) < size {
             let frame = self.recv_frame().await?;
             if out.len() as u64 + frame.len() as u64 > size {
-                return Err(WireError::Io(std::io::Error::other("more data than announced")));
+                return Err(WireError::Io(std::io::Error::other(
+                    "more data than announced",
+                )));
             }
             out.extend_from_slice(&frame);
         }
@@ -217,15 +229,31 @@ mod tests {
     async fn frames_round_trip_over_a_duplex() {
         let (a, b) = tokio::io::duplex(1 << 16);
         let (mut a, mut b) = (Conn::new(a), Conn::new(b));
-        let env = Envelope { version: 1, token: "t".into(), request: Request::PutFile { path: "x".into(), size: 3_000_000 } };
+        let env = Envelope {
+            version: 1,
+            token: "t".into(),
+            request: Request::PutFile {
+                path: "x".into(),
+                size: 3_000_000,
+            },
+        };
         let data = vec![7u8; 3_000_000];
         let sender = tokio::spawn(async move {
             a.send_json(&env).await?;
             a.send_data(&data).await
         });
         let got: Envelope = b.recv_json().await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(got.request, Request::PutFile { path: "x".into(), size: 3_000_000 });
-        let bytes = b.recv_data(3_000_000).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            got.request,
+            Request::PutFile {
+                path: "x".into(),
+                size: 3_000_000
+            }
+        );
+        let bytes = b
+            .recv_data(3_000_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(bytes.iter().all(|&x| x == 7) && bytes.len() == 3_000_000);
         assert!(sender.await.is_ok());
     }

@@ -6,7 +6,11 @@ fn chain(n: u64) -> Vec<String> {
     (0..n)
         .map(|i| {
             let e = AuditEvent::seal(
-                NewEvent::new(types::EXECUTION_REQUESTED, Some("ses_x".into()), json!({"i": i})),
+                NewEvent::new(
+                    types::EXECUTION_REQUESTED,
+                    Some("ses_x".into()),
+                    json!({"i": i}),
+                ),
                 &head,
                 "gw-1",
                 "airlock://test",
@@ -39,7 +43,10 @@ fn edit_is_detected() {
     let mut lines = chain(5);
     lines[2] = lines[2].replace(r#""i":2"#, r#""i":7"#);
     let r = verify(&lines);
-    assert_eq!(r.broken.map(|b| (b.kind, b.position)), Some((BreakKind::HashMismatch, 3)));
+    assert_eq!(
+        r.broken.map(|b| (b.kind, b.position)),
+        Some((BreakKind::HashMismatch, 3))
+    );
 }
 
 #[test]
@@ -57,7 +64,10 @@ fn reorder_is_detected() {
     let mut lines = chain(5);
     lines.swap(3, 4);
     let b = verify(&lines).broken;
-    assert!(matches!(b.map(|b| b.kind), Some(BreakKind::Gap | BreakKind::Reorder)));
+    assert!(matches!(
+        b.map(|b| b.kind),
+        Some(BreakKind::Gap | BreakKind::Reorder)
+    ));
 }
 
 #[test]
@@ -68,7 +78,10 @@ fn rehashed_edit_breaks_the_next_link() {
     e.data = json!({"i": 99});
     e.hash = e.compute_hash();
     lines[1] = serde_json::to_string(&e).unwrap_or_default();
-    assert_eq!(verify(&lines).broken.map(|b| b.kind), Some(BreakKind::PrevHashMismatch));
+    assert_eq!(
+        verify(&lines).broken.map(|b| b.kind),
+        Some(BreakKind::PrevHashMismatch)
+    );
 }
 
 #[test]
@@ -84,5 +97,8 @@ fn exact_duplicates_are_dropped_not_failed() {
 fn garbage_line_is_unreadable() {
     let mut lines = chain(2);
     lines.push("not json".into());
-    assert_eq!(verify(&lines).broken.map(|b| b.kind), Some(BreakKind::Unreadable));
+    assert_eq!(
+        verify(&lines).broken.map(|b| b.kind),
+        Some(BreakKind::Unreadable)
+    );
 }

@@ -15,17 +15,31 @@ use airlock_gateway_domain::{ErrorCode, ExecutionId, ExecutionRequest, Execution
         (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody), (status = 413, body = crate::dto::ErrorBody)),
     security(("bearer" = [])))]
 #[post("/sessions/{id}/executions")]
-pub async fn create(state: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Json<ExecutionCreate>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<ExecutionCreate>,
+) -> Result<HttpResponse, ApiError> {
     let id = super::session_id(&id)?;
     let body = body.into_inner();
     let language = Language::parse(&body.language).ok_or_else(|| {
-        code(ErrorCode::UnsupportedLanguage, format!("language {:?} is not supported", body.language))
+        code(
+            ErrorCode::UnsupportedLanguage,
+            format!("language {:?} is not supported", body.language),
+        )
     })?;
     if body.timeout_seconds == Some(0) {
-        return Err(code(ErrorCode::InvalidRequest, "timeout_seconds must be at least 1"));
+        return Err(code(
+            ErrorCode::InvalidRequest,
+            "timeout_seconds must be at least 1",
+        ));
     }
     if body.code.contains('\0') {
-        return Err(code(ErrorCode::InvalidRequest, "code may not contain NUL characters"));
+        return Err(code(
+            ErrorCode::InvalidRequest,
+            "code may not contain NUL characters",
+        ));
     }
     let req = ExecutionRequest {
         language,
@@ -48,7 +62,14 @@ pub async fn create(state: web::Data<AppState>, caller: Caller, id: web::Path<St
 #[utoipa::path(get, path = "/v1/executions/{id}", tag = "executions",
     params(("id" = String, Path)), responses((status = 200, body = ExecutionView), (status = 404, body = crate::dto::ErrorBody)), security(("bearer" = [])))]
 #[get("/executions/{id}")]
-pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = ExecutionId::parse(&id).ok_or_else(|| code(ErrorCode::ExecutionNotFound, format!("no execution {id}")))?;
-    Ok(HttpResponse::Ok().json(ExecutionView::from(state.gateway.get_execution(&caller.0, &id).await?)))
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ExecutionId::parse(&id)
+        .ok_or_else(|| code(ErrorCode::ExecutionNotFound, format!("no execution {id}")))?;
+    Ok(HttpResponse::Ok().json(ExecutionView::from(
+        state.gateway.get_execution(&caller.0, &id).await?,
+    )))
 }

@@ -9,5 +9,6 @@ use airlock_gateway_domain::{ErrorCode, SessionId};
 
 /// A malformed id is answered like an unknown one.
 pub fn session_id(raw: &str) -> Result<SessionId, ApiError> {
-    SessionId::parse(raw).ok_or_else(|| code(ErrorCode::SessionNotFound, format!("no session {raw}")))
+    SessionId::parse(raw)
+        .ok_or_else(|| code(ErrorCode::SessionNotFound, format!("no session {raw}")))
 }

@@ -13,14 +13,21 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let r = state.gateway.readiness().await;
-    if r.ready { HttpResponse::Ok().json(r) } else { HttpResponse::ServiceUnavailable().json(r) }
+    if r.ready {
+        HttpResponse::Ok().json(r)
+    } else {
+        HttpResponse::ServiceUnavailable().json(r)
+    }
 }
 
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    ::metrics::gauge!(airlock_gateway_core::metric::SANDBOXES_LIVE).set(state.gateway.live_count().await as f64);
+    ::metrics::gauge!(airlock_gateway_core::metric::SANDBOXES_LIVE)
+        .set(state.gateway.live_count().await as f64);
     match &state.metrics {
-        Some(h) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(h.render()),
+        Some(h) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(h.render()),
         None => HttpResponse::NotFound().finish(),
     }
 }
@@ -32,7 +39,15 @@ pub async fn openapi_json() -> HttpResponse {
 
 pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     if req.match_pattern().is_some() {
-        return code(ErrorCode::MethodNotAllowed, format!("{} is not allowed here", req.method())).error_response();
+        return code(
+            ErrorCode::MethodNotAllowed,
+            format!("{} is not allowed here", req.method()),
+        )
+        .error_response();
     }
-    code(ErrorCode::RouteNotFound, format!("no route {} {}", req.method(), req.path())).error_response()
+    code(
+        ErrorCode::RouteNotFound,
+        format!("no route {} {}", req.method(), req.path()),
+    )
+    .error_response()
 }

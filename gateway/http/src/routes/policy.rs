@@ -14,25 +14,46 @@ use airlock_gateway_domain::{
 #[utoipa::path(post, path = "/v1/policy/evaluate", tag = "policy", request_body = EvaluateRequest,
     responses((status = 200, body = EvaluateResponse), (status = 400, body = crate::dto::ErrorBody)), security(("bearer" = [])))]
 #[post("/policy/evaluate")]
-pub async fn evaluate(state: web::Data<AppState>, caller: Caller, body: web::Json<EvaluateRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn evaluate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<EvaluateRequest>,
+) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let action = match b.action.as_str() {
         "session.create" => Action::SessionCreate,
         "file.upload" => Action::FileUpload,
         "file.download" => Action::FileDownload,
         "execution.run" => Action::ExecutionRun,
-        other => return Err(code(ErrorCode::InvalidRequest, format!("unknown action {other:?}"))),
+        other => {
+            return Err(code(
+                ErrorCode::InvalidRequest,
+                format!("unknown action {other:?}"),
+            ))
+        }
     };
     let session = match &b.session_id {
         Some(raw) => {
-            let s = state.gateway.get_session(&caller.0, &super::session_id(raw)?).await?;
-            Some(SessionFacts { id: s.id.to_string(), labels: s.labels, executions: 0 })
+            let s = state
+                .gateway
+                .get_session(&caller.0, &super::session_id(raw)?)
+                .await?;
+            Some(SessionFacts {
+                id: s.id.to_string(),
+                labels: s.labels,
+                executions: 0,
+            })
         }
         None => None,
     };
     let analysis = match (&b.language, &b.code) {
         (Some(l), Some(c)) => {
-            let lang = Language::parse(l).ok_or_else(|| code(ErrorCode::UnsupportedLanguage, format!("language {l:?} is not supported")))?;
+            let lang = Language::parse(l).ok_or_else(|| {
+                code(
+                    ErrorCode::UnsupportedLanguage,
+                    format!("language {l:?} is not supported"),
+                )
+            })?;
             Some(state.gateway.analyzer().analyze(lang, c))
         }
         _ => None,

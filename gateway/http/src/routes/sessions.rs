@@ -15,16 +15,28 @@ pub async fn create(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
 #[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions",
     params(("id" = String, Path)), responses((status = 200, body = SessionView), (status = 404, body = crate::dto::ErrorBody)), security(("bearer" = [])))]
 #[get("/sessions/{id}")]
-pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = super::session_id(&id)?;
-    Ok(HttpResponse::Ok().json(SessionView::from(state.gateway.get_session(&caller.0, &id).await?)))
+    Ok(HttpResponse::Ok().json(SessionView::from(
+        state.gateway.get_session(&caller.0, &id).await?,
+    )))
 }
 
 /// Delete a session: the sandbox is destroyed and the workspace wiped.
 #[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions",
     params(("id" = String, Path)), responses((status = 200, body = SessionView), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)), security(("bearer" = [])))]
 #[delete("/sessions/{id}")]
-pub async fn delete(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = super::session_id(&id)?;
-    Ok(HttpResponse::Ok().json(SessionView::from(state.gateway.delete_session(&caller.0, &id).await?)))
+    Ok(HttpResponse::Ok().json(SessionView::from(
+        state.gateway.delete_session(&caller.0, &id).await?,
+    )))
 }

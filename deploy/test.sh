@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The second command of the README: install and start the test services, then run every test.
+#   - the sandbox runtime (deploy/install-runtime.sh)
+#   - PostgreSQL on 127.0.0.1:5432 (started if installed and stopped; installed if missing)
+#   - the real OpenID Provider for the tests (npm oidc-provider, pinned in tests/oidc)
+# Then: the Rego tests of the default bundle, cargo fmt/clippy, and the whole cargo test suite,
+# which includes the end-to-end tests against the real binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+
+bash deploy/install-runtime.sh
+
+# PostgreSQL: the store tests and one end-to-end test run against it.
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    echo "installing PostgreSQL"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  fi
+  ver="$(ls /etc/postgresql | sort -V | tail -1)"
+  $sudo pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+  for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+fi
+# Trust auth for the postgres role on loopback is what these machines ship; elsewhere set
+# AIRLOCK_TEST_POSTGRES_URL to an admin URL that can create databases.
+export AIRLOCK_TEST_POSTGRES_URL="${AIRLOCK_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+psql "$AIRLOCK_TEST_POSTGRES_URL" -qtAc 'select 1' >/dev/null
+
+# The OpenID Provider for the token tests.
+if ! command -v npm >/dev/null; then
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq npm >/dev/null
+fi
+( cd tests/oidc && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund --loglevel=error; } )
+
+export CARGO_TERM_COLOR=never
+cargo build --workspace --bins
+target="${CARGO_TARGET_DIR:-target}/debug"
+"$target/airlock" policy test
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace --no-fail-fast

@@ -1,0 +1,14 @@
+//! policy/schema/input.schema.json is generated from the Rust input types; this fails when the
+//! committed copy is stale. Regenerate with `AIRLOCK_UPDATE_GENERATED=1 cargo test -p airlock-policy --test schema`.
+
+#[test]
+fn committed_input_schema_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/input.schema.json");
+    let fresh = serde_json::to_string_pretty(&airlock_policy::input_schema()).unwrap_or_default() + "\n";
+    if std::env::var_os("AIRLOCK_UPDATE_GENERATED").is_some() {
+        std::fs::write(&path, &fresh).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(committed == fresh, "policy/schema/input.schema.json is stale: run AIRLOCK_UPDATE_GENERATED=1 cargo test -p airlock-policy --test schema");
+    assert!(fresh.contains("\"analysis\"") && fresh.contains("\"principal\""));
+}
