@@ -4,7 +4,8 @@
 #[test]
 fn committed_input_schema_is_current() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/input.schema.json");
-    let fresh = serde_json::to_string_pretty(&airlock_policy::input_schema()).unwrap_or_default() + "\n";
+    let fresh =
+        serde_json::to_string_pretty(&airlock_policy::input_schema()).unwrap_or_default() + "\n";
     if std::env::var_os("AIRLOCK_UPDATE_GENERATED").is_some() {
         std::fs::write(&path, &fresh).unwrap_or_else(|e| panic!("{e}"));
     }

@@ -25,7 +25,10 @@ fn sigkill_leaves_nothing_behind_after_restart() {
     let a = api.session();
     let b = api.session();
     assert_eq!(stdout_of(&api.run(&a, "python", "x = 1; print(x)")), "1\n");
-    assert!(processes_under(&gw.dir).len() >= 2, "sandboxes should be running");
+    assert!(
+        processes_under(&gw.dir).len() >= 2,
+        "sandboxes should be running"
+    );
     let cgroups: Vec<String> = std::fs::read_dir(gw.sandboxes_dir())
         .into_iter()
         .flatten()
