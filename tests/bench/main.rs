@@ -1,0 +1,182 @@
+//! airlock-bench: the performance targets of the design, measured on this machine.
+//!
+//!   cargo build --release --bins && cargo run --release -p airlock-tests --bin airlock-bench
+//!
+//! 1. Policy decision latency, default bundle, in process, beside a one-rule baseline policy
+//!    evaluated by the same engine in the same process.
+//! 2. Warm `1+1` round trip through the agent directly (the sandbox backend, no gateway) and
+//!    through the whole HTTP path of a running `airlock serve` (authentication, policy, audit in
+//!    SQLite and the JSON-lines file, the sandbox), in the same run: the difference is the
+//!    gateway's overhead.
+//! 3. Cold session start (sandbox + kernel) through HTTP.
+//!
+//! Prints a Markdown table; docs/performance.md records a run.
+
+use airlock_gateway_domain::{
+    execution::Language,
+    policy_input::{Action, CodeFacts, PolicyInput, RequestFacts},
+    ports::{PolicyEngine, SandboxBackend, SandboxJob, SandboxSpec},
+    ExecutionId, Limits, Principal, SessionId,
+};
+use airlock_gateway_sandbox_local::{CgroupMode, LocalBackend, LocalBackendConfig};
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+struct Stats {
+    p50: f64,
+    p99: f64,
+    n: usize,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
+    Stats { p50: at(0.50), p99: at(0.99), n: v.len() }
+}
+
+fn row(name: &str, s: &Stats, unit_us: bool) {
+    if unit_us {
+        println!("| {name} | {} | {:.1} µs | {:.1} µs |", s.n, s.p50 * 1e3, s.p99 * 1e3);
+    } else {
+        println!("| {name} | {} | {:.2} ms | {:.2} ms |", s.n, s.p50, s.p99);
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default()
+}
+
+fn policy_bench() -> (Stats, Stats) {
+    let bundle = airlock_policy::Bundle::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let policy = airlock_policy::RegoPolicy::new(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    let input = PolicyInput {
+        action: Action::ExecutionRun,
+        principal: Principal { issuer: "https://idp".into(), subject: "alice".into(), email: None, groups: vec!["analysts".into()], tenant: Some("acme".into()) },
+        session: None,
+        request: RequestFacts { language: Some("python".into()), code_bytes: Some(120), ..Default::default() },
+        analysis: Some(CodeFacts { imports: vec!["matplotlib".into(), "os".into(), "pandas".into()], ..Default::default() }),
+    };
+    // Baseline: the smallest policy that yields a decision, through the same engine and code path.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(dir.path().join("airlock")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("airlock/d.rego"), "package airlock.decision\n\ndecision := {\"result\": \"allow\", \"violations\": []}\n").unwrap_or_else(|e| panic!("{e}"));
+    let baseline = airlock_policy::RegoPolicy::new(&airlock_policy::Bundle::from_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    let run = |p: &airlock_policy::RegoPolicy| {
+        for _ in 0..500 {
+            let _ = p.decide(&input);
+        }
+        (0..20_000)
+            .map(|_| {
+                let t = Instant::now();
+                let d = p.decide(&input);
+                let e = t.elapsed();
+                assert!(d.is_ok());
+                e
+            })
+            .collect::<Vec<_>>()
+    };
+    (stats(run(&policy)), stats(run(&baseline)))
+}
+
+async fn direct_bench() -> Stats {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let backend = LocalBackend::new(LocalBackendConfig {
+        state_dir: state.path().to_path_buf(),
+        agent_path: bin_dir().join("airlock-agent"),
+        runtime_dir: PathBuf::from(std::env::var("AIRLOCK_RUNTIME_DIR").unwrap_or_else(|_| "/opt/airlock/runtime".into())),
+        bwrap_path: "/usr/bin/bwrap".into(),
+        setpriv_path: "/usr/bin/setpriv".into(),
+        uid_base: 200_000,
+        uid_count: 60_000,
+        cgroups: CgroupMode::Required,
+        instance_id: "bench".into(),
+        extra_ro_binds: vec!["/etc/fonts".into()],
+        start_timeout: Duration::from_secs(30),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let sb = backend.create(SandboxSpec { session_id: SessionId::generate(), limits: Limits::default() }).await.unwrap_or_else(|e| panic!("{e}"));
+    let job = || SandboxJob { execution_id: ExecutionId::generate(), language: Language::Python, code: "1+1".into(), timeout: Duration::from_secs(10), output_limit: 1 << 20 };
+    for _ in 0..20 {
+        let _ = sb.run(job()).await;
+    }
+    let mut v = vec![];
+    for _ in 0..300 {
+        let t = Instant::now();
+        let r = sb.run(job()).await.unwrap_or_else(|e| panic!("{e}"));
+        v.push(t.elapsed());
+        assert_eq!(r.outputs.first().and_then(|o| o.data.get("text/plain")).and_then(|x| x.as_str()), Some("2"));
+    }
+    let _ = sb.destroy().await;
+    stats(v)
+}
+
+async fn http_bench() -> (Stats, Stats) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080);
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\ninstance_id = \"bench-http\"\n[state]\ndir = \"{}\"\n[auth.dev_issuer]\nenabled = true\n[telemetry]\nlog_filter = \"warn\"\n", dir.path().join("state").display()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let airlock = bin_dir().join("airlock");
+    let token = String::from_utf8(Command::new(&airlock).args(["token", "mint", "--sub", "bench", "--config"]).arg(&cfg).output().unwrap_or_else(|e| panic!("{e}")).stdout).unwrap_or_default();
+    let mut child = Command::new(&airlock).args(["serve", "--config"]).arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{e}"));
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let auth = format!("Bearer {}", token.trim());
+    let mut cold = vec![];
+    let mut sid = String::new();
+    for i in 0..6 {
+        let t = Instant::now();
+        let r: serde_json::Value = http.post(format!("{base}/v1/sessions")).header("authorization", &auth).send().await.and_then(|r| r.error_for_status()).unwrap_or_else(|e| panic!("{e}")).json().await.unwrap_or_default();
+        cold.push(t.elapsed());
+        let id = r["id"].as_str().unwrap_or_default().to_owned();
+        if i < 5 {
+            let _ = http.delete(format!("{base}/v1/sessions/{id}")).header("authorization", &auth).send().await;
+        } else {
+            sid = id;
+        }
+    }
+    let url = format!("{base}/v1/sessions/{sid}/executions");
+    let body = serde_json::json!({"language": "python", "code": "1+1"});
+    for _ in 0..20 {
+        let _ = http.post(&url).header("authorization", &auth).json(&body).send().await;
+    }
+    let mut warm = vec![];
+    for _ in 0..300 {
+        let t = Instant::now();
+        let r: serde_json::Value = http.post(&url).header("authorization", &auth).json(&body).send().await.unwrap_or_else(|e| panic!("{e}")).json().await.unwrap_or_default();
+        warm.push(t.elapsed());
+        assert_eq!(r["outputs"][0]["data"]["text/plain"], "2", "{r}");
+    }
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    (stats(warm), stats(cold))
+}
+
+#[tokio::main]
+async fn main() {
+    println!("airlock-bench on {} cores ({})\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), if cfg!(debug_assertions) { "debug build: numbers are not representative" } else { "release build" });
+    println!("| measurement | samples | p50 | p99 |\n|---|---|---|---|");
+    let (policy, baseline) = policy_bench();
+    row("policy decision, default bundle (in process)", &policy, true);
+    row("policy decision, one-rule baseline (same engine)", &baseline, true);
+    let direct = direct_bench().await;
+    row("`1+1` direct to the sandbox agent (no gateway)", &direct, false);
+    let (warm, cold) = http_bench().await;
+    row("`1+1` through HTTP (auth, policy, audit, sandbox)", &warm, false);
+    row("session create, cold (sandbox + kernel)", &cold, false);
+    println!();
+    println!("policy: {:.0} decisions/s at p50; default bundle / baseline p50 = {:.2}x", 1e3 / policy.p50, policy.p50 / baseline.p50);
+    println!("gateway overhead at p50: {:.2} ms ({:.2}x the direct round trip); at p99: {:.2} ms", warm.p50 - direct.p50, warm.p50 / direct.p50, warm.p99 - direct.p99);
+}
