@@ -34,19 +34,31 @@ struct Stats {
 fn stats(mut v: Vec<Duration>) -> Stats {
     v.sort();
     let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
-    Stats { p50: at(0.50), p99: at(0.99), n: v.len() }
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+        n: v.len(),
+    }
 }
 
 fn row(name: &str, s: &Stats, unit_us: bool) {
     if unit_us {
-        println!("| {name} | {} | {:.1} µs | {:.1} µs |", s.n, s.p50 * 1e3, s.p99 * 1e3);
+        println!(
+            "| {name} | {} | {:.1} µs | {:.1} µs |",
+            s.n,
+            s.p50 * 1e3,
+            s.p99 * 1e3
+        );
     } else {
         println!("| {name} | {} | {:.2} ms | {:.2} ms |", s.n, s.p50, s.p99);
     }
 }
 
 fn bin_dir() -> PathBuf {
-    std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default()
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_default()
 }
 
 fn policy_bench() -> (Stats, Stats) {
@@ -54,16 +66,36 @@ fn policy_bench() -> (Stats, Stats) {
     let policy = airlock_policy::RegoPolicy::new(&bundle).unwrap_or_else(|e| panic!("{e}"));
     let input = PolicyInput {
         action: Action::ExecutionRun,
-        principal: Principal { issuer: "https://idp".into(), subject: "alice".into(), email: None, groups: vec!["analysts".into()], tenant: Some("acme".into()) },
+        principal: Principal {
+            issuer: "https://idp".into(),
+            subject: "alice".into(),
+            email: None,
+            groups: vec!["analysts".into()],
+            tenant: Some("acme".into()),
+        },
         session: None,
-        request: RequestFacts { language: Some("python".into()), code_bytes: Some(120), ..Default::default() },
-        analysis: Some(CodeFacts { imports: vec!["matplotlib".into(), "os".into(), "pandas".into()], ..Default::default() }),
+        request: RequestFacts {
+            language: Some("python".into()),
+            code_bytes: Some(120),
+            ..Default::default()
+        },
+        analysis: Some(CodeFacts {
+            imports: vec!["matplotlib".into(), "os".into(), "pandas".into()],
+            ..Default::default()
+        }),
     };
     // Baseline: the smallest policy that yields a decision, through the same engine and code path.
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(dir.path().join("airlock")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("airlock/d.rego"), "package airlock.decision\n\ndecision := {\"result\": \"allow\", \"violations\": []}\n").unwrap_or_else(|e| panic!("{e}"));
-    let baseline = airlock_policy::RegoPolicy::new(&airlock_policy::Bundle::from_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("airlock/d.rego"),
+        "package airlock.decision\n\ndecision := {\"result\": \"allow\", \"violations\": []}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let baseline = airlock_policy::RegoPolicy::new(
+        &airlock_policy::Bundle::from_dir(dir.path()).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let run = |p: &airlock_policy::RegoPolicy| {
         for _ in 0..500 {
             let _ = p.decide(&input);
@@ -86,7 +118,9 @@ async fn direct_bench() -> Stats {
     let backend = LocalBackend::new(LocalBackendConfig {
         state_dir: state.path().to_path_buf(),
         agent_path: bin_dir().join("airlock-agent"),
-        runtime_dir: PathBuf::from(std::env::var("AIRLOCK_RUNTIME_DIR").unwrap_or_else(|_| "/opt/airlock/runtime".into())),
+        runtime_dir: PathBuf::from(
+            std::env::var("AIRLOCK_RUNTIME_DIR").unwrap_or_else(|_| "/opt/airlock/runtime".into()),
+        ),
         bwrap_path: "/usr/bin/bwrap".into(),
         setpriv_path: "/usr/bin/setpriv".into(),
         uid_base: 200_000,
@@ -97,8 +131,20 @@ async fn direct_bench() -> Stats {
         start_timeout: Duration::from_secs(30),
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let sb = backend.create(SandboxSpec { session_id: SessionId::generate(), limits: Limits::default() }).await.unwrap_or_else(|e| panic!("{e}"));
-    let job = || SandboxJob { execution_id: ExecutionId::generate(), language: Language::Python, code: "1+1".into(), timeout: Duration::from_secs(10), output_limit: 1 << 20 };
+    let sb = backend
+        .create(SandboxSpec {
+            session_id: SessionId::generate(),
+            limits: Limits::default(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let job = || SandboxJob {
+        execution_id: ExecutionId::generate(),
+        language: Language::Python,
+        code: "1+1".into(),
+        timeout: Duration::from_secs(10),
+        output_limit: 1 << 20,
+    };
     for _ in 0..20 {
         let _ = sb.run(job()).await;
     }
@@ -107,7 +153,13 @@ async fn direct_bench() -> Stats {
         let t = Instant::now();
         let r = sb.run(job()).await.unwrap_or_else(|e| panic!("{e}"));
         v.push(t.elapsed());
-        assert_eq!(r.outputs.first().and_then(|o| o.data.get("text/plain")).and_then(|x| x.as_str()), Some("2"));
+        assert_eq!(
+            r.outputs
+                .first()
+                .and_then(|o| o.data.get("text/plain"))
+                .and_then(|x| x.as_str()),
+            Some("2")
+        );
     }
     let _ = sb.destroy().await;
     stats(v)
@@ -115,7 +167,10 @@ async fn direct_bench() -> Stats {
 
 async fn http_bench() -> (Stats, Stats) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080);
     let cfg = dir.path().join("airlock.toml");
     std::fs::write(
         &cfg,
@@ -123,8 +178,22 @@ async fn http_bench() -> (Stats, Stats) {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let airlock = bin_dir().join("airlock");
-    let token = String::from_utf8(Command::new(&airlock).args(["token", "mint", "--sub", "bench", "--config"]).arg(&cfg).output().unwrap_or_else(|e| panic!("{e}")).stdout).unwrap_or_default();
-    let mut child = Command::new(&airlock).args(["serve", "--config"]).arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{e}"));
+    let token = String::from_utf8(
+        Command::new(&airlock)
+            .args(["token", "mint", "--sub", "bench", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .stdout,
+    )
+    .unwrap_or_default();
+    let mut child = Command::new(&airlock)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..200 {
@@ -138,11 +207,24 @@ async fn http_bench() -> (Stats, Stats) {
     let mut sid = String::new();
     for i in 0..6 {
         let t = Instant::now();
-        let r: serde_json::Value = http.post(format!("{base}/v1/sessions")).header("authorization", &auth).send().await.and_then(|r| r.error_for_status()).unwrap_or_else(|e| panic!("{e}")).json().await.unwrap_or_default();
+        let r: serde_json::Value = http
+            .post(format!("{base}/v1/sessions"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_default();
         cold.push(t.elapsed());
         let id = r["id"].as_str().unwrap_or_default().to_owned();
         if i < 5 {
-            let _ = http.delete(format!("{base}/v1/sessions/{id}")).header("authorization", &auth).send().await;
+            let _ = http
+                .delete(format!("{base}/v1/sessions/{id}"))
+                .header("authorization", &auth)
+                .send()
+                .await;
         } else {
             sid = id;
         }
@@ -150,12 +232,26 @@ async fn http_bench() -> (Stats, Stats) {
     let url = format!("{base}/v1/sessions/{sid}/executions");
     let body = serde_json::json!({"language": "python", "code": "1+1"});
     for _ in 0..20 {
-        let _ = http.post(&url).header("authorization", &auth).json(&body).send().await;
+        let _ = http
+            .post(&url)
+            .header("authorization", &auth)
+            .json(&body)
+            .send()
+            .await;
     }
     let mut warm = vec![];
     for _ in 0..300 {
         let t = Instant::now();
-        let r: serde_json::Value = http.post(&url).header("authorization", &auth).json(&body).send().await.unwrap_or_else(|e| panic!("{e}")).json().await.unwrap_or_default();
+        let r: serde_json::Value = http
+            .post(&url)
+            .header("authorization", &auth)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_default();
         warm.push(t.elapsed());
         assert_eq!(r["outputs"][0]["data"]["text/plain"], "2", "{r}");
     }
@@ -166,17 +262,52 @@ async fn http_bench() -> (Stats, Stats) {
 
 #[tokio::main]
 async fn main() {
-    println!("airlock-bench on {} cores ({})\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), if cfg!(debug_assertions) { "debug build: numbers are not representative" } else { "release build" });
+    println!(
+        "airlock-bench on {} cores ({})\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        if cfg!(debug_assertions) {
+            "debug build: numbers are not representative"
+        } else {
+            "release build"
+        }
+    );
     println!("| measurement | samples | p50 | p99 |\n|---|---|---|---|");
     let (policy, baseline) = policy_bench();
-    row("policy decision, default bundle (in process)", &policy, true);
-    row("policy decision, one-rule baseline (same engine)", &baseline, true);
+    row(
+        "policy decision, default bundle (in process)",
+        &policy,
+        true,
+    );
+    row(
+        "policy decision, one-rule baseline (same engine)",
+        &baseline,
+        true,
+    );
     let direct = direct_bench().await;
-    row("`1+1` direct to the sandbox agent (no gateway)", &direct, false);
+    row(
+        "`1+1` direct to the sandbox agent (no gateway)",
+        &direct,
+        false,
+    );
     let (warm, cold) = http_bench().await;
-    row("`1+1` through HTTP (auth, policy, audit, sandbox)", &warm, false);
+    row(
+        "`1+1` through HTTP (auth, policy, audit, sandbox)",
+        &warm,
+        false,
+    );
     row("session create, cold (sandbox + kernel)", &cold, false);
     println!();
-    println!("policy: {:.0} decisions/s at p50; default bundle / baseline p50 = {:.2}x", 1e3 / policy.p50, policy.p50 / baseline.p50);
-    println!("gateway overhead at p50: {:.2} ms ({:.2}x the direct round trip); at p99: {:.2} ms", warm.p50 - direct.p50, warm.p50 / direct.p50, warm.p99 - direct.p99);
+    println!(
+        "policy: {:.0} decisions/s at p50; default bundle / baseline p50 = {:.2}x",
+        1e3 / policy.p50,
+        policy.p50 / baseline.p50
+    );
+    println!(
+        "gateway overhead at p50: {:.2} ms ({:.2}x the direct round trip); at p99: {:.2} ms",
+        warm.p50 - direct.p50,
+        warm.p50 / direct.p50,
+        warm.p99 - direct.p99
+    );
 }

@@ -120,6 +120,7 @@ pub struct Gateway {
     pub port: u16,
     pub dir: PathBuf,
     pub config: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -133,12 +134,21 @@ impl Gateway {
 
     /// Starts a gateway with the test config plus `extra` TOML.
     pub fn start_with(extra: &str) -> Self {
+        Self::start_opts(extra, &[])
+    }
+
+    /// Starts a gateway with `extra` TOML in `[sessions]` and `AIRLOCK_*` overrides in `env`.
+    pub fn start_opts(extra: &str, env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::Builder::new()
             .prefix("airlock-e2e-")
             .tempdir()
             .unwrap_or_else(|e| panic!("{e}"));
         let dir = tmp.path().to_path_buf();
         let mut g = Self::configure(&dir, extra);
+        g.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         g._tmp = Some(tmp);
         g.spawn();
         g
@@ -182,6 +192,7 @@ sweep_interval_seconds = 1
             port,
             dir: dir.to_path_buf(),
             config,
+            env: vec![],
             child: None,
             _tmp: None,
         }
@@ -200,6 +211,7 @@ sweep_interval_seconds = 1
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AIRLOCK_TEST_SECRET", TEST_SECRET)
             .env("AIRLOCK_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap_or_else(|e| panic!("{e}")))
             .stderr(log)

@@ -151,3 +151,51 @@ fn huge_output_is_truncated_with_a_marker() {
     );
     assert_eq!(stdout_of(&api.run(&sid, "python", "print('ok')")), "ok\n");
 }
+
+#[test]
+fn workspace_quota_holds_for_uploads_and_code() {
+    let gw = Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_LIMITS__WORKSPACE_MIB", "4"),
+            ("AIRLOCK_LIMITS__UPLOAD_BYTES", "8388608"),
+        ],
+    );
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    assert_eq!(
+        api.upload(&sid, "keep.csv", b"a,b\n1,2\n".to_vec(), None)
+            .status,
+        201
+    );
+    let r = api.upload(&sid, "big.bin", vec![7u8; 5 * 1024 * 1024], None);
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (413, Some("workspace_quota_exceeded")),
+        "{}",
+        r.body
+    );
+    let r = api.run(
+        &sid,
+        "python",
+        "open('fill.bin', 'wb').write(b'x' * 6 * 1024 * 1024)",
+    );
+    assert_eq!(r.body["status"], "failed", "{}", r.body);
+    assert_eq!(
+        r.body["error"]["code"], "workspace_quota_exceeded",
+        "{}",
+        r.body
+    );
+    // What the execution wrote is gone; what was there before is intact.
+    let files: Vec<String> = api.get(&format!("/v1/sessions/{sid}/files")).body["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["path"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(files, vec!["keep.csv".to_string()]);
+    assert_eq!(
+        stdout_of(&api.run(&sid, "bash", "cat keep.csv")),
+        "a,b\n1,2\n"
+    );
+}

@@ -10,6 +10,8 @@ mod audit;
 mod auth;
 mod bad_input;
 mod isolation;
+mod lifecycle;
 mod limits;
+mod observability;
 mod restart;
 mod user_story;

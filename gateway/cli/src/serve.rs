@@ -13,7 +13,7 @@ use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
 pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut cfg = load_config(config)?;
-    telemetry::init(&cfg.telemetry);
+    let telemetry = telemetry::init(&cfg.telemetry)?;
     // Everything the gateway creates (database, audit file, keys) is private to it.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     std::fs::create_dir_all(&cfg.state.dir)
@@ -21,7 +21,9 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     cfg.state.dir = std::fs::canonicalize(&cfg.state.dir)?;
     set_private(&cfg.state.dir);
     let workers = cfg.server.workers;
-    actix_web::rt::System::new().block_on(async move { serve(cfg, workers).await })?;
+    let result = actix_web::rt::System::new().block_on(async move { serve(cfg, workers).await });
+    telemetry.shutdown();
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

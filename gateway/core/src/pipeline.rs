@@ -179,7 +179,9 @@ impl Gateway {
         exec.status = match outcome.end {
             JobEnd::Completed => ExecutionStatus::Succeeded,
             JobEnd::TimedOut => ExecutionStatus::TimedOut,
-            JobEnd::Failed | JobEnd::OutOfMemory | JobEnd::KernelDied => ExecutionStatus::Failed,
+            JobEnd::Failed | JobEnd::OutOfMemory | JobEnd::KernelDied | JobEnd::QuotaExceeded => {
+                ExecutionStatus::Failed
+            }
         };
         match outcome.end {
             JobEnd::TimedOut => {
@@ -210,6 +212,11 @@ impl Gateway {
                     traceback: vec![],
                     code: Some("kernel_died".into()),
                 });
+            }
+            JobEnd::QuotaExceeded => {
+                if let Some(e) = exec.error.as_mut() {
+                    e.code = Some("workspace_quota_exceeded".into());
+                }
             }
             JobEnd::Completed | JobEnd::Failed => {}
         }

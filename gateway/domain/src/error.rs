@@ -110,5 +110,15 @@ mod tests {
 
 /// The error table of docs/api.md, one row per code.
 pub fn markdown_rows() -> String {
-    ErrorCode::ALL.iter().map(|c| format!("| `{}` | {} | {} |\n", c.as_str(), c.http_status(), c.meaning())).collect()
+    ErrorCode::ALL
+        .iter()
+        .map(|c| {
+            format!(
+                "| `{}` | {} | {} |\n",
+                c.as_str(),
+                c.http_status(),
+                c.meaning()
+            )
+        })
+        .collect()
 }

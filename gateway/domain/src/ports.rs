@@ -67,6 +67,7 @@ pub enum JobEnd {
     TimedOut,
     OutOfMemory,
     KernelDied,
+    QuotaExceeded,
 }
 
 #[derive(Clone, Debug)]

@@ -392,6 +392,7 @@ impl Sandbox for LocalSandbox {
                         RunEnd::Failed => JobEnd::Failed,
                         RunEnd::TimedOut => JobEnd::TimedOut,
                         RunEnd::KernelDied => JobEnd::KernelDied,
+                        RunEnd::QuotaExceeded => JobEnd::QuotaExceeded,
                     };
                     break;
                 }

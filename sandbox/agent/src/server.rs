@@ -185,6 +185,24 @@ impl Agent {
             }
         };
         save_figures(&self.workspace, &req.execution_id, &out);
+        let mut end = end;
+        let mut artifacts = self.workspace.changed_since(&before);
+        if self.workspace.usage() > self.workspace.quota_bytes {
+            // Enforce the quota: what this execution wrote goes, the rest of the workspace stays.
+            let removed: Vec<String> = artifacts.iter().map(|a| a.path.clone()).collect();
+            for p in &removed {
+                if let Ok(path) = self.workspace.resolve(p) {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            out.error(
+                "WorkspaceQuotaExceeded".into(),
+                format!("the execution wrote past the workspace quota of {} bytes; the files it wrote were removed: {}", self.workspace.quota_bytes, removed.join(", ")),
+                vec![],
+            );
+            artifacts.clear();
+            end = RunEnd::QuotaExceeded;
+        }
         for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
             if !text.is_empty() {
                 conn.send_json(&Event::Stream {
@@ -209,7 +227,6 @@ impl Agent {
             })
             .await?;
         }
-        let artifacts = self.workspace.changed_since(&before);
         conn.send_json(&Event::Done {
             end,
             signal,

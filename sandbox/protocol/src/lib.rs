@@ -70,6 +70,8 @@ pub enum RunEnd {
     TimedOut,
     /// The kernel process died (signal in `Done::signal`); it was restarted.
     KernelDied,
+    /// The execution wrote past the workspace quota; the files it wrote were removed.
+    QuotaExceeded,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,92 @@
+//! Sessions end on idle timeout, on TTL and on shutdown, and take their sandboxes with them.
+
+use crate::harness::{self, stdout_of, Gateway};
+use std::time::{Duration, Instant};
+
+fn wait_status(api: &harness::Api, sid: &str, want: &str, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = api.get(&format!("/v1/sessions/{sid}"));
+        if r.body["status"] == want || Instant::now() > deadline {
+            return r.body;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn idle_and_expired_sessions_are_swept() {
+    let gw = Gateway::start_with("idle_timeout_seconds = 3\nttl_seconds = 6\n");
+    let api = gw.api(&harness::token("alice-tool"));
+    let idle = api.session();
+    let busy = api.session();
+    // `busy` stays active past the idle timeout by being used; it still ends at its TTL.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        assert_eq!(stdout_of(&api.run(&busy, "python", "print(1)")), "1\n");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let s = wait_status(&api, &idle, "expired", Duration::from_secs(10));
+    assert_eq!(s["status"], "expired", "{s}");
+    assert!(
+        s["status_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("idle"),
+        "{s}"
+    );
+    assert_eq!(
+        api.get(&format!("/v1/sessions/{busy}")).body["status"],
+        "active"
+    );
+    let s = wait_status(&api, &busy, "expired", Duration::from_secs(10));
+    assert!(
+        s["status_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("time to live"),
+        "{s}"
+    );
+    assert_eq!(
+        std::fs::read_dir(gw.sandboxes_dir())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "workspaces left behind"
+    );
+    assert_eq!(
+        harness::audit_events(&gw.audit_file())
+            .iter()
+            .filter(|e| e["type"] == "session.expired")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn shutdown_destroys_sandboxes_and_records_why() {
+    let mut gw = Gateway::start();
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    assert_eq!(stdout_of(&api.run(&sid, "python", "print(2)")), "2\n");
+    gw.stop();
+    assert_eq!(
+        std::fs::read_dir(gw.sandboxes_dir())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "workspaces left after SIGTERM"
+    );
+    let events = harness::audit_events(&gw.audit_file());
+    assert!(events.iter().any(|e| e["type"] == "session.lost"
+        && e["data"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("shut down")));
+    assert_eq!(
+        events.last().map(|e| e["type"].clone()),
+        Some(serde_json::json!("gateway.stopped"))
+    );
+    let (code, out) = harness::verify(&gw.audit_file());
+    assert_eq!(code, 0, "{out}");
+}
