@@ -8,7 +8,10 @@ use std::{
 };
 
 /// A minimal OTLP/HTTP receiver on loopback: records (path, content-type, body) of each POST.
-fn collector() -> (String, Arc<Mutex<Vec<(String, String, Vec<u8>)>>>) {
+/// (path, content-type, body) of each request received.
+type Posts = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
+fn collector() -> (String, Posts) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let url = format!(
         "http://{}",
