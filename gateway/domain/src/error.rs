@@ -89,6 +89,21 @@ impl GatewayError {
     }
 }
 
+/// The error table of docs/api.md, one row per code.
+pub fn markdown_rows() -> String {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| {
+            format!(
+                "| `{}` | {} | {} |\n",
+                c.as_str(),
+                c.http_status(),
+                c.meaning()
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,19 +121,4 @@ mod tests {
             assert!((400..600).contains(&c.http_status()));
         }
     }
-}
-
-/// The error table of docs/api.md, one row per code.
-pub fn markdown_rows() -> String {
-    ErrorCode::ALL
-        .iter()
-        .map(|c| {
-            format!(
-                "| `{}` | {} | {} |\n",
-                c.as_str(),
-                c.http_status(),
-                c.meaning()
-            )
-        })
-        .collect()
 }

@@ -34,8 +34,13 @@ violations contains v if {
 # Top-level modules that are not part of the standard library.
 third_party contains m if {
 	some m in input.analysis.imports
-	not m in data.airlock.packages.stdlib
+	not data.airlock.packages.stdlib[m]
 }
+
+# Sets for constant-time membership (the data keeps lists for readability).
+allowed_set := {d | some d in data.airlock.packages.allowed}
+
+review_set := {d | some d in data.airlock.packages.review}
 
 distribution(m) := d if {
 	d := data.airlock.packages.import_to_distribution[m]
@@ -46,7 +51,7 @@ allowed_list := concat(", ", sort(data.airlock.packages.allowed))
 violations contains v if {
 	some m in third_party
 	d := distribution(m)
-	not d in data.airlock.packages.allowed
+	not allowed_set[d]
 	v := common.violation(
 		"package_not_allowed",
 		sprintf("package %q (imported as %q) is not on the allowlist", [d, m]),
@@ -94,7 +99,7 @@ violations contains v if {
 review contains r if {
 	some m in third_party
 	d := distribution(m)
-	d in data.airlock.packages.review
+	review_set[d]
 	r := common.violation(
 		"package_requires_review",
 		sprintf("package %q needs a reviewer's approval", [d]),
