@@ -160,6 +160,30 @@ impl Bundle {
         Ok(b)
     }
 
+    /// A regorus engine with this bundle's data and its policies (and tests, if asked).
+    pub(crate) fn engine(&self, with_tests: bool) -> Result<regorus::Engine, LoadError> {
+        let mut engine = regorus::Engine::new();
+        for (path, text) in self
+            .modules
+            .iter()
+            .filter(|(p, _)| with_tests || !p.ends_with("_test.rego"))
+        {
+            engine
+                .add_policy(path.clone(), text.clone())
+                .map_err(|e| LoadError::Rego {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        let data_err = |e: anyhow::Error| LoadError::Rego {
+            path: "data.json".into(),
+            message: e.to_string(),
+        };
+        let data = regorus::Value::from_json_str(&self.data.to_string()).map_err(data_err)?;
+        engine.add_data(data).map_err(data_err)?;
+        Ok(engine)
+    }
+
     /// The policy modules without the tests.
     pub fn policies(&self) -> impl Iterator<Item = &(String, String)> {
         self.modules

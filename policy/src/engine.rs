@@ -18,25 +18,7 @@ pub struct RegoPolicy {
 
 impl RegoPolicy {
     pub fn new(bundle: &Bundle) -> Result<Self, LoadError> {
-        let mut engine = regorus::Engine::new();
-        for (path, text) in bundle.policies() {
-            engine
-                .add_policy(path.clone(), text.clone())
-                .map_err(|e| LoadError::Rego {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-        }
-        let data = regorus::Value::from_json_str(&bundle.data.to_string()).map_err(|e| {
-            LoadError::Rego {
-                path: "data.json".into(),
-                message: e.to_string(),
-            }
-        })?;
-        engine.add_data(data).map_err(|e| LoadError::Rego {
-            path: "data.json".into(),
-            message: e.to_string(),
-        })?;
+        let engine = bundle.engine(false)?;
         let policy = Self {
             revision: bundle.revision.clone(),
             prototype: engine,

@@ -10,24 +10,7 @@ pub struct TestOutcome {
 }
 
 pub fn run_tests(bundle: &Bundle) -> Result<Vec<TestOutcome>, LoadError> {
-    let mut engine = regorus::Engine::new();
-    for (path, text) in &bundle.modules {
-        engine
-            .add_policy(path.clone(), text.clone())
-            .map_err(|e| LoadError::Rego {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-    }
-    let data =
-        regorus::Value::from_json_str(&bundle.data.to_string()).map_err(|e| LoadError::Rego {
-            path: "data.json".into(),
-            message: e.to_string(),
-        })?;
-    engine.add_data(data).map_err(|e| LoadError::Rego {
-        path: "data.json".into(),
-        message: e.to_string(),
-    })?;
+    let mut engine = bundle.engine(true)?;
     let mut out = vec![];
     for (path, text) in bundle
         .modules

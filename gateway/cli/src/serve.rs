@@ -3,7 +3,7 @@
 use crate::{commands::load_config, telemetry};
 use actix_web::{web, App, HttpServer};
 use airlock_gateway_audit::JsonlFileSink;
-use airlock_gateway_auth::{Authenticator, ClaimMapping, DevIssuer, IssuerSettings, KeySource};
+use airlock_gateway_auth::{Authenticator, DevIssuer, IssuerSettings, KeySource};
 use airlock_gateway_config::Config;
 use airlock_gateway_core::{AuditRecorder, Gateway, GatewayDeps, GatewaySettings};
 use airlock_gateway_domain::audit::{types, NewEvent};
@@ -45,12 +45,7 @@ fn issuers(cfg: &Config) -> anyhow::Result<Vec<IssuerSettings>> {
                 .filter_map(|a| airlock_gateway_auth::parse_algorithm(a))
                 .collect(),
             leeway_seconds: i.leeway_seconds,
-            claims: ClaimMapping {
-                subject: i.claims.subject.clone(),
-                email: i.claims.email.clone(),
-                groups: i.claims.groups.clone(),
-                tenant: i.claims.tenant.clone(),
-            },
+            claims: i.claims.clone(),
             keys: i
                 .jwks_uri
                 .clone()

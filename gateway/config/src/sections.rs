@@ -178,34 +178,11 @@ pub struct Issuer {
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
     #[serde(default)]
-    pub claims: claims::ClaimNames,
+    pub claims: airlock_gateway_domain::principal::ClaimMapping,
     #[serde(default = "default_jwks_ttl")]
     pub jwks_cache_seconds: u64,
     #[serde(default = "default_refetch")]
     pub min_refetch_seconds: u64,
-}
-
-/// Claim names; the auth crate maps them, config only carries them.
-pub mod claims {
-    use serde::{Deserialize, Serialize};
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(deny_unknown_fields, default)]
-    pub struct ClaimNames {
-        pub subject: String,
-        pub email: String,
-        pub groups: String,
-        pub tenant: String,
-    }
-    impl Default for ClaimNames {
-        fn default() -> Self {
-            Self {
-                subject: "sub".into(),
-                email: "email".into(),
-                groups: "groups".into(),
-                tenant: "tenant".into(),
-            }
-        }
-    }
 }
 
 fn default_algorithms() -> Vec<String> {

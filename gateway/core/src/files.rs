@@ -6,7 +6,6 @@ use crate::{
 };
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
-    decision::DecisionResult,
     policy_input::{Action, RequestFacts},
     ports::{Change, SandboxError},
     ErrorCode, FileInfo, GatewayError, Principal, SessionId, WorkspacePath,
@@ -41,16 +40,7 @@ impl Gateway {
             ..Default::default()
         };
         let input = self.input(Action::FileUpload, p, Some(&session), 0, request);
-        let decision = self.decide(&input)?;
-        let decided = NewEvent::new(
-            types::POLICY_DECIDED,
-            Some(id.to_string()),
-            events::decided(p, &input, &decision, Some(id.as_str()), None),
-        );
-        self.deps.audit.record(vec![], vec![decided]).await?;
-        if decision.result != DecisionResult::Allow {
-            return Err(Self::denied(&decision));
-        }
+        self.decide_recorded(p, &input, id).await?;
         let mut info = live
             .sandbox
             .write_file(path, data)
@@ -116,16 +106,7 @@ impl Gateway {
                 ..Default::default()
             },
         );
-        let decision = self.decide(&input)?;
-        let decided = NewEvent::new(
-            types::POLICY_DECIDED,
-            Some(id.to_string()),
-            events::decided(p, &input, &decision, Some(id.as_str()), None),
-        );
-        self.deps.audit.record(vec![], vec![decided]).await?;
-        if decision.result != DecisionResult::Allow {
-            return Err(Self::denied(&decision));
-        }
+        self.decide_recorded(p, &input, id).await?;
         let max = u64::from(session.limits.workspace_mib) << 20;
         let data = live
             .sandbox

@@ -95,6 +95,26 @@ impl Gateway {
         Ok(d)
     }
 
+    /// Decides, records the decision, and turns anything but allow into a 403.
+    pub(crate) async fn decide_recorded(
+        &self,
+        p: &Principal,
+        input: &PolicyInput,
+        session_id: &SessionId,
+    ) -> Result<Decision, GatewayError> {
+        let decision = self.decide(input)?;
+        let decided = NewEvent::new(
+            types::POLICY_DECIDED,
+            Some(session_id.to_string()),
+            events::decided(p, input, &decision, Some(session_id.as_str()), None),
+        );
+        self.deps.audit.record(vec![], vec![decided]).await?;
+        if decision.result != DecisionResult::Allow {
+            return Err(Self::denied(&decision));
+        }
+        Ok(decision)
+    }
+
     pub(crate) fn input(
         &self,
         action: Action,
@@ -161,17 +181,7 @@ impl Gateway {
         }
         let id = SessionId::generate();
         let input = self.input(Action::SessionCreate, p, None, 0, RequestFacts::default());
-        let decision = self.decide(&input)?;
-        let decided = NewEvent::new(
-            types::POLICY_DECIDED,
-            Some(id.to_string()),
-            events::decided(p, &input, &decision, Some(id.as_str()), None),
-        );
-        if decision.result != DecisionResult::Allow {
-            self.deps.audit.record(vec![], vec![decided]).await?;
-            return Err(Self::denied(&decision));
-        }
-        self.deps.audit.record(vec![], vec![decided]).await?;
+        self.decide_recorded(p, &input, &id).await?;
 
         let started = std::time::Instant::now();
         let sandbox = self
