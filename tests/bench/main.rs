@@ -165,7 +165,7 @@ async fn direct_bench() -> Stats {
     stats(v)
 }
 
-async fn http_bench() -> (Stats, Stats) {
+async fn http_bench() -> (Stats, Stats, Option<(usize, f64, u64, usize)>) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -174,7 +174,7 @@ async fn http_bench() -> (Stats, Stats) {
     let cfg = dir.path().join("airlock.toml");
     std::fs::write(
         &cfg,
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\ninstance_id = \"bench-http\"\n[state]\ndir = \"{}\"\n[auth.dev_issuer]\nenabled = true\n[telemetry]\nlog_filter = \"warn\"\n", dir.path().join("state").display()),
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\ninstance_id = \"bench-http\"\n[state]\ndir = \"{}\"\n[auth.dev_issuer]\nenabled = true\n[sessions]\nmax_total = 400\nmax_per_principal = 400\n[telemetry]\nlog_filter = \"warn\"\n", dir.path().join("state").display()),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let airlock = bin_dir().join("airlock");
@@ -255,9 +255,123 @@ async fn http_bench() -> (Stats, Stats) {
         warm.push(t.elapsed());
         assert_eq!(r["outputs"][0]["data"]["text/plain"], "2", "{r}");
     }
+    let _ = http
+        .delete(format!("{base}/v1/sessions/{sid}"))
+        .header("authorization", &auth)
+        .send()
+        .await;
+    let live = live_sessions(&http, &base, &auth).await;
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
-    (stats(warm), stats(cold))
+    (stats(warm), stats(cold), live)
+}
+
+fn mem_available_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemAvailable:")
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        / 1024
+}
+
+/// N live sessions at once (8 created in parallel at a time), each with its own secret in a
+/// kernel variable; every session must read back its own value and no other (no cross-talk).
+async fn live_sessions(
+    http: &reqwest::Client,
+    base: &str,
+    auth: &str,
+) -> Option<(usize, f64, u64, usize)> {
+    let n: usize = std::env::var("AIRLOCK_BENCH_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    if n == 0 {
+        return None;
+    }
+    let before = mem_available_mib();
+    let started = Instant::now();
+    let mut ids = vec![];
+    for chunk in (0..n).collect::<Vec<_>>().chunks(8) {
+        let futs = chunk.iter().map(|_| async {
+            let r: serde_json::Value = http
+                .post(format!("{base}/v1/sessions"))
+                .header("authorization", auth)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let id = r["id"].as_str()?.to_owned();
+            let set = serde_json::json!({"language": "python", "code": format!("secret = {id:?}")});
+            http.post(format!("{base}/v1/sessions/{id}/executions"))
+                .header("authorization", auth)
+                .json(&set)
+                .send()
+                .await
+                .ok()?;
+            Some(id)
+        });
+        ids.extend(futures_join(futs).await.into_iter().flatten());
+    }
+    let took = started.elapsed().as_secs_f64();
+    let used = before.saturating_sub(mem_available_mib());
+    let mut correct = 0;
+    for id in &ids {
+        let get = serde_json::json!({"language": "python", "code": "print(secret)"});
+        let r: serde_json::Value = match http
+            .post(format!("{base}/v1/sessions/{id}/executions"))
+            .header("authorization", auth)
+            .json(&get)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => continue,
+        };
+        if r["stdout"].as_str() == Some(&format!("{id}\n")) {
+            correct += 1;
+        }
+    }
+    for id in &ids {
+        let _ = http
+            .delete(format!("{base}/v1/sessions/{id}"))
+            .header("authorization", auth)
+            .send()
+            .await;
+    }
+    Some((ids.len(), took, used, correct))
+}
+
+async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futs.collect();
+    let mut out = Vec::with_capacity(handles.len());
+    // Poll them concurrently on this task.
+    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(done.into_iter().flatten());
+    out
 }
 
 #[tokio::main]
@@ -291,7 +405,7 @@ async fn main() {
         &direct,
         false,
     );
-    let (warm, cold) = http_bench().await;
+    let (warm, cold, live) = http_bench().await;
     row(
         "`1+1` through HTTP (auth, policy, audit, sandbox)",
         &warm,
@@ -310,4 +424,7 @@ async fn main() {
         warm.p50 / direct.p50,
         warm.p99 - direct.p99
     );
+    if let Some((n, secs, mib, correct)) = live {
+        println!("live sessions: {n} created in {secs:.1} s ({:.0} ms each with 8 in parallel), about {mib} MiB of host memory in use for them ({:.0} MiB each), {correct}/{n} read back their own variable", secs * 1e3 / n.max(1) as f64, mib as f64 / n.max(1) as f64);
+    }
 }

@@ -49,12 +49,9 @@ impl Gateway {
             )
         })?;
         let session = live.session.lock().await.clone();
-        let executions = self
-            .deps
-            .store
-            .execution_count(session_id)
-            .await
-            .map_err(store_err)?;
+        let executions = live
+            .executions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
         // 2. analyse
         let facts = tracing::info_span!("analyse", language = req.language.as_str())

@@ -36,6 +36,8 @@ pub(crate) struct LiveSession {
     pub sandbox: Arc<dyn Sandbox>,
     /// One execution or file operation that changes the workspace at a time.
     pub turn: Mutex<()>,
+    /// Executions asked for so far (a policy input).
+    pub executions: std::sync::atomic::AtomicU64,
 }
 
 pub struct Gateway {
@@ -234,6 +236,7 @@ impl Gateway {
             session: Mutex::new(session.clone()),
             sandbox,
             turn: Mutex::new(()),
+            executions: 0.into(),
         });
         let mut map = self.live.write().await;
         map.insert(id, live);

@@ -167,7 +167,6 @@ pub trait Store: Send + Sync {
     async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
     async fn sessions_by_status(&self, status: SessionStatus) -> Result<Vec<Session>, StoreError>;
     async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError>;
-    async fn execution_count(&self, session: &SessionId) -> Result<u64, StoreError>;
     async fn files(&self, session: &SessionId) -> Result<Vec<FileInfo>, StoreError>;
     async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
     /// Outbox events of a chain after `seq`, in order (for sinks catching up).

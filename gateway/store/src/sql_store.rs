@@ -198,15 +198,6 @@ impl Store for SqlStore {
             .transpose()
     }
 
-    async fn execution_count(&self, session: &SessionId) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM executions WHERE session_id = $1")
-            .bind(session.to_string())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(u64::try_from(row.try_get::<i64, _>("n").map_err(db)?).unwrap_or(0))
-    }
-
     async fn files(&self, session: &SessionId) -> Result<Vec<FileInfo>, StoreError> {
         let rows = sqlx::query("SELECT path, size, sha256, classification, media_type FROM files WHERE session_id = $1 ORDER BY path")
             .bind(session.to_string())

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context};
 use serde_json::{json, Value};
 use std::{os::unix::process::ExitStatusExt, path::PathBuf, process::Stdio, time::Duration};
 use tokio::{
-    process::{Child, Command},
+    process::Command,
     sync::{mpsc, watch},
     time::{timeout, Instant},
 };
@@ -54,7 +54,6 @@ pub struct KernelConfig {
 
 pub struct Kernel {
     cfg: KernelConfig,
-    child: Option<Child>,
     pid: Option<u32>,
     signer: Signer,
     shell: DealerSocket,
@@ -104,18 +103,14 @@ impl Kernel {
             let _ = std::fs::write(format!("/proc/{pid}/oom_score_adj"), "1000");
         }
         let (exit_tx, exit_rx) = watch::channel(None);
-        let (child_slot, waiter) = (None, {
-            let status = async move {
-                let st = child.wait().await;
-                let code = match st {
-                    Ok(s) => s.signal().map(|sig| -sig).or(s.code()).unwrap_or(-1),
-                    Err(_) => -1,
-                };
-                let _ = exit_tx.send(Some(code));
+        // A waiter task owns the child and publishes its exit (negative: killed by that signal).
+        tokio::spawn(async move {
+            let code = match child.wait().await {
+                Ok(s) => s.signal().map(|sig| -sig).or(s.code()).unwrap_or(-1),
+                Err(_) => -1,
             };
-            tokio::spawn(status)
+            let _ = exit_tx.send(Some(code));
         });
-        drop(waiter);
 
         let signer = Signer::new(&key);
         let endpoint = |p: u16| format!("tcp://127.0.0.1:{p}");
@@ -153,7 +148,6 @@ impl Kernel {
         });
         let mut kernel = Self {
             cfg,
-            child: child_slot,
             pid,
             signer,
             shell,
@@ -362,9 +356,6 @@ impl Kernel {
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
-        }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill().await;
         }
         let mut exited = self.exited.clone();
         let _ = timeout(Duration::from_secs(5), async {
