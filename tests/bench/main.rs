@@ -113,6 +113,39 @@ fn policy_bench() -> (Stats, Stats) {
     (stats(run(&policy)), stats(run(&baseline)))
 }
 
+/// One audit event through the recorder: sealed, committed to the SQLite outbox (WAL,
+/// synchronous=FULL) and appended with fsync to the JSON-lines file; beside the same commit
+/// to the outbox alone (no file sink) as the baseline.
+async fn audit_bench() -> (Stats, Stats) {
+    use airlock_gateway_domain::audit::NewEvent;
+    use std::sync::Arc;
+    let mut out = vec![];
+    for with_file in [true, false] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("state.db").display());
+        let store = Arc::new(airlock_gateway_store::SqlStore::connect(&url, true).await.unwrap_or_else(|e| panic!("{e}")));
+        let sinks: Vec<Arc<dyn airlock_gateway_domain::ports::AuditSink>> = if with_file {
+            vec![Arc::new(airlock_gateway_audit::JsonlFileSink::open(&dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}")))]
+        } else {
+            vec![]
+        };
+        let rec = airlock_gateway_core::AuditRecorder::open("bench".into(), "airlock://bench".into(), store, sinks).await.unwrap_or_else(|e| panic!("{}", e.message));
+        let data = serde_json::json!({"principal": {"issuer": "https://idp", "subject": "alice", "groups": ["analysts"]}, "session_id": "ses_x", "code": "print(1)", "code_sha256": "ab".repeat(32)});
+        let mut v = vec![];
+        for i in 0..1100 {
+            let t = Instant::now();
+            rec.record(vec![], vec![NewEvent::new("execution.requested", Some("ses_x".into()), data.clone())]).await.unwrap_or_else(|e| panic!("{}", e.message));
+            if i >= 100 {
+                v.push(t.elapsed());
+            }
+        }
+        out.push(stats(v));
+    }
+    let baseline = out.pop().unwrap_or(Stats { p50: 0.0, p99: 0.0, n: 0 });
+    let full = out.pop().unwrap_or(Stats { p50: 0.0, p99: 0.0, n: 0 });
+    (full, baseline)
+}
+
 async fn direct_bench() -> Stats {
     let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let backend = LocalBackend::new(LocalBackendConfig {
@@ -399,6 +432,9 @@ async fn main() {
         &baseline,
         true,
     );
+    let (audit, outbox_only) = audit_bench().await;
+    row("audit record, outbox + JSON-lines file (fsync both)", &audit, true);
+    row("audit record, outbox only (baseline)", &outbox_only, true);
     let direct = direct_bench().await;
     row(
         "`1+1` direct to the sandbox agent (no gateway)",
