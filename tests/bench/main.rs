@@ -122,27 +122,61 @@ async fn audit_bench() -> (Stats, Stats) {
     let mut out = vec![];
     for with_file in [true, false] {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("state.db").display());
-        let store = Arc::new(airlock_gateway_store::SqlStore::connect(&url, true).await.unwrap_or_else(|e| panic!("{e}")));
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("state.db").display()
+        );
+        let store = Arc::new(
+            airlock_gateway_store::SqlStore::connect(&url, true)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
         let sinks: Vec<Arc<dyn airlock_gateway_domain::ports::AuditSink>> = if with_file {
-            vec![Arc::new(airlock_gateway_audit::JsonlFileSink::open(&dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}")))]
+            vec![Arc::new(
+                airlock_gateway_audit::JsonlFileSink::open(&dir.path().join("audit.jsonl"))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )]
         } else {
             vec![]
         };
-        let rec = airlock_gateway_core::AuditRecorder::open("bench".into(), "airlock://bench".into(), store, sinks).await.unwrap_or_else(|e| panic!("{}", e.message));
+        let rec = airlock_gateway_core::AuditRecorder::open(
+            "bench".into(),
+            "airlock://bench".into(),
+            store,
+            sinks,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
         let data = serde_json::json!({"principal": {"issuer": "https://idp", "subject": "alice", "groups": ["analysts"]}, "session_id": "ses_x", "code": "print(1)", "code_sha256": "ab".repeat(32)});
         let mut v = vec![];
         for i in 0..1100 {
             let t = Instant::now();
-            rec.record(vec![], vec![NewEvent::new("execution.requested", Some("ses_x".into()), data.clone())]).await.unwrap_or_else(|e| panic!("{}", e.message));
+            rec.record(
+                vec![],
+                vec![NewEvent::new(
+                    "execution.requested",
+                    Some("ses_x".into()),
+                    data.clone(),
+                )],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.message));
             if i >= 100 {
                 v.push(t.elapsed());
             }
         }
         out.push(stats(v));
     }
-    let baseline = out.pop().unwrap_or(Stats { p50: 0.0, p99: 0.0, n: 0 });
-    let full = out.pop().unwrap_or(Stats { p50: 0.0, p99: 0.0, n: 0 });
+    let baseline = out.pop().unwrap_or(Stats {
+        p50: 0.0,
+        p99: 0.0,
+        n: 0,
+    });
+    let full = out.pop().unwrap_or(Stats {
+        p50: 0.0,
+        p99: 0.0,
+        n: 0,
+    });
     (full, baseline)
 }
 
@@ -433,7 +467,11 @@ async fn main() {
         true,
     );
     let (audit, outbox_only) = audit_bench().await;
-    row("audit record, outbox + JSON-lines file (fsync both)", &audit, true);
+    row(
+        "audit record, outbox + JSON-lines file (fsync both)",
+        &audit,
+        true,
+    );
     row("audit record, outbox only (baseline)", &outbox_only, true);
     let direct = direct_bench().await;
     row(

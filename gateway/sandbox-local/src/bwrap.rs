@@ -158,3 +158,110 @@ pub fn sandbox_env(runtime_dir: &Path) -> Vec<(String, String)> {
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_joins_cgroups_drops_privileges_and_isolates() {
+        let (bw, sp, rt, ag) = (
+            PathBuf::from("/usr/bin/bwrap"),
+            PathBuf::from("/usr/bin/setpriv"),
+            PathBuf::from("/opt/rt"),
+            PathBuf::from("/opt/agent"),
+        );
+        let (ws, run, etc) = (
+            PathBuf::from("/s/ws"),
+            PathBuf::from("/s/run"),
+            PathBuf::from("/s/etc"),
+        );
+        let procs = vec![
+            PathBuf::from("/sys/fs/cgroup/memory/x/cgroup.procs; rm -rf /"),
+            PathBuf::from("/sys/fs/cgroup/pids/x/cgroup.procs"),
+        ];
+        let plan = BwrapPlan {
+            bwrap: &bw,
+            setpriv: &sp,
+            host_uid: Some(201_234),
+            runtime_dir: &rt,
+            agent: &ag,
+            workspace: &ws,
+            run_dir: &run,
+            etc_dir: &etc,
+            extra_ro_binds: &[],
+            cgroup_procs: &procs,
+            agent_args: vec!["--listen".into(), "unix:/run/airlock/agent.sock".into()],
+            env: sandbox_env(&rt),
+        };
+        let (prog, args) = plan.command();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(prog, PathBuf::from("/bin/sh"));
+        // cgroup paths are positional parameters, never part of the script text
+        assert!(!args[1].contains("rm -rf"), "{}", args[1]);
+        assert!(
+            args[1].contains("echo $$ > \"$1\"")
+                && args[1].contains("echo $$ > \"$2\"")
+                && args[1].contains("shift 2; exec \"$@\"")
+        );
+        assert_eq!(&args[3], "/sys/fs/cgroup/memory/x/cgroup.procs; rm -rf /");
+        let joined = args.join(" ");
+        for needle in [
+            "/usr/bin/setpriv --reuid=201234 --regid=201234 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs --",
+            "--unshare-user --unshare-ipc --unshare-pid --unshare-net --unshare-uts --unshare-cgroup-try --die-with-parent --new-session",
+            "--uid 1000 --gid 1000",
+            "--ro-bind /usr /usr",
+            "--ro-bind /opt/rt /opt/rt",
+            "--ro-bind /opt/agent /opt/airlock/bin/airlock-agent",
+            "--bind /s/ws /workspace",
+            "--bind /s/run /run/airlock",
+            "--remount-ro / --chdir /workspace --clearenv",
+            "--cap-drop ALL -- /opt/airlock/bin/airlock-agent --listen unix:/run/airlock/agent.sock",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in {joined}");
+        }
+        // setpriv runs before bwrap, bwrap before the agent
+        let pos = |s: &str| joined.find(s).unwrap_or(usize::MAX);
+        assert!(
+            pos("/usr/bin/setpriv") < pos("/usr/bin/bwrap")
+                && pos("/usr/bin/bwrap") < pos("--cap-drop ALL")
+        );
+        // no environment of the gateway: only the fixed sandbox variables are set
+        let env_keys: Vec<&str> = args
+            .windows(2)
+            .filter(|w| w[0] == "--setenv")
+            .map(|w| w[1].as_str())
+            .collect();
+        assert!(
+            env_keys.iter().all(|k| !k.starts_with("AIRLOCK")),
+            "{env_keys:?}"
+        );
+        assert!(env_keys.contains(&"OPENBLAS_NUM_THREADS"));
+    }
+
+    #[test]
+    fn no_setpriv_when_not_root() {
+        let p = PathBuf::from("/x");
+        let plan = BwrapPlan {
+            bwrap: &p,
+            setpriv: &p,
+            host_uid: None,
+            runtime_dir: &p,
+            agent: &p,
+            workspace: &p,
+            run_dir: &p,
+            etc_dir: &p,
+            extra_ro_binds: &[],
+            cgroup_procs: &[],
+            agent_args: vec![],
+            env: vec![],
+        };
+        let (_, args) = plan.command();
+        assert!(!args
+            .iter()
+            .any(|a| a.to_string_lossy().starts_with("--reuid")));
+    }
+}

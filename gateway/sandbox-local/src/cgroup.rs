@@ -1,6 +1,6 @@
 //! cgroup v1 (memory, pids, cpu controllers) and v2 limits for one sandbox.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -17,39 +17,66 @@ pub enum CgroupVersion {
     V2,
 }
 
-const ROOT: &str = "/sys/fs/cgroup";
-
-/// Detects the hierarchy this host offers for memory limits.
-pub fn detect() -> Option<CgroupVersion> {
-    let v2 = std::fs::read_to_string(format!("{ROOT}/cgroup.controllers")).unwrap_or_default();
-    if v2.split_whitespace().any(|c| c == "memory") {
-        return Some(CgroupVersion::V2);
-    }
-    if Path::new(&format!("{ROOT}/memory/memory.limit_in_bytes")).exists() {
-        return Some(CgroupVersion::V1);
-    }
-    None
+/// Where the cgroup hierarchies are and which cgroup this process is in (injectable so the
+/// v1 and v2 layouts can be tested on any host).
+#[derive(Clone, Debug)]
+pub struct CgroupHost {
+    pub root: PathBuf,
+    /// The text of `/proc/self/cgroup`.
+    pub self_cgroup: String,
 }
 
-/// This process's own cgroup path in a controller's hierarchy (v1) or the unified one (v2).
-fn own_path(controller: Option<&str>) -> String {
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (
-            parts.next(),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or("/"),
-        );
-        let hit = match controller {
-            Some(c) => ctrls.split(',').any(|x| x == c),
-            None => ctrls.is_empty(),
-        };
-        if hit {
-            return path.to_owned();
+impl CgroupHost {
+    pub fn system() -> Self {
+        Self {
+            root: PathBuf::from("/sys/fs/cgroup"),
+            self_cgroup: std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
         }
     }
-    "/".to_owned()
+
+    /// The hierarchy this host offers for memory limits: v2 when the unified hierarchy has the
+    /// memory controller, else v1 when the memory controller is mounted.
+    pub fn detect(&self) -> Option<CgroupVersion> {
+        let v2 = std::fs::read_to_string(self.root.join("cgroup.controllers")).unwrap_or_default();
+        if v2.split_whitespace().any(|c| c == "memory") {
+            return Some(CgroupVersion::V2);
+        }
+        if self.root.join("memory/memory.limit_in_bytes").exists() {
+            return Some(CgroupVersion::V1);
+        }
+        None
+    }
+
+    /// This process's cgroup path in a controller's hierarchy (v1) or the unified one (v2).
+    fn own_path(&self, controller: Option<&str>) -> String {
+        for line in self.self_cgroup.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (_, ctrls, path) = (
+                parts.next(),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or("/"),
+            );
+            let hit = match controller {
+                Some(c) => ctrls.split(',').any(|x| x == c),
+                None => ctrls.is_empty(),
+            };
+            if hit {
+                return path.to_owned();
+            }
+        }
+        "/".to_owned()
+    }
+
+    /// `<root>[/<controller>]/<own path>/airlock-<instance>`
+    fn parent(&self, controller: Option<&str>, instance: &str) -> PathBuf {
+        let mut p = self.root.clone();
+        if let Some(c) = controller {
+            p.push(c);
+        }
+        p.push(self.own_path(controller).trim_start_matches('/'));
+        p.push(format!("airlock-{instance}"));
+        p
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -69,22 +96,13 @@ pub struct SandboxCgroup {
 impl SandboxCgroup {
     /// Creates the directories (`<own>/airlock-<instance>/<name>`) and writes the limits.
     pub fn create(
+        host: &CgroupHost,
         version: CgroupVersion,
         instance: &str,
         name: &str,
         limits: &Limits,
     ) -> std::io::Result<Self> {
-        let parent = |ctrl: Option<&str>| -> PathBuf {
-            let base = match ctrl {
-                Some(c) => format!("{ROOT}/{c}"),
-                None => ROOT.to_owned(),
-            };
-            let own = own_path(ctrl);
-            let mut p = PathBuf::from(base);
-            p.push(own.trim_start_matches('/'));
-            p.push(format!("airlock-{instance}"));
-            p
-        };
+        let parent = |ctrl: Option<&str>| host.parent(ctrl, instance);
         let cg = match version {
             CgroupVersion::V1 => {
                 let dirs: Vec<PathBuf> = ["memory", "pids", "cpu"]
@@ -195,5 +213,114 @@ fn kill9(pid: i32) {
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(p: PathBuf) -> String {
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .trim()
+            .to_owned()
+    }
+
+    const LIMITS: Limits = Limits {
+        memory_bytes: 512 << 20,
+        pids: 64,
+        cpu_millis: 500,
+    };
+
+    #[test]
+    fn v1_layout_per_controller_below_own_cgroup() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for c in ["memory", "pids", "cpu"] {
+            std::fs::create_dir_all(root.path().join(c)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(root.path().join("memory/memory.limit_in_bytes"), "max")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let host = CgroupHost {
+            root: root.path().to_path_buf(),
+            self_cgroup: "8:pids:/svc\n4:memory:/svc/mem\n1:cpu:/\n0::/".into(),
+        };
+        assert_eq!(host.detect(), Some(CgroupVersion::V1));
+        let cg = SandboxCgroup::create(&host, CgroupVersion::V1, "gw1", "s1", &LIMITS)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mem = root.path().join("memory/svc/mem/airlock-gw1/s1");
+        assert_eq!(
+            cg.dirs,
+            vec![
+                mem.clone(),
+                root.path().join("pids/svc/airlock-gw1/s1"),
+                root.path().join("cpu/airlock-gw1/s1")
+            ]
+        );
+        assert_eq!(
+            read(mem.join("memory.limit_in_bytes")),
+            (512u64 << 20).to_string()
+        );
+        assert_eq!(read(cg.dirs[1].join("pids.max")), "64");
+        assert_eq!(read(cg.dirs[2].join("cpu.cfs_quota_us")), "50000");
+        assert_eq!(read(cg.dirs[2].join("cpu.cfs_period_us")), "100000");
+        std::fs::write(
+            mem.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cg.oom_kills(), 3);
+        assert_eq!(cg.procs_files().len(), 3);
+    }
+
+    #[test]
+    fn v2_layout_in_the_unified_hierarchy() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            root.path().join("cgroup.controllers"),
+            "cpuset cpu io memory hugetlb pids",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let host = CgroupHost {
+            root: root.path().to_path_buf(),
+            self_cgroup: "0::/system.slice/airlock.service\n".into(),
+        };
+        assert_eq!(host.detect(), Some(CgroupVersion::V2));
+        let cg = SandboxCgroup::create(&host, CgroupVersion::V2, "gw1", "s1", &LIMITS)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = root
+            .path()
+            .join("system.slice/airlock.service/airlock-gw1/s1");
+        assert_eq!(cg.dirs, vec![dir.clone()]);
+        assert_eq!(read(dir.join("memory.max")), (512u64 << 20).to_string());
+        assert_eq!(read(dir.join("memory.swap.max")), "0");
+        assert_eq!(read(dir.join("pids.max")), "64");
+        assert_eq!(read(dir.join("cpu.max")), "50000 100000");
+        assert_eq!(
+            read(
+                dir.parent()
+                    .map(|p| p.join("cgroup.subtree_control"))
+                    .unwrap_or_default()
+            ),
+            "+memory +pids +cpu"
+        );
+        std::fs::write(
+            dir.join("memory.events"),
+            "low 0\nhigh 0\nmax 5\noom 2\noom_kill 2\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cg.oom_kills(), 2);
+    }
+
+    #[test]
+    fn no_memory_controller_means_no_cgroups() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.path().join("cgroup.controllers"), "hugetlb")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let host = CgroupHost {
+            root: root.path().to_path_buf(),
+            self_cgroup: String::new(),
+        };
+        assert_eq!(host.detect(), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::{
     bwrap::{sandbox_env, BwrapPlan},
-    cgroup::{self, CgroupMode, CgroupVersion, SandboxCgroup},
+    cgroup::{self, CgroupHost, CgroupMode, CgroupVersion, SandboxCgroup},
     client::{unexpected, wire, AgentClient},
 };
 use airlock_gateway_domain::{
@@ -50,13 +50,15 @@ pub struct LocalBackendConfig {
 
 pub struct LocalBackend {
     cfg: LocalBackendConfig,
+    cgroup_host: CgroupHost,
     cgroup_version: Option<CgroupVersion>,
     live: Arc<AtomicUsize>,
 }
 
 impl LocalBackend {
     pub fn new(cfg: LocalBackendConfig) -> Result<Self, SandboxError> {
-        let cgroup_version = cgroup::detect();
+        let cgroup_host = CgroupHost::system();
+        let cgroup_version = cgroup_host.detect();
         if cgroup_version.is_none() && cfg.cgroups == CgroupMode::Required {
             return Err(SandboxError::Start("no cgroup memory controller found (v1 or v2); set sandbox.local.cgroups = \"best_effort\" only for development".into()));
         }
@@ -74,6 +76,7 @@ impl LocalBackend {
         }
         Ok(Self {
             cfg,
+            cgroup_host,
             cgroup_version,
             live: Arc::new(AtomicUsize::new(0)),
         })
@@ -146,6 +149,7 @@ impl SandboxBackend for LocalBackend {
         };
         let cg = match self.cgroup_version {
             Some(v) => match SandboxCgroup::create(
+                &self.cgroup_host,
                 v,
                 &self.cfg.instance_id,
                 spec.session_id.short(),
