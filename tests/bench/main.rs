@@ -62,7 +62,12 @@ fn bin_dir() -> PathBuf {
 }
 
 fn policy_bench() -> (Stats, Stats) {
-    let bundle = airlock_policy::Bundle::embedded().unwrap_or_else(|e| panic!("{e}"));
+    // AIRLOCK_BENCH_BUNDLE=DIR measures another bundle (for tuning policy).
+    let bundle = match std::env::var_os("AIRLOCK_BENCH_BUNDLE") {
+        Some(dir) => airlock_policy::Bundle::from_dir(std::path::Path::new(&dir)),
+        None => airlock_policy::Bundle::embedded(),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
     let policy = airlock_policy::RegoPolicy::new(&bundle).unwrap_or_else(|e| panic!("{e}"));
     let input = PolicyInput {
         action: Action::ExecutionRun,
@@ -466,6 +471,9 @@ async fn main() {
         &baseline,
         true,
     );
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("policy") {
+        return;
+    }
     let (audit, outbox_only) = audit_bench().await;
     row(
         "audit record, outbox + JSON-lines file (fsync both)",
