@@ -24,6 +24,8 @@ attempt("write_runtime", lambda: open(os.path.join(os.path.dirname(os.__file__),
 def connect(port):
     s = socket.socket(); s.settimeout(2); s.connect(("127.0.0.1", port)); s.close()
 attempt("connect_gateway", lambda: connect(GW_PORT))
+attempt("replace_agent_socket", lambda: os.rename("/run/airlock/agent.sock", "/run/airlock/old.sock"))
+attempt("plant_in_run_dir", lambda: open("/run/airlock/fake.sock", "w").write("x"))
 status = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
 res["uid"] = os.getuid()
 res["capeff"] = status["CapEff"].strip()
@@ -99,6 +101,8 @@ fn attacks_from_inside_the_sandbox_fail() {
         "write_root",
         "write_runtime",
         "connect_gateway",
+        "replace_agent_socket",
+        "plant_in_run_dir",
     ] {
         assert_ne!(res[k], "ALLOWED", "{k} succeeded: {res}");
     }

@@ -48,6 +48,12 @@ pub struct LocalBackendConfig {
     pub start_timeout: Duration,
 }
 
+/// Most bytes of results (streams, rich outputs, tracebacks) accepted from an agent for one
+/// execution, and most rich outputs. The agent caps streams at `limits.output_bytes` and each
+/// rich output at 4 MiB; these bounds hold even if the agent were replaced.
+const MAX_RESULT_BYTES: usize = 64 << 20;
+const MAX_OUTPUTS: usize = 1000;
+
 pub struct LocalBackend {
     cfg: LocalBackendConfig,
     cgroup_host: CgroupHost,
@@ -257,6 +263,12 @@ impl SandboxBackend for LocalBackend {
             }
             tokio::time::sleep(Duration::from_millis(15)).await;
         }
+        // The agent has bound its socket and consumed its token: take the run directory away from
+        // the sandbox uid, so code in the sandbox cannot replace the socket with its own listener.
+        if host_uid.is_some() {
+            std::os::unix::fs::chown(&run_dir, Some(0), Some(0)).map_err(io)?;
+            set_mode(&run_dir, 0o755).map_err(io)?;
+        }
         tracing::info!(session = %spec.session_id, ms = started.elapsed().as_millis() as u64, "sandbox ready");
         Ok(Arc::new(sandbox))
     }
@@ -345,6 +357,7 @@ impl Sandbox for LocalSandbox {
         };
         // The agent enforces the timeout; this outer deadline covers an agent that hangs.
         let hard = job.timeout + Duration::from_secs(30);
+        let mut received = 0usize;
         loop {
             let ev = match tokio::time::timeout(
                 hard.saturating_sub(started.elapsed()),
@@ -365,6 +378,20 @@ impl Sandbox for LocalSandbox {
                     ))
                 }
             };
+            // The agent runs beside untrusted code: its answers are bounded here too.
+            received += match &ev {
+                Event::Stream { text, .. } => text.len(),
+                Event::Output { data, .. } => {
+                    data.values().map(|v| v.as_str().map_or(64, str::len)).sum()
+                }
+                Event::Error {
+                    value, traceback, ..
+                } => value.len() + traceback.iter().map(String::len).sum::<usize>(),
+                _ => 0,
+            };
+            if received > MAX_RESULT_BYTES || out.outputs.len() > MAX_OUTPUTS {
+                return Err(SandboxError::Agent(format!("the agent sent more than {MAX_RESULT_BYTES} bytes or {MAX_OUTPUTS} outputs for one execution")));
+            }
             match ev {
                 Event::Stream { name, text } if name == "stderr" => out.stderr.push_str(&text),
                 Event::Stream { text, .. } => out.stdout.push_str(&text),
