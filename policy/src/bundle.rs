@@ -32,6 +32,12 @@ pub enum LoadError {
     NoEntryPoint,
     #[error("{path}: calls {builtin}, which this engine cannot honour")]
     UnsupportedBuiltin { path: String, builtin: String },
+    #[error("bundle archive: {0}")]
+    Archive(String),
+    #[error("bundle signature: {0}")]
+    Signature(String),
+    #[error("fetching the bundle: {0}")]
+    Fetch(String),
 }
 
 macro_rules! embedded {
@@ -73,35 +79,26 @@ impl Bundle {
     }
 
     pub fn from_dir(dir: &Path) -> Result<Self, LoadError> {
-        let mut files = vec![];
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            let rd = std::fs::read_dir(&d).map_err(|source| LoadError::Io {
-                path: d.clone(),
-                source,
-            })?;
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                    continue;
-                }
-                let rel = p
-                    .strip_prefix(dir)
-                    .unwrap_or(&p)
-                    .to_string_lossy()
-                    .into_owned();
-                if rel.ends_with(".rego") || rel.ends_with("data.json") || rel == ".manifest" {
-                    let text = std::fs::read_to_string(&p).map_err(|source| LoadError::Io {
-                        path: p.clone(),
-                        source,
-                    })?;
-                    files.push((rel, text));
-                }
+        Self::from_raw(read_dir_raw(dir)?)
+    }
+
+    /// Parses raw bundle files (from a directory or an archive, after signature checks).
+    pub fn from_raw(files: Vec<(String, Vec<u8>)>) -> Result<Self, LoadError> {
+        let mut text = Vec::with_capacity(files.len());
+        for (path, bytes) in files {
+            let keep =
+                path.ends_with(".rego") || path.ends_with("data.json") || path == ".manifest";
+            if !keep {
+                continue;
             }
+            let t = String::from_utf8(bytes).map_err(|_| LoadError::Rego {
+                path: path.clone(),
+                message: "not UTF-8".into(),
+            })?;
+            text.push((path, t));
         }
-        files.sort();
-        Self::from_files(files)
+        text.sort();
+        Self::from_files(text)
     }
 
     fn from_files(files: Vec<(String, String)>) -> Result<Self, LoadError> {
@@ -190,6 +187,37 @@ impl Bundle {
             .iter()
             .filter(|(p, _)| !p.ends_with("_test.rego"))
     }
+}
+
+/// Every file below `dir` (relative path, bytes), sorted by path.
+pub fn read_dir_raw(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, LoadError> {
+    let mut files = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rd = std::fs::read_dir(&d).map_err(|source| LoadError::Io {
+            path: d.clone(),
+            source,
+        })?;
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p
+                .strip_prefix(dir)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            let bytes = std::fs::read(&p).map_err(|source| LoadError::Io {
+                path: p.clone(),
+                source,
+            })?;
+            files.push((rel, bytes));
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// A `data.json` in a sub-folder is mounted at that folder's path, as OPA does.

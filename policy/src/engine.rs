@@ -16,9 +16,22 @@ pub struct RegoPolicy {
     pool: Mutex<Vec<regorus::Engine>>,
 }
 
+/// Default wall-time limit of one evaluation.
+pub const DEFAULT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl RegoPolicy {
     pub fn new(bundle: &Bundle) -> Result<Self, LoadError> {
-        let engine = bundle.engine(false)?;
+        Self::with_time_limit(bundle, DEFAULT_TIME_LIMIT)
+    }
+
+    /// Each evaluation stops after `limit`; a stopped evaluation is a denial with the
+    /// violation code `policy_evaluation_timeout`.
+    pub fn with_time_limit(bundle: &Bundle, limit: std::time::Duration) -> Result<Self, LoadError> {
+        let mut engine = bundle.engine(false)?;
+        engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+            limit,
+            check_interval: std::num::NonZeroU32::new(32).unwrap_or(std::num::NonZeroU32::MIN),
+        });
         let policy = Self {
             revision: bundle.revision.clone(),
             prototype: engine,
@@ -50,6 +63,25 @@ impl RegoPolicy {
             },
         })?;
         Ok(policy)
+    }
+
+    pub fn revision_str(&self) -> &str {
+        &self.revision
+    }
+
+    fn timed_out(&self, started: Instant) -> Decision {
+        Decision {
+            decision_id: uuid::Uuid::now_v7().to_string(),
+            result: DecisionResult::Deny,
+            violations: vec![Violation {
+                code: "policy_evaluation_timeout".into(),
+                message: "policy evaluation exceeded its time limit; the request is denied".into(),
+                hint: Some("simplify the request (fewer imports or smaller code), or ask an administrator to review the policy".into()),
+            }],
+            policy_revision: self.revision.clone(),
+            obligations: Obligations::default(),
+            eval_micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        }
     }
 
     fn take(&self) -> regorus::Engine {
@@ -84,7 +116,21 @@ impl PolicyEngine for RegoPolicy {
             .map_err(|e| PolicyError::Evaluation(e.to_string()))?;
         let value = engine.eval_rule(ENTRY_POINT.into());
         self.give(engine);
-        let value = value.map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        let value = match value {
+            Ok(v) => v,
+            Err(e)
+                if matches!(
+                    e.downcast_ref::<regorus::LimitError>(),
+                    Some(regorus::LimitError::TimeLimitExceeded { .. })
+                ) =>
+            {
+                return Ok(self.timed_out(started));
+            }
+            Err(e) if e.to_string().contains("exceeded time limit") => {
+                return Ok(self.timed_out(started))
+            }
+            Err(e) => return Err(PolicyError::Evaluation(e.to_string())),
+        };
         if value == regorus::Value::Undefined {
             return Err(PolicyError::MalformedDecision(format!(
                 "{ENTRY_POINT} is undefined"

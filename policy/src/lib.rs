@@ -5,12 +5,17 @@
 //! `policy/bundle/` is embedded in the binary; `policy.bundle_dir` in config replaces it.
 //! The entry point is `data.airlock.decision.decision`.
 
+mod archive;
 mod bundle;
 mod engine;
+mod holder;
+pub mod signing;
 mod testing;
 
-pub use bundle::{Bundle, LoadError};
-pub use engine::RegoPolicy;
+pub use archive::{read_tar_gz, write_tar_gz};
+pub use bundle::{read_dir_raw, Bundle, LoadError};
+pub use engine::{RegoPolicy, DEFAULT_TIME_LIMIT};
+pub use holder::{BundleSource, HolderStatus, PolicyHolder};
 pub use testing::{run_tests, TestOutcome};
 
 /// The JSON schema of the policy input, generated from the Rust types.

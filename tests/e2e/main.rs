@@ -13,5 +13,6 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod observability;
+mod policy_source;
 mod restart;
 mod user_story;

@@ -8,6 +8,10 @@ use airlock_gateway_config::Config;
 use airlock_gateway_core::{AuditRecorder, Gateway, GatewayDeps, GatewaySettings};
 use airlock_gateway_domain::audit::{types, NewEvent};
 use airlock_gateway_sandbox_local::{CgroupMode, LocalBackend, LocalBackendConfig};
+use airlock_policy::{
+    signing::{VerificationKey, Verifier},
+    BundleSource, PolicyHolder,
+};
 use anyhow::Context;
 use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
@@ -31,6 +35,35 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
 fn set_private(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o711));
+}
+
+fn policy_holder(cfg: &Config) -> anyhow::Result<Arc<PolicyHolder>> {
+    let p = &cfg.policy;
+    let source = match (&p.bundle_dir, &p.bundle_file, &p.bundle_url) {
+        (Some(d), _, _) => BundleSource::Dir(d.clone()),
+        (_, Some(f), _) => BundleSource::Archive(f.clone()),
+        (_, _, Some(u)) => BundleSource::Url(u.clone()),
+        _ => BundleSource::Embedded,
+    };
+    let mut keys = vec![];
+    for k in &p.signing_keys {
+        let material = match (&k.key, &k.key_file) {
+            (Some(inline), _) => inline.clone(),
+            (_, Some(f)) => std::fs::read_to_string(f)
+                .with_context(|| format!("reading policy signing key {}", f.display()))?,
+            _ => anyhow::bail!("policy signing key {} has no key", k.key_id),
+        };
+        keys.push(VerificationKey::new(&k.key_id, &k.algorithm, &material)?);
+    }
+    let verifier = Verifier {
+        required: p.require_signature,
+        keys,
+    };
+    Ok(PolicyHolder::new(
+        source,
+        verifier,
+        Duration::from_millis(p.eval_time_limit_ms),
+    ))
 }
 
 fn issuers(cfg: &Config) -> anyhow::Result<Vec<IssuerSettings>> {
@@ -72,13 +105,16 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             .await
             .context("opening the state database")?,
     );
-    let bundle = match &cfg.policy.bundle_dir {
-        Some(d) => airlock_policy::Bundle::from_dir(d)?,
-        None => airlock_policy::Bundle::embedded()?,
-    };
-    let policy =
-        Arc::new(airlock_policy::RegoPolicy::new(&bundle).context("loading the policy bundle")?);
-    tracing::info!(revision = %bundle.revision, "policy bundle loaded");
+    let policy = policy_holder(&cfg)?;
+    if let Err(e) = policy.refresh().await {
+        // Fail closed: the gateway runs, /readyz says why, and every request is denied.
+        tracing::error!(error = %e, "no valid policy bundle; every request is denied until one loads");
+    }
+    let poller = cfg
+        .policy
+        .bundle_url
+        .as_ref()
+        .map(|_| policy.spawn_poller(Duration::from_secs(cfg.policy.poll_seconds)));
 
     let sink = Arc::new(
         JsonlFileSink::open(&cfg.audit_file())
@@ -130,7 +166,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         },
         GatewayDeps {
             store: store.clone(),
-            policy,
+            policy: policy.clone(),
             analyzer: Arc::new(airlock_gateway_analysis::Analyzer),
             backend,
             audit: audit.clone(),
@@ -147,7 +183,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         );
     }
     audit
-        .record(vec![], vec![NewEvent::new(types::GATEWAY_STARTED, None, serde_json::json!({"instance_id": cfg.server.instance_id, "version": env!("CARGO_PKG_VERSION"), "policy_revision": bundle.revision, "sessions_marked_lost": lost}))])
+        .record(vec![], vec![NewEvent::new(types::GATEWAY_STARTED, None, serde_json::json!({"instance_id": cfg.server.instance_id, "version": env!("CARGO_PKG_VERSION"), "policy": policy.status(), "sessions_marked_lost": lost}))])
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let sweeper = gateway.spawn_sweeper(Duration::from_secs(cfg.sessions.sweep_interval_seconds));
@@ -171,6 +207,9 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     server.run().await?;
     tracing::info!("shutting down: destroying sandboxes");
     sweeper.abort();
+    if let Some(p) = poller {
+        p.abort();
+    }
     gateway.shutdown().await;
     store.close().await;
     Ok(())

@@ -26,6 +26,7 @@ impl Config {
         self.sessions.validate()?;
         validate_limits(&self.limits)?;
         self.sandbox.validate()?;
+        self.policy.validate()?;
         Ok(())
     }
 
@@ -416,11 +417,97 @@ impl Default for LocalSandbox {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
-    /// A bundle directory (OPA layout); default: the bundle embedded in the binary.
+    /// A bundle directory (OPA layout). At most one of bundle_dir, bundle_file, bundle_url;
+    /// none: the bundle embedded in the binary.
     pub bundle_dir: Option<PathBuf>,
+    /// A bundle archive (`.tar.gz`, as `opa build` writes it).
+    pub bundle_file: Option<PathBuf>,
+    /// A bundle server URL serving the `.tar.gz`; polled with ETag / If-None-Match.
+    pub bundle_url: Option<String>,
+    pub poll_seconds: u64,
+    /// Refuse bundles without a valid `.signatures.json`.
+    pub require_signature: bool,
+    pub signing_keys: Vec<SigningKey>,
+    /// Wall-time limit of one evaluation; hitting it denies with `policy_evaluation_timeout`.
+    pub eval_time_limit_ms: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            bundle_dir: None,
+            bundle_file: None,
+            bundle_url: None,
+            poll_seconds: 30,
+            require_signature: false,
+            signing_keys: vec![],
+            eval_time_limit_ms: 100,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKey {
+    /// Matches the signature's `kid`.
+    pub key_id: String,
+    /// RS256, ES256, EdDSA, ... (PEM public key) or HS256 (shared secret).
+    pub algorithm: String,
+    /// The PEM public key or secret inline ...
+    #[serde(default)]
+    pub key: Option<String>,
+    /// ... or in a file.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+impl Policy {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let sources = [
+            self.bundle_dir.is_some(),
+            self.bundle_file.is_some(),
+            self.bundle_url.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if sources > 1 {
+            return Err(invalid(
+                "policy",
+                "set at most one of bundle_dir, bundle_file, bundle_url",
+            ));
+        }
+        if let Some(u) = &self.bundle_url {
+            secure_url("policy.bundle_url", u)?;
+        }
+        if self.poll_seconds == 0 {
+            return Err(invalid("policy.poll_seconds", "must be greater than 0"));
+        }
+        if self.eval_time_limit_ms == 0 {
+            return Err(invalid(
+                "policy.eval_time_limit_ms",
+                "must be greater than 0",
+            ));
+        }
+        if self.require_signature && self.signing_keys.is_empty() {
+            return Err(invalid(
+                "policy.signing_keys",
+                "require_signature needs at least one key",
+            ));
+        }
+        for (i, k) in self.signing_keys.iter().enumerate() {
+            if k.key.is_some() == k.key_file.is_some() {
+                return Err(invalid(
+                    &format!("policy.signing_keys[{i}]"),
+                    "set exactly one of key and key_file",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -70,6 +70,9 @@ fn bad_config_is_rejected_naming_the_key() {
         ("[[auth.issuers]]\nissuer = \"https://idp\"\naudiences = []\n", &[], "auth.issuers[0].audiences"),
         (DEV, &[("AIRLOCK_SANDBOX__LOCAL__UID_BASE", "0")], "sandbox.local.uid_base"),
         ("not toml = = 1", &[], "not valid TOML"),
+        ("[auth.dev_issuer]\nenabled = true\n[policy]\nbundle_dir = \"/a\"\nbundle_url = \"https://b\"\n", &[], "bundle_dir, bundle_file, bundle_url"),
+        ("[auth.dev_issuer]\nenabled = true\n[policy]\nrequire_signature = true\n", &[], "policy.signing_keys"),
+        ("[auth.dev_issuer]\nenabled = true\n[policy]\nbundle_url = \"http://bundles.example.com/b.tar.gz\"\n", &[], "policy.bundle_url"),
     ];
     for (text, e, want) in cases {
         let got = err(text, e);

@@ -416,13 +416,14 @@ impl Gateway {
         let backend = self.deps.backend.ready().await;
         let ready = store.is_ok()
             && backend.is_ok()
+            && self.deps.policy.ready()
             && !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst);
         Readiness {
             ready,
             checks: serde_json::json!({
                 "store": store.err().map_or("ok".to_string(), |e| e.to_string()),
                 "sandbox_backend": backend.err().map_or("ok".to_string(), |e| e.to_string()),
-                "policy_revision": self.deps.policy.revision(),
+                "policy": self.deps.policy.status(),
                 "sessions_live": self.live.read().await.len(),
             }),
         }

@@ -31,6 +31,14 @@ pub trait PolicyEngine: Send + Sync {
     fn revision(&self) -> String;
     /// Decides one request. Must fail closed: any error is a denial upstream.
     fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError>;
+    /// Whether a policy is loaded (for readiness).
+    fn ready(&self) -> bool {
+        true
+    }
+    /// Where the policy came from and how loading went (for readiness and operators).
+    fn status(&self) -> serde_json::Value {
+        serde_json::json!({ "revision": self.revision() })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
