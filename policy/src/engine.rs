@@ -14,6 +14,8 @@ pub struct RegoPolicy {
     revision: String,
     prototype: regorus::Engine,
     pool: Mutex<Vec<regorus::Engine>>,
+    /// Whether the bundle defines `data.system.log.mask`.
+    has_mask: bool,
 }
 
 /// Default wall-time limit of one evaluation.
@@ -36,6 +38,7 @@ impl RegoPolicy {
             revision: bundle.revision.clone(),
             prototype: engine,
             pool: Mutex::new(vec![]),
+            has_mask: false,
         };
         // Fail at load, not on the first request, if the entry point is missing or broken.
         let probe: PolicyInput = serde_json::from_value(serde_json::json!({
@@ -47,6 +50,9 @@ impl RegoPolicy {
             path: ENTRY_POINT.into(),
             message: e.to_string(),
         })?;
+        let packages = policy.prototype.get_packages().unwrap_or_default();
+        let mut policy = policy;
+        policy.has_mask = packages.iter().any(|p| p == "data.system.log");
         let has_entry = policy
             .prototype
             .get_packages()
@@ -63,6 +69,31 @@ impl RegoPolicy {
             },
         })?;
         Ok(policy)
+    }
+
+    /// Applies the bundle's `data.system.log.mask` to a decision event. If the mask rule fails,
+    /// the whole input is erased rather than logged unmasked.
+    pub fn mask(&self, event: &mut serde_json::Value) {
+        if !self.has_mask {
+            return;
+        }
+        let mut engine = self.take();
+        let ops = engine
+            .set_input_json(&event.to_string())
+            .and_then(|()| engine.eval_rule(crate::mask::MASK_RULE.into()))
+            .and_then(|v| v.to_json_str());
+        self.give(engine);
+        match ops
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        {
+            Some(ops) => crate::mask::apply(event, &ops),
+            None => {
+                tracing::error!("system.log.mask failed; erasing the decision input from the log");
+                crate::mask::apply(event, &serde_json::json!(["/input"]));
+                event["mask_error"] = true.into();
+            }
+        }
     }
 
     pub fn revision_str(&self) -> &str {
@@ -104,6 +135,10 @@ impl RegoPolicy {
 impl PolicyEngine for RegoPolicy {
     fn revision(&self) -> String {
         self.revision.clone()
+    }
+
+    fn mask_decision_log(&self, event: &mut serde_json::Value) {
+        self.mask(event);
     }
 
     fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {

@@ -231,4 +231,10 @@ impl PolicyEngine for PolicyHolder {
     fn ready(&self) -> bool {
         self.active().is_some()
     }
+
+    fn mask_decision_log(&self, event: &mut serde_json::Value) {
+        if let Some(p) = self.active() {
+            p.mask(event);
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod archive;
 mod bundle;
 mod engine;
 mod holder;
+mod mask;
 pub mod signing;
 mod testing;
 

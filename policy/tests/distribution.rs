@@ -336,3 +336,43 @@ async fn evaluation_time_limit_denies_with_its_own_code() {
         Some(DecisionResult::Allow)
     );
 }
+
+#[tokio::test]
+async fn decision_log_mask_from_the_bundle() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut f = files("masked", "");
+    f.push((
+        "system/log/mask.rego".into(),
+        b"package system.log\n\nmask contains \"/input/request/path\"\n\nmask contains {\"op\": \"upsert\", \"path\": \"/input/principal/email\", \"value\": \"**REDACTED**\"} if {\n\tinput.input.principal.email\n}\n".to_vec(),
+    ));
+    for (n, b) in &f {
+        let p = dir.path().join(n);
+        std::fs::create_dir_all(p.parent().unwrap_or(dir.path())).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(p, b).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let h = PolicyHolder::new(
+        BundleSource::Dir(dir.path().to_path_buf()),
+        Verifier::default(),
+        Duration::from_millis(100),
+    );
+    assert!(h.refresh().await.is_ok());
+    let mut event = serde_json::json!({
+        "result": "allow",
+        "input": {"action": "file.download", "principal": {"subject": "s", "email": "a@example.com"}, "request": {"path": "payroll.csv"}}
+    });
+    h.mask_decision_log(&mut event);
+    assert_eq!(event["input"]["request"], serde_json::json!({}));
+    assert_eq!(event["input"]["principal"]["email"], "**REDACTED**");
+    assert_eq!(event["result"], "allow");
+
+    // The shipped bundle has no mask: events stay as they are.
+    let plain = PolicyHolder::new(
+        BundleSource::Embedded,
+        Verifier::default(),
+        Duration::from_millis(100),
+    );
+    assert!(plain.refresh().await.is_ok());
+    let mut e2 = serde_json::json!({"input": {"request": {"path": "x"}}});
+    plain.mask_decision_log(&mut e2);
+    assert_eq!(e2["input"]["request"]["path"], "x");
+}

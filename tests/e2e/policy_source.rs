@@ -39,3 +39,41 @@ fn no_bundle_at_start_denies_every_request() {
         serde_json::Value::Null
     );
 }
+
+#[test]
+fn bundle_directory_with_a_decision_log_mask() {
+    let bundle = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let src = harness::repo_root().join("policy/bundle");
+    let copy = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", src.display()))
+        .arg(bundle.path())
+        .status();
+    assert!(copy.is_ok_and(|s| s.success()));
+    std::fs::create_dir_all(bundle.path().join("system/log")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        bundle.path().join("system/log/mask.rego"),
+        "package system.log\n\nmask contains \"/input/analysis\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dir = bundle.path().display().to_string();
+    let gw = Gateway::start_opts("", &[("AIRLOCK_POLICY__BUNDLE_DIR", dir.as_str())]);
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let r = api.run(&sid, "python", "import requests");
+    assert_eq!(r.status, 403, "{}", r.body);
+    let events = harness::audit_events(&gw.audit_file());
+    let decided = events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "policy.decided")
+        .unwrap_or_else(|| panic!("no decision event"));
+    assert_eq!(decided["data"]["result"], "deny");
+    assert!(decided["data"]["input"]["request"].is_object(), "{decided}");
+    assert!(
+        decided["data"]["input"].get("analysis").is_none(),
+        "analysis not masked: {decided}"
+    );
+    let (code, out) = harness::verify(&gw.audit_file());
+    assert_eq!(code, 0, "{out}");
+}

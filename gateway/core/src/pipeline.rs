@@ -110,17 +110,7 @@ impl Gateway {
             Some(session_id.to_string()),
             events::requested(p, &exec, &req.code, &facts, timeout_seconds),
         );
-        let decided = NewEvent::new(
-            types::POLICY_DECIDED,
-            Some(session_id.to_string()),
-            events::decided(
-                p,
-                &input,
-                &decision,
-                Some(session_id.as_str()),
-                Some(exec.id.as_str()),
-            ),
-        );
+        let decided = self.decided_event(p, &input, &decision, session_id, Some(exec.id.as_str()));
         if exec.status != ExecutionStatus::Running {
             exec.finished_at = Some(airlock_gateway_domain::now());
             exec.duration_ms = started.elapsed().as_millis() as u64;

@@ -97,6 +97,20 @@ impl Gateway {
         Ok(d)
     }
 
+    /// The `policy.decided` event, masked by the bundle's `system.log.mask`.
+    pub(crate) fn decided_event(
+        &self,
+        p: &Principal,
+        input: &PolicyInput,
+        d: &Decision,
+        session_id: &SessionId,
+        execution_id: Option<&str>,
+    ) -> NewEvent {
+        let mut data = events::decided(p, input, d, Some(session_id.as_str()), execution_id);
+        self.deps.policy.mask_decision_log(&mut data);
+        NewEvent::new(types::POLICY_DECIDED, Some(session_id.to_string()), data)
+    }
+
     /// Decides, records the decision, and turns anything but allow into a 403.
     pub(crate) async fn decide_recorded(
         &self,
@@ -105,11 +119,7 @@ impl Gateway {
         session_id: &SessionId,
     ) -> Result<Decision, GatewayError> {
         let decision = self.decide(input)?;
-        let decided = NewEvent::new(
-            types::POLICY_DECIDED,
-            Some(session_id.to_string()),
-            events::decided(p, input, &decision, Some(session_id.as_str()), None),
-        );
+        let decided = self.decided_event(p, input, &decision, session_id, None);
         self.deps.audit.record(vec![], vec![decided]).await?;
         if decision.result != DecisionResult::Allow {
             return Err(Self::denied(&decision));

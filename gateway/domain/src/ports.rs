@@ -31,6 +31,8 @@ pub trait PolicyEngine: Send + Sync {
     fn revision(&self) -> String;
     /// Decides one request. Must fail closed: any error is a denial upstream.
     fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError>;
+    /// Masks a `policy.decided` event (OPA's `system.log.mask`) before it is recorded.
+    fn mask_decision_log(&self, _event: &mut serde_json::Value) {}
     /// Whether a policy is loaded (for readiness).
     fn ready(&self) -> bool {
         true
