@@ -90,3 +90,54 @@ fn shutdown_destroys_sandboxes_and_records_why() {
     let (code, out) = harness::verify(&gw.audit_file());
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn one_execution_at_a_time_and_session_quotas() {
+    let gw = Gateway::start_opts("", &[("AIRLOCK_SESSIONS__MAX_PER_PRINCIPAL", "1")]);
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    // A second session for the same principal is refused while the first is live.
+    let r = api.post("/v1/sessions", serde_json::json!({}));
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (429, Some("too_many_sessions")),
+        "{}",
+        r.body
+    );
+    // Another principal is not affected.
+    let bob = gw.api(&harness::token("bob-tool"));
+    let bob_sid = bob.session();
+    // A second execution while one runs gets 409 session_busy; the first completes normally.
+    let slow = {
+        let api = gw.api(&harness::token("alice-tool"));
+        let sid = sid.clone();
+        std::thread::spawn(move || {
+            api.run(
+                &sid,
+                "python",
+                "import time; time.sleep(2); print('slow done')",
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let r = api.run(&sid, "python", "print('fast')");
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (409, Some("session_busy")),
+        "{}",
+        r.body
+    );
+    let done = slow
+        .join()
+        .unwrap_or_else(|_| panic!("slow execution thread"));
+    assert_eq!(stdout_of(&done), "slow done\n");
+    assert_eq!(
+        stdout_of(&api.run(&sid, "python", "print('fast')")),
+        "fast\n"
+    );
+    // Deleting frees the slot.
+    assert_eq!(api.delete(&format!("/v1/sessions/{sid}")).status, 200);
+    let again = api.session();
+    assert_ne!(again, sid);
+    assert_eq!(bob.delete(&format!("/v1/sessions/{bob_sid}")).status, 200);
+}
