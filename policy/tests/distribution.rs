@@ -83,6 +83,14 @@ fn input(import: &str) -> PolicyInput {
     }
 }
 
+fn write_dir(dir: &std::path::Path, files: &[(String, Vec<u8>)]) {
+    for (n, b) in files {
+        let p = dir.join(n);
+        std::fs::create_dir_all(p.parent().unwrap_or(dir)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(p, b).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 #[derive(Default)]
 struct Served {
     status: u16,
@@ -312,11 +320,7 @@ async fn evaluation_time_limit_denies_with_its_own_code() {
             *b = b"package airlock.sessions\n\nviolations contains v if {\n\tcount([x | some x in numbers.range(1, 50000000)]) < 0\n\tv := {\"code\": \"never\", \"message\": \"\", \"hint\": \"\"}\n}\n".to_vec();
         }
     }
-    for (n, b) in &f {
-        let p = dir.path().join(n);
-        std::fs::create_dir_all(p.parent().unwrap_or(dir.path())).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(p, b).unwrap_or_else(|e| panic!("{e}"));
-    }
+    write_dir(dir.path(), &f);
     let h = PolicyHolder::new(
         BundleSource::Dir(dir.path().to_path_buf()),
         Verifier::default(),
@@ -345,11 +349,7 @@ async fn decision_log_mask_from_the_bundle() {
         "system/log/mask.rego".into(),
         b"package system.log\n\nmask contains \"/input/request/path\"\n\nmask contains {\"op\": \"upsert\", \"path\": \"/input/principal/email\", \"value\": \"**REDACTED**\"} if {\n\tinput.input.principal.email\n}\n".to_vec(),
     ));
-    for (n, b) in &f {
-        let p = dir.path().join(n);
-        std::fs::create_dir_all(p.parent().unwrap_or(dir.path())).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(p, b).unwrap_or_else(|e| panic!("{e}"));
-    }
+    write_dir(dir.path(), &f);
     let h = PolicyHolder::new(
         BundleSource::Dir(dir.path().to_path_buf()),
         Verifier::default(),
