@@ -28,6 +28,9 @@ fi
 export AIRLOCK_TEST_POSTGRES_URL="${AIRLOCK_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 psql "$AIRLOCK_TEST_POSTGRES_URL" -qtAc 'select 1' >/dev/null
 
+# openssl makes the keys of the signed-bundle test.
+command -v openssl >/dev/null || { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null; }
+
 # The OpenID Provider for the token tests.
 if ! command -v npm >/dev/null; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq npm >/dev/null

@@ -77,3 +77,116 @@ fn bundle_directory_with_a_decision_log_mask() {
     let (code, out) = harness::verify(&gw.audit_file());
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn signed_bundle_built_by_the_cli_is_required_and_verified() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(d)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    assert!(run(&[
+        "openssl",
+        "genpkey",
+        "-algorithm",
+        "ed25519",
+        "-out",
+        "k.pem"
+    ]));
+    assert!(run(&[
+        "openssl",
+        "pkey",
+        "-in",
+        "k.pem",
+        "-pubout",
+        "-out",
+        "k.pub.pem"
+    ]));
+    let airlock = harness::airlock_bin().display().to_string();
+    let bundle = harness::repo_root()
+        .join("policy/bundle")
+        .display()
+        .to_string();
+    assert!(run(&[
+        &airlock,
+        "policy",
+        "build",
+        &bundle,
+        "-o",
+        "signed.tar.gz",
+        "--signing-key",
+        "k.pem",
+        "--key-id",
+        "ops",
+        "--algorithm",
+        "EdDSA"
+    ]));
+    assert!(run(&[
+        &airlock,
+        "policy",
+        "build",
+        &bundle,
+        "-o",
+        "unsigned.tar.gz"
+    ]));
+    let keys = format!(
+        "[{{key_id = \"ops\", algorithm = \"EdDSA\", key_file = \"{}\"}}]",
+        d.join("k.pub.pem").display()
+    );
+
+    let signed = d.join("signed.tar.gz").display().to_string();
+    let gw = Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_POLICY__BUNDLE_FILE", signed.as_str()),
+            ("AIRLOCK_POLICY__REQUIRE_SIGNATURE", "true"),
+            ("AIRLOCK_POLICY__SIGNING_KEYS", keys.as_str()),
+        ],
+    );
+    let ready: serde_json::Value = harness::client()
+        .get(format!("{}/readyz", gw.url))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or_default();
+    assert_eq!(ready["checks"]["policy"]["signed"], true, "{ready}");
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    assert_eq!(api.run(&sid, "python", "import requests").status, 403);
+    drop(gw);
+
+    let unsigned = d.join("unsigned.tar.gz").display().to_string();
+    let gw = Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_POLICY__BUNDLE_FILE", unsigned.as_str()),
+            ("AIRLOCK_POLICY__REQUIRE_SIGNATURE", "true"),
+            ("AIRLOCK_POLICY__SIGNING_KEYS", keys.as_str()),
+        ],
+    );
+    let r = gw
+        .api(&harness::token("alice-tool"))
+        .post("/v1/sessions", serde_json::json!({}));
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (503, Some("policy_unavailable")),
+        "{}",
+        r.body
+    );
+    let ready: serde_json::Value = harness::client()
+        .get(format!("{}/readyz", gw.url))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or_default();
+    assert!(
+        ready["checks"]["policy"]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not signed"),
+        "{ready}"
+    );
+}

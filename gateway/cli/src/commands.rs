@@ -91,11 +91,55 @@ pub fn token_mint(
     Ok(ExitCode::SUCCESS)
 }
 
-fn bundle(dir: Option<&Path>) -> anyhow::Result<airlock_policy::Bundle> {
-    Ok(match dir {
+/// A bundle from a directory or a `.tar.gz`, or the embedded one.
+fn bundle(path: Option<&Path>) -> anyhow::Result<airlock_policy::Bundle> {
+    Ok(match path {
+        Some(p) if p.is_file() => {
+            airlock_policy::Bundle::from_raw(airlock_policy::read_tar_gz(&std::fs::read(p)?)?)?
+        }
         Some(d) => airlock_policy::Bundle::from_dir(d)?,
         None => airlock_policy::Bundle::embedded()?,
     })
+}
+
+pub fn policy_build(
+    dir: &Path,
+    output: &Path,
+    key: Option<&Path>,
+    key_id: &str,
+    algorithm: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut files = airlock_policy::read_dir_raw(dir)?;
+    files.retain(|(n, _)| n != airlock_policy::signing::SIGNATURES_FILE);
+    // Refuse to package a bundle that would not load.
+    airlock_policy::RegoPolicy::new(&airlock_policy::Bundle::from_raw(files.clone())?)?;
+    if let Some(key) = key {
+        let alg: jsonwebtoken::Algorithm = algorithm
+            .parse()
+            .map_err(|_| anyhow::anyhow!("unknown algorithm {algorithm}"))?;
+        let pem = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+        let enc = match alg {
+            jsonwebtoken::Algorithm::HS256
+            | jsonwebtoken::Algorithm::HS384
+            | jsonwebtoken::Algorithm::HS512 => jsonwebtoken::EncodingKey::from_secret(&pem),
+            jsonwebtoken::Algorithm::ES256 | jsonwebtoken::Algorithm::ES384 => {
+                jsonwebtoken::EncodingKey::from_ec_pem(&pem)?
+            }
+            jsonwebtoken::Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(&pem)?,
+            _ => jsonwebtoken::EncodingKey::from_rsa_pem(&pem)?,
+        };
+        let sig = airlock_policy::signing::sign(&files, key_id, alg, &enc)?;
+        files.push((airlock_policy::signing::SIGNATURES_FILE.into(), sig));
+    }
+    std::fs::write(output, airlock_policy::write_tar_gz(&files)?)
+        .with_context(|| format!("writing {}", output.display()))?;
+    eprintln!(
+        "wrote {} ({} files{})",
+        output.display(),
+        files.len(),
+        if key.is_some() { ", signed" } else { "" }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn policy_test(dir: Option<&Path>) -> anyhow::Result<ExitCode> {

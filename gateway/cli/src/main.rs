@@ -97,6 +97,19 @@ enum PolicyCommand {
     },
     /// Print the JSON schema of the policy input.
     Schema,
+    /// Build a bundle archive (.tar.gz) from a directory, optionally signed.
+    Build {
+        dir: PathBuf,
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Sign with this key (PEM private key, or the shared secret for HS256).
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+        #[arg(long, default_value = "default")]
+        key_id: String,
+        #[arg(long, default_value = "RS256")]
+        algorithm: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +152,16 @@ fn main() -> std::process::ExitCode {
         Command::Policy {
             command: PolicyCommand::Schema,
         } => commands::print_json(&airlock_policy::input_schema()),
+        Command::Policy {
+            command:
+                PolicyCommand::Build {
+                    dir,
+                    output,
+                    signing_key,
+                    key_id,
+                    algorithm,
+                },
+        } => commands::policy_build(&dir, &output, signing_key.as_deref(), &key_id, &algorithm),
         Command::Openapi => commands::print_json(
             &serde_json::to_value(<airlock_gateway_http::ApiDoc as utoipa::OpenApi>::openapi())
                 .unwrap_or_default(),
