@@ -52,6 +52,8 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "airlock/common/common_test.rego",
     "airlock/decision/decision.rego",
     "airlock/decision/decision_test.rego",
+    "airlock/egress/egress.rego",
+    "airlock/egress/egress_test.rego",
     "airlock/execution/execution.rego",
     "airlock/execution/execution_test.rego",
     "airlock/files/files.rego",

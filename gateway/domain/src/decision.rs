@@ -38,9 +38,12 @@ pub struct Obligations {
     /// Execution wall time cap from policy (seconds), if policy sets one below the session's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_timeout_seconds: Option<u32>,
-    /// Hosts the execution may reach through the egress proxy (empty: none).
+    /// `host:port` the execution may reach through the egress proxy (empty: none).
     #[serde(default)]
     pub egress: Vec<String>,
+    /// Methods allowed on plain-HTTP requests through the proxy (TLS is opaque).
+    #[serde(default)]
+    pub egress_http_methods: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]

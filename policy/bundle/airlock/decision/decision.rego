@@ -1,6 +1,7 @@
 # The entry point: one decision per request, from the package of its action.
 package airlock.decision
 
+import data.airlock.egress
 import data.airlock.execution
 import data.airlock.files
 import data.airlock.sessions
@@ -10,6 +11,11 @@ known_actions := {"session.create", "file.upload", "file.download", "execution.r
 violations contains v if {
 	input.action == "execution.run"
 	some v in execution.violations
+}
+
+violations contains v if {
+	input.action == "execution.run"
+	some v in egress.violations
 }
 
 violations contains v if {
@@ -38,7 +44,15 @@ result := "deny" if {
 	count(review) > 0
 } else := "allow"
 
-obligations := {"max_timeout_seconds": data.airlock.common.profile.max_timeout_seconds, "egress": []}
+egress_grants := egress.grants if {
+	input.action == "execution.run"
+} else := []
+
+obligations := {
+	"max_timeout_seconds": data.airlock.common.profile.max_timeout_seconds,
+	"egress": egress_grants,
+	"egress_http_methods": egress.methods,
+}
 
 decision := {
 	"result": result,

@@ -1,5 +1,5 @@
 # Rules for running code: languages and sizes per group, Python packages by allowlist, no
-# installs, no egress, no connectors (until configured by later bundles).
+# installs, no connectors (until configured by later bundles). Egress: package airlock.egress.
 package airlock.execution
 
 import data.airlock.common
@@ -74,15 +74,6 @@ violations contains v if {
 		"package_install_not_allowed",
 		sprintf("installing %q is not allowed", [p]),
 		sprintf("use the packages the runtime ships: %s", [allowed_list]),
-	)
-}
-
-violations contains v if {
-	some host in input.request.egress
-	v := common.violation(
-		"egress_not_allowed",
-		sprintf("network egress to %q is not allowed", [host]),
-		"sandboxes have no network; work with uploaded files",
 	)
 }
 

@@ -43,12 +43,12 @@ test_timeout_over_profile if {
 	"timeout_not_allowed" in codes(inp)
 }
 
-test_installs_and_egress_denied if {
+test_installs_denied if {
 	inp := object.union(base, {
 		"request": object.union(base.request, {"packages": ["flask==3.0"], "egress": ["example.com"]}),
 		"analysis": object.union(base.analysis, {"pip_installs": ["requests"]}),
 	})
-	codes(inp) == {"package_install_not_allowed", "egress_not_allowed"}
+	codes(inp) == {"package_install_not_allowed"}
 }
 
 test_dynamic_import_denied if {
