@@ -1,0 +1,38 @@
+//! What an execution may reach through the egress proxy, and what it did reach.
+
+use serde::{Deserialize, Serialize};
+
+/// The grant of one execution, from its decision's obligations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressGrant {
+    /// `host:port`, lower case (hosts or IP addresses as the policy granted them).
+    pub hosts: Vec<String>,
+    /// Methods allowed on plain-HTTP requests.
+    pub http_methods: Vec<String>,
+    pub decision_id: String,
+}
+
+impl EgressGrant {
+    pub fn admits(&self, host: &str, port: u16) -> bool {
+        let want = format!("{}:{port}", host.to_ascii_lowercase());
+        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(&want))
+    }
+}
+
+/// One connection through the proxy, admitted or refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressRecord {
+    pub host: String,
+    pub port: u16,
+    /// `CONNECT` or the plain-HTTP method.
+    pub method: String,
+    pub admitted: bool,
+    /// Why it was refused or ended early: `not_granted`, `raw_ip`, `method_not_allowed`,
+    /// `sni_mismatch`, `no_sni`, `not_tls`, `bad_request`, `upstream_unreachable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+}

@@ -1,0 +1,12 @@
+//! The egress proxy. Sandboxes have no network route; inside each, the agent offers an HTTP(S)
+//! proxy on the sandbox loopback that relays every connection over the session's socket to
+//! [`serve`] here, which admits a CONNECT or a plain-HTTP request only when the host and port
+//! are in the running execution's grant (from the policy decision's obligations), checks that a
+//! TLS ClientHello names the same host (SNI), refuses raw IPs unless granted as such, limits
+//! plain-HTTP methods, relays, and returns a record of every connection for the audit trail.
+
+mod proxy;
+mod tls;
+
+pub use proxy::{serve, Resolver};
+pub use tls::{build_client_hello, client_hello_sni, Sni};

@@ -1,0 +1,210 @@
+//! One proxied connection: parse, admit or refuse, relay, record.
+
+use crate::tls::{client_hello_sni, Sni};
+use airlock_gateway_domain::egress::{EgressGrant, EgressRecord};
+use std::{collections::HashMap, net::IpAddr, time::Duration};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::TcpStream,
+};
+
+const MAX_HEAD: usize = 16 << 10;
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Name resolution with operator overrides (split horizon, tests), then the system resolver.
+#[derive(Clone, Debug, Default)]
+pub struct Resolver {
+    pub overrides: HashMap<String, IpAddr>,
+}
+
+impl Resolver {
+    async fn connect(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
+        if let Some(ip) = self.overrides.get(&host.to_ascii_lowercase()) {
+            return TcpStream::connect((*ip, port)).await;
+        }
+        TcpStream::connect((host, port)).await
+    }
+}
+
+async fn read_head<S: AsyncRead + Unpin>(client: &mut S, buf: &mut Vec<u8>) -> Option<usize> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Some(pos + 4);
+        }
+        if buf.len() > MAX_HEAD {
+            return None;
+        }
+        let n = tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn split_host_port(s: &str, default_port: u16) -> Option<(String, u16)> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        let (h, p) = rest.split_once(']')?;
+        let port = p
+            .strip_prefix(':')
+            .map_or(Some(default_port), |p| p.parse().ok())?;
+        return Some((h.to_ascii_lowercase(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_ascii_lowercase(), p.parse().ok()?)),
+        None => Some((s.to_ascii_lowercase(), default_port)),
+    }
+}
+
+async fn refuse<S: AsyncWrite + Unpin>(
+    client: &mut S,
+    mut rec: EgressRecord,
+    status: &str,
+    reason: &str,
+) -> EgressRecord {
+    let body = format!("airlock egress proxy: {reason}\n");
+    let resp = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nX-Airlock-Egress: {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let _ = client.write_all(resp.as_bytes()).await;
+    let _ = client.shutdown().await;
+    rec.admitted = false;
+    rec.reason = Some(reason.to_owned());
+    rec
+}
+
+/// Serves one client connection under `grant` (None: nothing is admitted).
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
+    grant: Option<EgressGrant>,
+    resolver: &Resolver,
+) -> EgressRecord {
+    let mut buf = Vec::with_capacity(4096);
+    let mut rec = EgressRecord {
+        decision_id: grant.as_ref().map(|g| g.decision_id.clone()),
+        ..Default::default()
+    };
+    let Some(head_len) = read_head(&mut client, &mut buf).await else {
+        return refuse(&mut client, rec, "400 Bad Request", "bad_request").await;
+    };
+    let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
+    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or("").to_ascii_uppercase(),
+        parts.next().unwrap_or("").to_owned(),
+    );
+    rec.method = method.clone();
+    let connect = method == "CONNECT";
+    let (authority, path) = if connect {
+        (target.clone(), String::new())
+    } else if let Some(rest) = target.strip_prefix("http://") {
+        match rest.find('/') {
+            Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
+            None => (rest.to_owned(), "/".to_owned()),
+        }
+    } else {
+        return refuse(&mut client, rec, "400 Bad Request", "bad_request").await;
+    };
+    let Some((host, port)) = split_host_port(&authority, if connect { 443 } else { 80 }) else {
+        return refuse(&mut client, rec, "400 Bad Request", "bad_request").await;
+    };
+    rec.host = host.clone();
+    rec.port = port;
+    let Some(grant) = grant else {
+        return refuse(&mut client, rec, "403 Forbidden", "not_granted").await;
+    };
+    if !grant.admits(&host, port) {
+        let reason = if host.parse::<IpAddr>().is_ok() {
+            "raw_ip"
+        } else {
+            "not_granted"
+        };
+        return refuse(&mut client, rec, "403 Forbidden", reason).await;
+    }
+    if !connect
+        && !grant
+            .http_methods
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(&method))
+    {
+        return refuse(
+            &mut client,
+            rec,
+            "405 Method Not Allowed",
+            "method_not_allowed",
+        )
+        .await;
+    }
+    let mut upstream = match resolver.connect(&host, port).await {
+        Ok(u) => u,
+        Err(_) => return refuse(&mut client, rec, "502 Bad Gateway", "upstream_unreachable").await,
+    };
+    let mut rest = buf[head_len..].to_vec();
+    if connect {
+        if client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return rec;
+        }
+        // The first record must be a ClientHello naming the granted host.
+        let mut chunk = [0u8; 4096];
+        loop {
+            match client_hello_sni(&rest) {
+                Sni::Incomplete => {}
+                Sni::Name(n) if n == host => break,
+                Sni::Name(_) => return close(client, rec, "sni_mismatch").await,
+                Sni::Absent if host.parse::<IpAddr>().is_ok() => break,
+                Sni::Absent => return close(client, rec, "no_sni").await,
+                Sni::NotTls => return close(client, rec, "not_tls").await,
+            }
+            match tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 && rest.len() < MAX_HEAD => rest.extend_from_slice(&chunk[..n]),
+                _ => return close(client, rec, "not_tls").await,
+            }
+        }
+    } else {
+        // Forward the request in origin form, without proxy headers.
+        let mut out = format!("{method} {path} HTTP/1.1\r\n");
+        for line in head.lines().skip(1).filter(|l| !l.is_empty()) {
+            let lower = line.to_ascii_lowercase();
+            if !lower.starts_with("proxy-") {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+        }
+        out.push_str("\r\n");
+        let mut first = out.into_bytes();
+        first.extend_from_slice(&rest);
+        rest = first;
+    }
+    rec.admitted = true;
+    if upstream.write_all(&rest).await.is_err() {
+        rec.reason = Some("upstream_unreachable".into());
+        return rec;
+    }
+    rec.bytes_up = rest.len() as u64;
+    if let Ok((up, down)) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        rec.bytes_up += up;
+        rec.bytes_down = down;
+    }
+    rec
+}
+
+async fn close<S: AsyncWrite + Unpin>(
+    mut client: S,
+    mut rec: EgressRecord,
+    reason: &str,
+) -> EgressRecord {
+    let _ = client.shutdown().await;
+    rec.admitted = false;
+    rec.reason = Some(reason.to_owned());
+    rec
+}
+
+#[cfg(test)]
+mod tests;
