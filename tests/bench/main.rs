@@ -201,6 +201,7 @@ async fn direct_bench() -> Stats {
         instance_id: "bench".into(),
         extra_ro_binds: vec!["/etc/fonts".into()],
         start_timeout: Duration::from_secs(30),
+        egress_resolver: Default::default(),
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let sb = backend
@@ -216,6 +217,7 @@ async fn direct_bench() -> Stats {
         code: "1+1".into(),
         timeout: Duration::from_secs(10),
         output_limit: 1 << 20,
+        egress: None,
     };
     for _ in 0..20 {
         let _ = sb.run(job()).await;

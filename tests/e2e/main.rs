@@ -9,6 +9,7 @@ mod harness;
 mod audit;
 mod auth;
 mod bad_input;
+mod egress;
 mod isolation;
 mod lifecycle;
 mod limits;

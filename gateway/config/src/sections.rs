@@ -16,6 +16,7 @@ pub struct Config {
     pub limits: Limits,
     pub sandbox: Sandbox,
     pub policy: Policy,
+    pub egress: Egress,
     pub telemetry: Telemetry,
 }
 
@@ -27,6 +28,7 @@ impl Config {
         validate_limits(&self.limits)?;
         self.sandbox.validate()?;
         self.policy.validate()?;
+        self.egress.validate()?;
         Ok(())
     }
 
@@ -528,5 +530,34 @@ impl Default for Telemetry {
             log_filter: "info".into(),
             otlp_endpoint: None,
         }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Egress {
+    /// Fixed addresses for upstream host names (split-horizon DNS, tests), like curl --resolve:
+    /// `resolve = { "api.internal" = "10.1.2.3" }`. Others use the system resolver.
+    pub resolve: std::collections::BTreeMap<String, String>,
+}
+
+impl Egress {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (host, ip) in &self.resolve {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(invalid(
+                    &format!("egress.resolve.{host}"),
+                    format!("{ip:?} is not an IP address"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn resolve_map(&self) -> std::collections::HashMap<String, std::net::IpAddr> {
+        self.resolve
+            .iter()
+            .filter_map(|(h, ip)| Some((h.to_ascii_lowercase(), ip.parse().ok()?)))
+            .collect()
     }
 }

@@ -106,3 +106,23 @@ fn merge(a: &mut Value, b: Value) {
         a.extend(b);
     }
 }
+
+pub fn egress(
+    p: &Principal,
+    e: &Execution,
+    r: &airlock_gateway_domain::egress::EgressRecord,
+) -> Value {
+    json!({
+        "principal": principal(p),
+        "session_id": e.session_id,
+        "execution_id": e.id,
+        "decision_id": r.decision_id,
+        "host": r.host,
+        "port": r.port,
+        "method": r.method,
+        "admitted": r.admitted,
+        "reason": r.reason,
+        "bytes_up": r.bytes_up,
+        "bytes_down": r.bytes_down,
+    })
+}

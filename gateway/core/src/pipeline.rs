@@ -8,6 +8,7 @@ use crate::{
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     decision::DecisionResult,
+    egress::EgressGrant,
     policy_input::{Action, RequestFacts},
     ports::{Change, JobEnd, SandboxError, SandboxJob},
     session::SessionStatus,
@@ -142,6 +143,16 @@ impl Gateway {
             code: req.code,
             timeout: Duration::from_secs(u64::from(timeout_seconds)),
             output_limit: limits.output_bytes,
+            egress: (!decision.obligations.egress.is_empty()).then(|| EgressGrant {
+                hosts: decision
+                    .obligations
+                    .egress
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+                http_methods: decision.obligations.egress_http_methods.clone(),
+                decision_id: decision.decision_id.clone(),
+            }),
         };
         let outcome = live
             .sandbox
@@ -233,10 +244,23 @@ impl Gateway {
             Some(session_id.to_string()),
             events::completed(p, &exec, outcome.kernel_restarted, outcome.output_truncated),
         );
+        // Every connection the code made through the egress proxy, admitted or refused.
+        let mut recorded: Vec<NewEvent> = outcome
+            .egress
+            .iter()
+            .map(|r| {
+                NewEvent::new(
+                    types::EGRESS_CONNECTION,
+                    Some(session_id.to_string()),
+                    events::egress(p, &exec, r),
+                )
+            })
+            .collect();
+        recorded.push(done);
         let sealed = self
             .deps
             .audit
-            .record(changes, vec![done])
+            .record(changes, recorded)
             .instrument(tracing::info_span!("record_result"))
             .await?;
         exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();

@@ -24,6 +24,7 @@ pub mod types {
     pub const EXECUTION_COMPLETED: &str = "execution.completed";
     pub const FILE_UPLOADED: &str = "file.uploaded";
     pub const FILE_DOWNLOADED: &str = "file.downloaded";
+    pub const EGRESS_CONNECTION: &str = "egress.connection";
     pub const GATEWAY_STARTED: &str = "gateway.started";
     pub const GATEWAY_STOPPED: &str = "gateway.stopped";
 }

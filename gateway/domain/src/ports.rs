@@ -68,6 +68,8 @@ pub struct SandboxJob {
     pub code: String,
     pub timeout: Duration,
     pub output_limit: u32,
+    /// Hosts the job may reach through the egress proxy (None: nothing).
+    pub egress: Option<crate::egress::EgressGrant>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +94,8 @@ pub struct JobOutcome {
     pub artifacts: Vec<FileInfo>,
     pub kernel_restarted: bool,
     pub duration: Duration,
+    /// Every connection the job's code made through the egress proxy.
+    pub egress: Vec<crate::egress::EgressRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -138,11 +138,19 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         )
         .await;
     }
-    let mut upstream = match resolver.connect(&host, port).await {
-        Ok(u) => u,
-        Err(_) => return refuse(&mut client, rec, "502 Bad Gateway", "upstream_unreachable").await,
-    };
     let mut rest = buf[head_len..].to_vec();
+    // For plain HTTP the upstream is reached before answering; for CONNECT only after the
+    // ClientHello names the granted host, so a refused tunnel never touches the upstream.
+    let mut upstream = if connect {
+        None
+    } else {
+        match resolver.connect(&host, port).await {
+            Ok(u) => Some(u),
+            Err(_) => {
+                return refuse(&mut client, rec, "502 Bad Gateway", "upstream_unreachable").await
+            }
+        }
+    };
     if connect {
         if client
             .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -182,6 +190,13 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         first.extend_from_slice(&rest);
         rest = first;
     }
+    let mut upstream = match upstream.take() {
+        Some(u) => u,
+        None => match resolver.connect(&host, port).await {
+            Ok(u) => u,
+            Err(_) => return close(client, rec, "upstream_unreachable").await,
+        },
+    };
     rec.admitted = true;
     if upstream.write_all(&rest).await.is_err() {
         rec.reason = Some("upstream_unreachable".into());

@@ -149,6 +149,12 @@ pub fn sandbox_env(runtime_dir: &Path) -> Vec<(String, String)> {
         ("IPYTHONDIR", "/tmp/ipython".into()),
         ("JUPYTER_RUNTIME_DIR", "/tmp/jupyter".into()),
         // pids.max counts threads: keep BLAS and friends single-threaded.
+        // Every client that honours the usual variables goes through the agent's relay to the
+        // gateway's egress proxy; anything else finds no route.
+        ("HTTP_PROXY", "http://127.0.0.1:3128".into()),
+        ("HTTPS_PROXY", "http://127.0.0.1:3128".into()),
+        ("http_proxy", "http://127.0.0.1:3128".into()),
+        ("https_proxy", "http://127.0.0.1:3128".into()),
         ("OPENBLAS_NUM_THREADS", "1".into()),
         ("OMP_NUM_THREADS", "1".into()),
         ("MKL_NUM_THREADS", "1".into()),

@@ -46,6 +46,8 @@ pub struct LocalBackendConfig {
     pub instance_id: String,
     pub extra_ro_binds: Vec<PathBuf>,
     pub start_timeout: Duration,
+    /// Name overrides for the egress proxy's upstream connections.
+    pub egress_resolver: airlock_gateway_egress::Resolver,
 }
 
 /// Most bytes of results (streams, rich outputs, tracebacks) accepted from an agent for one
@@ -198,6 +200,8 @@ impl SandboxBackend for LocalBackend {
             (u64::from(spec.limits.workspace_mib) << 20).to_string(),
             "--max-file-bytes".into(),
             (u64::from(spec.limits.max_file_mib) << 20).to_string(),
+            "--egress-socket".into(),
+            "/run/airlock/egress.sock".into(),
             "--kernel-start-seconds".into(),
             self.cfg.start_timeout.as_secs().max(1).to_string(),
         ];
@@ -229,6 +233,30 @@ impl SandboxBackend for LocalBackend {
             .map_err(|e| SandboxError::Start(format!("spawning bwrap: {e}")))?;
         let stderr = child.stderr.take();
 
+        // The egress proxy's end of the sandbox's only way out: a socket in the run directory
+        // that the agent's in-sandbox proxy relays to. Nothing passes without a grant.
+        let egress = Arc::new(EgressState::default());
+        let egress_task = {
+            let path = run_dir.join("egress.sock");
+            let listener = tokio::net::UnixListener::bind(&path).map_err(io)?;
+            set_mode(&path, 0o666).map_err(io)?;
+            let (state, resolver) = (egress.clone(), self.cfg.egress_resolver.clone());
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let (state, resolver) = (state.clone(), resolver.clone());
+                    tokio::spawn(async move {
+                        let grant = state.grant.lock().ok().and_then(|g| g.clone());
+                        let rec = airlock_gateway_egress::serve(stream, grant, &resolver).await;
+                        tracing::info!(host = %rec.host, port = rec.port, admitted = rec.admitted, reason = ?rec.reason, "egress connection");
+                        if let Ok(mut r) = state.records.lock() {
+                            if r.len() < 10_000 {
+                                r.push(rec);
+                            }
+                        }
+                    });
+                }
+            })
+        };
         let sandbox = LocalSandbox {
             session_id: spec.session_id.clone(),
             dir: dir.clone(),
@@ -237,6 +265,8 @@ impl SandboxBackend for LocalBackend {
             cgroup: cg,
             live: self.live.clone(),
             destroyed: std::sync::atomic::AtomicBool::new(false),
+            egress,
+            egress_task,
         };
         self.live.fetch_add(1, Ordering::Relaxed);
         // Wait for the agent: it binds its socket once the kernel is ready.
@@ -306,6 +336,13 @@ fn set_mode(p: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
 }
 
+/// The egress grant of the running job and the connections made under it.
+#[derive(Default)]
+struct EgressState {
+    grant: std::sync::Mutex<Option<airlock_gateway_domain::egress::EgressGrant>>,
+    records: std::sync::Mutex<Vec<airlock_gateway_domain::egress::EgressRecord>>,
+}
+
 pub struct LocalSandbox {
     session_id: SessionId,
     dir: PathBuf,
@@ -314,6 +351,8 @@ pub struct LocalSandbox {
     cgroup: Option<SandboxCgroup>,
     live: Arc<AtomicUsize>,
     destroyed: std::sync::atomic::AtomicBool,
+    egress: Arc<EgressState>,
+    egress_task: tokio::task::JoinHandle<()>,
 }
 
 fn file_info(e: FileEntry) -> FileInfo {
@@ -335,6 +374,97 @@ impl Sandbox for LocalSandbox {
 
     async fn run(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError> {
         let oom_before = self.cgroup.as_ref().map_or(0, SandboxCgroup::oom_kills);
+        if let Ok(mut g) = self.egress.grant.lock() {
+            g.clone_from(&job.egress);
+        }
+        let result = self.run_job(job).await;
+        if let Ok(mut g) = self.egress.grant.lock() {
+            *g = None;
+        }
+        let mut out = result?;
+        out.egress = self
+            .egress
+            .records
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        let oom_after = self.cgroup.as_ref().map_or(0, SandboxCgroup::oom_kills);
+        if oom_after > oom_before && matches!(out.end, JobEnd::KernelDied | JobEnd::Failed) {
+            out.end = JobEnd::OutOfMemory;
+        }
+        Ok(out)
+    }
+
+    async fn write_file(
+        &self,
+        path: &WorkspacePath,
+        data: Vec<u8>,
+    ) -> Result<FileInfo, SandboxError> {
+        let mut conn = self
+            .client
+            .open(Request::PutFile {
+                path: path.to_string(),
+                size: data.len() as u64,
+            })
+            .await?;
+        conn.send_data(&data).await.map_err(wire)?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            Event::Written { file } => Ok(file_info(file)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn read_file(
+        &self,
+        path: &WorkspacePath,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, SandboxError> {
+        let mut conn = self
+            .client
+            .open(Request::GetFile {
+                path: path.to_string(),
+                max_bytes,
+            })
+            .await?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            Event::File { size } => conn.recv_data(size).await.map_err(wire),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_files(&self) -> Result<Vec<FileInfo>, SandboxError> {
+        let mut conn = self.client.open(Request::ListFiles).await?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            Event::Files { files } => Ok(files.into_iter().map(file_info).collect()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn alive(&self) -> bool {
+        self.alive_now()
+    }
+
+    async fn destroy(&self) -> Result<(), SandboxError> {
+        if self.destroyed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(mut child) = self.child.lock().await.take() {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        }
+        self.egress_task.abort();
+        if let Some(cg) = &self.cgroup {
+            SandboxCgroup::destroy(&cg.dirs).await;
+        }
+        let dir = self.dir.clone();
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl LocalSandbox {
+    async fn run_job(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError> {
         let started = Instant::now();
         let req = ExecuteRequest {
             execution_id: job.execution_id.to_string(),
@@ -354,6 +484,7 @@ impl Sandbox for LocalSandbox {
             artifacts: vec![],
             kernel_restarted: false,
             duration: Duration::ZERO,
+            egress: vec![],
         };
         // The agent enforces the timeout; this outer deadline covers an agent that hangs.
         let hard = job.timeout + Duration::from_secs(30);
@@ -430,82 +561,10 @@ impl Sandbox for LocalSandbox {
                 other => return Err(unexpected(other)),
             }
         }
-        let oom_after = self.cgroup.as_ref().map_or(0, SandboxCgroup::oom_kills);
-        if oom_after > oom_before && matches!(out.end, JobEnd::KernelDied | JobEnd::Failed) {
-            out.end = JobEnd::OutOfMemory;
-        }
         out.duration = started.elapsed();
         Ok(out)
     }
 
-    async fn write_file(
-        &self,
-        path: &WorkspacePath,
-        data: Vec<u8>,
-    ) -> Result<FileInfo, SandboxError> {
-        let mut conn = self
-            .client
-            .open(Request::PutFile {
-                path: path.to_string(),
-                size: data.len() as u64,
-            })
-            .await?;
-        conn.send_data(&data).await.map_err(wire)?;
-        match conn.recv_json::<Event>().await.map_err(wire)? {
-            Event::Written { file } => Ok(file_info(file)),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn read_file(
-        &self,
-        path: &WorkspacePath,
-        max_bytes: u64,
-    ) -> Result<Vec<u8>, SandboxError> {
-        let mut conn = self
-            .client
-            .open(Request::GetFile {
-                path: path.to_string(),
-                max_bytes,
-            })
-            .await?;
-        match conn.recv_json::<Event>().await.map_err(wire)? {
-            Event::File { size } => conn.recv_data(size).await.map_err(wire),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn list_files(&self) -> Result<Vec<FileInfo>, SandboxError> {
-        let mut conn = self.client.open(Request::ListFiles).await?;
-        match conn.recv_json::<Event>().await.map_err(wire)? {
-            Event::Files { files } => Ok(files.into_iter().map(file_info).collect()),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn alive(&self) -> bool {
-        self.alive_now()
-    }
-
-    async fn destroy(&self) -> Result<(), SandboxError> {
-        if self.destroyed.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        if let Some(mut child) = self.child.lock().await.take() {
-            let _ = child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-        }
-        if let Some(cg) = &self.cgroup {
-            SandboxCgroup::destroy(&cg.dirs).await;
-        }
-        let dir = self.dir.clone();
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
-        self.live.fetch_sub(1, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-impl LocalSandbox {
     fn alive_now(&self) -> bool {
         match self.child.try_lock() {
             Ok(mut guard) => match guard.as_mut() {

@@ -37,6 +37,32 @@ struct Args {
     node: String,
     #[arg(long, default_value = "/bin/bash")]
     bash: String,
+    /// The gateway's egress proxy socket; with it, an HTTP(S) proxy on `--egress-listen`
+    /// relays every connection there (the sandbox has no other way out).
+    #[arg(long)]
+    egress_socket: Option<PathBuf>,
+    #[arg(long, default_value = "127.0.0.1:3128")]
+    egress_listen: String,
+}
+
+/// The in-sandbox end of egress: each TCP connection to the proxy port is relayed, bytes
+/// unchanged, to the gateway's egress proxy, which decides.
+async fn egress_relay(listen: String, socket: PathBuf) {
+    let listener = match tokio::net::TcpListener::bind(&listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "egress relay not started");
+            return;
+        }
+    };
+    while let Ok((mut tcp, _)) = listener.accept().await {
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            if let Ok(mut unix) = tokio::net::UnixStream::connect(&socket).await {
+                let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+            }
+        });
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -60,6 +86,9 @@ async fn main() -> anyhow::Result<()> {
     rlimit::setrlimit(rlimit::Resource::CORE, 0, 0)?;
     rlimit::setrlimit(rlimit::Resource::NOFILE, 4096, 4096)?;
 
+    if let Some(socket) = args.egress_socket.clone() {
+        tokio::spawn(egress_relay(args.egress_listen.clone(), socket));
+    }
     let kernel = kernel::Kernel::start(kernel::KernelConfig {
         python: args.python.clone(),
         runtime_dir: args.runtime_dir.clone(),
