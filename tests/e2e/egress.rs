@@ -171,3 +171,106 @@ fn egress_only_to_granted_hosts_through_the_proxy() {
     let (code, out) = harness::verify(&gw.audit_file());
     assert_eq!(code, 0, "{out}");
 }
+
+/// An HTTPS upstream on 127.0.0.2 with a self-signed certificate for `name` (Python's ssl
+/// server, a real TLS stack on the other side of the tunnel).
+fn tls_upstream(dir: &std::path::Path, name: &str) -> (u16, std::process::Child) {
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            &format!("subjectAltName=DNS:{name}"),
+        ])
+        .args(["-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(dir)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "openssl req failed");
+    let port = std::net::TcpListener::bind("127.0.0.2:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0);
+    let script = format!(
+        "import http.server, ssl\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        b = b'hello over tls'\n        self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers(); self.wfile.write(b)\n    def log_message(self, *a): pass\ns = http.server.HTTPServer(('127.0.0.2', {port}), H)\nc = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('cert.pem', 'key.pem')\ns.socket = c.wrap_socket(s.socket, server_side=True)\nprint('ready', flush=True)\ns.serve_forever()\n"
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    assert_eq!(line.trim(), "ready");
+    (port, child)
+}
+
+#[test]
+fn https_through_the_proxy_to_a_granted_host() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (port, mut server) = tls_upstream(tmp.path(), "secure.test");
+    let bundle = tmp.path().join("bundle");
+    let copy = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(harness::repo_root().join("policy/bundle"))
+        .arg(&bundle)
+        .status();
+    assert!(copy.is_ok_and(|s| s.success()));
+    let data_path = bundle.join("data.json");
+    let mut data: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
+    data["airlock"]["egress_rules"]["by_group"] =
+        json!({"analysts": [format!("secure.test:{port}")]});
+    std::fs::write(&data_path, data.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let dir = bundle.display().to_string();
+    let gw = Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_POLICY__BUNDLE_DIR", dir.as_str()),
+            (
+                "AIRLOCK_EGRESS__RESOLVE",
+                r#"{"secure.test" = "127.0.0.2"}"#,
+            ),
+        ],
+    );
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    // The sandbox does not trust the test certificate; verification is off in the client only.
+    let code = format!("import ssl, urllib.request\nctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\nprint(urllib.request.urlopen('https://secure.test:{port}/', context=ctx, timeout=10).read().decode())");
+    let r = api.run_with(
+        &sid,
+        json!({"language": "python", "code": code, "egress": [format!("secure.test:{port}")]}),
+    );
+    assert_eq!(stdout_of(&r), "hello over tls\n");
+    let events = harness::audit_events(&gw.audit_file());
+    let e = events
+        .iter()
+        .find(|e| e["type"] == "egress.connection")
+        .unwrap_or_else(|| panic!("no egress event"));
+    assert_eq!(
+        (
+            e["data"]["method"].as_str(),
+            e["data"]["admitted"].as_bool()
+        ),
+        (Some("CONNECT"), Some(true)),
+        "{e}"
+    );
+    assert!(
+        e["data"]["bytes_down"].as_u64().unwrap_or(0) > 1000,
+        "the TLS handshake came back: {e}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
