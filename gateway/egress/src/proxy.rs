@@ -180,12 +180,17 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         let mut out = format!("{method} {path} HTTP/1.1\r\n");
         for line in head.lines().skip(1).filter(|l| !l.is_empty()) {
             let lower = line.to_ascii_lowercase();
-            if !lower.starts_with("proxy-") {
+            // One request per proxied connection: the upstream closes after answering, so a
+            // second request cannot ride the admitted connection past the method check.
+            if !lower.starts_with("proxy-")
+                && !lower.starts_with("connection:")
+                && !lower.starts_with("keep-alive:")
+            {
                 out.push_str(line);
                 out.push_str("\r\n");
             }
         }
-        out.push_str("\r\n");
+        out.push_str("Connection: close\r\n\r\n");
         let mut first = out.into_bytes();
         first.extend_from_slice(&rest);
         rest = first;

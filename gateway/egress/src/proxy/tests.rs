@@ -65,6 +65,32 @@ async fn plain_http_to_a_granted_host_is_relayed() {
 }
 
 #[tokio::test]
+async fn forwarded_requests_ask_the_upstream_to_close() {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    let seen = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap_or_else(|e| panic!("{e}"));
+        let mut b = vec![0u8; 2048];
+        let n = s.read(&mut b).await.unwrap_or(0);
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        String::from_utf8_lossy(&b[..n]).into_owned()
+    });
+    let req = format!("GET http://allowed.test:{p}/a HTTP/1.1\r\nHost: allowed.test\r\nConnection: keep-alive\r\nProxy-Connection: keep-alive\r\n\r\n");
+    let (rec, _) = through(req.into_bytes(), grant(&[&format!("allowed.test:{p}")])).await;
+    assert!(rec.admitted);
+    let head = seen.await.unwrap_or_default();
+    assert!(head.starts_with("GET /a HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.contains("Connection: close\r\n") && !head.to_ascii_lowercase().contains("keep-alive"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
 async fn refusals_have_reasons() {
     let p = upstream().await;
     let g = grant(&[&format!("allowed.test:{p}")]);
