@@ -218,6 +218,7 @@ async fn direct_bench() -> Stats {
         timeout: Duration::from_secs(10),
         output_limit: 1 << 20,
         egress: None,
+        packages: vec![],
     };
     for _ in 0..20 {
         let _ = sb.run(job()).await;

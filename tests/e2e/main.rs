@@ -14,6 +14,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod observability;
+mod packages;
 mod policy_source;
 mod restart;
 mod user_story;

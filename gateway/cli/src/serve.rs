@@ -152,8 +152,9 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         instance_id: cfg.server.instance_id.clone(),
         extra_ro_binds: local.extra_ro_binds.clone(),
         start_timeout: Duration::from_secs(local.start_timeout_seconds),
-        egress_resolver: airlock_gateway_egress::Resolver {
+        egress_resolver: airlock_gateway_egress::ProxyConfig {
             overrides: cfg.egress.resolve_map(),
+            wheelhouse: cfg.packages.wheelhouse.clone(),
         },
     })?);
 

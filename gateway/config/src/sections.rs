@@ -17,6 +17,7 @@ pub struct Config {
     pub sandbox: Sandbox,
     pub policy: Policy,
     pub egress: Egress,
+    pub packages: Packages,
     pub telemetry: Telemetry,
 }
 
@@ -560,4 +561,12 @@ impl Egress {
             .filter_map(|(h, ip)| Some((h.to_ascii_lowercase(), ip.parse().ok()?)))
             .collect()
     }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Packages {
+    /// Wheels the governed package index may serve (only the `name==version` a decision grants,
+    /// with their sha256). None: executions cannot install packages.
+    pub wheelhouse: Option<PathBuf>,
 }

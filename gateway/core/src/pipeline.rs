@@ -143,7 +143,9 @@ impl Gateway {
             code: req.code,
             timeout: Duration::from_secs(u64::from(timeout_seconds)),
             output_limit: limits.output_bytes,
-            egress: (!decision.obligations.egress.is_empty()).then(|| EgressGrant {
+            egress: (!decision.obligations.egress.is_empty()
+                || !decision.obligations.packages.is_empty())
+            .then(|| EgressGrant {
                 hosts: decision
                     .obligations
                     .egress
@@ -151,8 +153,10 @@ impl Gateway {
                     .map(|h| h.to_ascii_lowercase())
                     .collect(),
                 http_methods: decision.obligations.egress_http_methods.clone(),
+                packages: decision.obligations.packages.clone(),
                 decision_id: decision.decision_id.clone(),
             }),
+            packages: decision.obligations.packages.clone(),
         };
         let outcome = live
             .sandbox

@@ -44,6 +44,9 @@ pub struct Obligations {
     /// Methods allowed on plain-HTTP requests through the proxy (TLS is opaque).
     #[serde(default)]
     pub egress_http_methods: Vec<String>,
+    /// `name==version` to install from the package index before the code runs.
+    #[serde(default)]
+    pub packages: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]

@@ -9,6 +9,9 @@ pub struct EgressGrant {
     pub hosts: Vec<String>,
     /// Methods allowed on plain-HTTP requests.
     pub http_methods: Vec<String>,
+    /// `name==version` (normalised name) the package index may serve to this execution.
+    #[serde(default)]
+    pub packages: Vec<String>,
     pub decision_id: String,
 }
 

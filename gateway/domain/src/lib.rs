@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod canonical_json;
 pub mod decision;
+pub mod digest;
 pub mod egress;
 pub mod error;
 pub mod execution;

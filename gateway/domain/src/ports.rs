@@ -70,6 +70,8 @@ pub struct SandboxJob {
     pub output_limit: u32,
     /// Hosts the job may reach through the egress proxy (None: nothing).
     pub egress: Option<crate::egress::EgressGrant>,
+    /// `name==version` installed from the package index before the code runs.
+    pub packages: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

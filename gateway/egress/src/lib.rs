@@ -5,8 +5,10 @@
 //! TLS ClientHello names the same host (SNI), refuses raw IPs unless granted as such, limits
 //! plain-HTTP methods, relays, and returns a record of every connection for the audit trail.
 
+mod index;
 mod proxy;
 mod tls;
 
-pub use proxy::{serve, Resolver};
+pub use index::{normalize_project, INDEX_HOST};
+pub use proxy::{serve, ProxyConfig};
 pub use tls::{build_client_hello, client_hello_sni, Sni};

@@ -11,13 +11,16 @@ use tokio::{
 const MAX_HEAD: usize = 16 << 10;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Name resolution with operator overrides (split horizon, tests), then the system resolver.
+/// How the proxy reaches upstreams, and where the package index's files are.
 #[derive(Clone, Debug, Default)]
-pub struct Resolver {
+pub struct ProxyConfig {
+    /// Name resolution overrides (split horizon, tests); others use the system resolver.
     pub overrides: HashMap<String, IpAddr>,
+    /// The wheelhouse the package index serves granted files from (None: it serves nothing).
+    pub wheelhouse: Option<std::path::PathBuf>,
 }
 
-impl Resolver {
+impl ProxyConfig {
     async fn connect(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
         if let Some(ip) = self.overrides.get(&host.to_ascii_lowercase()) {
             return TcpStream::connect((*ip, port)).await;
@@ -80,7 +83,7 @@ async fn refuse<S: AsyncWrite + Unpin>(
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
     grant: Option<EgressGrant>,
-    resolver: &Resolver,
+    resolver: &ProxyConfig,
 ) -> EgressRecord {
     let mut buf = Vec::with_capacity(4096);
     let mut rec = EgressRecord {
@@ -113,6 +116,17 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     };
     rec.host = host.clone();
     rec.port = port;
+    if host == crate::index::INDEX_HOST && !connect {
+        return crate::index::serve(
+            client,
+            rec,
+            &method,
+            &path,
+            grant.as_ref(),
+            resolver.wheelhouse.as_deref(),
+        )
+        .await;
+    }
     let Some(grant) = grant else {
         return refuse(&mut client, rec, "403 Forbidden", "not_granted").await;
     };

@@ -47,7 +47,7 @@ pub struct LocalBackendConfig {
     pub extra_ro_binds: Vec<PathBuf>,
     pub start_timeout: Duration,
     /// Name overrides for the egress proxy's upstream connections.
-    pub egress_resolver: airlock_gateway_egress::Resolver,
+    pub egress_resolver: airlock_gateway_egress::ProxyConfig,
 }
 
 /// Most bytes of results (streams, rich outputs, tracebacks) accepted from an agent for one
@@ -472,6 +472,7 @@ impl LocalSandbox {
             code: job.code,
             timeout_ms: u64::try_from(job.timeout.as_millis()).unwrap_or(u64::MAX),
             output_limit: u64::from(job.output_limit),
+            packages: job.packages,
         };
         let mut conn = self.client.open(Request::Execute(req)).await?;
         let mut out = JobOutcome {

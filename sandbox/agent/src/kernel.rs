@@ -18,6 +18,8 @@ use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
 const STARTUP: &str = r#"
 import os as __airlock_os, warnings as __airlock_warnings
 __airlock_os.chdir(WORKSPACE)
+import sys as __airlock_sys
+__airlock_sys.path.insert(1, "/tmp/airlock-site")
 __airlock_warnings.filterwarnings("ignore", message=".*non-interactive.*")
 __airlock_warnings.filterwarnings("ignore", message=".*Matplotlib is currently using agg.*")
 get_ipython().run_line_magic("colors", "NoColor")
@@ -209,6 +211,16 @@ impl Kernel {
             return Err(anyhow!("kernel startup code failed: {:?}", sink.error));
         }
         Ok(())
+    }
+
+    /// After packages were installed: make the import system see the new files.
+    pub async fn refresh_imports(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        self.run_silent(
+            "import importlib as __airlock_il; __airlock_il.invalidate_caches()",
+            deadline,
+        )
+        .await
     }
 
     pub fn alive(&self) -> bool {

@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
         },
         kernel: tokio::sync::Mutex::new(Some(kernel)),
         node: args.node.clone(),
+        python: args.python.clone(),
         bash: args.bash.clone(),
     });
 

@@ -24,6 +24,58 @@ pub struct Agent {
     pub kernel: Mutex<Option<Kernel>>,
     pub node: String,
     pub bash: String,
+    pub python: std::path::PathBuf,
+}
+
+/// Where granted packages are installed; the kernel has it on `sys.path`.
+pub const SITE_DIR: &str = "/tmp/airlock-site";
+
+/// Installs `pins` from the gateway's package index (through the egress relay; the index
+/// serves only what the decision granted, with hashes pip verifies). Returns pip's complaint.
+async fn install_packages(
+    python: &std::path::Path,
+    pins: &[String],
+    limit: Duration,
+) -> Result<(), String> {
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--no-cache-dir",
+        "--only-binary=:all:",
+        "--upgrade",
+    ])
+    // Plain HTTP is fine here: the "network" is the agent's relay to the gateway over a local
+    // socket, and every file comes with the sha256 pip verifies.
+    .args([
+        "--index-url",
+        "http://index.airlock/simple/",
+        "--trusted-host",
+        "index.airlock",
+        "--target",
+        SITE_DIR,
+    ])
+    .args(pins)
+    .stdin(std::process::Stdio::null())
+    .kill_on_drop(true);
+    match tokio::time::timeout(limit.min(Duration::from_secs(300)), cmd.output()).await {
+        Err(_) => Err("package installation timed out".into()),
+        Ok(Err(e)) => Err(format!("pip could not start: {e}")),
+        Ok(Ok(o)) if o.status.success() => Ok(()),
+        Ok(Ok(o)) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let tail: Vec<&str> = err
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .rev()
+                .take(3)
+                .collect();
+            Err(tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+        }
+    }
 }
 
 impl Agent {
@@ -129,6 +181,30 @@ impl Agent {
         let limit = Duration::from_millis(req.timeout_ms);
         let before = self.workspace.snapshot();
         let mut out = OutputCollector::new(usize::try_from(req.output_limit).unwrap_or(usize::MAX));
+        if !req.packages.is_empty() {
+            if let Err(msg) = install_packages(&self.python, &req.packages, limit).await {
+                out.error(
+                    "PackageInstallError".into(),
+                    format!("installing {}: {msg}", req.packages.join(", ")),
+                    vec![],
+                );
+                return self
+                    .finish(
+                        conn,
+                        &req,
+                        out,
+                        &before,
+                        started,
+                        RunEnd::Failed,
+                        None,
+                        false,
+                    )
+                    .await;
+            }
+            if let Some(k) = kernel.as_mut() {
+                let _ = k.refresh_imports().await;
+            }
+        }
         let (end, signal, restarted) = match req.language.as_str() {
             "python" | "sql" => {
                 let code = if req.language == "sql" {
@@ -184,9 +260,25 @@ impl Agent {
                     .await
             }
         };
+        self.finish(conn, &req, out, &before, started, end, signal, restarted)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish<T: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        conn: &mut Conn<T>,
+        req: &ExecuteRequest,
+        mut out: OutputCollector,
+        before: &crate::workspace::Snapshot,
+        started: Instant,
+        end: RunEnd,
+        signal: Option<i32>,
+        restarted: bool,
+    ) -> Result<(), airlock_sandbox_protocol::WireError> {
         save_figures(&self.workspace, &req.execution_id, &out);
         let mut end = end;
-        let mut artifacts = self.workspace.changed_since(&before);
+        let mut artifacts = self.workspace.changed_since(before);
         if self.workspace.usage() > self.workspace.quota_bytes {
             // Enforce the quota: what this execution wrote goes, the rest of the workspace stays.
             let removed: Vec<String> = artifacts.iter().map(|a| a.path.clone()).collect();

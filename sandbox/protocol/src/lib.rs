@@ -53,6 +53,9 @@ pub struct ExecuteRequest {
     pub timeout_ms: u64,
     /// stdout + stderr bytes kept; the rest is dropped and a marker appended.
     pub output_limit: u64,
+    /// `name==version` to install from the package index before the code runs.
+    #[serde(default)]
+    pub packages: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

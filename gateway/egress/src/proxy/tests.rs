@@ -6,6 +6,7 @@ fn grant(hosts: &[&str]) -> Option<EgressGrant> {
     Some(EgressGrant {
         hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
         http_methods: vec!["GET".into(), "HEAD".into()],
+        packages: vec!["airlock-demo==1.0.0".into()],
         decision_id: "d1".into(),
     })
 }
@@ -32,7 +33,7 @@ async fn upstream() -> u16 {
 
 async fn through(request: Vec<u8>, g: Option<EgressGrant>) -> (EgressRecord, Vec<u8>) {
     let (mut a, b) = tokio::io::duplex(1 << 16);
-    let mut res = Resolver::default();
+    let mut res = ProxyConfig::default();
     res.overrides.insert(
         "allowed.test".into(),
         "127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),

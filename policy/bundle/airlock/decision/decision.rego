@@ -48,10 +48,15 @@ egress_grants := egress.grants if {
 	input.action == "execution.run"
 } else := []
 
+package_grants := execution.granted_packages if {
+	input.action == "execution.run"
+} else := []
+
 obligations := {
 	"max_timeout_seconds": data.airlock.common.profile.max_timeout_seconds,
 	"egress": egress_grants,
 	"egress_http_methods": egress.methods,
+	"packages": package_grants,
 }
 
 decision := {

@@ -68,14 +68,74 @@ violations contains v if {
 	)
 }
 
+# Installs: only `packages: ["name==version"]` in the request, served by the gateway's package
+# index; pip run by the code itself finds no index it may use.
 violations contains v if {
-	some p in array.concat(input.analysis.pip_installs, input.request.packages)
+	some p in input.analysis.pip_installs
 	v := common.violation(
 		"package_install_not_allowed",
-		sprintf("installing %q is not allowed", [p]),
-		sprintf("use the packages the runtime ships: %s", [allowed_list]),
+		sprintf("the code installs %q itself", [p]),
+		sprintf("ask for it in the request's packages field as name==version instead; installable: %s", [installable_hint]),
 	)
 }
+
+project(name) := regex.replace(lower(name), `[-_.]+`, "-")
+
+pin(p) := [project(parts[0]), parts[1]] if {
+	parts := split(p, "==")
+	count(parts) == 2
+	parts[0] != ""
+	parts[1] != ""
+}
+
+# Versions of a project the caller may install: the global pins and those of its groups.
+installable_versions(name) := {v | some v in object.get(data.airlock.packages.installable, name, [])} | {v |
+	some g in input.principal.groups
+	some v in object.get(object.get(data.airlock.packages.installable_by_group, g, {}), name, [])
+}
+
+installable_pins contains sprintf("%s==%s", [n, v]) if {
+	some n, vs in data.airlock.packages.installable
+	some v in vs
+}
+
+installable_pins contains sprintf("%s==%s", [n, v]) if {
+	some g in input.principal.groups
+	some n, vs in object.get(data.airlock.packages.installable_by_group, g, {})
+	some v in vs
+}
+
+installable_hint := concat(", ", sort([p | some p in installable_pins])) if {
+	count(installable_pins) > 0
+} else := "none"
+
+violations contains v if {
+	some p in input.request.packages
+	not pin(p)
+	v := common.violation(
+		"package_pin_required",
+		sprintf("%q is not pinned", [p]),
+		sprintf("ask for name==version; installable: %s", [installable_hint]),
+	)
+}
+
+violations contains v if {
+	some p in input.request.packages
+	[name, version] := pin(p)
+	not version in installable_versions(name)
+	v := common.violation(
+		"package_install_not_allowed",
+		sprintf("installing %s==%s is not allowed", [name, version]),
+		sprintf("installable: %s", [installable_hint]),
+	)
+}
+
+# The obligation: the pins the index may serve to this execution.
+granted_packages := [sprintf("%s==%s", [name, version]) |
+	some p in input.request.packages
+	[name, version] := pin(p)
+	version in installable_versions(name)
+]
 
 violations contains v if {
 	input.request.connector

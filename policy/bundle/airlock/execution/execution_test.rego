@@ -51,6 +51,26 @@ test_installs_denied if {
 	codes(inp) == {"package_install_not_allowed"}
 }
 
+installable := {"airlock-demo": ["1.0.0"]}
+
+test_pinned_installable_package_is_granted if {
+	inp := object.union(base, {"request": object.union(base.request, {"packages": ["Airlock_Demo==1.0.0"]})})
+	codes(inp) == set() with data.airlock.packages.installable as installable
+	execution.granted_packages == ["airlock-demo==1.0.0"] with input as inp with data.airlock.packages.installable as installable
+}
+
+test_other_version_and_unpinned_are_denied if {
+	inp := object.union(base, {"request": object.union(base.request, {"packages": ["airlock-demo==2.0.0", "airlock-demo"]})})
+	codes(inp) == {"package_install_not_allowed", "package_pin_required"} with data.airlock.packages.installable as installable
+	some v in execution.violations with input as inp with data.airlock.packages.installable as installable
+	contains(v.hint, "airlock-demo==1.0.0")
+}
+
+test_group_pins if {
+	inp := object.union(base, {"principal": {"groups": ["ml"]}, "request": object.union(base.request, {"packages": ["torch==2.1.0"]})})
+	codes(inp) == set() with data.airlock.packages.installable_by_group as {"ml": {"torch": ["2.1.0"]}}
+}
+
 test_dynamic_import_denied if {
 	inp := object.union(base, {"analysis": object.union(base.analysis, {"dynamic_imports": 1})})
 	codes(inp) == {"dynamic_import_not_allowed"}

@@ -1,0 +1,127 @@
+//! The governed package index: only pinned, allowlisted wheels install, from the gateway's
+//! wheelhouse through the egress relay; nothing else can be installed, not even by code that
+//! runs pip itself.
+
+use crate::harness::{self, stdout_of, Gateway};
+use serde_json::json;
+
+/// A pure-Python wheel `name-version-py3-none-any.whl` whose module prints its version.
+fn build_wheel(dir: &std::path::Path, dist: &str, module: &str, version: &str) {
+    let script = format!(
+        r#"import zipfile, hashlib, base64
+name, module, version = {dist:?}, {module:?}, {version:?}
+info = f"{{name}}-{{version}}.dist-info"
+files = {{
+    f"{{module}}/__init__.py": f"VERSION = {{version!r}}\n",
+    f"{{info}}/METADATA": f"Metadata-Version: 2.1\nName: {{name}}\nVersion: {{version}}\n",
+    f"{{info}}/WHEEL": "Wheel-Version: 1.0\nGenerator: airlock-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}}
+record = []
+for p, text in files.items():
+    d = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+    record.append(f"{{p}},sha256={{d}},{{len(text.encode())}}")
+record.append(f"{{info}}/RECORD,,")
+files[f"{{info}}/RECORD"] = "\n".join(record) + "\n"
+with zipfile.ZipFile(f"{{name}}-{{version}}-py3-none-any.whl", "w") as z:
+    for p, text in files.items():
+        z.writestr(p, text)
+"#
+    );
+    let ok = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "building the {dist} wheel");
+}
+
+#[test]
+fn only_granted_pins_install_from_the_index() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let wheels = tmp.path().join("wheelhouse");
+    std::fs::create_dir_all(&wheels).unwrap_or_else(|e| panic!("{e}"));
+    build_wheel(&wheels, "airlock_demo", "airlock_demo", "1.0.0");
+    build_wheel(&wheels, "airlock_demo", "airlock_demo", "2.0.0");
+    build_wheel(&wheels, "sneaky_pkg", "sneaky_pkg", "1.0");
+    let bundle = tmp.path().join("bundle");
+    let copy = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(harness::repo_root().join("policy/bundle"))
+        .arg(&bundle)
+        .status();
+    assert!(copy.is_ok_and(|s| s.success()));
+    let data_path = bundle.join("data.json");
+    let mut data: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
+    data["airlock"]["packages"]["installable"] = json!({"airlock-demo": ["1.0.0"]});
+    if let Some(a) = data["airlock"]["packages"]["allowed"].as_array_mut() {
+        a.push("airlock-demo".into());
+    }
+    data["airlock"]["packages"]["import_to_distribution"]["airlock_demo"] = "airlock-demo".into();
+    std::fs::write(&data_path, data.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let (b, w) = (bundle.display().to_string(), wheels.display().to_string());
+    let gw = Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_POLICY__BUNDLE_DIR", b.as_str()),
+            ("AIRLOCK_PACKAGES__WHEELHOUSE", w.as_str()),
+        ],
+    );
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+
+    // The allowlisted pin installs and imports.
+    let r = api.run_with(&sid, json!({"language": "python", "code": "import airlock_demo\nprint(airlock_demo.VERSION)", "packages": ["airlock-demo==1.0.0"]}));
+    assert_eq!(stdout_of(&r), "1.0.0\n");
+    // Another version and an unlisted package are denied by policy, with the installable pins.
+    let r = api.run_with(&sid, json!({"language": "python", "code": "import airlock_demo", "packages": ["airlock-demo==2.0.0"]}));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.body["decision"]["violations"][0]["code"],
+        "package_install_not_allowed"
+    );
+    assert!(r.body["decision"]["violations"][0]["hint"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("airlock-demo==1.0.0"));
+    let r = api.run_with(
+        &sid,
+        json!({"language": "python", "code": "1", "packages": ["sneaky-pkg==1.0"]}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    // pip run by the code itself, hidden from analysis: the index refuses ungranted files and
+    // the public index is not reachable.
+    let sneaky = "import subprocess, sys\nbase = [sys.executable, '-m', 'pip']\nfor idx in ['http://index.airlock/simple/', 'https://pypi.org/simple']:\n    r = subprocess.run(base + ['install', '--target', '/tmp/x', '--trusted-host', 'index.airlock', '--index-url', idx, 'sneaky-pkg'], capture_output=True, text=True)\n    print(idx, r.returncode != 0)";
+    let r = api.run(&sid, "python", sneaky);
+    assert_eq!(
+        stdout_of(&r),
+        "http://index.airlock/simple/ True\nhttps://pypi.org/simple True\n"
+    );
+    // `%pip install` in the code is denied before it runs.
+    let r = api.run(&sid, "python", "%pip install sneaky-pkg");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body["decision"]["violations"][0]["hint"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("packages field"));
+
+    let events = harness::audit_events(&gw.audit_file());
+    let index: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "egress.connection" && e["data"]["host"] == "index.airlock")
+        .collect();
+    assert!(
+        index.iter().any(|e| e["data"]["admitted"] == true),
+        "no admitted index request"
+    );
+    assert!(
+        index
+            .iter()
+            .any(|e| e["data"]["reason"] == "package_not_granted"),
+        "no refused index request"
+    );
+    assert!(events.iter().any(|e| e["type"] == "egress.connection"
+        && e["data"]["host"] == "pypi.org"
+        && e["data"]["admitted"] == false));
+}
