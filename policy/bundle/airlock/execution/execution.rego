@@ -88,21 +88,78 @@ pin(p) := [project(parts[0]), parts[1]] if {
 	parts[1] != ""
 }
 
-# Versions of a project the caller may install: the global pins and those of its groups.
-installable_versions(name) := {v | some v in object.get(data.airlock.packages.installable, name, [])} | {v |
+# What the caller may install: entries of `installable` (everyone), `installable_by_group` and
+# `installable_by_tenant`, each a project -> list of versions ("1.0.0") or ranges (">=1.2,<2").
+installable_specs(name) := {spec |
+	some spec in object.get(data.airlock.packages.installable, name, [])
+} | {spec |
 	some g in input.principal.groups
-	some v in object.get(object.get(data.airlock.packages.installable_by_group, g, {}), name, [])
+	some spec in object.get(object.get(data.airlock.packages.installable_by_group, g, {}), name, [])
+} | {spec |
+	some spec in object.get(object.get(object.get(data.airlock.packages, "installable_by_tenant", {}), object.get(input.principal, "tenant", ""), {}), name, [])
 }
 
-installable_pins contains sprintf("%s==%s", [n, v]) if {
-	some n, vs in data.airlock.packages.installable
-	some v in vs
+# Release segments as four numbers ("1.2" -> [1, 2, 0, 0]); undefined for pre-releases and
+# other non-numeric versions, which then match only an exact pin.
+release(v) := array.slice(array.concat([to_number(x) | some x in split(v, ".")], [0, 0, 0, 0]), 0, 4) if {
+	every x in split(v, ".") {
+		regex.match(`^[0-9]+$`, x)
+	}
 }
 
-installable_pins contains sprintf("%s==%s", [n, v]) if {
+clause_holds(version, clause) if {
+	startswith(clause, ">=")
+	release(version) >= release(trim_space(substring(clause, 2, -1)))
+}
+
+clause_holds(version, clause) if {
+	startswith(clause, "<")
+	not startswith(clause, "<=")
+	release(version) < release(trim_space(substring(clause, 1, -1)))
+}
+
+clause_holds(version, clause) if {
+	startswith(clause, "<=")
+	release(version) <= release(trim_space(substring(clause, 2, -1)))
+}
+
+clause_holds(version, clause) if {
+	startswith(clause, "==")
+	version == trim_space(substring(clause, 2, -1))
+}
+
+satisfies(version, spec) if {
+	version == spec
+}
+
+satisfies(version, spec) if {
+	regex.match(`^[<>=]`, spec)
+	every clause in split(spec, ",") {
+		clause_holds(version, trim_space(clause))
+	}
+}
+
+installable(name, version) if {
+	some spec in installable_specs(name)
+	satisfies(version, spec)
+}
+
+installable_pins contains sprintf("%s==%s", [n, spec]) if {
+	some n, specs in data.airlock.packages.installable
+	some spec in specs
+	not regex.match(`^[<>=]`, spec)
+}
+
+installable_pins contains sprintf("%s %s", [n, spec]) if {
+	some n, specs in data.airlock.packages.installable
+	some spec in specs
+	regex.match(`^[<>=]`, spec)
+}
+
+installable_pins contains sprintf("%s==%s", [n, spec]) if {
 	some g in input.principal.groups
-	some n, vs in object.get(data.airlock.packages.installable_by_group, g, {})
-	some v in vs
+	some n, specs in object.get(data.airlock.packages.installable_by_group, g, {})
+	some spec in specs
 }
 
 installable_hint := concat(", ", sort([p | some p in installable_pins])) if {
@@ -122,7 +179,7 @@ violations contains v if {
 violations contains v if {
 	some p in input.request.packages
 	[name, version] := pin(p)
-	not version in installable_versions(name)
+	not installable(name, version)
 	v := common.violation(
 		"package_install_not_allowed",
 		sprintf("installing %s==%s is not allowed", [name, version]),
@@ -134,7 +191,7 @@ violations contains v if {
 granted_packages := [sprintf("%s==%s", [name, version]) |
 	some p in input.request.packages
 	[name, version] := pin(p)
-	version in installable_versions(name)
+	installable(name, version)
 ]
 
 violations contains v if {

@@ -85,3 +85,17 @@ test_review_list_holds_execution if {
 	r := execution.review with input as with_imports(["scipy"]) with data.airlock.packages.review as ["scipy"]
 	count(r) == 1
 }
+
+test_version_ranges if {
+	specs := {"lib": [">=1.2, <2", "3.0.0rc1"]}
+	ok := object.union(base, {"request": object.union(base.request, {"packages": ["lib==1.2.0", "lib==1.9.9", "lib==3.0.0rc1"]})})
+	codes(ok) == set() with data.airlock.packages.installable as specs
+	bad := object.union(base, {"request": object.union(base.request, {"packages": ["lib==1.1.9", "lib==2.0", "lib==1.5rc1"]})})
+	count(execution.violations) == 3 with input as bad with data.airlock.packages.installable as specs
+}
+
+test_tenant_pins if {
+	inp := object.union(base, {"principal": {"groups": [], "tenant": "acme"}, "request": object.union(base.request, {"packages": ["pkg==1.0"]})})
+	codes(inp) == set() with data.airlock.packages.installable_by_tenant as {"acme": {"pkg": ["1.0"]}}
+	codes(inp) == {"package_install_not_allowed"} with data.airlock.packages.installable_by_tenant as {"other": {"pkg": ["1.0"]}}
+}

@@ -15,6 +15,19 @@ violations contains v if {
 	)
 }
 
+# Some classifications may be uploaded only by certain groups (files.upload_groups).
+violations contains v if {
+	input.action == "file.upload"
+	groups := object.get(object.get(data.airlock.files, "upload_groups", {}), classification, null)
+	groups != null
+	not common.in_any_group(groups)
+	v := common.violation(
+		"classification_not_allowed",
+		sprintf("you may not upload %q data", [classification]),
+		sprintf("ask a member of %s, or upload with a lower classification if that is correct", [concat(", ", groups)]),
+	)
+}
+
 # A session that holds restricted data lets only data stewards take files out of it.
 violations contains v if {
 	input.action == "file.download"

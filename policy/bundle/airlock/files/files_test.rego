@@ -24,3 +24,11 @@ test_restricted_session_download_needs_steward if {
 	steward := object.union(inp, {"principal": object.union(principal, {"groups": ["data-stewards"]})})
 	count(files.violations) == 0 with input as steward
 }
+
+test_upload_groups_per_classification if {
+	inp := {"action": "file.upload", "principal": principal, "request": {"classification": "restricted"}}
+	some v in files.violations with input as inp with data.airlock.files.upload_groups as {"restricted": ["data-stewards"]}
+	v.code == "classification_not_allowed"
+	steward := object.union(inp, {"principal": object.union(principal, {"groups": ["data-stewards"]})})
+	count(files.violations) == 0 with input as steward with data.airlock.files.upload_groups as {"restricted": ["data-stewards"]}
+}
