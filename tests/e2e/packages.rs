@@ -55,6 +55,11 @@ fn only_granted_pins_install_from_the_index() {
     let mut data: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
     data["airlock"]["packages"]["installable"] = json!({"airlock-demo": ["1.0.0"]});
+    // Policy pins the wheel's hash (hashes are required by default).
+    let wheel =
+        std::fs::read(wheels.join("airlock_demo-1.0.0-py3-none-any.whl")).unwrap_or_default();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wheel));
+    data["airlock"]["packages"]["hashes"] = json!({"airlock-demo==1.0.0": [digest]});
     if let Some(a) = data["airlock"]["packages"]["allowed"].as_array_mut() {
         a.push("airlock-demo".into());
     }
@@ -124,4 +129,49 @@ fn only_granted_pins_install_from_the_index() {
     assert!(events.iter().any(|e| e["type"] == "egress.connection"
         && e["data"]["host"] == "pypi.org"
         && e["data"]["admitted"] == false));
+}
+
+#[test]
+fn a_wheel_that_does_not_match_the_policy_hash_is_not_installed() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let wheels = tmp.path().join("wheelhouse");
+    std::fs::create_dir_all(&wheels).unwrap_or_else(|e| panic!("{e}"));
+    build_wheel(&wheels, "airlock_demo", "airlock_demo", "1.0.0");
+    let bundle = tmp.path().join("bundle");
+    let copy = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(harness::repo_root().join("policy/bundle"))
+        .arg(&bundle)
+        .status();
+    assert!(copy.is_ok_and(|s| s.success()));
+    let data_path = bundle.join("data.json");
+    let mut data: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
+    data["airlock"]["packages"]["installable"] = json!({"airlock-demo": ["1.0.0"]});
+    // The wheelhouse holds a different file than the one policy approved (a swapped artifact).
+    data["airlock"]["packages"]["hashes"] = json!({"airlock-demo==1.0.0": ["0".repeat(64)]});
+    std::fs::write(&data_path, data.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let (b, w) = (bundle.display().to_string(), wheels.display().to_string());
+    let gw = Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_POLICY__BUNDLE_DIR", b.as_str()),
+            ("AIRLOCK_PACKAGES__WHEELHOUSE", w.as_str()),
+        ],
+    );
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let r = api.run_with(&sid, json!({"language": "python", "code": "print('never')", "packages": ["airlock-demo==1.0.0"]}));
+    assert_eq!(r.body["status"], "failed", "{}", r.body);
+    assert_eq!(r.body["error"]["name"], "PackageInstallError", "{}", r.body);
+    assert_eq!(
+        r.body["stdout"], "",
+        "the code must not run after a failed install"
+    );
+    // Asking again changes nothing: the index serves no file for that pin.
+    let r = api.run_with(
+        &sid,
+        json!({"language": "python", "code": "1", "packages": ["airlock-demo==1.0.0"]}),
+    );
+    assert_eq!(r.body["status"], "failed");
 }

@@ -154,9 +154,27 @@ impl Gateway {
                     .collect(),
                 http_methods: decision.obligations.egress_http_methods.clone(),
                 packages: decision.obligations.packages.clone(),
+                package_hashes: decision.obligations.package_hashes.clone(),
                 decision_id: decision.decision_id.clone(),
             }),
-            packages: decision.obligations.packages.clone(),
+            // Requirement lines for pip, each with the hashes policy pinned.
+            packages: decision
+                .obligations
+                .packages
+                .iter()
+                .map(|p| {
+                    let hashes = decision
+                        .obligations
+                        .package_hashes
+                        .get(p)
+                        .cloned()
+                        .unwrap_or_default();
+                    std::iter::once(p.clone())
+                        .chain(hashes.iter().map(|h| format!("--hash=sha256:{h}")))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect(),
         };
         let outcome = live
             .sandbox

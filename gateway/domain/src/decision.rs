@@ -47,6 +47,9 @@ pub struct Obligations {
     /// `name==version` to install from the package index before the code runs.
     #[serde(default)]
     pub packages: Vec<String>,
+    /// The sha256 of the files each pin may install (from policy, not from the index).
+    #[serde(default)]
+    pub package_hashes: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]

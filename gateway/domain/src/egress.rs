@@ -12,6 +12,9 @@ pub struct EgressGrant {
     /// `name==version` (normalised name) the package index may serve to this execution.
     #[serde(default)]
     pub packages: Vec<String>,
+    /// Per pin, the only file hashes the index may serve (empty list or absent: any file).
+    #[serde(default)]
+    pub package_hashes: std::collections::BTreeMap<String, Vec<String>>,
     pub decision_id: String,
 }
 

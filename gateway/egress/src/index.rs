@@ -40,6 +40,15 @@ fn granted(grant: Option<&EgressGrant>, project: &str, version: &str) -> bool {
     grant.is_some_and(|g| g.packages.iter().any(|p| p.eq_ignore_ascii_case(&want)))
 }
 
+/// A file of a granted pin is served only if its sha256 is one policy pinned (when it pinned any).
+fn hash_allowed(grant: Option<&EgressGrant>, project: &str, version: &str, sha256: &str) -> bool {
+    let key = format!("{project}=={version}");
+    match grant.and_then(|g| g.package_hashes.get(&key)) {
+        Some(hashes) if !hashes.is_empty() => hashes.iter().any(|h| h.eq_ignore_ascii_case(sha256)),
+        _ => true,
+    }
+}
+
 async fn respond<S: AsyncWrite + Unpin>(
     client: &mut S,
     status: &str,
@@ -99,6 +108,9 @@ pub async fn serve<S: AsyncWrite + Unpin>(
                             .and_then(|w| std::fs::read(w.join(f)).ok())
                             .unwrap_or_default();
                         let hash = sha256_hex(&bytes);
+                        if !hash_allowed(grant, &p, &v, &hash) {
+                            continue;
+                        }
                         links.push_str(&format!(
                             "<a href=\"/files/{f}#sha256={hash}\">{f}</a><br/>\n"
                         ));
@@ -116,12 +128,16 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         } else if let Some(file) = path.strip_prefix("/files/") {
             let file = file.split('#').next().unwrap_or(file);
             match wheel_id(file) {
-                Some((p, v)) if files.iter().any(|f| f == file) && granted(grant, &p, &v) => Ok((
-                    "application/octet-stream".into(),
-                    wheelhouse
+                Some((p, v)) if files.iter().any(|f| f == file) && granted(grant, &p, &v) => {
+                    let bytes = wheelhouse
                         .and_then(|w| std::fs::read(w.join(file)).ok())
-                        .unwrap_or_default(),
-                )),
+                        .unwrap_or_default();
+                    if hash_allowed(grant, &p, &v, &sha256_hex(&bytes)) {
+                        Ok(("application/octet-stream".into(), bytes))
+                    } else {
+                        Err(refuse("package_hash_mismatch"))
+                    }
+                }
                 _ => Err(refuse("package_not_granted")),
             }
         } else {

@@ -37,6 +37,11 @@ async fn install_packages(
     pins: &[String],
     limit: Duration,
 ) -> Result<(), String> {
+    // Requirement lines ("name==version --hash=sha256:..."): pip checks every file against the
+    // hashes policy pinned, and with --require-hashes refuses anything unpinned.
+    let req_file = std::path::Path::new("/tmp/airlock-requirements.txt");
+    std::fs::write(req_file, pins.join("\n") + "\n")
+        .map_err(|e| format!("writing the requirements: {e}"))?;
     let mut cmd = tokio::process::Command::new(python);
     cmd.args([
         "-m",
@@ -58,7 +63,13 @@ async fn install_packages(
         "--target",
         SITE_DIR,
     ])
-    .args(pins)
+    .arg("-r")
+    .arg(req_file)
+    .args(
+        pins.iter()
+            .all(|p| p.contains("--hash="))
+            .then_some("--require-hashes"),
+    )
     .stdin(std::process::Stdio::null())
     .kill_on_drop(true);
     match tokio::time::timeout(limit.min(Duration::from_secs(300)), cmd.output()).await {

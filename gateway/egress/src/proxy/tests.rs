@@ -7,6 +7,7 @@ fn grant(hosts: &[&str]) -> Option<EgressGrant> {
         hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
         http_methods: vec!["GET".into(), "HEAD".into()],
         packages: vec!["airlock-demo==1.0.0".into()],
+        package_hashes: Default::default(),
         decision_id: "d1".into(),
     })
 }

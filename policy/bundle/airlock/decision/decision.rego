@@ -52,11 +52,16 @@ package_grants := execution.granted_packages if {
 	input.action == "execution.run"
 } else := []
 
+package_hashes := execution.granted_hashes if {
+	input.action == "execution.run"
+} else := {}
+
 obligations := {
 	"max_timeout_seconds": data.airlock.common.profile.max_timeout_seconds,
 	"egress": egress_grants,
 	"egress_http_methods": egress.methods,
 	"packages": package_grants,
+	"package_hashes": package_hashes,
 }
 
 decision := {

@@ -187,6 +187,29 @@ violations contains v if {
 	)
 }
 
+# Supply chain: each granted pin's files by sha256 (`packages.hashes["name==version"]`); with
+# `require_hashes` (the default) a pin without hashes is not installable.
+pin_hashes(name, version) := object.get(data.airlock.packages.hashes, sprintf("%s==%s", [name, version]), [])
+
+violations contains v if {
+	object.get(data.airlock.packages, "require_hashes", true)
+	some p in input.request.packages
+	[name, version] := pin(p)
+	installable(name, version)
+	count(pin_hashes(name, version)) == 0
+	v := common.violation(
+		"package_hash_missing",
+		sprintf("%s==%s has no sha256 in policy, and hashes are required", [name, version]),
+		"ask an administrator to add the wheel's sha256 to packages.hashes",
+	)
+}
+
+granted_hashes := {sprintf("%s==%s", [name, version]): pin_hashes(name, version) |
+	some p in input.request.packages
+	[name, version] := pin(p)
+	installable(name, version)
+}
+
 # The obligation: the pins the index may serve to this execution.
 granted_packages := [sprintf("%s==%s", [name, version]) |
 	some p in input.request.packages

@@ -55,20 +55,20 @@ installable := {"airlock-demo": ["1.0.0"]}
 
 test_pinned_installable_package_is_granted if {
 	inp := object.union(base, {"request": object.union(base.request, {"packages": ["Airlock_Demo==1.0.0"]})})
-	codes(inp) == set() with data.airlock.packages.installable as installable
+	codes(inp) == set() with data.airlock.packages.installable as installable with data.airlock.packages.require_hashes as false
 	execution.granted_packages == ["airlock-demo==1.0.0"] with input as inp with data.airlock.packages.installable as installable
 }
 
 test_other_version_and_unpinned_are_denied if {
 	inp := object.union(base, {"request": object.union(base.request, {"packages": ["airlock-demo==2.0.0", "airlock-demo"]})})
-	codes(inp) == {"package_install_not_allowed", "package_pin_required"} with data.airlock.packages.installable as installable
+	codes(inp) == {"package_install_not_allowed", "package_pin_required"} with data.airlock.packages.installable as installable with data.airlock.packages.require_hashes as false
 	some v in execution.violations with input as inp with data.airlock.packages.installable as installable
 	contains(v.hint, "airlock-demo==1.0.0")
 }
 
 test_group_pins if {
 	inp := object.union(base, {"principal": {"groups": ["ml"]}, "request": object.union(base.request, {"packages": ["torch==2.1.0"]})})
-	codes(inp) == set() with data.airlock.packages.installable_by_group as {"ml": {"torch": ["2.1.0"]}}
+	codes(inp) == set() with data.airlock.packages.installable_by_group as {"ml": {"torch": ["2.1.0"]}} with data.airlock.packages.require_hashes as false
 }
 
 test_dynamic_import_denied if {
@@ -89,13 +89,21 @@ test_review_list_holds_execution if {
 test_version_ranges if {
 	specs := {"lib": [">=1.2, <2", "3.0.0rc1"]}
 	ok := object.union(base, {"request": object.union(base.request, {"packages": ["lib==1.2.0", "lib==1.9.9", "lib==3.0.0rc1"]})})
-	codes(ok) == set() with data.airlock.packages.installable as specs
+	codes(ok) == set() with data.airlock.packages.installable as specs with data.airlock.packages.require_hashes as false
 	bad := object.union(base, {"request": object.union(base.request, {"packages": ["lib==1.1.9", "lib==2.0", "lib==1.5rc1"]})})
 	count(execution.violations) == 3 with input as bad with data.airlock.packages.installable as specs
 }
 
 test_tenant_pins if {
 	inp := object.union(base, {"principal": {"groups": [], "tenant": "acme"}, "request": object.union(base.request, {"packages": ["pkg==1.0"]})})
-	codes(inp) == set() with data.airlock.packages.installable_by_tenant as {"acme": {"pkg": ["1.0"]}}
+	codes(inp) == set() with data.airlock.packages.installable_by_tenant as {"acme": {"pkg": ["1.0"]}} with data.airlock.packages.require_hashes as false
 	codes(inp) == {"package_install_not_allowed"} with data.airlock.packages.installable_by_tenant as {"other": {"pkg": ["1.0"]}}
+}
+
+test_hashes_required_by_default if {
+	inp := object.union(base, {"request": object.union(base.request, {"packages": ["airlock-demo==1.0.0"]})})
+	codes(inp) == {"package_hash_missing"} with data.airlock.packages.installable as installable
+	codes(inp) == set() with data.airlock.packages.installable as installable with data.airlock.packages.hashes as {"airlock-demo==1.0.0": ["ab"]}
+	h := execution.granted_hashes with input as inp with data.airlock.packages.installable as installable with data.airlock.packages.hashes as {"airlock-demo==1.0.0": ["ab"]}
+	h == {"airlock-demo==1.0.0": ["ab"]}
 }
