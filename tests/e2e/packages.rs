@@ -175,3 +175,107 @@ fn a_wheel_that_does_not_match_the_policy_hash_is_not_installed() {
     );
     assert_eq!(r.body["status"], "failed");
 }
+
+#[test]
+fn approved_files_come_from_the_mirror_verified_and_cached() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (mirror, wheels) = (tmp.path().join("mirror"), tmp.path().join("cache"));
+    let files = mirror.join("files");
+    for d in [&files, &wheels] {
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+    }
+    build_wheel(&files, "airlock_demo", "airlock_demo", "1.0.0");
+    build_wheel(&files, "other_lib", "other_lib", "1.0");
+    let digest = |f: &str| {
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            std::fs::read(files.join(f)).unwrap_or_default(),
+        ))
+    };
+    for (project, file) in [
+        ("airlock-demo", "airlock_demo-1.0.0-py3-none-any.whl"),
+        ("other-lib", "other_lib-1.0-py3-none-any.whl"),
+    ] {
+        let dir = mirror.join("simple").join(project);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            dir.join("index.html"),
+            format!(
+                "<html><body><a href=\"../../files/{file}#sha256={}\">{file}</a></body></html>",
+                digest(file)
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // The mirror: a plain static HTTP server on 127.0.0.4.
+    let port = std::net::TcpListener::bind("127.0.0.4:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0);
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.4",
+            &port.to_string(),
+            "--directory",
+        ])
+        .arg(&mirror)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.4", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let bundle = tmp.path().join("bundle");
+    let copy = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(harness::repo_root().join("policy/bundle"))
+        .arg(&bundle)
+        .status();
+    assert!(copy.is_ok_and(|s| s.success()));
+    let data_path = bundle.join("data.json");
+    let mut data: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
+    data["airlock"]["packages"]["installable"] =
+        json!({"airlock-demo": ["1.0.0"], "other-lib": ["1.0"]});
+    // other-lib's approved hash is not the mirror's file: a compromised or changed upstream.
+    data["airlock"]["packages"]["hashes"] = json!({"airlock-demo==1.0.0": [digest("airlock_demo-1.0.0-py3-none-any.whl")], "other-lib==1.0": ["f".repeat(64)]});
+    std::fs::write(&data_path, data.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let (b, w, m) = (
+        bundle.display().to_string(),
+        wheels.display().to_string(),
+        format!("http://127.0.0.4:{port}/simple"),
+    );
+    let gw = Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_POLICY__BUNDLE_DIR", b.as_str()),
+            ("AIRLOCK_PACKAGES__WHEELHOUSE", w.as_str()),
+            ("AIRLOCK_PACKAGES__MIRROR", m.as_str()),
+        ],
+    );
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let r = api.run_with(&sid, json!({"language": "python", "code": "import airlock_demo\nprint(airlock_demo.VERSION)", "packages": ["airlock-demo==1.0.0"]}));
+    assert_eq!(stdout_of(&r), "1.0.0\n");
+    assert!(
+        wheels.join("airlock_demo-1.0.0-py3-none-any.whl").exists(),
+        "verified file cached in the wheelhouse"
+    );
+    let r = api.run_with(
+        &sid,
+        json!({"language": "python", "code": "print('never')", "packages": ["other-lib==1.0"]}),
+    );
+    assert_eq!(r.body["error"]["name"], "PackageInstallError", "{}", r.body);
+    assert!(
+        !wheels.join("other_lib-1.0-py3-none-any.whl").exists(),
+        "a file with the wrong hash was cached"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -30,6 +30,7 @@ impl Config {
         self.sandbox.validate()?;
         self.policy.validate()?;
         self.egress.validate()?;
+        self.packages.validate()?;
         Ok(())
     }
 
@@ -569,4 +570,23 @@ pub struct Packages {
     /// Wheels the governed package index may serve (only the `name==version` a decision grants,
     /// with their sha256). None: executions cannot install packages.
     pub wheelhouse: Option<PathBuf>,
+    /// A PyPI-compatible simple index (`https://mirror.example/simple`) that approved files
+    /// missing from the wheelhouse are fetched from, checked against the policy hash, and cached
+    /// in the wheelhouse (which must then be writable).
+    pub mirror: Option<String>,
+}
+
+impl Packages {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(m) = &self.mirror {
+            secure_url("packages.mirror", m)?;
+            if self.wheelhouse.is_none() {
+                return Err(invalid(
+                    "packages.wheelhouse",
+                    "a mirror needs a wheelhouse to cache verified files in",
+                ));
+            }
+        }
+        Ok(())
+    }
 }

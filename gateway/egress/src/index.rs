@@ -5,7 +5,6 @@
 //! the grant cannot be installed even by code that runs pip itself.
 
 use airlock_gateway_domain::egress::{EgressGrant, EgressRecord};
-use std::path::Path;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub const INDEX_HOST: &str = "index.airlock";
@@ -75,8 +74,17 @@ pub async fn serve<S: AsyncWrite + Unpin>(
     method: &str,
     path: &str,
     grant: Option<&EgressGrant>,
-    wheelhouse: Option<&Path>,
+    cfg: &crate::ProxyConfig,
 ) -> EgressRecord {
+    let wheelhouse = cfg.wheelhouse.as_deref();
+    if let Some(project) = path
+        .strip_prefix("/simple/")
+        .map(|p| normalize_project(p.trim_end_matches('/')))
+    {
+        if let Err(e) = fill_from_mirror(cfg, grant, &project).await {
+            tracing::warn!(project = %project, error = %e, "package mirror");
+        }
+    }
     let files: Vec<String> = wheelhouse
         .and_then(|w| std::fs::read_dir(w).ok())
         .map(|rd| {
@@ -175,6 +183,92 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         }
     }
     rec
+}
+
+/// Fetches the approved files of the granted pins of `project` that the wheelhouse lacks from
+/// the mirror, keeping only files whose sha256 policy approved, and caches them there.
+async fn fill_from_mirror(
+    cfg: &crate::ProxyConfig,
+    grant: Option<&EgressGrant>,
+    project: &str,
+) -> Result<usize, String> {
+    let (Some(mirror), Some(wheelhouse), Some(grant)) =
+        (cfg.mirror.as_deref(), cfg.wheelhouse.as_deref(), grant)
+    else {
+        return Ok(0);
+    };
+    // version -> approved hashes; a mirror download needs a policy hash to be checked against.
+    let pins: std::collections::HashMap<&str, &Vec<String>> = grant
+        .packages
+        .iter()
+        .filter_map(|p| {
+            let (n, v) = p.split_once("==")?;
+            let hashes = grant.package_hashes.get(p).filter(|h| !h.is_empty())?;
+            (n == project).then_some((v, hashes))
+        })
+        .collect();
+    if pins.is_empty() {
+        return Ok(0);
+    }
+    let page = reqwest::Url::parse(&format!("{}/{project}/", mirror.trim_end_matches('/')))
+        .map_err(|e| e.to_string())?;
+    let html = cfg
+        .http
+        .get(page.clone())
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut fetched = 0;
+    for href in html
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+    {
+        let Ok(url) = page.join(href) else { continue };
+        let Some(name) = url
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let Some((p, v)) = wheel_id(&name) else {
+            continue;
+        };
+        let Some(hashes) = pins.get(v.as_str()) else {
+            continue;
+        };
+        if p != project || name.contains('/') || wheelhouse.join(&name).exists() {
+            continue;
+        }
+        let mut clean = url.clone();
+        clean.set_fragment(None);
+        let bytes = cfg
+            .http
+            .get(clean)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?
+            .bytes()
+            .await
+            .map_err(|e| e.to_string())?;
+        let digest = sha256_hex(&bytes);
+        if !hashes.iter().any(|h| h.eq_ignore_ascii_case(&digest)) {
+            tracing::warn!(file = %name, sha256 = %digest, "mirror file does not match the policy hash; not cached");
+            continue;
+        }
+        let tmp = wheelhouse.join(format!(".{name}.part"));
+        std::fs::write(&tmp, &bytes)
+            .and_then(|()| std::fs::rename(&tmp, wheelhouse.join(&name)))
+            .map_err(|e| e.to_string())?;
+        fetched += 1;
+    }
+    Ok(fetched)
 }
 
 /// SHA-256 in hex; std has no digest and this crate stays dependency-light, so the digest comes

@@ -12,3 +12,15 @@ mod tls;
 pub use index::{normalize_project, INDEX_HOST};
 pub use proxy::{serve, ProxyConfig};
 pub use tls::{build_client_hello, client_hello_sni, Sni};
+
+/// The HTTP client type the proxy fetches mirror files with.
+pub type HttpClient = reqwest::Client;
+
+/// A client for the package mirror: timeouts, no redirects off the mirror.
+pub fn http_client() -> HttpClient {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .unwrap_or_default()
+}

@@ -18,6 +18,10 @@ pub struct ProxyConfig {
     pub overrides: HashMap<String, IpAddr>,
     /// The wheelhouse the package index serves granted files from (None: it serves nothing).
     pub wheelhouse: Option<std::path::PathBuf>,
+    /// A PyPI-compatible simple index that approved files missing from the wheelhouse are
+    /// fetched from (verified against the policy hash, then cached in the wheelhouse).
+    pub mirror: Option<String>,
+    pub http: reqwest::Client,
 }
 
 impl ProxyConfig {
@@ -117,15 +121,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     rec.host = host.clone();
     rec.port = port;
     if host == crate::index::INDEX_HOST && !connect {
-        return crate::index::serve(
-            client,
-            rec,
-            &method,
-            &path,
-            grant.as_ref(),
-            resolver.wheelhouse.as_deref(),
-        )
-        .await;
+        return crate::index::serve(client, rec, &method, &path, grant.as_ref(), resolver).await;
     }
     let Some(grant) = grant else {
         return refuse(&mut client, rec, "403 Forbidden", "not_granted").await;

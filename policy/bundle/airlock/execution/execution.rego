@@ -44,7 +44,14 @@ review_set := {d | some d in data.airlock.packages.review}
 
 distribution(m) := d if {
 	d := data.airlock.packages.import_to_distribution[m]
-} else := m
+} else := project(m)
+
+# Projects this execution installs with a granted pin may also be imported by it.
+granted_projects contains name if {
+	some p in input.request.packages
+	[name, version] := pin(p)
+	installable(name, version)
+}
 
 allowed_list := concat(", ", sort(data.airlock.packages.allowed))
 
@@ -52,6 +59,7 @@ violations contains v if {
 	some m in third_party
 	d := distribution(m)
 	not allowed_set[d]
+	not granted_projects[d]
 	v := common.violation(
 		"package_not_allowed",
 		sprintf("package %q (imported as %q) is not on the allowlist", [d, m]),

@@ -107,3 +107,12 @@ test_hashes_required_by_default if {
 	h := execution.granted_hashes with input as inp with data.airlock.packages.installable as installable with data.airlock.packages.hashes as {"airlock-demo==1.0.0": ["ab"]}
 	h == {"airlock-demo==1.0.0": ["ab"]}
 }
+
+test_granted_install_may_be_imported if {
+	inp := object.union(base, {
+		"request": object.union(base.request, {"packages": ["airlock-demo==1.0.0"]}),
+		"analysis": object.union(base.analysis, {"imports": ["airlock_demo"]}),
+	})
+	codes(inp) == set() with data.airlock.packages.installable as installable with data.airlock.packages.require_hashes as false
+	codes(with_imports(["airlock_demo"])) == {"package_not_allowed"} with data.airlock.packages.installable as installable
+}
