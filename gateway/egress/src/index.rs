@@ -73,6 +73,8 @@ pub async fn serve<S: AsyncWrite + Unpin>(
     mut rec: EgressRecord,
     method: &str,
     path: &str,
+    // The client accepts PEP 691 JSON.
+    json: bool,
     grant: Option<&EgressGrant>,
     cfg: &crate::ProxyConfig,
 ) -> EgressRecord {
@@ -100,57 +102,65 @@ pub async fn serve<S: AsyncWrite + Unpin>(
             format!("airlock package index: {reason}\n"),
         )
     };
-    let outcome: Result<(String, Vec<u8>), (String, String)> =
-        if method != "GET" && method != "HEAD" {
-            Err(refuse("method_not_allowed"))
-        } else if let Some(project) = path
-            .strip_prefix("/simple/")
-            .map(|p| p.trim_end_matches('/'))
-        {
-            let project = normalize_project(project);
-            let mut links = String::new();
-            for f in &files {
-                if let Some((p, v)) = wheel_id(f) {
-                    if p == project && granted(grant, &p, &v) {
-                        let bytes = wheelhouse
-                            .and_then(|w| std::fs::read(w.join(f)).ok())
-                            .unwrap_or_default();
-                        let hash = sha256_hex(&bytes);
-                        if !hash_allowed(grant, &p, &v, &hash) {
-                            continue;
-                        }
-                        links.push_str(&format!(
-                            "<a href=\"/files/{f}#sha256={hash}\">{f}</a><br/>\n"
-                        ));
-                    }
-                }
-            }
-            if links.is_empty() {
-                Err(refuse("package_not_granted"))
-            } else {
-                Ok((
-                    "text/html".into(),
-                    format!("<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n").into_bytes(),
-                ))
-            }
-        } else if let Some(file) = path.strip_prefix("/files/") {
-            let file = file.split('#').next().unwrap_or(file);
-            match wheel_id(file) {
-                Some((p, v)) if files.iter().any(|f| f == file) && granted(grant, &p, &v) => {
+    let outcome: Result<(String, Vec<u8>), (String, String)> = if method != "GET"
+        && method != "HEAD"
+    {
+        Err(refuse("method_not_allowed"))
+    } else if let Some(project) = path
+        .strip_prefix("/simple/")
+        .map(|p| p.trim_end_matches('/'))
+    {
+        let project = normalize_project(project);
+        let mut json_files: Vec<serde_json::Value> = vec![];
+        let mut links = String::new();
+        for f in &files {
+            if let Some((p, v)) = wheel_id(f) {
+                if p == project && granted(grant, &p, &v) {
                     let bytes = wheelhouse
-                        .and_then(|w| std::fs::read(w.join(file)).ok())
+                        .and_then(|w| std::fs::read(w.join(f)).ok())
                         .unwrap_or_default();
-                    if hash_allowed(grant, &p, &v, &sha256_hex(&bytes)) {
-                        Ok(("application/octet-stream".into(), bytes))
-                    } else {
-                        Err(refuse("package_hash_mismatch"))
+                    let hash = sha256_hex(&bytes);
+                    if !hash_allowed(grant, &p, &v, &hash) {
+                        continue;
                     }
+                    links.push_str(&format!(
+                        "<a href=\"/files/{f}#sha256={hash}\">{f}</a><br/>\n"
+                    ));
+                    json_files.push(serde_json::json!({"filename": f, "url": format!("/files/{f}"), "hashes": {"sha256": hash}}));
                 }
-                _ => Err(refuse("package_not_granted")),
             }
-        } else {
+        }
+        if links.is_empty() {
             Err(refuse("package_not_granted"))
-        };
+        } else if json {
+            Ok((
+                    "application/vnd.pypi.simple.v1+json".into(),
+                    serde_json::json!({"meta": {"api-version": "1.0"}, "name": project, "files": json_files}).to_string().into_bytes(),
+                ))
+        } else {
+            Ok((
+                "text/html".into(),
+                format!("<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n").into_bytes(),
+            ))
+        }
+    } else if let Some(file) = path.strip_prefix("/files/") {
+        let file = file.split('#').next().unwrap_or(file);
+        match wheel_id(file) {
+            Some((p, v)) if files.iter().any(|f| f == file) && granted(grant, &p, &v) => {
+                let bytes = wheelhouse
+                    .and_then(|w| std::fs::read(w.join(file)).ok())
+                    .unwrap_or_default();
+                if hash_allowed(grant, &p, &v, &sha256_hex(&bytes)) {
+                    Ok(("application/octet-stream".into(), bytes))
+                } else {
+                    Err(refuse("package_hash_mismatch"))
+                }
+            }
+            _ => Err(refuse("package_not_granted")),
+        }
+    } else {
+        Err(refuse("package_not_granted"))
+    };
     match outcome {
         Ok((ctype, body)) => {
             rec.admitted = true;
@@ -280,6 +290,61 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn pages_list_only_granted_files_in_html_and_json() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for f in ["demo-1.0-py3-none-any.whl", "demo-2.0-py3-none-any.whl"] {
+            std::fs::write(dir.path().join(f), f).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let cfg = crate::ProxyConfig {
+            wheelhouse: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let grant = EgressGrant {
+            packages: vec!["demo==1.0".into()],
+            ..Default::default()
+        };
+        for json in [false, true] {
+            let (a, mut b) = tokio::io::duplex(1 << 16);
+            let rec = serve(
+                a,
+                EgressRecord::default(),
+                "GET",
+                "/simple/Demo/",
+                json,
+                Some(&grant),
+                &cfg,
+            )
+            .await;
+            let mut out = String::new();
+            let _ = b.read_to_string(&mut out).await;
+            assert!(rec.admitted);
+            assert!(
+                out.contains("demo-1.0-py3-none-any.whl") && !out.contains("demo-2.0"),
+                "{out}"
+            );
+            assert_eq!(
+                out.contains("application/vnd.pypi.simple.v1+json"),
+                json,
+                "{out}"
+            );
+            assert!(out.contains(&sha256_hex(b"demo-1.0-py3-none-any.whl")));
+        }
+        let (a, _b) = tokio::io::duplex(1 << 16);
+        let rec = serve(
+            a,
+            EgressRecord::default(),
+            "GET",
+            "/files/demo-2.0-py3-none-any.whl",
+            false,
+            Some(&grant),
+            &cfg,
+        )
+        .await;
+        assert_eq!(rec.reason.as_deref(), Some("package_not_granted"));
+    }
 
     #[test]
     fn names_and_wheel_files() {

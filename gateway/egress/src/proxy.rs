@@ -121,7 +121,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     rec.host = host.clone();
     rec.port = port;
     if host == crate::index::INDEX_HOST && !connect {
-        return crate::index::serve(client, rec, &method, &path, grant.as_ref(), resolver).await;
+        let json = head.lines().any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("accept:") && l.contains("application/vnd.pypi.simple.v1+json")
+        });
+        return crate::index::serve(client, rec, &method, &path, json, grant.as_ref(), resolver)
+            .await;
     }
     let Some(grant) = grant else {
         return refuse(&mut client, rec, "403 Forbidden", "not_granted").await;
