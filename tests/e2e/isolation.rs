@@ -44,6 +44,17 @@ for p in res["pids"]:
         except Exception:
             pass
 res["secret_in_proc"] = found
+res["seccomp"] = status.get("Seccomp", "?").strip()
+import ctypes, platform
+libc = ctypes.CDLL(None, use_errno=True)
+def raw(nr, *args):
+    r = libc.syscall(nr, *[ctypes.c_long(a) for a in args])
+    return [r, ctypes.get_errno()]
+if platform.machine() == "x86_64":
+    res["ptrace_traceme"] = raw(101, 0, 0, 0, 0)
+    res["unshare_newuser"] = raw(272, 0x10000000)
+    res["io_uring_setup"] = raw(425, 1, 0)
+    res["keyctl"] = raw(250, 0, 0, 0, 0, 0)
 res["mounts_rw"] = sorted(l.split()[1] for l in open("/proc/self/mounts") if " rw," in l or " rw " in l)
 print(json.dumps(res))
 "#;
@@ -115,6 +126,18 @@ fn attacks_from_inside_the_sandbox_fail() {
         "only loopback in the sandbox: {res}"
     );
     assert_eq!(res["routes"], 0, "no routes out: {res}");
+    // seccomp filter mode, and the syscalls it takes away answer EPERM (1).
+    assert_eq!(res["seccomp"], "2", "{res}");
+    if res.get("ptrace_traceme").is_some() {
+        for k in [
+            "ptrace_traceme",
+            "unshare_newuser",
+            "io_uring_setup",
+            "keyctl",
+        ] {
+            assert_eq!(res[k], serde_json::json!([-1, 1]), "{k} not denied: {res}");
+        }
+    }
     assert_eq!(res["secret_in_proc"], serde_json::json!([]), "{res}");
     let env_keys: Vec<String> = serde_json::from_value(res["env_keys"].clone()).unwrap_or_default();
     assert!(

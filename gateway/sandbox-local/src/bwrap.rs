@@ -21,6 +21,8 @@ pub struct BwrapPlan<'a> {
     pub etc_dir: &'a Path,
     pub extra_ro_binds: &'a [PathBuf],
     pub cgroup_procs: &'a [PathBuf],
+    /// The compiled seccomp filter, opened as fd 3 by the shell and handed to bwrap.
+    pub seccomp: Option<&'a Path>,
     pub agent_args: Vec<String>,
     pub env: Vec<(String, String)>,
 }
@@ -33,12 +35,18 @@ impl BwrapPlan<'_> {
     /// `[setpriv ...] bwrap ... -- agent ...`. Returns program and arguments.
     pub fn command(&self) -> (PathBuf, Vec<OsString>) {
         let mut script = String::new();
-        for (i, _) in self.cgroup_procs.iter().enumerate() {
+        let mut positional: Vec<OsString> = vec![];
+        if let Some(filter) = self.seccomp {
             // Paths are passed as positional parameters, never interpolated.
+            script.push_str("exec 3<\"$1\" || exit 96; shift; ");
+            positional.push(filter.as_os_str().to_owned());
+        }
+        for (i, _) in self.cgroup_procs.iter().enumerate() {
             script.push_str(&format!("echo $$ > \"${}\" || exit 97; ", i + 1));
         }
         script.push_str(&format!("shift {}; exec \"$@\"", self.cgroup_procs.len()));
         let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "airlock-sandbox".into()];
+        args.extend(positional);
         args.extend(self.cgroup_procs.iter().map(|p| p.as_os_str().to_owned()));
         if let Some(uid) = self.host_uid {
             args.push(self.setpriv.as_os_str().to_owned());
@@ -124,6 +132,9 @@ impl BwrapPlan<'_> {
         for (k, v) in &self.env {
             push(&["--setenv", k, v]);
         }
+        if self.seccomp.is_some() {
+            push(&["--disable-userns", "--seccomp", "3"]);
+        }
         push(&["--cap-drop", "ALL", "--", AGENT_PATH]);
         a.extend(self.agent_args.iter().map(OsString::from));
         a
@@ -197,6 +208,7 @@ mod tests {
             etc_dir: &etc,
             extra_ro_binds: &[],
             cgroup_procs: &procs,
+            seccomp: Some(std::path::Path::new("/s/seccomp.bpf")),
             agent_args: vec!["--listen".into(), "unix:/run/airlock/agent.sock".into()],
             env: sandbox_env(&rt),
         };
@@ -209,11 +221,13 @@ mod tests {
         // cgroup paths are positional parameters, never part of the script text
         assert!(!args[1].contains("rm -rf"), "{}", args[1]);
         assert!(
-            args[1].contains("echo $$ > \"$1\"")
+            args[1].starts_with("exec 3<\"$1\" || exit 96; shift; ")
+                && args[1].contains("echo $$ > \"$1\"")
                 && args[1].contains("echo $$ > \"$2\"")
                 && args[1].contains("shift 2; exec \"$@\"")
         );
-        assert_eq!(&args[3], "/sys/fs/cgroup/memory/x/cgroup.procs; rm -rf /");
+        assert_eq!(&args[3], "/s/seccomp.bpf");
+        assert_eq!(&args[4], "/sys/fs/cgroup/memory/x/cgroup.procs; rm -rf /");
         let joined = args.join(" ");
         for needle in [
             "/usr/bin/setpriv --reuid=201234 --regid=201234 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs --",
@@ -225,6 +239,7 @@ mod tests {
             "--bind /s/ws /workspace",
             "--bind /s/run /run/airlock",
             "--remount-ro / --chdir /workspace --clearenv",
+            "--disable-userns --seccomp 3 --cap-drop ALL",
             "--cap-drop ALL -- /opt/airlock/bin/airlock-agent --listen unix:/run/airlock/agent.sock",
         ] {
             assert!(joined.contains(needle), "missing {needle:?} in {joined}");
@@ -262,6 +277,7 @@ mod tests {
             etc_dir: &p,
             extra_ro_binds: &[],
             cgroup_procs: &[],
+            seccomp: None,
             agent_args: vec![],
             env: vec![],
         };

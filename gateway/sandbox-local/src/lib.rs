@@ -10,6 +10,7 @@ mod bwrap;
 mod cgroup;
 mod client;
 mod sandbox;
+mod seccomp;
 
 pub use cgroup::{CgroupMode, CgroupVersion};
 pub use sandbox::{LocalBackend, LocalBackendConfig};

@@ -205,6 +205,12 @@ impl SandboxBackend for LocalBackend {
             "--kernel-start-seconds".into(),
             self.cfg.start_timeout.as_secs().max(1).to_string(),
         ];
+        let seccomp_path = dir.join("seccomp.bpf");
+        std::fs::write(
+            &seccomp_path,
+            crate::seccomp::program().map_err(SandboxError::Start)?,
+        )
+        .map_err(io)?;
         let plan = BwrapPlan {
             bwrap: &self.cfg.bwrap_path,
             setpriv: &self.cfg.setpriv_path,
@@ -216,6 +222,7 @@ impl SandboxBackend for LocalBackend {
             etc_dir: &etc_dir,
             extra_ro_binds: &self.cfg.extra_ro_binds,
             cgroup_procs: &procs,
+            seccomp: Some(&seccomp_path),
             agent_args,
             env: sandbox_env(&self.cfg.runtime_dir),
         };
