@@ -83,7 +83,7 @@ mod tests {
     #[test]
     fn compiles_to_whole_instructions() {
         let p = super::program().unwrap_or_else(|e| panic!("{e}"));
-        assert!(!p.is_empty() && p.len() % 8 == 0);
+        assert!(!p.is_empty() && p.len().is_multiple_of(8));
         assert!(super::denied_names().contains(&"ptrace"));
     }
 }
