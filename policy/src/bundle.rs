@@ -57,7 +57,13 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "airlock/execution/execution.rego",
     "airlock/execution/execution_test.rego",
     "airlock/files/files.rego",
+    "airlock/hints/hints.rego",
+    "airlock/hints/hints_test.rego",
+    "airlock/install/install.rego",
+    "airlock/install/install_test.rego",
     "airlock/files/files_test.rego",
+    "airlock/review/review.rego",
+    "airlock/review/review_test.rego",
     "airlock/sessions/sessions.rego",
     "airlock/sessions/sessions_test.rego",
 ];

@@ -17,3 +17,6 @@ in_any_group(groups) if {
 }
 
 violation(code, message, hint) := {"code": code, "message": message, "hint": hint}
+
+# PEP 503 project name normalisation.
+project(name) := regex.replace(lower(name), `[-_.]+`, "-")

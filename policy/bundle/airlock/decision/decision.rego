@@ -4,6 +4,8 @@ package airlock.decision
 import data.airlock.egress
 import data.airlock.execution
 import data.airlock.files
+import data.airlock.install
+import data.airlock.review as review_rules
 import data.airlock.sessions
 
 known_actions := {"session.create", "file.upload", "file.download", "execution.run"}
@@ -13,9 +15,18 @@ violations contains v if {
 	some v in execution.violations
 }
 
+# Egress and install rules only for requests that ask for egress or packages: their modules
+# are not evaluated otherwise.
 violations contains v if {
 	input.action == "execution.run"
+	count(input.request.egress) > 0
 	some v in egress.violations
+}
+
+violations contains v if {
+	input.action == "execution.run"
+	count(input.request.packages) > 0
+	some v in install.violations
 }
 
 violations contains v if {
@@ -35,7 +46,8 @@ violations contains v if {
 
 review contains r if {
 	input.action == "execution.run"
-	some r in execution.review
+	count(data.airlock.packages.review) > 0
+	some r in review_rules.review
 }
 
 result := "deny" if {
@@ -46,20 +58,23 @@ result := "deny" if {
 
 egress_grants := egress.grants if {
 	input.action == "execution.run"
+	count(input.request.egress) > 0
 } else := []
 
-package_grants := execution.granted_packages if {
+package_grants := install.granted_packages if {
 	input.action == "execution.run"
+	count(input.request.packages) > 0
 } else := []
 
-package_hashes := execution.granted_hashes if {
+package_hashes := install.granted_hashes if {
 	input.action == "execution.run"
+	count(input.request.packages) > 0
 } else := {}
 
 obligations := {
 	"max_timeout_seconds": data.airlock.common.profile.max_timeout_seconds,
 	"egress": egress_grants,
-	"egress_http_methods": egress.methods,
+	"egress_http_methods": object.get(data.airlock.egress_rules, "plain_http_methods", ["GET", "HEAD"]),
 	"packages": package_grants,
 	"package_hashes": package_hashes,
 }

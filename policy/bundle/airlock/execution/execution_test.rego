@@ -1,6 +1,7 @@
 package airlock.execution_test
 
 import data.airlock.execution
+import data.airlock.install
 
 base := {
 	"action": "execution.run",
@@ -11,7 +12,7 @@ base := {
 
 with_imports(imports) := object.union(base, {"analysis": object.union(base.analysis, {"imports": imports})})
 
-codes(inp) := {v.code | some v in execution.violations with input as inp}
+codes(inp) := {v.code | some v in execution.violations with input as inp} | {v.code | some v in install.violations with input as inp}
 
 test_stdlib_and_allowlisted_imports_pass if {
 	codes(with_imports(["os", "json", "pandas", "matplotlib", "numpy"])) == set()
@@ -56,13 +57,13 @@ installable := {"airlock-demo": ["1.0.0"]}
 test_pinned_installable_package_is_granted if {
 	inp := object.union(base, {"request": object.union(base.request, {"packages": ["Airlock_Demo==1.0.0"]})})
 	codes(inp) == set() with data.airlock.packages.installable as installable with data.airlock.packages.require_hashes as false
-	execution.granted_packages == ["airlock-demo==1.0.0"] with input as inp with data.airlock.packages.installable as installable
+	install.granted_packages == ["airlock-demo==1.0.0"] with input as inp with data.airlock.packages.installable as installable
 }
 
 test_other_version_and_unpinned_are_denied if {
 	inp := object.union(base, {"request": object.union(base.request, {"packages": ["airlock-demo==2.0.0", "airlock-demo"]})})
 	codes(inp) == {"package_install_not_allowed", "package_pin_required"} with data.airlock.packages.installable as installable with data.airlock.packages.require_hashes as false
-	some v in execution.violations with input as inp with data.airlock.packages.installable as installable
+	some v in install.violations with input as inp with data.airlock.packages.installable as installable
 	contains(v.hint, "airlock-demo==1.0.0")
 }
 
@@ -81,17 +82,13 @@ test_connector_denied if {
 	codes(inp) == {"connector_not_allowed"}
 }
 
-test_review_list_holds_execution if {
-	r := execution.review with input as with_imports(["scipy"]) with data.airlock.packages.review as ["scipy"]
-	count(r) == 1
-}
 
 test_version_ranges if {
 	specs := {"lib": [">=1.2, <2", "3.0.0rc1"]}
 	ok := object.union(base, {"request": object.union(base.request, {"packages": ["lib==1.2.0", "lib==1.9.9", "lib==3.0.0rc1"]})})
 	codes(ok) == set() with data.airlock.packages.installable as specs with data.airlock.packages.require_hashes as false
 	bad := object.union(base, {"request": object.union(base.request, {"packages": ["lib==1.1.9", "lib==2.0", "lib==1.5rc1"]})})
-	count(execution.violations) == 3 with input as bad with data.airlock.packages.installable as specs
+	count(install.violations) == 3 with input as bad with data.airlock.packages.installable as specs
 }
 
 test_tenant_pins if {
@@ -104,7 +101,7 @@ test_hashes_required_by_default if {
 	inp := object.union(base, {"request": object.union(base.request, {"packages": ["airlock-demo==1.0.0"]})})
 	codes(inp) == {"package_hash_missing"} with data.airlock.packages.installable as installable
 	codes(inp) == set() with data.airlock.packages.installable as installable with data.airlock.packages.hashes as {"airlock-demo==1.0.0": ["ab"]}
-	h := execution.granted_hashes with input as inp with data.airlock.packages.installable as installable with data.airlock.packages.hashes as {"airlock-demo==1.0.0": ["ab"]}
+	h := install.granted_hashes with input as inp with data.airlock.packages.installable as installable with data.airlock.packages.hashes as {"airlock-demo==1.0.0": ["ab"]}
 	h == {"airlock-demo==1.0.0": ["ab"]}
 }
 
