@@ -174,7 +174,7 @@ fn egress_only_to_granted_hosts_through_the_proxy() {
 
 /// An HTTPS upstream on 127.0.0.2 with a self-signed certificate for `name` (Python's ssl
 /// server, a real TLS stack on the other side of the tunnel).
-fn tls_upstream(dir: &std::path::Path, name: &str) -> (u16, std::process::Child) {
+fn tls_upstream(dir: &std::path::Path, name: &str) -> (u16, harness::KillOnDrop) {
     let ok = std::process::Command::new("openssl")
         .args([
             "req",
@@ -213,6 +213,7 @@ fn tls_upstream(dir: &std::path::Path, name: &str) -> (u16, std::process::Child)
     if let Some(out) = child.stdout.take() {
         let _ = BufReader::new(out).read_line(&mut line);
     }
+    let child = harness::KillOnDrop(child);
     assert_eq!(line.trim(), "ready");
     (port, child)
 }
@@ -220,7 +221,7 @@ fn tls_upstream(dir: &std::path::Path, name: &str) -> (u16, std::process::Child)
 #[test]
 fn https_through_the_proxy_to_a_granted_host() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (port, mut server) = tls_upstream(tmp.path(), "secure.test");
+    let (port, _server) = tls_upstream(tmp.path(), "secure.test");
     let bundle = tmp.path().join("bundle");
     let copy = std::process::Command::new("cp")
         .arg("-r")
@@ -271,6 +272,4 @@ fn https_through_the_proxy_to_a_granted_host() {
         e["data"]["bytes_down"].as_u64().unwrap_or(0) > 1000,
         "the TLS handshake came back: {e}"
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }

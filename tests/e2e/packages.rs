@@ -211,20 +211,22 @@ fn approved_files_come_from_the_mirror_verified_and_cached() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0);
-    let mut server = std::process::Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.4",
-            &port.to_string(),
-            "--directory",
-        ])
-        .arg(&mirror)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let _server = harness::KillOnDrop(
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.4",
+                &port.to_string(),
+                "--directory",
+            ])
+            .arg(&mirror)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.4", port)).is_ok() {
             break;
@@ -276,6 +278,4 @@ fn approved_files_come_from_the_mirror_verified_and_cached() {
         !wheels.join("other_lib-1.0-py3-none-any.whl").exists(),
         "a file with the wrong hash was cached"
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }
