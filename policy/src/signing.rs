@@ -4,8 +4,8 @@
 
 use crate::bundle::LoadError;
 use airlock_gateway_domain::canonical_json::to_canonical_string;
+use airlock_gateway_domain::digest::sha256_hex;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub const SIGNATURES_FILE: &str = ".signatures.json";
@@ -93,10 +93,10 @@ fn sha256_name() -> String {
 pub fn file_hash(name: &str, bytes: &[u8]) -> String {
     if name.ends_with(".json") || name == ".manifest" {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
-            return hex::encode(Sha256::digest(to_canonical_string(&v).as_bytes()));
+            return sha256_hex(to_canonical_string(&v).as_bytes());
         }
     }
-    hex::encode(Sha256::digest(bytes))
+    sha256_hex(bytes)
 }
 
 impl Verifier {

@@ -46,21 +46,9 @@ fn egress_only_to_granted_hosts_through_the_proxy() {
     let (pa, hits_a) = upstream("127.0.0.2", "A");
     let (pb, hits_b) = upstream("127.0.0.3", "B");
     let bundle = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let copy = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(format!(
-            "{}/.",
-            harness::repo_root().join("policy/bundle").display()
-        ))
-        .arg(bundle.path())
-        .status();
-    assert!(copy.is_ok_and(|s| s.success()));
-    let data_path = bundle.path().join("data.json");
-    let mut data: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
-    data["airlock"]["egress_rules"]["default"] = json!([format!("allowed.test:{pa}")]);
-    std::fs::write(&data_path, data.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    let dir = bundle.path().display().to_string();
+    let dir = harness::bundle_copy(bundle.path(), |data| {
+        data["airlock"]["egress_rules"]["default"] = json!([format!("allowed.test:{pa}")]);
+    });
     let gw = Gateway::start_opts(
         "",
         &[
@@ -222,20 +210,10 @@ fn tls_upstream(dir: &std::path::Path, name: &str) -> (u16, harness::KillOnDrop)
 fn https_through_the_proxy_to_a_granted_host() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (port, _server) = tls_upstream(tmp.path(), "secure.test");
-    let bundle = tmp.path().join("bundle");
-    let copy = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(harness::repo_root().join("policy/bundle"))
-        .arg(&bundle)
-        .status();
-    assert!(copy.is_ok_and(|s| s.success()));
-    let data_path = bundle.join("data.json");
-    let mut data: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
-    data["airlock"]["egress_rules"]["by_group"] =
-        json!({"analysts": [format!("secure.test:{port}")]});
-    std::fs::write(&data_path, data.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    let dir = bundle.display().to_string();
+    let dir = harness::bundle_copy(&tmp.path().join("bundle"), |data| {
+        data["airlock"]["egress_rules"]["by_group"] =
+            json!({"analysts": [format!("secure.test:{port}")]});
+    });
     let gw = Gateway::start_opts(
         "",
         &[

@@ -434,3 +434,21 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A copy of the shipped default bundle in `dir` with `edit` applied to its `data.json`;
+/// returns the directory for `AIRLOCK_POLICY__BUNDLE_DIR`.
+pub fn bundle_copy(dir: &Path, edit: impl FnOnce(&mut Value)) -> String {
+    let mut files = airlock_policy::read_dir_raw(&repo_root().join("policy/bundle"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some((_, bytes)) = files.iter_mut().find(|(n, _)| n == "data.json") {
+        let mut data: Value = serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{e}"));
+        edit(&mut data);
+        *bytes = data.to_string().into_bytes();
+    }
+    for (name, bytes) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap_or(dir)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(p, bytes).unwrap_or_else(|e| panic!("{e}"));
+    }
+    dir.display().to_string()
+}

@@ -44,28 +44,20 @@ fn only_granted_pins_install_from_the_index() {
     build_wheel(&wheels, "airlock_demo", "airlock_demo", "1.0.0");
     build_wheel(&wheels, "airlock_demo", "airlock_demo", "2.0.0");
     build_wheel(&wheels, "sneaky_pkg", "sneaky_pkg", "1.0");
-    let bundle = tmp.path().join("bundle");
-    let copy = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(harness::repo_root().join("policy/bundle"))
-        .arg(&bundle)
-        .status();
-    assert!(copy.is_ok_and(|s| s.success()));
-    let data_path = bundle.join("data.json");
-    let mut data: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
-    data["airlock"]["packages"]["installable"] = json!({"airlock-demo": ["1.0.0"]});
-    // Policy pins the wheel's hash (hashes are required by default).
-    let wheel =
-        std::fs::read(wheels.join("airlock_demo-1.0.0-py3-none-any.whl")).unwrap_or_default();
-    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wheel));
-    data["airlock"]["packages"]["hashes"] = json!({"airlock-demo==1.0.0": [digest]});
-    if let Some(a) = data["airlock"]["packages"]["allowed"].as_array_mut() {
-        a.push("airlock-demo".into());
-    }
-    data["airlock"]["packages"]["import_to_distribution"]["airlock_demo"] = "airlock-demo".into();
-    std::fs::write(&data_path, data.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    let (b, w) = (bundle.display().to_string(), wheels.display().to_string());
+    let b = harness::bundle_copy(&tmp.path().join("bundle"), |data| {
+        data["airlock"]["packages"]["installable"] = json!({"airlock-demo": ["1.0.0"]});
+        // Policy pins the wheel's hash (hashes are required by default).
+        let wheel =
+            std::fs::read(wheels.join("airlock_demo-1.0.0-py3-none-any.whl")).unwrap_or_default();
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wheel));
+        data["airlock"]["packages"]["hashes"] = json!({"airlock-demo==1.0.0": [digest]});
+        if let Some(a) = data["airlock"]["packages"]["allowed"].as_array_mut() {
+            a.push("airlock-demo".into());
+        }
+        data["airlock"]["packages"]["import_to_distribution"]["airlock_demo"] =
+            "airlock-demo".into();
+    });
+    let w = wheels.display().to_string();
     let gw = Gateway::start_opts(
         "",
         &[
@@ -137,21 +129,12 @@ fn a_wheel_that_does_not_match_the_policy_hash_is_not_installed() {
     let wheels = tmp.path().join("wheelhouse");
     std::fs::create_dir_all(&wheels).unwrap_or_else(|e| panic!("{e}"));
     build_wheel(&wheels, "airlock_demo", "airlock_demo", "1.0.0");
-    let bundle = tmp.path().join("bundle");
-    let copy = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(harness::repo_root().join("policy/bundle"))
-        .arg(&bundle)
-        .status();
-    assert!(copy.is_ok_and(|s| s.success()));
-    let data_path = bundle.join("data.json");
-    let mut data: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
-    data["airlock"]["packages"]["installable"] = json!({"airlock-demo": ["1.0.0"]});
-    // The wheelhouse holds a different file than the one policy approved (a swapped artifact).
-    data["airlock"]["packages"]["hashes"] = json!({"airlock-demo==1.0.0": ["0".repeat(64)]});
-    std::fs::write(&data_path, data.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    let (b, w) = (bundle.display().to_string(), wheels.display().to_string());
+    let b = harness::bundle_copy(&tmp.path().join("bundle"), |data| {
+        data["airlock"]["packages"]["installable"] = json!({"airlock-demo": ["1.0.0"]});
+        // The wheelhouse holds a different file than the one policy approved (a swapped artifact).
+        data["airlock"]["packages"]["hashes"] = json!({"airlock-demo==1.0.0": ["0".repeat(64)]});
+    });
+    let w = wheels.display().to_string();
     let gw = Gateway::start_opts(
         "",
         &[
@@ -233,23 +216,13 @@ fn approved_files_come_from_the_mirror_verified_and_cached() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let bundle = tmp.path().join("bundle");
-    let copy = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(harness::repo_root().join("policy/bundle"))
-        .arg(&bundle)
-        .status();
-    assert!(copy.is_ok_and(|s| s.success()));
-    let data_path = bundle.join("data.json");
-    let mut data: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&data_path).unwrap_or_default()).unwrap_or_default();
-    data["airlock"]["packages"]["installable"] =
-        json!({"airlock-demo": ["1.0.0"], "other-lib": ["1.0"]});
-    // other-lib's approved hash is not the mirror's file: a compromised or changed upstream.
-    data["airlock"]["packages"]["hashes"] = json!({"airlock-demo==1.0.0": [digest("airlock_demo-1.0.0-py3-none-any.whl")], "other-lib==1.0": ["f".repeat(64)]});
-    std::fs::write(&data_path, data.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    let (b, w, m) = (
-        bundle.display().to_string(),
+    let b = harness::bundle_copy(&tmp.path().join("bundle"), |data| {
+        data["airlock"]["packages"]["installable"] =
+            json!({"airlock-demo": ["1.0.0"], "other-lib": ["1.0"]});
+        // other-lib's approved hash is not the mirror's file: a compromised or changed upstream.
+        data["airlock"]["packages"]["hashes"] = json!({"airlock-demo==1.0.0": [digest("airlock_demo-1.0.0-py3-none-any.whl")], "other-lib==1.0": ["f".repeat(64)]});
+    });
+    let (w, m) = (
         wheels.display().to_string(),
         format!("http://127.0.0.4:{port}/simple"),
     );

@@ -43,20 +43,13 @@ fn no_bundle_at_start_denies_every_request() {
 #[test]
 fn bundle_directory_with_a_decision_log_mask() {
     let bundle = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let src = harness::repo_root().join("policy/bundle");
-    let copy = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(format!("{}/.", src.display()))
-        .arg(bundle.path())
-        .status();
-    assert!(copy.is_ok_and(|s| s.success()));
+    let dir = harness::bundle_copy(bundle.path(), |_| {});
     std::fs::create_dir_all(bundle.path().join("system/log")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(
         bundle.path().join("system/log/mask.rego"),
         "package system.log\n\nmask contains \"/input/analysis\"\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let dir = bundle.path().display().to_string();
     let gw = Gateway::start_opts("", &[("AIRLOCK_POLICY__BUNDLE_DIR", dir.as_str())]);
     let api = gw.api(&harness::token("alice-tool"));
     let sid = api.session();

@@ -143,7 +143,6 @@ impl Authenticator {
                 ),
             },
         )?;
-        // exp is required, and it must actually be in the future even with a large leeway setting.
         issuer
             .settings
             .claims

@@ -37,11 +37,6 @@ fn set_private(p: &Path) {
     let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o711));
 }
 
-/// The egress proxy's client for the package mirror (bounded, no redirects to elsewhere).
-fn reqwest_client() -> airlock_gateway_egress::HttpClient {
-    airlock_gateway_egress::http_client()
-}
-
 fn policy_holder(cfg: &Config) -> anyhow::Result<Arc<PolicyHolder>> {
     let p = &cfg.policy;
     let source = match (&p.bundle_dir, &p.bundle_file, &p.bundle_url) {
@@ -161,7 +156,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             overrides: cfg.egress.resolve_map(),
             wheelhouse: cfg.packages.wheelhouse.clone(),
             mirror: cfg.packages.mirror.clone(),
-            http: reqwest_client(),
+            http: airlock_gateway_egress::http_client(),
         },
     })?);
 

@@ -1,5 +1,6 @@
 //! The data of each audit event type.
 
+pub use airlock_gateway_domain::digest::sha256_hex;
 use airlock_gateway_domain::{
     decision::Decision,
     policy_input::{CodeFacts, PolicyInput},
@@ -7,11 +8,6 @@ use airlock_gateway_domain::{
     Execution, FileInfo, Principal,
 };
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
 
 pub fn principal(p: &Principal) -> Value {
     json!({"issuer": p.issuer, "subject": p.subject, "email": p.email, "groups": p.groups, "tenant": p.tenant})

@@ -13,11 +13,11 @@ impl Gateway {
         let all: Vec<_> = self.live.read().await.values().cloned().collect();
         let mut ended = 0;
         for l in all {
-            let (expired, idle_out, dead) = {
+            let (expired, idle_out) = {
                 let s = l.session.lock().await;
-                (now >= s.expires_at, now - s.last_active_at >= idle, false)
+                (now >= s.expires_at, now - s.last_active_at >= idle)
             };
-            let dead = dead || !l.sandbox.alive().await;
+            let dead = !l.sandbox.alive().await;
             let busy = l.turn.try_lock().is_err();
             let reason = if expired {
                 "the session reached its time to live"

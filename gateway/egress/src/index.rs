@@ -4,7 +4,10 @@
 //! pip in the sandbox reaches it through the same relay as any egress, so a package outside
 //! the grant cannot be installed even by code that runs pip itself.
 
-use airlock_gateway_domain::egress::{EgressGrant, EgressRecord};
+use airlock_gateway_domain::{
+    digest::sha256_hex,
+    egress::{EgressGrant, EgressRecord},
+};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub const INDEX_HOST: &str = "index.airlock";
@@ -279,12 +282,6 @@ async fn fill_from_mirror(
         fetched += 1;
     }
     Ok(fetched)
-}
-
-/// SHA-256 in hex; std has no digest and this crate stays dependency-light, so the digest comes
-/// from the domain crate's dependency (sha2) through a tiny wrapper there.
-fn sha256_hex(bytes: &[u8]) -> String {
-    airlock_gateway_domain::digest::sha256_hex(bytes)
 }
 
 #[cfg(test)]

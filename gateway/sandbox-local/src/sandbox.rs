@@ -20,10 +20,7 @@ use rand::Rng;
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
+    sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},
 };
 use tokio::{process::Child, sync::Mutex};
@@ -60,7 +57,6 @@ pub struct LocalBackend {
     cfg: LocalBackendConfig,
     cgroup_host: CgroupHost,
     cgroup_version: Option<CgroupVersion>,
-    live: Arc<AtomicUsize>,
 }
 
 impl LocalBackend {
@@ -86,12 +82,7 @@ impl LocalBackend {
             cfg,
             cgroup_host,
             cgroup_version,
-            live: Arc::new(AtomicUsize::new(0)),
         })
-    }
-
-    pub fn live_count(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
     }
 
     fn sandboxes_dir(&self) -> PathBuf {
@@ -270,12 +261,10 @@ impl SandboxBackend for LocalBackend {
             client: AgentClient::new(&run_dir.join("agent.sock"), token),
             child: Mutex::new(Some(child)),
             cgroup: cg,
-            live: self.live.clone(),
             destroyed: std::sync::atomic::AtomicBool::new(false),
             egress,
             egress_task,
         };
-        self.live.fetch_add(1, Ordering::Relaxed);
         // Wait for the agent: it binds its socket once the kernel is ready.
         let deadline = Instant::now() + self.cfg.start_timeout;
         loop {
@@ -356,7 +345,6 @@ pub struct LocalSandbox {
     client: AgentClient,
     child: Mutex<Option<Child>>,
     cgroup: Option<SandboxCgroup>,
-    live: Arc<AtomicUsize>,
     destroyed: std::sync::atomic::AtomicBool,
     egress: Arc<EgressState>,
     egress_task: tokio::task::JoinHandle<()>,
@@ -465,7 +453,6 @@ impl Sandbox for LocalSandbox {
         }
         let dir = self.dir.clone();
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
-        self.live.fetch_sub(1, Ordering::Relaxed);
         Ok(())
     }
 }
