@@ -28,8 +28,15 @@ fi
 export AIRLOCK_TEST_POSTGRES_URL="${AIRLOCK_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 psql "$AIRLOCK_TEST_POSTGRES_URL" -qtAc 'select 1' >/dev/null
 
-# openssl makes the keys of the signed-bundle test.
-command -v openssl >/dev/null || { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null; }
+# Tools the tests call: openssl (signed-bundle keys), psql (PostgreSQL state test), python3
+# (test upstreams, wheels and the mirror).
+missing=()
+command -v openssl >/dev/null || missing+=(openssl)
+command -v psql >/dev/null || missing+=(postgresql-client)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 # The OpenID Provider for the token tests.
 if ! command -v npm >/dev/null; then
