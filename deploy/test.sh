@@ -3,6 +3,8 @@
 #   - the sandbox runtime (deploy/install-runtime.sh)
 #   - PostgreSQL on 127.0.0.1:5432 (started if installed and stopped; installed if missing)
 #   - the real OpenID Provider for the tests (npm oidc-provider, pinned in tests/oidc)
+#   - the Kafka-protocol broker tansu (deploy/install-kafka-broker.sh; built once per machine)
+#     and the independent Kafka client of the tests (PyPI confluent-kafka, in a venv)
 # Then: the Rego tests of the default bundle, cargo fmt/clippy, and the whole cargo test suite,
 # which includes the end-to-end tests against the real binary.
 set -euo pipefail
@@ -34,6 +36,11 @@ missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v psql >/dev/null || missing+=(postgresql-client)
 command -v python3 >/dev/null || missing+=(python3)
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# The bundled librdkafka of the gateway builds from source against these.
+dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
+command -v make >/dev/null || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
@@ -43,6 +50,19 @@ if ! command -v npm >/dev/null; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq npm >/dev/null
 fi
 ( cd tests/oidc && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund --loglevel=error; } )
+
+# The Kafka broker (tansu, from crates.io) and the tests' own Kafka client.
+bash deploy/install-kafka-broker.sh
+venv="${AIRLOCK_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock/test-venv}"
+stamp="$(sha256sum tests/kafka/requirements.txt | cut -c1-16)"
+if [ "$(cat "$venv/.airlock-stamp" 2>/dev/null || true)" != "$stamp" ]; then
+  echo "building the test client venv in $venv"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: -r tests/kafka/requirements.txt
+  echo "$stamp" > "$venv/.airlock-stamp"
+fi
+export AIRLOCK_TEST_PYTHON="$venv/bin/python"
 
 export CARGO_TERM_COLOR=never
 cargo build --workspace --bins

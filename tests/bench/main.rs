@@ -145,8 +145,7 @@ async fn audit_bench() -> (Stats, Stats) {
             vec![]
         };
         let rec = airlock_gateway_core::AuditRecorder::open(
-            "bench".into(),
-            "airlock://bench".into(),
+            bench_audit_options("bench", None),
             store,
             sinks,
         )
@@ -511,5 +510,22 @@ async fn main() {
     );
     if let Some((n, secs, mib, correct)) = live {
         println!("live sessions: {n} created in {secs:.1} s ({:.0} ms each with 8 in parallel), about {mib} MiB of host memory in use for them ({:.0} MiB each), {correct}/{n} read back their own variable", secs * 1e3 / n.max(1) as f64, mib as f64 / n.max(1) as f64);
+    }
+}
+
+/// Recorder options as `airlock serve` sets them (built-in redaction on, no signer).
+pub(crate) fn bench_audit_options(
+    chain: &str,
+    max_backlog: Option<u64>,
+) -> airlock_gateway_core::AuditOptions {
+    airlock_gateway_core::AuditOptions {
+        chain_id: chain.into(),
+        source: "airlock://bench".into(),
+        store_code: true,
+        redactor: std::sync::Arc::new(
+            airlock_gateway_core::redact::Redactor::new(&[]).unwrap_or_else(|e| panic!("{e}")),
+        ),
+        signer: None,
+        max_backlog,
     }
 }

@@ -452,3 +452,21 @@ pub fn bundle_copy(dir: &Path, edit: impl FnOnce(&mut Value)) -> String {
     }
     dir.display().to_string()
 }
+
+/// The gateway's public audit key as `airlock audit key` prints it, saved in the gateway's dir.
+pub fn audit_key(gw: &Gateway) -> PathBuf {
+    let out = Command::new(airlock_bin())
+        .arg("--config")
+        .arg(&gw.config)
+        .args(["audit", "key"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = gw.dir.join("audit-key.jwks");
+    std::fs::write(&path, &out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    path
+}

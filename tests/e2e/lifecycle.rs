@@ -83,10 +83,14 @@ fn shutdown_destroys_sandboxes_and_records_why() {
             .as_str()
             .unwrap_or_default()
             .contains("shut down")));
+    // The chain ends with the stop, sealed by a signed checkpoint of it.
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(
-        events.last().map(|e| e["type"].clone()),
-        Some(serde_json::json!("gateway.stopped"))
+        types[types.len() - 2..],
+        ["gateway.stopped", "audit.checkpoint"]
     );
+    let stopped = &events[events.len() - 2];
+    assert_eq!(events[events.len() - 1]["data"]["hash"], stopped["hash"]);
     let (code, out) = harness::verify(&gw.audit_file());
     assert_eq!(code, 0, "{out}");
 }

@@ -7,10 +7,13 @@
 mod harness;
 
 mod audit;
+mod audit_kafka;
+mod audit_query;
 mod auth;
 mod bad_input;
 mod egress;
 mod isolation;
+mod kafka;
 mod lifecycle;
 mod limits;
 mod observability;

@@ -9,6 +9,7 @@ const CLIENTS = {
   'alice-tool': { groups: ['analysts'], tenant: 'acme' },
   'bob-tool': { groups: ['analysts'], tenant: 'acme' },
   'steward-tool': { groups: ['data-stewards'], tenant: 'acme' },
+  'auditor-tool': { groups: ['airlock-auditors'], tenant: 'acme' },
 };
 
 // Resource indicators -> the access token's audience and lifetime.

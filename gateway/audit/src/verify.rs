@@ -1,8 +1,49 @@
-use airlock_gateway_domain::audit::{ChainVerifier, VerifyReport};
+use crate::signing::TrustedKeys;
+use airlock_gateway_domain::audit::{ChainVerifier, Checkpoint, VerifyReport};
 use std::{
     io::{BufRead, BufReader, Read},
     path::Path,
 };
+
+/// What a verification checks beyond the chain links.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// The input is a window of a longer log (chains need not start at seq 1).
+    pub allow_partial: bool,
+    /// Verify every in-chain checkpoint's signature with these keys.
+    pub keys: Option<TrustedKeys>,
+    /// Checkpoints kept outside the log: the log must reach each one's head, with its hash.
+    pub expect: Vec<Checkpoint>,
+    /// Every chain must end with a checkpoint (the log of a stopped gateway).
+    pub require_sealed: bool,
+}
+
+impl VerifyOptions {
+    /// A verifier set up with these options (for readers other than files, such as Kafka).
+    pub fn verifier(&self) -> Result<ChainVerifier, String> {
+        let mut v = ChainVerifier::new(self.allow_partial);
+        if let Some(keys) = self.keys.clone() {
+            v = v.with_checkpoint_check(Box::new(move |cp| keys.verify(cp)));
+        }
+        for cp in &self.expect {
+            let keys = self.keys.as_ref().ok_or(
+                "an independent checkpoint can only be trusted with a key to check it (--key)",
+            )?;
+            keys.verify(cp).map_err(|e| {
+                format!(
+                    "independent checkpoint of {} seq {}: {e}",
+                    cp.chainid, cp.seq
+                )
+            })?;
+            v.expect_head(&cp.chainid, &cp.head());
+        }
+        Ok(v)
+    }
+
+    pub fn finish(&self, v: ChainVerifier) -> VerifyReport {
+        v.finish_with(self.require_sealed)
+    }
+}
 
 /// Verifies a JSON-lines audit file from its first line.
 pub fn verify_file(path: &Path) -> std::io::Result<VerifyReport> {
@@ -10,7 +51,22 @@ pub fn verify_file(path: &Path) -> std::io::Result<VerifyReport> {
 }
 
 pub fn verify_reader(r: impl Read, allow_partial: bool) -> std::io::Result<VerifyReport> {
-    let mut v = ChainVerifier::new(allow_partial);
+    let opts = VerifyOptions {
+        allow_partial,
+        ..Default::default()
+    };
+    verify_reader_with(r, &opts)?.map_err(std::io::Error::other)
+}
+
+/// Verifies JSON lines with `opts`; the inner error is a bad option (an untrusted checkpoint).
+pub fn verify_reader_with(
+    r: impl Read,
+    opts: &VerifyOptions,
+) -> std::io::Result<Result<VerifyReport, String>> {
+    let mut v = match opts.verifier() {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
     for line in BufReader::new(r).lines() {
         let line = line?;
         if line.trim().is_empty() {
@@ -20,9 +76,8 @@ pub fn verify_reader(r: impl Read, allow_partial: bool) -> std::io::Result<Verif
             break;
         }
     }
-    Ok(v.finish())
+    Ok(Ok(opts.finish(v)))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

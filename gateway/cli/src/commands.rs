@@ -35,34 +35,6 @@ pub fn migrate(path: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn audit_verify(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let report = airlock_gateway_audit::verify_file(file)
-        .with_context(|| format!("reading {}", file.display()))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("events read:        {}", report.events_read);
-        println!("duplicates dropped: {}", report.duplicates_dropped);
-        for (chain, n) in &report.chains {
-            println!("chain {chain}: {n} events verified");
-        }
-        match &report.broken {
-            None => println!("result: OK, every chain intact"),
-            Some(b) => {
-                println!(
-                    "result: BROKEN at line {} (chain {:?}, seq {:?}): {:?}: {}",
-                    b.position, b.chainid, b.seq, b.kind, b.message
-                );
-            }
-        }
-    }
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
 pub fn token_mint(
     path: Option<&Path>,
     sub: &str,

@@ -1,6 +1,8 @@
 //! `airlock`: the gateway binary. Subcommands: serve, migrate, audit verify, token mint,
 //! policy test|eval|schema, openapi, config check.
 
+mod audit_cmd;
+mod audit_wiring;
 mod commands;
 mod serve;
 mod telemetry;
@@ -54,13 +56,11 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify a JSON-lines audit file: hashes, links, order. Exits 1 on the first broken link.
-    Verify {
-        file: PathBuf,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Verify an audit log, a JSON-lines file or a Kafka topic: hashes, links, order,
+    /// checkpoints. Duplicates (same id and hash) are dropped. Exits 1 on the first problem.
+    Verify(audit_cmd::VerifyArgs),
+    /// Print the public key (a JWK set) that verifies this gateway's checkpoints.
+    Key,
 }
 
 #[derive(Subcommand)]
@@ -124,8 +124,11 @@ fn main() -> std::process::ExitCode {
         Command::Serve => serve::run(cli.config.as_deref()),
         Command::Migrate => commands::migrate(cli.config.as_deref()),
         Command::Audit {
-            command: AuditCommand::Verify { file, json },
-        } => commands::audit_verify(&file, json),
+            command: AuditCommand::Verify(args),
+        } => audit_cmd::verify(&args),
+        Command::Audit {
+            command: AuditCommand::Key,
+        } => audit_cmd::key(cli.config.as_deref()),
         Command::Token {
             command:
                 TokenCommand::Mint {

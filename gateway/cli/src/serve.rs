@@ -5,7 +5,7 @@ use actix_web::{web, App, HttpServer};
 use airlock_gateway_audit::JsonlFileSink;
 use airlock_gateway_auth::{Authenticator, DevIssuer, IssuerSettings, KeySource};
 use airlock_gateway_config::Config;
-use airlock_gateway_core::{AuditRecorder, Gateway, GatewayDeps, GatewaySettings};
+use airlock_gateway_core::{Gateway, GatewayDeps, GatewaySettings};
 use airlock_gateway_domain::audit::{types, NewEvent};
 use airlock_gateway_sandbox_local::{CgroupMode, LocalBackend, LocalBackendConfig};
 use airlock_policy::{
@@ -120,16 +120,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         JsonlFileSink::open(&cfg.audit_file())
             .with_context(|| format!("opening {}", cfg.audit_file().display()))?,
     );
-    let audit = Arc::new(
-        AuditRecorder::open(
-            cfg.server.instance_id.clone(),
-            cfg.audit.source.clone(),
-            store.clone(),
-            vec![sink],
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?,
-    );
+    let (audit, relay) = crate::audit_wiring::open(&cfg, store.clone(), vec![sink]).await?;
 
     let local = &cfg.sandbox.local;
     let agent_path = match &local.agent_path {
@@ -169,6 +160,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             idle_timeout: Duration::from_secs(cfg.sessions.idle_timeout_seconds),
             max_sessions_total: cfg.sessions.max_total,
             max_sessions_per_principal: cfg.sessions.max_per_principal,
+            auditor_groups: cfg.audit.auditor_groups.clone(),
         },
         GatewayDeps {
             store: store.clone(),
@@ -176,6 +168,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             analyzer: Arc::new(airlock_gateway_analysis::Analyzer),
             backend,
             audit: audit.clone(),
+            relay: relay.as_ref().map(|r| r.relay.clone()),
         },
     );
     let lost = gateway
@@ -217,6 +210,10 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         p.abort();
     }
     gateway.shutdown().await;
+    if let Some(r) = relay {
+        r.drain(Duration::from_secs(cfg.server.shutdown_grace_seconds))
+            .await;
+    }
     store.close().await;
     Ok(())
 }

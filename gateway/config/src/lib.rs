@@ -5,8 +5,10 @@
 //! `AIRLOCK_SESSIONS__TTL_SECONDS=600`. Values are read as TOML (`true`, `42`, `["a", "b"]`), and
 //! as a plain string when they do not parse as TOML.
 
+mod audit;
 mod sections;
 
+pub use audit::*;
 pub use sections::*;
 
 use std::path::{Path, PathBuf};

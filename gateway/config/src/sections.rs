@@ -1,6 +1,6 @@
 //! One struct per section, each with `validate()`.
 
-use crate::{invalid, ConfigError};
+use crate::{invalid, Audit, ConfigError};
 use airlock_gateway_domain::Limits;
 use serde::{Deserialize, Serialize};
 use std::{net::SocketAddr, path::PathBuf};
@@ -24,6 +24,7 @@ pub struct Config {
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
+        self.audit.validate()?;
         self.auth.validate(&self.server)?;
         self.sessions.validate()?;
         validate_limits(&self.limits)?;
@@ -41,6 +42,13 @@ impl Config {
                 self.state.dir.join("state.db").display()
             )
         })
+    }
+
+    pub fn audit_signing_key(&self) -> PathBuf {
+        self.audit
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| self.state.dir.join("audit-signing.key"))
     }
 
     pub fn audit_file(&self) -> PathBuf {
@@ -119,24 +127,6 @@ impl Default for State {
         Self {
             dir: PathBuf::from(".airlock"),
             database_url: None,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Audit {
-    /// The append-only JSON-lines file (default `state.dir/audit.jsonl`).
-    pub file: Option<PathBuf>,
-    /// CloudEvents `source` of this gateway's events.
-    pub source: String,
-}
-
-impl Default for Audit {
-    fn default() -> Self {
-        Self {
-            file: None,
-            source: "airlock://gateway".into(),
         }
     }
 }

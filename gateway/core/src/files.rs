@@ -30,6 +30,7 @@ impl Gateway {
         data: Vec<u8>,
         classification: Option<String>,
     ) -> Result<FileInfo, GatewayError> {
+        self.check_admits_work()?;
         let live = self.live_session(p, id).await?;
         let _turn = live.turn.lock().await;
         let session = live.session.lock().await.clone();

@@ -1,13 +1,18 @@
 //! Sessions, files and the execution pipeline, written only against the domain ports.
 
+mod audit_query;
 mod audit_recorder;
+mod audit_relay;
 mod events;
 mod files;
 mod pipeline;
+pub mod redact;
 mod service;
 mod sweeper;
 
-pub use audit_recorder::AuditRecorder;
+pub use audit_query::AuditPage;
+pub use audit_recorder::{AuditOptions, AuditRecorder};
+pub use audit_relay::{AuditRelay, RelaySettings};
 pub use pipeline::ExecutionReply;
 pub use service::{Gateway, GatewayDeps, GatewaySettings, Readiness};
 
@@ -22,4 +27,11 @@ pub mod metric {
     pub const KERNEL_RESTARTS: &str = "airlock_kernel_restarts_total";
     pub const AUDIT_EVENTS: &str = "airlock_audit_events_total";
     pub const AUDIT_SINK_FAILURES: &str = "airlock_audit_sink_failures_total";
+    pub const AUDIT_BACKLOG: &str = "airlock_audit_backlog_events";
+    pub const AUDIT_RELAY_LAG: &str = "airlock_audit_relay_lag_seconds";
+    pub const AUDIT_PUBLISHED: &str = "airlock_audit_published_total";
+    pub const AUDIT_PUBLISH_FAILURES: &str = "airlock_audit_publish_failures_total";
+    pub const AUDIT_BACKPRESSURE_REFUSALS: &str = "airlock_audit_backpressure_refusals_total";
+    pub const AUDIT_REDACTIONS: &str = "airlock_audit_redactions_total";
+    pub const AUDIT_CHECKPOINTS: &str = "airlock_audit_checkpoints_total";
 }

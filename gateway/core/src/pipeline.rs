@@ -42,6 +42,7 @@ impl Gateway {
                 ),
             ));
         }
+        self.check_admits_work()?;
         let live = self.live_session(p, session_id).await?;
         let _turn = live.turn.try_lock().map_err(|_| {
             GatewayError::new(

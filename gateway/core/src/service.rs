@@ -20,6 +20,8 @@ pub struct GatewaySettings {
     pub idle_timeout: Duration,
     pub max_sessions_total: u32,
     pub max_sessions_per_principal: u32,
+    /// Principals in one of these groups may read the audit trail.
+    pub auditor_groups: Vec<String>,
 }
 
 pub struct GatewayDeps {
@@ -28,6 +30,8 @@ pub struct GatewayDeps {
     pub analyzer: Arc<dyn CodeAnalyzer>,
     pub backend: Arc<dyn SandboxBackend>,
     pub audit: Arc<AuditRecorder>,
+    /// The relay to Kafka, when configured (for readiness).
+    pub relay: Option<Arc<crate::AuditRelay>>,
 }
 
 /// A session with a running sandbox, held in memory by the gateway that runs it.
@@ -165,8 +169,14 @@ impl Gateway {
         Ok(())
     }
 
-    pub async fn create_session(&self, p: &Principal) -> Result<Session, GatewayError> {
+    /// New work (sessions, executions, uploads) runs only while the audit log keeps up.
+    pub(crate) fn check_admits_work(&self) -> Result<(), GatewayError> {
         self.check_running()?;
+        self.deps.audit.admit()
+    }
+
+    pub async fn create_session(&self, p: &Principal) -> Result<Session, GatewayError> {
+        self.check_admits_work()?;
         {
             let live = self.live.read().await;
             if live.len() >= self.settings.max_sessions_total as usize {
@@ -419,13 +429,23 @@ impl Gateway {
                 )],
             )
             .await;
+        // A cleanly stopped chain ends with a checkpoint.
+        if let Err(e) = self.deps.audit.checkpoint().await {
+            tracing::error!(error = %e.message, "final audit checkpoint failed");
+        }
     }
 
     pub async fn readiness(&self) -> Readiness {
         let store = self.deps.store.ping().await;
         let backend = self.deps.backend.ready().await;
+        let audit_ok = self.deps.audit.admit().is_ok();
+        let relay = match &self.deps.relay {
+            Some(r) => r.status().await,
+            None => serde_json::Value::Null,
+        };
         let ready = store.is_ok()
             && backend.is_ok()
+            && audit_ok
             && self.deps.policy.ready()
             && !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst);
         Readiness {
@@ -435,6 +455,11 @@ impl Gateway {
                 "sandbox_backend": backend.err().map_or("ok".to_string(), |e| e.to_string()),
                 "policy": self.deps.policy.status(),
                 "sessions_live": self.live.read().await.len(),
+                "audit": {
+                    "chain": self.deps.audit.chain_id(),
+                    "admits_work": audit_ok,
+                    "relay": relay,
+                },
             }),
         }
     }

@@ -27,6 +27,10 @@ pub mod types {
     pub const EGRESS_CONNECTION: &str = "egress.connection";
     pub const GATEWAY_STARTED: &str = "gateway.started";
     pub const GATEWAY_STOPPED: &str = "gateway.stopped";
+    /// A signed statement of the chain head (sequence and hash) before it.
+    pub const AUDIT_CHECKPOINT: &str = "audit.checkpoint";
+    /// A compliance reviewer read the audit trail.
+    pub const AUDIT_QUERIED: &str = "audit.queried";
 }
 
 /// An event before it is placed in a chain.
@@ -79,6 +83,38 @@ impl ChainHead {
         Self {
             seq: 0,
             hash: GENESIS_HASH.to_owned(),
+        }
+    }
+}
+
+/// The data of an `audit.checkpoint` event, and the form in which checkpoints are kept
+/// outside the log: a signature by the gateway's audit key over a chain head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Checkpoint {
+    pub chainid: String,
+    pub seq: u64,
+    pub hash: String,
+    /// Always `Ed25519`.
+    pub alg: String,
+    /// Identifies the signing key (first 16 hex digits of the SHA-256 of the public key).
+    pub kid: String,
+    /// Base64url (no padding) signature over [`Checkpoint::signed_bytes`].
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// The bytes signed: the canonical JSON of `{chainid, seq, hash}`.
+    pub fn signed_bytes(chainid: &str, head: &ChainHead) -> Vec<u8> {
+        to_canonical_string(
+            &serde_json::json!({"chainid": chainid, "seq": head.seq, "hash": head.hash}),
+        )
+        .into_bytes()
+    }
+
+    pub fn head(&self) -> ChainHead {
+        ChainHead {
+            seq: self.seq,
+            hash: self.hash.clone(),
         }
     }
 }
@@ -152,13 +188,27 @@ pub enum BreakKind {
     Reorder,
     /// `prevhash` does not match the previous event's hash.
     PrevHashMismatch,
+    /// An `audit.checkpoint` event that does not seal the head before it, or whose signature
+    /// does not verify with a trusted key.
+    CheckpointInvalid,
+    /// The chain ends before a head that an independent checkpoint vouches for, or (when a
+    /// sealed end is required) does not end with a checkpoint.
+    Truncated,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     pub events_read: u64,
     pub duplicates_dropped: u64,
+    /// Events verified per chain.
     pub chains: BTreeMap<String, u64>,
+    /// In-chain checkpoints whose signature verified with a trusted key.
+    pub checkpoints_verified: u64,
+    /// In-chain checkpoints that sealed the right head but were not checked for a signature
+    /// (no trusted key given).
+    pub checkpoints_unverified: u64,
+    /// Independent checkpoints (held outside the log) that the log matched.
+    pub external_checkpoints_matched: u64,
     pub broken: Option<BrokenLink>,
 }
 
@@ -171,12 +221,20 @@ impl VerifyReport {
 /// Verifies events in the order they were read. Each chain must start at seq 1 unless
 /// `allow_partial` (a window of a longer log), then run without gaps. An event identical (same id
 /// and hash) to one already seen is an at-least-once duplicate and is dropped.
+/// Checks the signature of an in-chain checkpoint (the verifier itself holds no crypto).
+pub type CheckpointCheck = Box<dyn Fn(&Checkpoint) -> Result<(), String> + Send>;
+
 #[derive(Default)]
 pub struct ChainVerifier {
     heads: BTreeMap<String, ChainHead>,
     seen_ids: std::collections::HashMap<String, String>,
     report: VerifyReport,
     allow_partial: bool,
+    checkpoint_check: Option<CheckpointCheck>,
+    /// Whether each chain's last event so far is a checkpoint.
+    sealed: BTreeMap<String, bool>,
+    /// Heads vouched for by independent checkpoints: (chain, seq) -> hash.
+    expected: BTreeMap<(String, u64), String>,
 }
 
 impl ChainVerifier {
@@ -185,6 +243,19 @@ impl ChainVerifier {
             allow_partial,
             ..Default::default()
         }
+    }
+
+    /// Verifies the signature of every in-chain checkpoint with `check`.
+    pub fn with_checkpoint_check(mut self, check: CheckpointCheck) -> Self {
+        self.checkpoint_check = Some(check);
+        self
+    }
+
+    /// The log must hold `head` of `chain` (from a checkpoint kept outside the log, whose
+    /// signature the caller verified): a shorter chain was truncated, another hash rewritten.
+    pub fn expect_head(&mut self, chain: &str, head: &ChainHead) {
+        self.expected
+            .insert((chain.to_owned(), head.seq), head.hash.clone());
     }
 
     /// Feeds one raw line; returns false once a break was found (further input is ignored).
@@ -264,10 +335,52 @@ impl ChainVerifier {
                 msg,
             );
         }
+        if let Some(hash) = self.expected.remove(&(chain.clone(), event.seq)) {
+            if hash != event.hash {
+                let msg = format!(
+                    "seq {} differs from the head an independent checkpoint vouches for: rewritten",
+                    event.seq
+                );
+                return self.fail(position, chain, Some(event.seq), BreakKind::Truncated, msg);
+            }
+            self.report.external_checkpoints_matched += 1;
+        }
+        let is_checkpoint = event.event_type == types::AUDIT_CHECKPOINT;
+        if is_checkpoint {
+            if let Err(msg) = self.check_checkpoint(event) {
+                return self.fail(
+                    position,
+                    chain,
+                    Some(event.seq),
+                    BreakKind::CheckpointInvalid,
+                    msg,
+                );
+            }
+        }
+        self.sealed.insert(chain.clone(), is_checkpoint);
         self.heads.insert(chain.clone(), event.head());
         self.seen_ids.insert(event.id.clone(), event.hash.clone());
         *self.report.chains.entry(chain).or_default() += 1;
         true
+    }
+
+    fn check_checkpoint(&mut self, event: &AuditEvent) -> Result<(), String> {
+        let cp: Checkpoint = serde_json::from_value(event.data.clone())
+            .map_err(|e| format!("checkpoint at seq {} is malformed: {e}", event.seq))?;
+        if cp.chainid != event.chainid || cp.seq + 1 != event.seq || cp.hash != event.prevhash {
+            return Err(format!(
+                "checkpoint at seq {} does not seal the head before it",
+                event.seq
+            ));
+        }
+        match &self.checkpoint_check {
+            Some(check) => {
+                check(&cp).map_err(|e| format!("checkpoint at seq {}: {e}", event.seq))?;
+                self.report.checkpoints_verified += 1;
+            }
+            None => self.report.checkpoints_unverified += 1,
+        }
+        Ok(())
     }
 
     fn fail(
@@ -289,6 +402,35 @@ impl ChainVerifier {
     }
 
     pub fn finish(self) -> VerifyReport {
+        self.finish_with(false)
+    }
+
+    /// Ends verification: every expected head must have been seen, and with `require_sealed`
+    /// every chain must end with a checkpoint (a cleanly stopped gateway seals its chain).
+    pub fn finish_with(mut self, require_sealed: bool) -> VerifyReport {
+        if self.report.broken.is_some() {
+            return self.report;
+        }
+        let position = self.report.events_read;
+        if let Some(((chain, seq), _)) = self.expected.iter().next() {
+            let (chain, seq) = (chain.clone(), *seq);
+            let end = self.heads.get(&chain).map_or(0, |h| h.seq);
+            let msg = format!(
+                "chain {chain} ends at seq {end}, but an independent checkpoint vouches for seq {seq}: tail truncated"
+            );
+            self.fail(position, chain, Some(end), BreakKind::Truncated, msg);
+            return self.report;
+        }
+        if require_sealed {
+            if let Some((chain, _)) = self.sealed.iter().find(|(_, sealed)| !**sealed) {
+                let chain = chain.clone();
+                let end = self.heads.get(&chain).map_or(0, |h| h.seq);
+                let msg = format!(
+                    "chain {chain} ends at seq {end} without a checkpoint: tail truncated, or the gateway is still running or did not stop cleanly"
+                );
+                self.fail(position, chain, Some(end), BreakKind::Truncated, msg);
+            }
+        }
         self.report
     }
 }

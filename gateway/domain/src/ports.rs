@@ -193,6 +193,60 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- the relay from the outbox to an external log (Kafka) ---
+
+    /// Registers a chain for relaying (idempotent).
+    async fn audit_relay_register(&self, chain_id: &str) -> Result<(), StoreError>;
+    /// Chains known to the relay table with their published sequence number.
+    async fn audit_relay_chains(&self) -> Result<Vec<RelayChain>, StoreError>;
+    /// Takes or renews the relay lease of `chain_id` for `holder` until `until_ms`; returns the
+    /// published sequence number when the lease is held, None when another holder has it.
+    async fn audit_relay_claim(
+        &self,
+        chain_id: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<u64>, StoreError>;
+    /// Marks the events of `chain_id` up to `seq` as acknowledged by the external log. The
+    /// published sequence number never goes backwards.
+    async fn audit_mark_published(
+        &self,
+        chain_id: &str,
+        seq: u64,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    // --- reading the trail (compliance reviewers) ---
+
+    /// Events matching `query` in event-id order (UUIDv7: time order), after `query.after`.
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// A chain as the relay sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayChain {
+    pub chain_id: String,
+    pub published_seq: u64,
+    pub holder: Option<String>,
+    pub lease_until_ms: i64,
+}
+
+/// A filter over the audit trail.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// The principal's subject (`sub` claim).
+    pub actor: Option<String>,
+    pub session_id: Option<String>,
+    pub event_type: Option<String>,
+    /// Unix milliseconds, inclusive.
+    pub since_ms: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub until_ms: Option<i64>,
+    /// Event id to continue after (the cursor of the previous page).
+    pub after: Option<String>,
+    pub limit: u32,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,4 +263,29 @@ pub trait AuditSink: Send + Sync {
     /// Highest seq of `chain_id` the sink already holds (to catch up after a crash).
     async fn head(&self, chain_id: &str) -> Result<Option<ChainHead>, SinkError>;
     async fn append(&self, events: &[AuditEvent]) -> Result<(), SinkError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publishing the trail to an external log
+
+#[derive(Debug, thiserror::Error)]
+#[error("publishing audit events failed: {0}")]
+pub struct PublishError(pub String);
+
+/// An external, append-only log (Kafka) the outbox is relayed to.
+#[async_trait]
+pub trait AuditPublisher: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Publishes `events` (one chain, ascending `seq`) and returns once the log acknowledged
+    /// every one of them, in order. On error, any prefix may have been written: the relay
+    /// sends again from the first unacknowledged event, and readers drop duplicates by id.
+    async fn publish(&self, events: &[AuditEvent]) -> Result<(), PublishError>;
+}
+
+/// Signs chain heads for `audit.checkpoint` events (the gateway's audit key).
+pub trait CheckpointSigner: Send + Sync {
+    /// Key id recorded in each checkpoint.
+    fn kid(&self) -> &str;
+    /// Base64url (no padding) Ed25519 signature of `message`.
+    fn sign(&self, message: &[u8]) -> String;
 }

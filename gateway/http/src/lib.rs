@@ -48,7 +48,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::files::download)
                     .service(routes::executions::create)
                     .service(routes::executions::get)
-                    .service(routes::policy::evaluate),
+                    .service(routes::policy::evaluate)
+                    .service(routes::audit::events)
+                    .service(routes::audit::checkpoint),
             )
             .default_service(web::to(routes::ops::not_found));
     }

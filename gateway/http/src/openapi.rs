@@ -14,10 +14,11 @@ use utoipa::{
         crate::routes::files::upload, crate::routes::files::list, crate::routes::files::download,
         crate::routes::executions::create, crate::routes::executions::get,
         crate::routes::policy::evaluate,
+        crate::routes::audit::events, crate::routes::audit::checkpoint,
     ),
     components(schemas(crate::dto::ErrorBody, crate::dto::ErrorDetail)),
     modifiers(&Bearer),
-    tags((name = "sessions"), (name = "files"), (name = "executions"), (name = "policy"))
+    tags((name = "sessions"), (name = "files"), (name = "executions"), (name = "policy"), (name = "audit"))
 )]
 pub struct ApiDoc;
 

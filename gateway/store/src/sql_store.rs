@@ -3,7 +3,7 @@ use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead},
     files::FileInfo,
     ids::{ExecutionId, SessionId},
-    ports::{Change, Store, StoreError},
+    ports::{AuditQuery, Change, RelayChain, Store, StoreError},
     session::SessionStatus,
     Execution, Session,
 };
@@ -103,7 +103,7 @@ const UPSERT_EXECUTION: &str = "INSERT INTO executions (id, session_id, owner_ke
 const UPSERT_FILE: &str = "INSERT INTO files (session_id, path, size, sha256, classification, media_type) VALUES ($1, $2, $3, $4, $5, $6)
  ON CONFLICT (session_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
  classification = COALESCE(excluded.classification, files.classification), media_type = excluded.media_type";
-const INSERT_EVENT: &str = "INSERT INTO audit_outbox (chain_id, seq, event_id, event_type, subject, hash, body) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_EVENT: &str = "INSERT INTO audit_outbox (chain_id, seq, event_id, event_type, subject, hash, body, time_ms, actor, session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 #[async_trait]
 impl Store for SqlStore {
@@ -163,6 +163,9 @@ impl Store for SqlStore {
                 .bind(e.subject.clone())
                 .bind(e.hash.clone())
                 .bind(json(e)?)
+                .bind(crate::audit_rows::event_time_ms(e))
+                .bind(crate::audit_rows::event_actor(e))
+                .bind(crate::audit_rows::event_session(e))
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
@@ -250,6 +253,37 @@ impl Store for SqlStore {
             .await
             .map(|_| ())
             .map_err(db)
+    }
+
+    async fn audit_relay_register(&self, chain_id: &str) -> Result<(), StoreError> {
+        crate::audit_rows::register(&self.pool, chain_id).await
+    }
+
+    async fn audit_relay_chains(&self) -> Result<Vec<RelayChain>, StoreError> {
+        crate::audit_rows::chains(&self.pool).await
+    }
+
+    async fn audit_relay_claim(
+        &self,
+        chain_id: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        crate::audit_rows::claim(&self.pool, chain_id, holder, now_ms, until_ms).await
+    }
+
+    async fn audit_mark_published(
+        &self,
+        chain_id: &str,
+        seq: u64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        crate::audit_rows::mark_published(&self.pool, chain_id, seq, now_ms).await
+    }
+
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        crate::audit_rows::query(&self.pool, query).await
     }
 }
 

@@ -1,3 +1,4 @@
+pub mod audit;
 pub mod executions;
 pub mod files;
 pub mod ops;
