@@ -303,3 +303,60 @@ fn tampering_with_the_topic_or_the_file_is_detected() {
     );
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn replicas_on_one_postgres_keep_one_chain_each_and_adopt_a_dead_replicas_tail() {
+    let mut broker = Broker::start();
+    let topic = "audit-replicas";
+    let pg = harness::PostgresDb::create();
+    let start = |dir: &Path| {
+        let mut g = Gateway::configure(
+            dir,
+            &kafka::relay_config(&broker.brokers(), topic, 10_000, 50),
+        );
+        g.use_database(&pg.url);
+        g.spawn();
+        g
+    };
+    let dir_a = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir_b = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut a = start(dir_a.path());
+    let mut b = start(dir_b.path());
+    let (api_a, api_b) = (
+        a.api(&harness::token("alice-tool")),
+        b.api(&harness::token("bob-tool")),
+    );
+    let (sa, sb) = (api_a.session(), api_b.session());
+    stdout_of(&api_a.run(&sa, "python", "print('a')"));
+    stdout_of(&api_b.run(&sb, "python", "print('b')"));
+
+    // Replica A records work the broker never sees, then dies.
+    broker.stop();
+    stdout_of(&api_a.run(&sa, "python", "print('a, unrelayed')"));
+    a.kill9();
+    broker.resume();
+    // B relays its own chain and, once A's lease ends, A's tail.
+    let pending = || pg.query("SELECT count(*) FROM audit_outbox WHERE published_at IS NULL");
+    kafka::wait_until("B to relay A's tail", Duration::from_secs(60), || {
+        pending() == ["0"]
+    });
+    stdout_of(&api_b.run(&sb, "python", "print('b again')"));
+    b.stop();
+    assert_eq!(pending(), ["0"]);
+
+    let messages = kafka::read_topic(&broker.brokers(), topic);
+    let (events, _) = unique_events(&messages);
+    let mut on_topic = ids_of(&events);
+    let mut in_db = pg.query("SELECT event_id FROM audit_outbox");
+    on_topic.sort();
+    in_db.sort();
+    assert_eq!(
+        on_topic, in_db,
+        "every event of both replicas is on the topic"
+    );
+    let (code, out) = kafka::verify_topic(&broker.brokers(), topic, &[]);
+    assert_eq!(code, 0, "{out}");
+    for g in [&a, &b] {
+        assert!(out.contains(&format!("chain e2e-{}:", g.port)), "{out}");
+    }
+}

@@ -221,29 +221,10 @@ fn analyst_session_from_upload_to_delete() {
 #[test]
 fn policy_dry_run_and_postgres_state() {
     // The same gateway on PostgreSQL instead of SQLite.
-    let admin = std::env::var("AIRLOCK_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let db = format!("airlock_e2e_{}", harness::free_port());
-    let psql = |sql: &str| {
-        std::process::Command::new("psql")
-            .args([admin.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    assert!(
-        psql(&format!("CREATE DATABASE {db}")),
-        "PostgreSQL must be reachable at {admin}"
-    );
-    let url = format!(
-        "{}/{db}",
-        admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b)
-    );
+    let pg = harness::PostgresDb::create();
+    let url = pg.url.clone();
     let mut g = Gateway::configure(&tempdir_path(), "");
-    let text = std::fs::read_to_string(&g.config)
-        .unwrap_or_default()
-        .replace("[state]\n", &format!("[state]\ndatabase_url = \"{url}\"\n"));
-    std::fs::write(&g.config, text).unwrap_or_else(|e| panic!("{e}"));
+    g.use_database(&url);
     g.spawn();
     let api = g.api(&harness::token("alice-tool"));
     let r = api.post(
@@ -258,18 +239,14 @@ fn policy_dry_run_and_postgres_state() {
         .contains("scikit-learn"));
     let sid = api.session();
     assert_eq!(stdout_of(&api.run(&sid, "python", "print(6*7)")), "42\n");
-    let out = std::process::Command::new("psql")
-        .args([url.as_str(), "-tAc", "SELECT count(*) FROM audit_outbox"])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let n: u32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
+    let n: u32 = pg
+        .query("SELECT count(*) FROM audit_outbox")
+        .first()
+        .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     assert!(n >= 5, "outbox rows in PostgreSQL: {n}");
     g.stop();
     let _ = std::fs::remove_dir_all(&g.dir);
-    psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
 }
 
 fn tempdir_path() -> std::path::PathBuf {
