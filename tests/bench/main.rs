@@ -9,6 +9,9 @@
 //!    SQLite and the JSON-lines file, the sandbox), in the same run: the difference is the
 //!    gateway's overhead.
 //! 3. Cold session start (sandbox + kernel) through HTTP.
+//! 4. Audit events into Kafka (a tansu broker on 127.0.0.1): relay throughput from the outbox
+//!    beside producing the same events straight to the broker, the append latency meanwhile,
+//!    and a read-back of the topic (`AIRLOCK_BENCH_ONLY=kafka` runs only this).
 //!
 //! Prints a Markdown table; docs/performance.md records a run.
 
@@ -25,13 +28,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-struct Stats {
+mod kafka;
+
+pub(crate) struct Stats {
     p50: f64,
     p99: f64,
     n: usize,
 }
 
-fn stats(mut v: Vec<Duration>) -> Stats {
+pub(crate) fn stats(mut v: Vec<Duration>) -> Stats {
     v.sort();
     let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
     Stats {
@@ -461,6 +466,10 @@ async fn main() {
             "release build"
         }
     );
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("kafka") {
+        kafka_rows().await;
+        return;
+    }
     println!("| measurement | samples | p50 | p99 |\n|---|---|---|---|");
     let (policy, baseline) = policy_bench();
     row(
@@ -508,6 +517,7 @@ async fn main() {
         warm.p50 / direct.p50,
         warm.p99 - direct.p99
     );
+    kafka_rows().await;
     if let Some((n, secs, mib, correct)) = live {
         println!("live sessions: {n} created in {secs:.1} s ({:.0} ms each with 8 in parallel), about {mib} MiB of host memory in use for them ({:.0} MiB each), {correct}/{n} read back their own variable", secs * 1e3 / n.max(1) as f64, mib as f64 / n.max(1) as f64);
     }
@@ -528,4 +538,44 @@ pub(crate) fn bench_audit_options(
         signer: None,
         max_backlog,
     }
+}
+
+async fn kafka_rows() {
+    let Some(k) = kafka::kafka_bench().await else {
+        return;
+    };
+    println!();
+    println!("| audit to Kafka | value |\n|---|---|");
+    println!(
+        "| events relayed: a backlog drained, then 1,000 live appends | {} |",
+        k.events
+    );
+    println!(
+        "| relay draining the backlog: read from the outbox, acknowledged by the broker, marked | {:.0} events/s |",
+        k.relay_per_s
+    );
+    println!(
+        "| baseline: same events produced from memory, same publisher | {:.0} events/s |",
+        k.baseline_per_s
+    );
+    println!(
+        "| relay / baseline | {:.2}x |",
+        k.relay_per_s / k.baseline_per_s
+    );
+    println!(
+        "| outbox append (one event per commit) while the relay publishes, p50 / p99 ({} samples) | {:.0} µs / {:.0} µs |",
+        k.append.n,
+        k.append.p50 * 1e3,
+        k.append.p99 * 1e3
+    );
+    println!(
+        "| read back from the topic | {} messages, {} duplicates dropped, chain {} |",
+        k.read_back,
+        k.duplicates,
+        if k.chain_ok {
+            "verified, no loss"
+        } else {
+            "BROKEN OR INCOMPLETE"
+        }
+    );
 }

@@ -28,6 +28,9 @@ pub fn read_topic(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        // Small fetches: a broker answers each sooner, and the reader holds less at a time.
+        .set("fetch.max.bytes", "4194304")
+        .set("max.partition.fetch.bytes", "1048576")
         .create()
         .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
     let meta = consumer

@@ -102,37 +102,40 @@ pub async fn mark_published(
     upto: u64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
+    // Writes only, the first one taking the write lock: a transaction that reads first and
+    // writes later cannot wait for SQLite's lock (it fails at once with SQLITE_BUSY when the
+    // recorder committed in between).
     let mut tx = pool.begin().await.map_err(db)?;
-    let row = sqlx::query("SELECT published_seq FROM audit_relay WHERE chain_id = $1")
-        .bind(chain_id.to_owned())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-    let Some(row) = row else {
-        return Err(StoreError::Corrupt(format!(
-            "chain {chain_id} is not registered for relaying"
-        )));
-    };
-    let from: i64 = row.try_get("published_seq").map_err(db)?;
-    if from >= to_i64(upto) {
-        return Ok(());
-    }
-    sqlx::query("UPDATE audit_relay SET published_seq = $2 WHERE chain_id = $1")
-        .bind(chain_id.to_owned())
-        .bind(to_i64(upto))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
     sqlx::query(
-        "UPDATE audit_outbox SET published_at = $4 WHERE chain_id = $1 AND seq > $2 AND seq <= $3",
+        "UPDATE audit_outbox SET published_at = $3 WHERE chain_id = $1 AND seq <= $2
+         AND seq > (SELECT published_seq FROM audit_relay WHERE chain_id = $1)",
     )
     .bind(chain_id.to_owned())
-    .bind(from)
     .bind(to_i64(upto))
     .bind(now_ms)
     .execute(&mut *tx)
     .await
     .map_err(db)?;
+    let done = sqlx::query(
+        "UPDATE audit_relay SET published_seq = $2 WHERE chain_id = $1 AND published_seq < $2",
+    )
+    .bind(chain_id.to_owned())
+    .bind(to_i64(upto))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    if done.rows_affected() == 0 {
+        let known = sqlx::query("SELECT 1 FROM audit_relay WHERE chain_id = $1")
+            .bind(chain_id.to_owned())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if known.is_none() {
+            return Err(StoreError::Corrupt(format!(
+                "chain {chain_id} is not registered for relaying"
+            )));
+        }
+    }
     tx.commit().await.map_err(db)
 }
 
