@@ -48,7 +48,7 @@ fn event(head: &ChainHead, i: u64) -> AuditEvent {
     )
 }
 
-async fn exercise(store: SqlStore) {
+async fn exercise(store: &SqlStore) {
     let s = session();
     let e1 = event(&ChainHead::genesis(), 1);
     store
@@ -135,12 +135,11 @@ async fn sqlite_store_commits_atomically() {
         "sqlite://{}?mode=rwc",
         dir.path().join("state.db").display()
     );
-    exercise(
-        SqlStore::connect(&url, true)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
+    let store = SqlStore::connect(&url, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    exercise(&store).await;
+    exercise_audit(&store).await;
 }
 
 #[tokio::test]
@@ -163,8 +162,162 @@ async fn postgres_store_commits_atomically() {
     let store = SqlStore::connect(&url, true)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    exercise(store).await;
+    exercise(&store).await;
+    exercise_audit(&store).await;
+    store.close().await;
     let _ = conn
         .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
         .await;
+}
+
+/// The relay table and the audit query, on both backends.
+async fn exercise_audit(store: &SqlStore) {
+    use airlock_gateway_domain::ports::AuditQuery;
+    let mut head = ChainHead::genesis();
+    let mut all = vec![];
+    for (i, (who, ses, ty, time)) in [
+        (
+            "alice",
+            "ses_a",
+            "execution.requested",
+            "2026-03-01T10:00:00Z",
+        ),
+        ("alice", "ses_a", "policy.decided", "2026-03-01T10:00:01Z"),
+        (
+            "bob",
+            "ses_b",
+            "execution.requested",
+            "2026-03-02T10:00:00Z",
+        ),
+        (
+            "alice",
+            "ses_c",
+            "execution.requested",
+            "2026-03-03T10:00:00Z",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = AuditEvent::seal(
+            NewEvent::new(
+                if ty == "policy.decided" {
+                    "policy.decided"
+                } else {
+                    "execution.requested"
+                },
+                Some(ses.into()),
+                serde_json::json!({"principal": {"subject": who}, "session_id": ses, "i": i}),
+            ),
+            &head,
+            "gw-q",
+            "airlock://test",
+            uuid::Uuid::now_v7().to_string(),
+            time.into(),
+        );
+        head = e.head();
+        store
+            .commit(vec![], std::slice::from_ref(&e))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        all.push(e);
+    }
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut q = AuditQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let ids = |v: Vec<AuditEvent>| {
+        v.into_iter()
+            .map(|e| e.data["i"].as_u64().unwrap_or(99))
+            .collect::<Vec<_>>()
+    };
+    let run = |q: AuditQuery| async move {
+        store
+            .audit_query(&q)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(
+        ids(run(q(|q| q.actor = Some("alice".into()))).await),
+        [0, 1, 3]
+    );
+    assert_eq!(
+        ids(run(q(|q| q.session_id = Some("ses_a".into()))).await),
+        [0, 1]
+    );
+    assert_eq!(
+        ids(run(q(|q| q.event_type = Some("policy.decided".into()))).await),
+        [1]
+    );
+    // 2026-03-02T00:00Z .. 2026-03-03T00:00Z
+    assert_eq!(
+        ids(run(q(|q| {
+            q.since_ms = Some(1_772_409_600_000);
+            q.until_ms = Some(1_772_496_000_000)
+        }))
+        .await),
+        [2]
+    );
+    let first = run(q(|q| {
+        q.actor = Some("alice".into());
+        q.limit = 2
+    }))
+    .await;
+    assert_eq!(ids(first.clone()), [0, 1]);
+    let mut next = q(|q| q.actor = Some("alice".into()));
+    next.after = first.last().map(|e| e.id.clone());
+    assert_eq!(ids(run(next).await), [3]);
+
+    // Relay: register, one holder at a time, published seq only goes forward.
+    store
+        .audit_relay_register("gw-q")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .audit_relay_register("gw-q")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .audit_relay_claim("gw-q", "r1", 1_000, 2_000)
+            .await
+            .ok(),
+        Some(Some(0))
+    );
+    assert_eq!(
+        store
+            .audit_relay_claim("gw-q", "r2", 1_500, 2_500)
+            .await
+            .ok(),
+        Some(None)
+    );
+    store
+        .audit_mark_published("gw-q", 3, 1_600)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .audit_mark_published("gw-q", 2, 1_700)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .audit_relay_claim("gw-q", "r2", 2_001, 3_000)
+            .await
+            .ok(),
+        Some(Some(3))
+    );
+    let chains = store.audit_relay_chains().await.unwrap_or_default();
+    let c = chains
+        .iter()
+        .find(|c| c.chain_id == "gw-q")
+        .unwrap_or_else(|| panic!("no chain"));
+    assert_eq!(
+        (c.published_seq, c.holder.as_deref(), c.lease_until_ms),
+        (3, Some("r2"), 3_000)
+    );
+    assert!(store.audit_mark_published("gw-none", 1, 1).await.is_err());
 }
