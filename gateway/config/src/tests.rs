@@ -79,3 +79,30 @@ fn bad_config_is_rejected_naming_the_key() {
         assert!(got.contains(want), "expected {want:?} in {got:?}");
     }
 }
+
+#[test]
+fn audit_settings_are_validated_with_the_key_named() {
+    let kafka = |extra: &str| {
+        err(
+            &format!("{DEV}[audit.kafka]\nbrokers = \"127.0.0.1:9092\"\n{extra}"),
+            &[],
+        )
+    };
+    assert_eq!(kafka(""), "accepted");
+    assert!(kafka("topic = \"a b\"").contains("audit.kafka.topic"));
+    assert!(kafka("max_backlog = 0").contains("audit.kafka.max_backlog"));
+    // The delivery guarantees cannot be turned off through the pass-through properties.
+    let e = kafka("[audit.kafka.properties]\n\"enable.idempotence\" = \"false\"");
+    assert!(
+        e.contains("audit.kafka.properties.enable.idempotence"),
+        "{e}"
+    );
+    assert!(kafka("[audit.kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"") == "accepted");
+    assert!(err(&format!("{DEV}[audit.kafka]\n"), &[]).contains("audit.kafka.brokers"));
+    let e = err(
+        &format!("{DEV}[audit]\nredact_patterns = [\"(unclosed\"]\n"),
+        &[],
+    );
+    assert!(e.contains("audit.redact_patterns[0]"), "{e}");
+    assert!(err(&format!("{DEV}[audit]\ncode = \"sometimes\"\n"), &[]) != "accepted");
+}
