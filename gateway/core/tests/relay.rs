@@ -238,3 +238,54 @@ async fn checkpoints_seal_new_events_only() {
     let again = recorder(&store, "gw-c", 1000).await;
     assert!(again.checkpoint().await.ok().flatten().is_none());
 }
+
+#[tokio::test]
+async fn secrets_are_scrubbed_before_sealing_and_code_can_be_kept_as_a_hash_only() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = store(&dir).await;
+    let redactor =
+        Arc::new(Redactor::new(&["ACME-[0-9]{6}".into()]).unwrap_or_else(|e| panic!("{e}")));
+    redactor.add_secret("issued-db-password-123");
+    let rec = AuditRecorder::open(
+        AuditOptions {
+            chain_id: "gw-r".into(),
+            source: "airlock://test".into(),
+            store_code: false,
+            redactor,
+            signer: None,
+            max_backlog: None,
+        },
+        store.clone(),
+        vec![],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}", e.message));
+    let sealed = rec
+        .record(
+            vec![],
+            vec![NewEvent::new(
+                types::EXECUTION_REQUESTED,
+                None,
+                serde_json::json!({"code": "x = 1", "code_sha256": "ab", "note": "ticket ACME-123456 with issued-db-password-123", "headers": {"api_key": "k-123456"}}),
+            )],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    let stored = store
+        .audit_events_after("gw-r", 0, 10)
+        .await
+        .unwrap_or_default();
+    assert_eq!(stored, sealed, "what is hashed is what is stored");
+    let text = serde_json::to_string(&stored).unwrap_or_default();
+    for gone in [
+        "x = 1",
+        "ACME-123456",
+        "issued-db-password-123",
+        "k-123456",
+        "\"code\"",
+    ] {
+        assert!(!text.contains(gone), "{gone} in {text}");
+    }
+    assert_eq!(stored[0].data["code_sha256"], "ab");
+    assert_eq!(stored[0].compute_hash(), stored[0].hash);
+}
