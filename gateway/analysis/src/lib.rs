@@ -2,8 +2,14 @@
 //! IPython magics and shell escapes, package installs attempted.
 
 mod python;
+mod sql;
 
-use airlock_gateway_domain::{execution::Language, policy_input::CodeFacts, ports::CodeAnalyzer};
+use airlock_gateway_domain::{
+    connectors::{SqlDialect, SqlFacts},
+    execution::Language,
+    policy_input::CodeFacts,
+    ports::CodeAnalyzer,
+};
 
 #[derive(Default, Clone, Copy)]
 pub struct Analyzer;
@@ -19,5 +25,9 @@ impl CodeAnalyzer for Analyzer {
             },
             Language::Sql | Language::Javascript => CodeFacts::default(),
         }
+    }
+
+    fn analyze_sql(&self, dialect: SqlDialect, default_schema: &str, sql: &str) -> SqlFacts {
+        sql::analyze(dialect, default_schema, sql)
     }
 }

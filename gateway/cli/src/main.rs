@@ -4,6 +4,7 @@
 mod audit_cmd;
 mod audit_wiring;
 mod commands;
+mod connector_wiring;
 mod serve;
 mod telemetry;
 

@@ -169,6 +169,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             backend,
             audit: audit.clone(),
             relay: relay.as_ref().map(|r| r.relay.clone()),
+            connectors: crate::connector_wiring::connectors(&cfg)?,
         },
     );
     let lost = gateway

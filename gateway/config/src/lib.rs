@@ -6,9 +6,11 @@
 //! as a plain string when they do not parse as TOML.
 
 mod audit;
+mod connectors;
 mod sections;
 
 pub use audit::*;
+pub use connectors::{Connector, Vault};
 pub use sections::*;
 
 use std::path::{Path, PathBuf};

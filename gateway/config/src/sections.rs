@@ -19,6 +19,10 @@ pub struct Config {
     pub egress: Egress,
     pub packages: Packages,
     pub telemetry: Telemetry,
+    /// The credential broker for connectors.
+    pub vault: Option<crate::Vault>,
+    /// Warehouses SQL may reach through Vault-issued credentials.
+    pub connectors: Vec<crate::Connector>,
 }
 
 impl Config {
@@ -32,6 +36,7 @@ impl Config {
         self.policy.validate()?;
         self.egress.validate()?;
         self.packages.validate()?;
+        crate::connectors::validate(&self.vault, &self.connectors)?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 mod audit_query;
 mod audit_recorder;
 mod audit_relay;
+mod connector_run;
 mod events;
 mod files;
 mod pipeline;
@@ -13,6 +14,7 @@ mod sweeper;
 pub use audit_query::AuditPage;
 pub use audit_recorder::{AuditOptions, AuditRecorder};
 pub use audit_relay::{AuditRelay, RelaySettings};
+pub use connector_run::{ConnectorEntry, Connectors};
 pub use pipeline::ExecutionReply;
 pub use service::{Gateway, GatewayDeps, GatewaySettings, Readiness};
 

@@ -56,8 +56,12 @@ impl Gateway {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
         // 2. analyse
-        let facts = tracing::info_span!("analyse", language = req.language.as_str())
+        let mut facts = tracing::info_span!("analyse", language = req.language.as_str())
             .in_scope(|| self.deps.analyzer.analyze(req.language, &req.code));
+        if let Some(name) = &req.connector {
+            let (dialect, schema) = self.connector_dialect(name);
+            facts.sql = Some(self.deps.analyzer.analyze_sql(dialect, &schema, &req.code));
+        }
 
         // 3. decide
         let mut input = self.input(
@@ -137,54 +141,34 @@ impl Gateway {
             return Ok(ExecutionReply { execution: exec });
         }
 
-        // 5. enforce
-        let job = SandboxJob {
-            execution_id: exec.id.clone(),
-            language: req.language,
-            code: req.code,
-            timeout: Duration::from_secs(u64::from(timeout_seconds)),
-            output_limit: limits.output_bytes,
-            egress: (!decision.obligations.egress.is_empty()
-                || !decision.obligations.packages.is_empty())
-            .then(|| EgressGrant {
-                hosts: decision
-                    .obligations
-                    .egress
-                    .iter()
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect(),
-                http_methods: decision.obligations.egress_http_methods.clone(),
-                packages: decision.obligations.packages.clone(),
-                package_hashes: decision.obligations.package_hashes.clone(),
-                decision_id: decision.decision_id.clone(),
-            }),
-            // Requirement lines for pip, each with the hashes policy pinned.
-            packages: decision
-                .obligations
-                .packages
-                .iter()
-                .map(|p| {
-                    let hashes = decision
-                        .obligations
-                        .package_hashes
-                        .get(p)
-                        .cloned()
-                        .unwrap_or_default();
-                    std::iter::once(p.clone())
-                        .chain(hashes.iter().map(|h| format!("--hash=sha256:{h}")))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect(),
+        // 5. enforce (SQL through a connector runs in the gateway, credentials never enter the
+        // sandbox)
+        let mut connector_events = vec![];
+        let mut connector_labels = vec![];
+        let outcome = if let Some(grant) = decision.obligations.connector.clone() {
+            let run = self
+                .run_connector(
+                    p,
+                    &exec,
+                    &live,
+                    &req.code,
+                    &grant,
+                    Duration::from_secs(u64::from(timeout_seconds)),
+                )
+                .instrument(tracing::info_span!("enforce", backend = "connector"))
+                .await;
+            match run {
+                Ok(r) => {
+                    connector_events = r.events;
+                    connector_labels = r.labels;
+                    Ok(r.outcome)
+                }
+                Err((e, evs)) => return Err(self.connector_failed(p, exec, evs, e).await),
+            }
+        } else {
+            self.run_in_sandbox(&live, &exec, req, &decision, timeout_seconds)
+                .await
         };
-        let outcome = live
-            .sandbox
-            .run(job)
-            .instrument(tracing::info_span!(
-                "enforce",
-                backend = self.deps.backend.name()
-            ))
-            .await;
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => return Err(self.sandbox_failed(&live, exec, e).await),
@@ -260,6 +244,12 @@ impl Gateway {
         }
         let mut s = live.session.lock().await;
         s.last_active_at = airlock_gateway_domain::now();
+        // Reading through a connector marks the session with the connector's labels.
+        for l in connector_labels {
+            if !s.labels.contains(&l) {
+                s.labels.push(l);
+            }
+        }
         changes.push(Change::PutSession(s.clone()));
         drop(s);
         let done = NewEvent::new(
@@ -279,6 +269,7 @@ impl Gateway {
                 )
             })
             .collect();
+        recorded.extend(connector_events);
         recorded.push(done);
         let sealed = self
             .deps
@@ -290,6 +281,94 @@ impl Gateway {
         metrics::counter!(metric::EXECUTIONS, "status" => exec.status.as_str()).increment(1);
         metrics::histogram!(metric::EXECUTION_SECONDS).record(started.elapsed().as_secs_f64());
         Ok(ExecutionReply { execution: exec })
+    }
+
+    /// Step 5 for code: the sandbox runs it with the grants of the decision.
+    async fn run_in_sandbox(
+        &self,
+        live: &crate::service::LiveSession,
+        exec: &Execution,
+        req: ExecutionRequest,
+        decision: &airlock_gateway_domain::Decision,
+        timeout_seconds: u32,
+    ) -> Result<airlock_gateway_domain::ports::JobOutcome, SandboxError> {
+        let limits = &self.settings.limits;
+        let job = SandboxJob {
+            execution_id: exec.id.clone(),
+            language: req.language,
+            code: req.code,
+            timeout: Duration::from_secs(u64::from(timeout_seconds)),
+            output_limit: limits.output_bytes,
+            egress: (!decision.obligations.egress.is_empty()
+                || !decision.obligations.packages.is_empty())
+            .then(|| EgressGrant {
+                hosts: decision
+                    .obligations
+                    .egress
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+                http_methods: decision.obligations.egress_http_methods.clone(),
+                packages: decision.obligations.packages.clone(),
+                package_hashes: decision.obligations.package_hashes.clone(),
+                decision_id: decision.decision_id.clone(),
+            }),
+            // Requirement lines for pip, each with the hashes policy pinned.
+            packages: decision
+                .obligations
+                .packages
+                .iter()
+                .map(|p| {
+                    let hashes = decision
+                        .obligations
+                        .package_hashes
+                        .get(p)
+                        .cloned()
+                        .unwrap_or_default();
+                    std::iter::once(p.clone())
+                        .chain(hashes.iter().map(|h| format!("--hash=sha256:{h}")))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect(),
+        };
+        live.sandbox
+            .run(job)
+            .instrument(tracing::info_span!(
+                "enforce",
+                backend = self.deps.backend.name()
+            ))
+            .await
+    }
+
+    /// No credential or no database: nothing ran. Record the failure and the credential's
+    /// events, answer 503.
+    async fn connector_failed(
+        &self,
+        p: &Principal,
+        mut exec: Execution,
+        mut evs: Vec<NewEvent>,
+        e: GatewayError,
+    ) -> GatewayError {
+        exec.status = ExecutionStatus::Failed;
+        exec.error = Some(ExecutionError {
+            name: "ConnectorError".into(),
+            value: e.message.clone(),
+            traceback: vec![],
+            code: Some(e.code.as_str().into()),
+        });
+        exec.finished_at = Some(airlock_gateway_domain::now());
+        evs.push(NewEvent::new(
+            types::EXECUTION_COMPLETED,
+            Some(exec.session_id.to_string()),
+            events::completed(p, &exec, false, false),
+        ));
+        let _ = self
+            .deps
+            .audit
+            .record(vec![Change::PutExecution(Box::new(exec.clone()))], evs)
+            .await;
+        e.with_details(serde_json::json!({"execution_id": exec.id}))
     }
 
     /// The sandbox failed underneath the execution: record the failure, end the session if the

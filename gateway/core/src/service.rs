@@ -32,6 +32,8 @@ pub struct GatewayDeps {
     pub audit: Arc<AuditRecorder>,
     /// The relay to Kafka, when configured (for readiness).
     pub relay: Option<Arc<crate::AuditRelay>>,
+    /// Warehouses SQL may reach, and the broker of their credentials.
+    pub connectors: crate::Connectors,
 }
 
 /// A session with a running sandbox, held in memory by the gateway that runs it.

@@ -50,6 +50,9 @@ pub struct Obligations {
     /// The sha256 of the files each pin may install (from policy, not from the index).
     #[serde(default)]
     pub package_hashes: std::collections::BTreeMap<String, Vec<String>>,
+    /// For SQL through a connector: the Vault role, row limit and transaction mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<crate::connectors::ConnectorGrant>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]

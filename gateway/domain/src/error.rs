@@ -51,6 +51,8 @@ error_codes! {
     TooManySessions => ("too_many_sessions", 429, "The gateway or the caller has reached its session limit."),
     SandboxUnavailable => ("sandbox_unavailable", 503, "The sandbox could not be started or does not answer."),
     PolicyUnavailable => ("policy_unavailable", 503, "No valid policy is loaded; everything is denied."),
+    SecretsUnavailable => ("secrets_unavailable", 503, "The secrets service (Vault) could not issue a credential; nothing ran."),
+    ConnectorUnavailable => ("connector_unavailable", 503, "The connector's database could not be reached; nothing ran."),
     AuditUnavailable => ("audit_unavailable", 503, "The audit trail cannot be written; nothing runs unaudited."),
     ShuttingDown => ("shutting_down", 503, "The gateway is shutting down."),
     Internal => ("internal", 500, "An internal error; the audit trail and logs have details."),

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod canonical_json;
+pub mod connectors;
 pub mod decision;
 pub mod digest;
 pub mod egress;

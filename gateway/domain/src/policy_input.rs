@@ -84,6 +84,9 @@ pub struct CodeFacts {
     pub pip_installs: Vec<String>,
     /// Shell commands started by `!cmd` lines or subprocess/os.system calls with literal args.
     pub shell_commands: Vec<String>,
+    /// SQL for a connector, analysed in the connector's dialect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<crate::connectors::SqlFacts>,
     /// Set when the code could not be parsed; the kernel will report the SyntaxError.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parse_error: Option<String>,

@@ -48,6 +48,13 @@ pub trait PolicyEngine: Send + Sync {
 
 pub trait CodeAnalyzer: Send + Sync {
     fn analyze(&self, language: Language, code: &str) -> CodeFacts;
+    /// SQL for a connector, in the connector's dialect.
+    fn analyze_sql(
+        &self,
+        dialect: crate::connectors::SqlDialect,
+        default_schema: &str,
+        sql: &str,
+    ) -> crate::connectors::SqlFacts;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 # The entry point: one decision per request, from the package of its action.
 package airlock.decision
 
+import data.airlock.connectors
 import data.airlock.egress
 import data.airlock.execution
 import data.airlock.files
@@ -27,6 +28,12 @@ violations contains v if {
 	input.action == "execution.run"
 	count(input.request.packages) > 0
 	some v in install.violations
+}
+
+violations contains v if {
+	input.action == "execution.run"
+	input.request.connector
+	some v in connectors.violations
 }
 
 violations contains v if {
@@ -71,12 +78,18 @@ package_hashes := install.granted_hashes if {
 	count(input.request.packages) > 0
 } else := {}
 
+connector_grant := connectors.grant if {
+	input.action == "execution.run"
+	input.request.connector
+} else := null
+
 obligations := {
 	"max_timeout_seconds": data.airlock.common.profile.max_timeout_seconds,
 	"egress": egress_grants,
 	"egress_http_methods": object.get(data.airlock.egress_rules, "plain_http_methods", ["GET", "HEAD"]),
 	"packages": package_grants,
 	"package_hashes": package_hashes,
+	"connector": connector_grant,
 }
 
 decision := {

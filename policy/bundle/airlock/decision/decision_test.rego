@@ -37,3 +37,22 @@ test_review_when_listed if {
 	} with data.airlock.packages.review as ["scipy"]
 	d.result == "review"
 }
+
+test_connector_sql_through_the_decision if {
+	inp := {
+		"action": "execution.run", "principal": {"issuer": "i", "subject": "s", "groups": ["analysts"]},
+		"request": {"language": "sql", "code_bytes": 20, "packages": [], "egress": [], "connector": "warehouse"},
+		"analysis": {"imports": [], "dynamic_imports": 0, "pip_installs": [], "sql": {"dialect": "postgres", "statements": [{"kind": "select", "writes": false, "reads": ["sales.orders"], "writes_to": []}]}},
+	}
+	d := decision.decision with input as inp
+	d.result == "allow"
+	d.obligations.connector.role == "analyst_read"
+	denied := decision.decision with input as object.union(inp, {"principal": {"issuer": "i", "subject": "s", "groups": []}})
+	"connector_not_allowed" in {v.code | some v in denied.violations}
+	plain := decision.decision with input as {
+		"action": "execution.run", "principal": inp.principal,
+		"request": {"language": "python", "code_bytes": 1, "packages": [], "egress": []},
+		"analysis": {"imports": [], "dynamic_imports": 0, "pip_installs": []},
+	}
+	plain.obligations.connector == null
+}

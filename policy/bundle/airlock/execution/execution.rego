@@ -1,6 +1,6 @@
-# Rules for running code: languages and sizes per group, Python packages by allowlist, no
-# connectors (until configured by later bundles). Installs: package airlock.install; egress:
-# package airlock.egress (both evaluated only for requests that ask for them).
+# Rules for running code: languages and sizes per group, Python packages by allowlist.
+# Installs: package airlock.install; egress: package airlock.egress; SQL through connectors:
+# package airlock.connectors (each evaluated only for requests that ask for it).
 package airlock.execution
 
 import data.airlock.common

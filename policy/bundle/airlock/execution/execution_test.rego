@@ -77,10 +77,6 @@ test_dynamic_import_denied if {
 	codes(inp) == {"dynamic_import_not_allowed"}
 }
 
-test_connector_denied if {
-	inp := object.union(base, {"request": object.union(base.request, {"connector": "warehouse"})})
-	codes(inp) == {"connector_not_allowed"}
-}
 
 
 test_version_ranges if {

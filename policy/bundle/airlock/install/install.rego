@@ -146,13 +146,3 @@ granted_packages := [sprintf("%s==%s", [name, version]) |
 	[name, version] := pin(p)
 	installable(name, version)
 ]
-
-violations contains v if {
-	input.request.connector
-	v := common.violation(
-		"connector_not_allowed",
-		sprintf("connector %q is not configured for you", [input.request.connector]),
-		"run SQL without a connector over the session's files (DuckDB)",
-	)
-}
-

@@ -1,0 +1,153 @@
+use airlock_gateway_domain::connectors::{
+    ConnectorError, DbCredential, QueryLimits, SqlConnector, SqlDialect, SqlResult,
+};
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use sqlx::{
+    postgres::{PgConnectOptions, PgSslMode},
+    Column, ConnectOptions, Connection, Executor, Row,
+};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct PostgresSettings {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub default_schema: String,
+    /// `disable`, `prefer`, `require`, `verify-ca`, `verify-full`.
+    pub ssl_mode: String,
+    pub connect_timeout: Duration,
+}
+
+pub struct PostgresConnector {
+    settings: PostgresSettings,
+}
+
+impl PostgresConnector {
+    pub fn new(settings: PostgresSettings) -> Self {
+        Self { settings }
+    }
+}
+
+fn map_err(e: sqlx::Error) -> ConnectorError {
+    match e {
+        sqlx::Error::Database(d) => ConnectorError::Query(d.message().to_owned()),
+        sqlx::Error::Io(e) => ConnectorError::Unavailable(e.to_string()),
+        sqlx::Error::Tls(e) => ConnectorError::Unavailable(e.to_string()),
+        sqlx::Error::PoolTimedOut => ConnectorError::Unavailable("timed out".into()),
+        other => ConnectorError::Query(other.to_string()),
+    }
+}
+
+/// The statement without trailing semicolons (it is wrapped in a subquery).
+fn trimmed(sql: &str) -> &str {
+    sql.trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+}
+
+#[async_trait]
+impl SqlConnector for PostgresConnector {
+    fn dialect(&self) -> SqlDialect {
+        SqlDialect::Postgres
+    }
+
+    fn default_schema(&self) -> &str {
+        &self.settings.default_schema
+    }
+
+    async fn query(
+        &self,
+        credential: &DbCredential,
+        sql: &str,
+        limits: &QueryLimits,
+    ) -> Result<SqlResult, ConnectorError> {
+        let s = &self.settings;
+        let opts = PgConnectOptions::new()
+            .host(&s.host)
+            .port(s.port)
+            .database(&s.database)
+            .username(&credential.username)
+            .password(&credential.password)
+            .ssl_mode(s.ssl_mode.parse().unwrap_or(PgSslMode::Prefer))
+            .application_name("airlock-connector")
+            .disable_statement_logging();
+        let mut conn = tokio_timeout(s.connect_timeout, opts.connect())
+            .await?
+            .map_err(map_err)?;
+        let result = run(&mut conn, sql, limits).await;
+        let _ = conn.close().await;
+        result
+    }
+}
+
+async fn tokio_timeout<F: std::future::Future>(
+    d: Duration,
+    f: F,
+) -> Result<F::Output, ConnectorError> {
+    tokio::time::timeout(d, f)
+        .await
+        .map_err(|_| ConnectorError::Unavailable(format!("no connection within {d:?}")))
+}
+
+async fn run(
+    conn: &mut sqlx::PgConnection,
+    sql: &str,
+    limits: &QueryLimits,
+) -> Result<SqlResult, ConnectorError> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
+    if limits.read_only {
+        tx.execute("SET TRANSACTION READ ONLY")
+            .await
+            .map_err(map_err)?;
+    }
+    let ms = limits.timeout.as_millis().max(1);
+    tx.execute(format!("SET LOCAL statement_timeout = {ms}").as_str())
+        .await
+        .map_err(map_err)?;
+    let stmt = trimmed(sql);
+    // The column names in order, from the server's description of the statement itself.
+    let described = tx.describe(stmt).await.map_err(map_err)?;
+    let columns: Vec<String> = described
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let mut out = SqlResult {
+        columns: columns.clone(),
+        ..Default::default()
+    };
+    if columns.is_empty() {
+        // A statement without a result set (a granted write).
+        let done = tx.execute(stmt).await.map_err(map_err)?;
+        out.columns = vec!["rows_affected".into()];
+        out.rows = vec![vec![serde_json::Value::from(done.rows_affected())]];
+    } else {
+        // Every value as JSON, whatever its type, by the server's own conversion; the wrapper
+        // reads nothing the statement does not.
+        let wrapped =
+            format!("SELECT row_to_json(airlock_row)::text FROM (\n{stmt}\n) AS airlock_row");
+        let mut rows = sqlx::query(&wrapped).fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await.map_err(map_err)? {
+            if out.rows.len() as u64 >= limits.max_rows {
+                out.truncated = true;
+                break;
+            }
+            let text: String = row.try_get(0).map_err(map_err)?;
+            let obj: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| ConnectorError::Query(e.to_string()))?;
+            out.rows.push(
+                columns
+                    .iter()
+                    .map(|c| obj.get(c).cloned().unwrap_or(serde_json::Value::Null))
+                    .collect(),
+            );
+        }
+    }
+    if limits.read_only {
+        tx.rollback().await.map_err(map_err)?;
+    } else {
+        tx.commit().await.map_err(map_err)?;
+    }
+    Ok(out)
+}

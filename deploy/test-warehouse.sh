@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The warehouse the connector tests query, on the machine's PostgreSQL, idempotently:
+#   - database airlock_warehouse, reachable over TCP only with scram-sha-256 passwords (a
+#     pg_hba.conf line ahead of the machine's trust lines), so a wrong or revoked password
+#     really fails;
+#   - the login Vault administers it with (airlock_vault, CREATEROLE), owner of the data;
+#   - schemas sales and hr with a little data.
+# Usage: deploy/test-warehouse.sh ADMIN_URL   (a superuser URL; trust auth on these machines)
+set -euo pipefail
+admin="${1:?admin URL}"
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+hba="$(psql "$admin" -tAc 'show hba_file')"
+line="host airlock_warehouse all 127.0.0.1/32 scram-sha-256"
+if ! $sudo grep -qF "$line" "$hba"; then
+  echo "pg_hba: passwords required for airlock_warehouse"
+  $sudo sed -i "1i $line\nhost airlock_warehouse all ::1/128 scram-sha-256" "$hba"
+  psql "$admin" -qtAc 'select pg_reload_conf()' >/dev/null
+fi
+psql "$admin" -v ON_ERROR_STOP=1 -q <<'SQL'
+SET password_encryption = 'scram-sha-256';
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'airlock_vault') THEN
+    CREATE ROLE airlock_vault LOGIN CREATEROLE PASSWORD 'vault-admin-7Hq2';
+  ELSE
+    ALTER ROLE airlock_vault LOGIN CREATEROLE PASSWORD 'vault-admin-7Hq2';
+  END IF;
+END $$;
+SELECT 'CREATE DATABASE airlock_warehouse OWNER airlock_vault'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'airlock_warehouse') \gexec
+SQL
+# The data, as its owner, over TCP with the password (the database takes nothing else).
+hostport="${admin#*@}"; hostport="${hostport%%/*}"
+db="postgres://airlock_vault@$hostport/airlock_warehouse"
+PGOPTIONS='-c client_min_messages=warning' PGPASSWORD='vault-admin-7Hq2' psql "$db" -v ON_ERROR_STOP=1 -q <<'SQL'
+REVOKE ALL ON DATABASE airlock_warehouse FROM PUBLIC;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+CREATE SCHEMA IF NOT EXISTS sales;
+CREATE SCHEMA IF NOT EXISTS hr;
+CREATE TABLE IF NOT EXISTS sales.orders (id int PRIMARY KEY, region text NOT NULL, amount numeric(10,2) NOT NULL, ordered_on date NOT NULL);
+CREATE TABLE IF NOT EXISTS sales.customers (id int PRIMARY KEY, name text NOT NULL, region text NOT NULL);
+CREATE TABLE IF NOT EXISTS hr.salaries (employee text PRIMARY KEY, salary numeric(10,2) NOT NULL);
+INSERT INTO sales.orders VALUES
+  (1, 'north', 120.50, '2026-01-05'), (2, 'south', 80.00, '2026-01-06'),
+  (3, 'north', 42.25, '2026-02-01'), (4, 'east', 300.00, '2026-02-14'),
+  (5, 'south', 15.75, '2026-03-03')
+  ON CONFLICT DO NOTHING;
+INSERT INTO sales.customers VALUES (1, 'Acme', 'north'), (2, 'Globex', 'south') ON CONFLICT DO NOTHING;
+INSERT INTO hr.salaries VALUES ('alice', 91000), ('bob', 87000) ON CONFLICT DO NOTHING;
+SQL
+echo "warehouse ready: $db (scram-sha-256 over TCP)"

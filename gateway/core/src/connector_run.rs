@@ -1,0 +1,319 @@
+//! Step 5 for SQL through a connector: the sandbox never sees a credential. The gateway asks
+//! the broker (Vault) for a login of the role policy chose, with a lease that ends with the
+//! execution, runs the one analysed statement, revokes the lease at once, scrubs the
+//! credential from everything that leaves, writes the whole result to the session workspace as
+//! CSV for the kernel, and records each step.
+
+use crate::{events, redact::Redactor, service::Gateway};
+use airlock_gateway_domain::{
+    audit::NewEvent,
+    connectors::{
+        ConnectorError, ConnectorGrant, CredentialBroker, QueryLimits, SecretsError, SqlConnector,
+        SqlResult,
+    },
+    execution::{ExecutionError, Output},
+    files::{FileInfo, WorkspacePath},
+    ports::{JobEnd, JobOutcome},
+    ErrorCode, Execution, GatewayError, Principal,
+};
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+/// One configured connector.
+pub struct ConnectorEntry {
+    pub connector: Arc<dyn SqlConnector>,
+    pub vault_mount: String,
+    pub labels: Vec<String>,
+    pub max_rows: u64,
+}
+
+/// The connectors of this gateway and the broker that gives them credentials.
+#[derive(Default)]
+pub struct Connectors {
+    pub broker: Option<Arc<dyn CredentialBroker>>,
+    pub by_name: HashMap<String, ConnectorEntry>,
+    /// Added to the execution's timeout for the lease.
+    pub lease_grace: Duration,
+    /// Key for the keyed hash of lease ids in audit events.
+    pub lease_hash_key: Vec<u8>,
+}
+
+/// What the pipeline gets back: the outcome to inspect and record, the events of the
+/// credential's life, and the labels the session now holds.
+pub(crate) struct ConnectorRun {
+    pub outcome: JobOutcome,
+    pub events: Vec<NewEvent>,
+    pub labels: Vec<String>,
+}
+
+pub(crate) const CREDENTIAL_ISSUED: &str = "credential.issued";
+pub(crate) const CREDENTIAL_REVOKED: &str = "credential.revoked";
+pub(crate) const SQL_STATEMENT: &str = "sql.statement";
+
+fn keyed_hash(key: &[u8], lease: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(lease.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn csv_bytes(r: &SqlResult) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(&r.columns);
+    for row in &r.rows {
+        let _ = w.write_record(row.iter().map(|v| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }));
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+fn scrub_result(red: &Redactor, r: &mut SqlResult) {
+    for c in &mut r.columns {
+        red.redact_str(c);
+    }
+    for row in &mut r.rows {
+        for v in row.iter_mut() {
+            red.redact_value(v);
+        }
+    }
+}
+
+impl Gateway {
+    pub(crate) fn connector_dialect(
+        &self,
+        name: &str,
+    ) -> (airlock_gateway_domain::connectors::SqlDialect, String) {
+        match self.deps.connectors.by_name.get(name) {
+            Some(c) => (
+                c.connector.dialect(),
+                c.connector.default_schema().to_owned(),
+            ),
+            None => (
+                airlock_gateway_domain::connectors::SqlDialect::Postgres,
+                "public".into(),
+            ),
+        }
+    }
+
+    /// Runs the statement; an Err means nothing ran (no credential, or no database), and the
+    /// events already hold what happened.
+    pub(crate) async fn run_connector(
+        &self,
+        p: &Principal,
+        exec: &Execution,
+        live: &crate::service::LiveSession,
+        sql: &str,
+        grant: &ConnectorGrant,
+        timeout: Duration,
+    ) -> Result<ConnectorRun, (GatewayError, Vec<NewEvent>)> {
+        let started = std::time::Instant::now();
+        let sid = exec.session_id.to_string();
+        let base = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "principal": events::principal(p),
+                "session_id": exec.session_id,
+                "execution_id": exec.id,
+                "connector": grant.name,
+                "role": grant.role,
+            });
+            if let (Some(o), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+                o.extend(e);
+            }
+            v
+        };
+        let ev = |ty: &'static str, data| NewEvent::new(ty, Some(sid.clone()), data);
+        let unavailable = |code, msg: String, events| (GatewayError::new(code, msg), events);
+        let (Some(entry), Some(broker)) = (
+            self.deps.connectors.by_name.get(&grant.name),
+            self.deps.connectors.broker.as_ref(),
+        ) else {
+            return Err(unavailable(
+                ErrorCode::ConnectorUnavailable,
+                format!(
+                    "connector {:?} is not configured on this gateway",
+                    grant.name
+                ),
+                vec![],
+            ));
+        };
+        let ttl = timeout + self.deps.connectors.lease_grace;
+        let cred = match broker.issue(&entry.vault_mount, &grant.role, ttl).await {
+            Ok(c) => c,
+            Err(e) => {
+                let (SecretsError::Unavailable(m) | SecretsError::Refused(m)) = &e;
+                tracing::error!(error = %m, connector = %grant.name, "no credential issued");
+                return Err(unavailable(
+                    ErrorCode::SecretsUnavailable,
+                    format!("no database credential could be issued: {e}"),
+                    vec![ev(
+                        CREDENTIAL_ISSUED,
+                        base(serde_json::json!({"ok": false, "error": e.to_string()})),
+                    )],
+                ));
+            }
+        };
+        let red = self.deps.audit.redactor();
+        red.add_secret(&cred.password);
+        let lease_hash = keyed_hash(&self.deps.connectors.lease_hash_key, &cred.lease_id);
+        let mut evs = vec![ev(
+            CREDENTIAL_ISSUED,
+            base(
+                serde_json::json!({"ok": true, "lease": lease_hash, "db_user": cred.username, "ttl_seconds": cred.ttl.as_secs()}),
+            ),
+        )];
+        let limits = QueryLimits {
+            max_rows: entry.max_rows,
+            timeout,
+            read_only: grant.read_only,
+        };
+        let result = entry.connector.query(&cred, sql, &limits).await;
+        // Revoked at once, whatever happened; a failure is retried by the broker and recorded,
+        // never dropped (the lease still ends with the execution's deadline).
+        let revoked = broker.revoke(&cred.lease_id).await;
+        red.forget_secret(&cred.password);
+        let facts = serde_json::to_value(live_facts(self, &grant.name, sql)).unwrap_or_default();
+        let mut out_err = None;
+        let (outcome_end, sql_result) = match result {
+            Ok(mut r) => {
+                scrub_result(red, &mut r);
+                (JobEnd::Completed, Some(r))
+            }
+            Err(ConnectorError::Unavailable(m)) => {
+                evs.push(ev(SQL_STATEMENT, base(serde_json::json!({"db_user": cred.username, "statement": facts, "ok": false, "error": "database unreachable"}))));
+                evs.push(revoked_event(&ev, &base, &lease_hash, &revoked));
+                let mut m = m;
+                red.redact_str(&mut m);
+                return Err(unavailable(
+                    ErrorCode::ConnectorUnavailable,
+                    format!(
+                        "the database of connector {:?} is unreachable: {m}",
+                        grant.name
+                    ),
+                    evs,
+                ));
+            }
+            Err(ConnectorError::Query(m)) => {
+                let mut m = m;
+                red.redact_str(&mut m);
+                // The password is known here even after forget: scrub it by value too.
+                m = m.replace(&cred.password, crate::redact::REDACTED);
+                out_err = Some(m);
+                (JobEnd::Failed, None)
+            }
+        };
+        evs.push(ev(
+            SQL_STATEMENT,
+            base(serde_json::json!({
+                "db_user": cred.username,
+                "statement": facts,
+                "ok": sql_result.is_some(),
+                "rows": sql_result.as_ref().map(|r| r.rows.len()),
+                "truncated": sql_result.as_ref().map(|r| r.truncated),
+                "error": out_err,
+            })),
+        ));
+        evs.push(revoked_event(&ev, &base, &lease_hash, &revoked));
+
+        let mut outcome = JobOutcome {
+            end: outcome_end,
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            error: None,
+            outputs: vec![],
+            artifacts: vec![],
+            kernel_restarted: false,
+            duration: started.elapsed(),
+            egress: vec![],
+        };
+        let mut labels = vec![];
+        match sql_result {
+            Some(r) => {
+                let path = format!("sql/{}.csv", exec.id);
+                let csv = csv_bytes(&r);
+                let mut file: Option<FileInfo> = None;
+                if let Ok(wp) = WorkspacePath::parse(&path) {
+                    match live.sandbox.write_file(&wp, csv).await {
+                        Ok(mut f) => {
+                            f.classification = entry.labels.first().cloned();
+                            file = Some(f);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "writing the SQL result artifact failed")
+                        }
+                    }
+                }
+                let shown: Vec<&Vec<serde_json::Value>> =
+                    r.rows.iter().take(grant.row_limit as usize).collect();
+                let mut data = std::collections::BTreeMap::new();
+                data.insert(
+                    "application/json".to_owned(),
+                    serde_json::json!({
+                        "columns": r.columns,
+                        "rows": shown,
+                        "row_count": r.rows.len(),
+                        "rows_shown": shown.len(),
+                        "truncated": r.truncated || shown.len() < r.rows.len(),
+                        "artifact": file.as_ref().map(|f| f.path.clone()),
+                    }),
+                );
+                outcome.outputs.push(Output {
+                    kind: "sql_result".into(),
+                    data,
+                });
+                outcome.stdout = format!(
+                    "{} row(s){}\n",
+                    r.rows.len(),
+                    file.as_ref()
+                        .map(|f| format!("; the full result is in {}", f.path))
+                        .unwrap_or_default()
+                );
+                outcome.artifacts.extend(file);
+                labels = entry.labels.clone();
+            }
+            None => {
+                outcome.error = Some(ExecutionError {
+                    name: "DatabaseError".into(),
+                    value: out_err.unwrap_or_default(),
+                    traceback: vec![],
+                    code: Some("sql_error".into()),
+                });
+            }
+        }
+        Ok(ConnectorRun {
+            outcome,
+            events: evs,
+            labels,
+        })
+    }
+}
+
+fn live_facts(
+    gw: &Gateway,
+    connector: &str,
+    sql: &str,
+) -> airlock_gateway_domain::connectors::SqlFacts {
+    let (dialect, schema) = gw.connector_dialect(connector);
+    gw.deps.analyzer.analyze_sql(dialect, &schema, sql)
+}
+
+fn revoked_event(
+    ev: &impl Fn(&'static str, serde_json::Value) -> NewEvent,
+    base: &impl Fn(serde_json::Value) -> serde_json::Value,
+    lease_hash: &str,
+    revoked: &Result<(), SecretsError>,
+) -> NewEvent {
+    ev(
+        CREDENTIAL_REVOKED,
+        base(serde_json::json!({
+            "lease": lease_hash,
+            "ok": revoked.is_ok(),
+            "error": revoked.as_ref().err().map(|e| e.to_string()),
+        })),
+    )
+}

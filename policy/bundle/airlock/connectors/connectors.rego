@@ -1,0 +1,121 @@
+# SQL through a warehouse connector: which groups may use which connector, which tables they
+# may read (and write: none by default), the Vault role their credentials come from and the
+# row limit. Consulted only for requests that name a connector.
+#
+# data.airlock.connector_grants[connector].groups[group] =
+#   {"read": ["sales.*", "ref.regions"], "write": [], "role": "analyst_read", "row_limit": 1000}
+package airlock.connectors
+
+import data.airlock.common
+
+grants := [g |
+	some group in input.principal.groups
+	g := data.airlock.connector_grants[input.request.connector].groups[group]
+]
+
+granted if count(grants) > 0
+
+read_patterns := {p | some g in grants; some p in g.read}
+
+write_patterns := {p | some g in grants; some p in object.get(g, "write", [])}
+
+# "schema.*" matches every table of the schema; anything else matches itself.
+matches(table, pattern) if table == pattern
+
+matches(table, pattern) if {
+	endswith(pattern, ".*")
+	startswith(table, trim_suffix(pattern, "*"))
+}
+
+readable(table) if {
+	some p in read_patterns
+	matches(table, p)
+}
+
+writable(table) if {
+	some p in write_patterns
+	matches(table, p)
+}
+
+sql := object.get(object.get(input, "analysis", {}), "sql", {"statements": []})
+
+violations contains v if {
+	not granted
+	v := common.violation(
+		"connector_not_allowed",
+		sprintf("connector %q is not configured for you", [input.request.connector]),
+		"run SQL without a connector over the session's files (DuckDB)",
+	)
+}
+
+violations contains v if {
+	granted
+	input.request.language != "sql"
+	v := common.violation("connector_language", "a connector runs SQL only", "send the query with language \"sql\"")
+}
+
+violations contains v if {
+	granted
+	sql.error
+	v := common.violation(
+		"sql_unparseable",
+		sprintf("the SQL does not parse: %s", [sql.error]),
+		"send one plain SQL statement in the connector's dialect",
+	)
+}
+
+violations contains v if {
+	granted
+	not sql.error
+	count(sql.statements) != 1
+	v := common.violation(
+		"sql_multiple_statements",
+		sprintf("%d statements were sent; a connector runs exactly one", [count(sql.statements)]),
+		"send one statement per execution",
+	)
+}
+
+violations contains v if {
+	granted
+	some s in sql.statements
+	some t in s.reads
+	not readable(t)
+	not writable(t)
+	v := common.violation(
+		"sql_table_not_allowed",
+		sprintf("you may not read %s", [t]),
+		sprintf("tables you may read: %s", [concat(", ", sort([p | some p in read_patterns]))]),
+	)
+}
+
+violations contains v if {
+	granted
+	some s in sql.statements
+	s.writes
+	count(s.writes_to) == 0
+	v := common.violation(
+		"sql_write_not_allowed",
+		sprintf("a %s statement changes the database; only reads are allowed", [s.kind]),
+		"use SELECT",
+	)
+}
+
+violations contains v if {
+	granted
+	some s in sql.statements
+	some t in s.writes_to
+	not writable(t)
+	v := common.violation(
+		"sql_write_not_allowed",
+		sprintf("you may not change %s (%s)", [t, s.kind]),
+		"only reads are allowed; use SELECT",
+	)
+}
+
+# The obligation: the first grant's role, the smallest row limit of the grants.
+grant := {
+	"name": input.request.connector,
+	"role": grants[0].role,
+	"row_limit": min([object.get(g, "row_limit", 1000) | some g in grants]),
+	"read_only": count(write_patterns) == 0,
+} if granted

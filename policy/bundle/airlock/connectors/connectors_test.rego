@@ -1,0 +1,72 @@
+package airlock.connectors_test
+
+import data.airlock.connectors
+
+grants := {"warehouse": {"groups": {
+	"analysts": {"read": ["sales.*"], "write": [], "role": "analyst_read", "row_limit": 100},
+	"loaders": {"read": ["sales.*"], "write": ["sales.staging"], "role": "loader", "row_limit": 10},
+}}}
+
+req(groups, statements) := {
+	"principal": {"groups": groups},
+	"request": {"language": "sql", "connector": "warehouse"},
+	"analysis": {"sql": {"dialect": "postgres", "statements": statements}},
+}
+
+read(tables) := {"kind": "select", "writes": false, "reads": tables, "writes_to": []}
+
+codes(inp) := c if {
+	c := {v.code | some v in connectors.violations} with input as inp
+		with data.airlock.connector_grants as grants
+}
+
+test_analyst_reads_sales if {
+	codes(req(["analysts"], [read(["sales.orders", "sales.customers"])])) == set()
+	g := connectors.grant with input as req(["analysts"], [read(["sales.orders"])])
+		with data.airlock.connector_grants as grants
+	g == {"name": "warehouse", "role": "analyst_read", "row_limit": 100, "read_only": true}
+}
+
+test_other_schema_denied_naming_the_table if {
+	vs := connectors.violations with input as req(["analysts"], [read(["sales.orders", "hr.salaries"])])
+		with data.airlock.connector_grants as grants
+	some v in vs
+	v.code == "sql_table_not_allowed"
+	contains(v.message, "hr.salaries")
+	contains(v.hint, "sales.*")
+}
+
+test_no_grant_for_group if {
+	codes(req(["interns"], [read(["sales.orders"])])) == {"connector_not_allowed"}
+}
+
+test_unknown_connector if {
+	inp := object.union(req(["analysts"], [read(["sales.orders"])]), {"request": {"language": "sql", "connector": "nope"}})
+	codes(inp) == {"connector_not_allowed"}
+}
+
+test_write_denied_by_default if {
+	w := {"kind": "delete", "writes": true, "reads": ["sales.orders"], "writes_to": ["sales.orders"]}
+	codes(req(["analysts"], [w])) == {"sql_write_not_allowed"}
+	# A write with no known target (a data-modifying CTE, SELECT INTO) is refused too.
+	hidden := {"kind": "select", "writes": true, "reads": ["sales.orders"], "writes_to": []}
+	codes(req(["analysts"], [hidden])) == {"sql_write_not_allowed"}
+}
+
+test_granted_write_allowed_and_not_read_only if {
+	w := {"kind": "insert", "writes": true, "reads": ["sales.staging"], "writes_to": ["sales.staging"]}
+	codes(req(["loaders"], [w])) == set()
+	g := connectors.grant with input as req(["loaders"], [w]) with data.airlock.connector_grants as grants
+	g.read_only == false
+}
+
+test_batches_and_garbage_denied if {
+	codes(req(["analysts"], [read(["sales.a"]), read(["sales.b"])])) == {"sql_multiple_statements"}
+	inp := {"principal": {"groups": ["analysts"]}, "request": {"language": "sql", "connector": "warehouse"}, "analysis": {"sql": {"statements": [], "error": "Expected SELECT"}}}
+	codes(inp) == {"sql_unparseable"}
+}
+
+test_connector_needs_sql if {
+	inp := object.union(req(["analysts"], [read(["sales.orders"])]), {"request": {"language": "python", "connector": "warehouse"}})
+	"connector_language" in codes(inp)
+}

@@ -1,0 +1,236 @@
+//! Warehouse SQL through Vault-brokered, per-execution credentials: a real OpenBao issues a
+//! PostgreSQL login per query (scram-sha-256, so only the issued password works), policy
+//! decides tables and writes, the login is gone when the execution ends, and the sandbox never
+//! holds it.
+
+use crate::{
+    harness::{self, stdout_of, Gateway},
+    vault::{self, Bao},
+};
+use serde_json::{json, Value};
+
+fn start(bao: &Bao, extra: &str, env: &[(&str, &str)]) -> Gateway {
+    let mut all = vec![("VAULT_TOKEN", vault::ROOT_TOKEN)];
+    all.extend_from_slice(env);
+    Gateway::start_opts(&vault::gateway_config(bao, extra), &all)
+}
+
+fn sql(api: &harness::Api, sid: &str, code: &str) -> harness::Resp {
+    api.run_with(
+        sid,
+        json!({"language": "sql", "connector": "warehouse", "code": code}),
+    )
+}
+
+fn events_of(gw: &Gateway, ty: &str) -> Vec<Value> {
+    harness::audit_events(&gw.audit_file())
+        .into_iter()
+        .filter(|e| e["type"] == ty)
+        .collect()
+}
+
+#[test]
+fn an_analyst_reads_sales_with_a_login_that_is_gone_afterwards() {
+    let bao = Bao::start();
+    let gw = start(&bao, "", &[]);
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let r = sql(
+        &api,
+        &sid,
+        "SELECT region, sum(amount) AS total FROM sales.orders GROUP BY region ORDER BY region",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "succeeded", "{}", r.body);
+    let result = &r.body["outputs"][0]["data"]["application/json"];
+    assert_eq!(result["columns"], json!(["region", "total"]));
+    assert_eq!(
+        result["rows"],
+        json!([["east", 300.0], ["north", 162.75], ["south", 95.75]])
+    );
+    let csv = result["artifact"].as_str().unwrap_or_default().to_owned();
+    assert!(csv.starts_with("sql/") && csv.ends_with(".csv"), "{result}");
+
+    // The kernel analyses the CSV next.
+    let out = stdout_of(&api.run(
+        &sid,
+        "python",
+        &format!("import pandas as pd\ndf = pd.read_csv('{csv}')\nprint(list(df.columns), df.total.sum())"),
+    ));
+    assert_eq!(out.trim(), "['region', 'total'] 558.5");
+
+    // The credential's life is on the record, and the login no longer exists.
+    let issued = events_of(&gw, "credential.issued");
+    assert_eq!(issued.len(), 1);
+    let user = issued[0]["data"]["db_user"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!user.is_empty());
+    assert!(
+        issued[0]["data"]["ttl_seconds"].as_u64() <= Some(30 + 15),
+        "lease shortened: {}",
+        issued[0]
+    );
+    let revoked = events_of(&gw, "credential.revoked");
+    assert_eq!(revoked[0]["data"]["ok"], true, "{}", revoked[0]);
+    assert_eq!(revoked[0]["data"]["lease"], issued[0]["data"]["lease"]);
+    assert!(
+        !issued[0].to_string().contains("database/creds"),
+        "lease ids are hashed"
+    );
+    let stmt = &events_of(&gw, "sql.statement")[0]["data"];
+    assert_eq!(
+        stmt["statement"]["statements"][0]["reads"],
+        json!(["sales.orders"])
+    );
+    assert_eq!(stmt["rows"], 3);
+    assert!(
+        !vault::role_exists(&user),
+        "the login {user} outlived its execution"
+    );
+
+    // Nothing of the credential is in the sandbox: not in its environment, not in its files.
+    let out = stdout_of(&api.run(&sid, "bash", "env; ls -laR; cat sql/*.csv"));
+    assert!(
+        !out.contains(&user) && !out.to_lowercase().contains("vault"),
+        "{out}"
+    );
+    // The session now holds the connector's classification.
+    let s = api.get(&format!("/v1/sessions/{sid}"));
+    assert!(
+        s.body["labels"]
+            .as_array()
+            .is_some_and(|l| l.contains(&json!("confidential"))),
+        "{}",
+        s.body
+    );
+}
+
+#[test]
+fn policy_denies_other_tables_writes_batches_and_garbage_before_any_credential() {
+    let bao = Bao::start();
+    let gw = start(&bao, "", &[]);
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    for (code, want, names) in [
+        (
+            "SELECT * FROM hr.salaries",
+            "sql_table_not_allowed",
+            "hr.salaries",
+        ),
+        (
+            "DELETE FROM sales.orders",
+            "sql_write_not_allowed",
+            "sales.orders",
+        ),
+        (
+            "SELECT 1; DROP TABLE sales.orders",
+            "sql_multiple_statements",
+            "2 statements",
+        ),
+        (
+            "SELECT 1 /* ; */ ; -- hidden\nDELETE FROM sales.orders",
+            "sql_multiple_statements",
+            "2 statements",
+        ),
+        ("SELEC amount FROM", "sql_unparseable", "does not parse"),
+    ] {
+        let r = sql(&api, &sid, code);
+        assert_eq!(r.status, 403, "{code}: {}", r.body);
+        let v = &r.body["decision"]["violations"];
+        assert!(
+            v.as_array()
+                .is_some_and(|v| v.iter().any(|v| v["code"] == want
+                    && v["message"].as_str().unwrap_or_default().contains(names))),
+            "{code}: {v}"
+        );
+    }
+    // A group without a grant.
+    let steward = gw.api(&harness::token("steward-tool"));
+    let s2 = steward.session();
+    let r = sql(&steward, &s2, "SELECT 1");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        r.body["decision"]["violations"][0]["code"],
+        "connector_not_allowed"
+    );
+    assert!(
+        events_of(&gw, "credential.issued").is_empty(),
+        "no credential for a denied query"
+    );
+}
+
+#[test]
+fn the_database_still_refuses_what_the_vault_role_does_not_grant() {
+    let bao = Bao::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // Policy deliberately opened to hr, and to a connector whose database is down.
+    let bundle = harness::bundle_copy(dir.path(), |d| {
+        d["airlock"]["connector_grants"]["warehouse"]["groups"]["analysts"]["read"] =
+            json!(["sales.*", "hr.*"]);
+        d["airlock"]["connector_grants"]["down"] = json!({"groups": {"analysts": {"read": ["sales.*"], "role": "analyst_read", "row_limit": 10}}});
+    });
+    let down = "\n[[connectors]]\nname = \"down\"\nkind = \"postgres\"\nhost = \"127.0.0.1\"\nport = 1\ndatabase = \"airlock_warehouse\"\n";
+    let gw = start(
+        &bao,
+        down,
+        &[("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str())],
+    );
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let r = sql(&api, &sid, "SELECT * FROM hr.salaries");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "failed", "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "sql_error");
+    assert!(
+        r.body["error"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("permission denied"),
+        "{}",
+        r.body
+    );
+    let user = events_of(&gw, "credential.issued")[0]["data"]["db_user"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !vault::role_exists(&user),
+        "{:?}",
+        events_of(&gw, "credential.revoked")
+    );
+
+    let r = api.run_with(
+        &sid,
+        json!({"language": "sql", "connector": "down", "code": "SELECT 1"}),
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "connector_unavailable");
+    let revoked = events_of(&gw, "credential.revoked");
+    assert_eq!(revoked.len(), 2, "the unused credential was revoked too");
+    assert!(revoked.iter().all(|e| e["data"]["ok"] == true));
+}
+
+#[test]
+fn vault_down_is_a_clear_503_and_it_works_again_without_a_gateway_restart() {
+    let mut bao = Bao::start();
+    let gw = start(&bao, "", &[]);
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    assert_eq!(
+        sql(&api, &sid, "SELECT count(*) AS n FROM sales.orders").status,
+        200
+    );
+    bao.stop();
+    let r = sql(&api, &sid, "SELECT count(*) AS n FROM sales.orders");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "secrets_unavailable");
+    bao.resume();
+    let r = sql(&api, &sid, "SELECT count(*) AS n FROM sales.orders");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["outputs"][0]["data"]["application/json"]["rows"],
+        json!([[5]])
+    );
+}
