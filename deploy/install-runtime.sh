@@ -31,4 +31,9 @@ if [ "$(cat "$runtime/.airlock-stamp" 2>/dev/null || true)" != "$stamp" ]; then
   $sudo "$runtime/bin/pip" install -q --disable-pip-version-check --only-binary=:all: -r "$here/runtime/requirements.txt"
   echo "$stamp" | $sudo tee "$runtime/.airlock-stamp" >/dev/null
 fi
+# Airlock's own helpers (airlock.sql), refreshed on every run: they change with the gateway.
+purelib="$("$runtime/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+if ! cmp -s "$here/runtime/airlock/__init__.py" "$purelib/airlock/__init__.py" 2>/dev/null; then
+  $sudo install -D -m 0644 "$here/runtime/airlock/__init__.py" "$purelib/airlock/__init__.py"
+fi
 echo "sandbox runtime ready: $runtime"

@@ -234,3 +234,37 @@ fn vault_down_is_a_clear_503_and_it_works_again_without_a_gateway_restart() {
         json!([[5]])
     );
 }
+
+#[test]
+fn python_in_the_sandbox_gets_a_dataframe_through_the_gateway_never_a_credential() {
+    let bao = Bao::start();
+    let gw = start(&bao, "", &[]);
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let code = "import os, airlock\n\
+df = airlock.sql('SELECT region, amount FROM sales.orders ORDER BY id')\n\
+print(type(df).__name__, len(df), round(float(df.amount.sum()), 2))\n\
+try:\n    airlock.sql('SELECT * FROM hr.salaries')\nexcept airlock.SqlError as e:\n    print('denied', e.code)\n\
+print([k for k in os.environ if any(s in k.upper() for s in ('PASS', 'VAULT', 'PGUSER', 'TOKEN'))])\n";
+    let out = stdout_of(&api.run(&sid, "python", code));
+    assert_eq!(out, "DataFrame 5 558.5\ndenied sql_table_not_allowed\n[]\n");
+    // The nested query went the whole governed path: decided, a login issued and revoked.
+    let issued = events_of(&gw, "credential.issued");
+    assert_eq!(issued.len(), 1, "the denied query got no credential");
+    let user = issued[0]["data"]["db_user"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!vault::role_exists(&user));
+    assert_eq!(events_of(&gw, "credential.revoked")[0]["data"]["ok"], true);
+    let decided = events_of(&gw, "policy.decided");
+    assert!(decided.iter().any(|e| e["data"]["result"] == "deny"
+        && e["data"]["input"]["request"]["connector"] == "warehouse"));
+    // Code in any language of a running execution may ask; each query is decided on its own.
+    let r = api.run(&sid, "bash", "curl -s -x http://127.0.0.1:3128 -X POST http://sql.airlock/v1/query -H 'content-type: application/json' -d '{\"connector\":\"warehouse\",\"sql\":\"DELETE FROM sales.orders\"}'; echo");
+    let out = stdout_of(&r);
+    assert!(
+        out.contains("\"status\":\"denied\"") && out.contains("sql_write_not_allowed"),
+        "{out}"
+    );
+}

@@ -122,6 +122,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     );
     let (audit, relay) = crate::audit_wiring::open(&cfg, store.clone(), vec![sink]).await?;
 
+    let sql_hook = airlock_gateway_egress::SqlHook::default();
     let local = &cfg.sandbox.local;
     let agent_path = match &local.agent_path {
         Some(p) => p.clone(),
@@ -148,6 +149,8 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             wheelhouse: cfg.packages.wheelhouse.clone(),
             mirror: cfg.packages.mirror.clone(),
             http: airlock_gateway_egress::http_client(),
+            sql: sql_hook.clone(),
+            session_id: None,
         },
     })?);
 
@@ -172,6 +175,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             connectors: crate::connector_wiring::connectors(&cfg)?,
         },
     );
+    let _ = sql_hook.0.set(gateway.sandbox_sql());
     let lost = gateway
         .recover()
         .await

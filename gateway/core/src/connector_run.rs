@@ -45,6 +45,13 @@ pub(crate) struct ConnectorRun {
     pub labels: Vec<String>,
 }
 
+/// How one connector run goes.
+pub(crate) struct RunOpts {
+    pub timeout: Duration,
+    /// From code in the sandbox: every row in the answer, no workspace file.
+    pub nested: bool,
+}
+
 pub(crate) const CREDENTIAL_ISSUED: &str = "credential.issued";
 pub(crate) const CREDENTIAL_REVOKED: &str = "credential.revoked";
 pub(crate) const SQL_STATEMENT: &str = "sql.statement";
@@ -109,7 +116,7 @@ impl Gateway {
         live: &crate::service::LiveSession,
         sql: &str,
         grant: &ConnectorGrant,
-        timeout: Duration,
+        opts: RunOpts,
     ) -> Result<ConnectorRun, (GatewayError, Vec<NewEvent>)> {
         let started = std::time::Instant::now();
         let sid = exec.session_id.to_string();
@@ -141,6 +148,7 @@ impl Gateway {
                 vec![],
             ));
         };
+        let timeout = opts.timeout;
         let ttl = timeout + self.deps.connectors.lease_grace;
         let cred = match broker.issue(&entry.vault_mount, &grant.role, ttl).await {
             Ok(c) => c,
@@ -237,7 +245,9 @@ impl Gateway {
                 let path = format!("sql/{}.csv", exec.id);
                 let csv = csv_bytes(&r);
                 let mut file: Option<FileInfo> = None;
-                if let Ok(wp) = WorkspacePath::parse(&path) {
+                if opts.nested {
+                    // The kernel is busy running the code that asked; the rows go to it.
+                } else if let Ok(wp) = WorkspacePath::parse(&path) {
                     match live.sandbox.write_file(&wp, csv).await {
                         Ok(mut f) => {
                             f.classification = entry.labels.first().cloned();
@@ -248,8 +258,12 @@ impl Gateway {
                         }
                     }
                 }
-                let shown: Vec<&Vec<serde_json::Value>> =
-                    r.rows.iter().take(grant.row_limit as usize).collect();
+                let show = if opts.nested {
+                    r.rows.len()
+                } else {
+                    grant.row_limit as usize
+                };
+                let shown: Vec<&Vec<serde_json::Value>> = r.rows.iter().take(show).collect();
                 let mut data = std::collections::BTreeMap::new();
                 data.insert(
                     "application/json".to_owned(),
@@ -316,4 +330,78 @@ fn revoked_event(
             "error": revoked.as_ref().err().map(|e| e.to_string()),
         })),
     )
+}
+
+/// The [`SandboxSql`](airlock_gateway_domain::ports::SandboxSql) port: `sql.airlock` requests
+/// from a sandbox run as nested connector executions of the session's principal.
+pub(crate) struct SandboxSqlPort(pub std::sync::Weak<Gateway>);
+
+#[async_trait::async_trait]
+impl airlock_gateway_domain::ports::SandboxSql for SandboxSqlPort {
+    async fn query(
+        &self,
+        session_id: &str,
+        connector: &str,
+        sql: &str,
+    ) -> (u16, serde_json::Value) {
+        let fail = |e: GatewayError| {
+            (
+                e.code.http_status(),
+                serde_json::json!({"error": {"code": e.code.as_str(), "message": e.message}}),
+            )
+        };
+        let Some(gw) = self.0.upgrade() else {
+            return fail(GatewayError::new(
+                ErrorCode::ShuttingDown,
+                "the gateway is stopping",
+            ));
+        };
+        let Some(sid) = airlock_gateway_domain::SessionId::parse(session_id) else {
+            return fail(GatewayError::new(
+                ErrorCode::SessionNotFound,
+                "no such session",
+            ));
+        };
+        let live = gw.live.read().await.get(&sid).cloned();
+        let Some(live) = live else {
+            return fail(GatewayError::new(
+                ErrorCode::SessionNotFound,
+                "no such session",
+            ));
+        };
+        let principal = live.session.lock().await.owner.clone();
+        let req = airlock_gateway_domain::ExecutionRequest {
+            language: airlock_gateway_domain::Language::Sql,
+            code: sql.to_owned(),
+            timeout_seconds: None,
+            packages: vec![],
+            egress: vec![],
+            connector: Some(connector.to_owned()),
+        };
+        match gw.execute_in(&principal, &sid, req, true).await {
+            Ok(reply) => {
+                let e = reply.execution;
+                let result = e
+                    .outputs
+                    .first()
+                    .and_then(|o| o.data.get("application/json").cloned());
+                let status = match e.status {
+                    airlock_gateway_domain::ExecutionStatus::Denied => 403,
+                    airlock_gateway_domain::ExecutionStatus::Succeeded => 200,
+                    _ => 422,
+                };
+                (
+                    status,
+                    serde_json::json!({
+                        "execution_id": e.id,
+                        "status": e.status,
+                        "result": result,
+                        "error": e.error,
+                        "violations": e.decision.violations,
+                    }),
+                )
+            }
+            Err(e) => fail(e),
+        }
+    }
 }

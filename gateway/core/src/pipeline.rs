@@ -30,6 +30,19 @@ impl Gateway {
         session_id: &SessionId,
         req: ExecutionRequest,
     ) -> Result<ExecutionReply, GatewayError> {
+        self.execute_in(p, session_id, req, false).await
+    }
+
+    /// `nested`: SQL that code inside the sandbox sent (`sql.airlock`) while one of the
+    /// session's executions runs and holds its turn; it runs beside that execution, through the
+    /// connector only, and its result rows come back whole instead of as a workspace file.
+    pub(crate) async fn execute_in(
+        &self,
+        p: &Principal,
+        session_id: &SessionId,
+        req: ExecutionRequest,
+        nested: bool,
+    ) -> Result<ExecutionReply, GatewayError> {
         let started = Instant::now();
         let limits = &self.settings.limits;
         if req.code.len() > limits.code_bytes as usize {
@@ -44,12 +57,22 @@ impl Gateway {
         }
         self.check_admits_work()?;
         let live = self.live_session(p, session_id).await?;
-        let _turn = live.turn.try_lock().map_err(|_| {
-            GatewayError::new(
-                ErrorCode::SessionBusy,
-                "another execution is running in this session; wait for it",
-            )
-        })?;
+        let _turn = if nested {
+            if req.connector.is_none() || live.turn.try_lock().is_ok() {
+                return Err(GatewayError::new(
+                    ErrorCode::InvalidRequest,
+                    "sql.airlock answers connector SQL from code of a running execution only",
+                ));
+            }
+            None
+        } else {
+            Some(live.turn.try_lock().map_err(|_| {
+                GatewayError::new(
+                    ErrorCode::SessionBusy,
+                    "another execution is running in this session; wait for it",
+                )
+            })?)
+        };
         let session = live.session.lock().await.clone();
         let executions = live
             .executions
@@ -153,7 +176,10 @@ impl Gateway {
                     &live,
                     &req.code,
                     &grant,
-                    Duration::from_secs(u64::from(timeout_seconds)),
+                    crate::connector_run::RunOpts {
+                        timeout: Duration::from_secs(u64::from(timeout_seconds)),
+                        nested,
+                    },
                 )
                 .instrument(tracing::info_span!("enforce", backend = "connector"))
                 .await;
@@ -165,6 +191,11 @@ impl Gateway {
                 }
                 Err((e, evs)) => return Err(self.connector_failed(p, exec, evs, e).await),
             }
+        } else if nested {
+            return Err(GatewayError::new(
+                ErrorCode::InvalidRequest,
+                "sql.airlock runs connector SQL only",
+            ));
         } else {
             self.run_in_sandbox(&live, &exec, req, &decision, timeout_seconds)
                 .await

@@ -78,6 +78,11 @@ impl Gateway {
         })
     }
 
+    /// The port the egress proxy hands `sql.airlock` requests to.
+    pub fn sandbox_sql(self: &Arc<Self>) -> Arc<dyn airlock_gateway_domain::ports::SandboxSql> {
+        Arc::new(crate::connector_run::SandboxSqlPort(Arc::downgrade(self)))
+    }
+
     pub fn settings(&self) -> &GatewaySettings {
         &self.settings
     }

@@ -296,3 +296,15 @@ pub trait CheckpointSigner: Send + Sync {
     /// Base64url (no padding) Ed25519 signature of `message`.
     fn sign(&self, message: &[u8]) -> String;
 }
+
+// ---------------------------------------------------------------------------------------------
+// SQL from code running in a sandbox
+
+/// Runs governed SQL for code inside a session's sandbox (`airlock.sql(...)` in Python): the
+/// same analysis, policy, credential and audit path as a connector execution, for the
+/// session's principal, while one of its executions runs. Answers (HTTP status, JSON body).
+#[async_trait]
+pub trait SandboxSql: Send + Sync {
+    async fn query(&self, session_id: &str, connector: &str, sql: &str)
+        -> (u16, serde_json::Value);
+}

@@ -7,10 +7,12 @@
 
 mod index;
 mod proxy;
+mod sql;
 mod tls;
 
 pub use index::{normalize_project, INDEX_HOST};
 pub use proxy::{serve, ProxyConfig};
+pub use sql::{SqlHook, SQL_HOST};
 pub use tls::{build_client_hello, client_hello_sni, Sni};
 
 /// The HTTP client type the proxy fetches mirror files with.

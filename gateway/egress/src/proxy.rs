@@ -22,6 +22,10 @@ pub struct ProxyConfig {
     /// fetched from (verified against the policy hash, then cached in the wheelhouse).
     pub mirror: Option<String>,
     pub http: reqwest::Client,
+    /// Where `sql.airlock` requests go (set once the gateway is built).
+    pub sql: crate::sql::SqlHook,
+    /// The session this proxy serves (set per sandbox).
+    pub session_id: Option<String>,
 }
 
 impl ProxyConfig {
@@ -127,6 +131,19 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         });
         return crate::index::serve(client, rec, &method, &path, json, grant.as_ref(), resolver)
             .await;
+    }
+    if host == crate::sql::SQL_HOST && !connect {
+        return crate::sql::serve(
+            client,
+            rec,
+            &method,
+            &path,
+            &head,
+            buf[head_len..].to_vec(),
+            &resolver.sql,
+            resolver.session_id.as_deref(),
+        )
+        .await;
     }
     let Some(grant) = grant else {
         return refuse(&mut client, rec, "403 Forbidden", "not_granted").await;

@@ -238,7 +238,9 @@ impl SandboxBackend for LocalBackend {
             let path = run_dir.join("egress.sock");
             let listener = tokio::net::UnixListener::bind(&path).map_err(io)?;
             set_mode(&path, 0o666).map_err(io)?;
-            let (state, resolver) = (egress.clone(), self.cfg.egress_resolver.clone());
+            let mut resolver = self.cfg.egress_resolver.clone();
+            resolver.session_id = Some(spec.session_id.to_string());
+            let state = egress.clone();
             tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     let (state, resolver) = (state.clone(), resolver.clone());

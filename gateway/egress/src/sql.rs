@@ -1,0 +1,135 @@
+//! The reserved host `sql.airlock`: code in a sandbox posts `{"connector", "sql"}` to
+//! `http://sql.airlock/v1/query` through its proxy, and the gateway runs it on the session's
+//! behalf (policy, a Vault-issued login, audit) through the [`SandboxSql`] port. The sandbox
+//! never sees a credential, only rows.
+
+use airlock_gateway_domain::{egress::EgressRecord, ports::SandboxSql};
+use std::sync::{Arc, OnceLock};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+pub const SQL_HOST: &str = "sql.airlock";
+const MAX_BODY: usize = 1 << 20;
+
+/// Set once the gateway is built (the sandbox backend exists before it).
+#[derive(Clone, Default)]
+pub struct SqlHook(pub Arc<OnceLock<Arc<dyn SandboxSql>>>);
+
+impl std::fmt::Debug for SqlHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "SqlHook(set)"
+        } else {
+            "SqlHook(unset)"
+        })
+    }
+}
+
+async fn answer<S: AsyncWrite + Unpin>(client: &mut S, status: u16, body: &serde_json::Value) {
+    let text = body.to_string();
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        _ => "Error",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        text.len()
+    );
+    let _ = client.write_all(head.as_bytes()).await;
+    let _ = client.write_all(text.as_bytes()).await;
+    let _ = client.shutdown().await;
+}
+
+fn error(code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({"error": {"code": code, "message": message}})
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
+    mut rec: EgressRecord,
+    method: &str,
+    path: &str,
+    head: &str,
+    mut body: Vec<u8>,
+    hook: &SqlHook,
+    session_id: Option<&str>,
+) -> EgressRecord {
+    rec.admitted = false;
+    let (Some(h), Some(session)) = (hook.0.get(), session_id) else {
+        answer(
+            &mut client,
+            404,
+            &error("connector_unavailable", "no connectors on this gateway"),
+        )
+        .await;
+        rec.reason = Some("sql_unavailable".into());
+        return rec;
+    };
+    if method != "POST" || path != "/v1/query" {
+        answer(
+            &mut client,
+            405,
+            &error("invalid_request", "POST /v1/query"),
+        )
+        .await;
+        rec.reason = Some("bad_request".into());
+        return rec;
+    }
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    if len > MAX_BODY {
+        answer(
+            &mut client,
+            413,
+            &error("payload_too_large", "at most 1 MiB of SQL"),
+        )
+        .await;
+        rec.reason = Some("too_large".into());
+        return rec;
+    }
+    let mut chunk = [0u8; 8192];
+    while body.len() < len {
+        match client.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    body.truncate(len);
+    let req: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            answer(&mut client, 400, &error("invalid_json", &e.to_string())).await;
+            rec.reason = Some("bad_request".into());
+            return rec;
+        }
+    };
+    let (Some(connector), Some(sql)) = (req["connector"].as_str(), req["sql"].as_str()) else {
+        answer(
+            &mut client,
+            400,
+            &error("invalid_request", "give connector and sql"),
+        )
+        .await;
+        rec.reason = Some("bad_request".into());
+        return rec;
+    };
+    rec.bytes_up = len as u64;
+    let (status, out) = h.query(session, connector, sql).await;
+    rec.admitted = status == 200;
+    rec.reason = (status != 200).then(|| format!("sql_{status}"));
+    answer(&mut client, status, &out).await;
+    rec
+}
