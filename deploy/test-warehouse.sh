@@ -49,3 +49,31 @@ INSERT INTO sales.customers VALUES (1, 'Acme', 'north'), (2, 'Globex', 'south') 
 INSERT INTO hr.salaries VALUES ('alice', 91000), ('bob', 87000) ON CONFLICT DO NOTHING;
 SQL
 echo "warehouse ready: $db (scram-sha-256 over TCP)"
+
+# MariaDB (or MySQL): the same warehouse as databases sales and hr, administered by Vault with
+# a mysql_native_password login, over TCP.
+if ! command -v mariadb >/dev/null && ! command -v mysql >/dev/null; then
+  echo "installing MariaDB"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mariadb-server >/dev/null
+fi
+my="$(command -v mariadb || command -v mysql)"
+if ! $sudo "$my" -uroot -e 'select 1' >/dev/null 2>&1; then
+  $sudo service mariadb start >/dev/null 2>&1 || $sudo service mysql start >/dev/null 2>&1 || true
+  for _ in $(seq 50); do $sudo "$my" -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+$sudo "$my" -uroot <<'SQL'
+CREATE DATABASE IF NOT EXISTS sales;
+CREATE DATABASE IF NOT EXISTS hr;
+CREATE TABLE IF NOT EXISTS sales.orders (id INT PRIMARY KEY, region VARCHAR(20) NOT NULL, amount DECIMAL(10,2) NOT NULL, ordered_on DATE NOT NULL);
+CREATE TABLE IF NOT EXISTS hr.salaries (employee VARCHAR(40) PRIMARY KEY, salary DECIMAL(10,2) NOT NULL);
+INSERT IGNORE INTO sales.orders VALUES
+  (1, 'north', 120.50, '2026-01-05'), (2, 'south', 80.00, '2026-01-06'),
+  (3, 'north', 42.25, '2026-02-01'), (4, 'east', 300.00, '2026-02-14'),
+  (5, 'south', 15.75, '2026-03-03');
+INSERT IGNORE INTO hr.salaries VALUES ('alice', 91000), ('bob', 87000);
+CREATE USER IF NOT EXISTS 'airlock_vault'@'%' IDENTIFIED BY 'vault-admin-7Hq2';
+ALTER USER 'airlock_vault'@'%' IDENTIFIED BY 'vault-admin-7Hq2';
+GRANT ALL PRIVILEGES ON *.* TO 'airlock_vault'@'%' WITH GRANT OPTION;
+SQL
+echo "warehouse ready: mysql://airlock_vault@127.0.0.1:3306/sales"

@@ -268,3 +268,67 @@ print([k for k in os.environ if any(s in k.upper() for s in ('PASS', 'VAULT', 'P
         "{out}"
     );
 }
+
+#[test]
+fn mariadb_through_the_same_path() {
+    let bao = Bao::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = harness::bundle_copy(dir.path(), |d| {
+        d["airlock"]["connector_grants"]["shop"] = json!({"groups": {"analysts": {"read": ["sales.*"], "role": "shop_read", "row_limit": 2}}});
+    });
+    let shop = "\n[[connectors]]\nname = \"shop\"\nkind = \"mysql\"\nhost = \"127.0.0.1\"\nport = 3306\ndatabase = \"sales\"\nlabels = [\"internal\"]\n";
+    let gw = start(
+        &bao,
+        shop,
+        &[("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str())],
+    );
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let run = |code: &str| {
+        api.run_with(
+            &sid,
+            json!({"language": "sql", "connector": "shop", "code": code}),
+        )
+    };
+    // `orders` resolves to the connector's database, sales.
+    let r = run("SELECT region, SUM(amount) AS total, MIN(ordered_on) AS first FROM orders GROUP BY region ORDER BY region");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "succeeded", "{}", r.body);
+    let res = &r.body["outputs"][0]["data"]["application/json"];
+    assert_eq!(res["columns"], json!(["region", "total", "first"]));
+    // Two rows shown (the row limit), all three in the CSV.
+    assert_eq!(
+        res["rows"],
+        json!([
+            ["east", 300.0, "2026-02-14"],
+            ["north", 162.75, "2026-01-05"]
+        ])
+    );
+    assert_eq!(
+        (res["row_count"].as_u64(), res["truncated"].as_bool()),
+        (Some(3), Some(true))
+    );
+    let csv = res["artifact"].as_str().unwrap_or_default().to_owned();
+    let out = stdout_of(&api.run(
+        &sid,
+        "python",
+        &format!("import pandas as pd\nprint(len(pd.read_csv('{csv}')))"),
+    ));
+    assert_eq!(out.trim(), "3");
+    let r = run("SELECT * FROM hr.salaries");
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.body["decision"]["violations"][0]["code"],
+        "sql_table_not_allowed"
+    );
+    let issued = events_of(&gw, "credential.issued");
+    let user = issued[0]["data"]["db_user"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!user.is_empty());
+    assert!(
+        !vault::mysql_user_exists(&user),
+        "{user} outlived its execution"
+    );
+}

@@ -130,7 +130,56 @@ impl Bao {
                 "max_ttl": "768h",
             }),
         );
+        // MariaDB, administered with a mysql_native_password login over TCP.
+        self.call(
+            "database/config/shop",
+            json!({
+                "plugin_name": "mysql-database-plugin",
+                "connection_url": "{{username}}:{{password}}@tcp(127.0.0.1:3306)/",
+                "username": "airlock_vault",
+                "password": "vault-admin-7Hq2",
+                "allowed_roles": "*",
+            }),
+        );
+        self.call(
+            "database/roles/shop_read",
+            json!({
+                "db_name": "shop",
+                "creation_statements": [
+                    "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
+                    "GRANT SELECT ON sales.* TO '{{name}}'@'%';",
+                ],
+                "revocation_statements": ["DROP USER IF EXISTS '{{name}}'@'%';"],
+                "default_ttl": "768h",
+                "max_ttl": "768h",
+            }),
+        );
     }
+}
+
+/// Whether a MariaDB account of that name still exists (after a short grace).
+pub fn mysql_user_exists(name: &str) -> bool {
+    for _ in 0..50 {
+        let out = Command::new("mariadb")
+            .args([
+                "-uairlock_vault",
+                "-pvault-admin-7Hq2",
+                "-h127.0.0.1",
+                "-N",
+                "-e",
+            ])
+            .arg(format!(
+                "SELECT count(*) FROM mysql.user WHERE user = '{}'",
+                name.replace('\'', "")
+            ))
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if String::from_utf8_lossy(&out.stdout).trim() == "0" {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
 }
 
 /// The gateway config for the warehouse connector against `bao` (plus `extra`).

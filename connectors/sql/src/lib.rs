@@ -6,6 +6,8 @@
 //! lifetimes (a pool for the gateway's state, one connection per query here), so each adapter
 //! keeps its own.
 
+mod mysql;
 mod postgres;
 
+pub use mysql::{MySqlConnector, MySqlSettings};
 pub use postgres::{PostgresConnector, PostgresSettings};

@@ -1,7 +1,7 @@
 //! Wires `[vault]` and `[[connectors]]`: the Vault broker, one connector per entry, the key
 //! that hashes lease ids in audit events.
 
-use airlock_connector_sql::{PostgresConnector, PostgresSettings};
+use airlock_connector_sql::{MySqlConnector, MySqlSettings, PostgresConnector, PostgresSettings};
 use airlock_connector_vault::{VaultAuth, VaultBroker, VaultSettings};
 use airlock_gateway_config::Config;
 use airlock_gateway_core::{ConnectorEntry, Connectors};
@@ -62,18 +62,33 @@ pub fn connectors(cfg: &Config) -> anyhow::Result<Connectors> {
     }
     let mut by_name = std::collections::HashMap::new();
     for c in &cfg.connectors {
-        let connector = PostgresConnector::new(PostgresSettings {
-            host: c.host.clone(),
-            port: c.port,
-            database: c.database.clone(),
-            default_schema: c.default_schema.clone(),
-            ssl_mode: c.ssl_mode.clone(),
-            connect_timeout: Duration::from_secs(10),
-        });
+        let connector: Arc<dyn airlock_gateway_domain::connectors::SqlConnector> =
+            if c.kind == "mysql" {
+                Arc::new(MySqlConnector::new(MySqlSettings {
+                    host: c.host.clone(),
+                    port: c.port,
+                    database: c.database.clone(),
+                    ssl_mode: if c.ssl_mode == "prefer" {
+                        "preferred".into()
+                    } else {
+                        c.ssl_mode.clone()
+                    },
+                    connect_timeout: Duration::from_secs(10),
+                }))
+            } else {
+                Arc::new(PostgresConnector::new(PostgresSettings {
+                    host: c.host.clone(),
+                    port: c.port,
+                    database: c.database.clone(),
+                    default_schema: c.default_schema.clone(),
+                    ssl_mode: c.ssl_mode.clone(),
+                    connect_timeout: Duration::from_secs(10),
+                }))
+            };
         by_name.insert(
             c.name.clone(),
             ConnectorEntry {
-                connector: Arc::new(connector),
+                connector,
                 vault_mount: c.vault_mount.clone(),
                 labels: c.labels.clone(),
                 max_rows: c.max_rows,

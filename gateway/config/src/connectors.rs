@@ -51,7 +51,8 @@ impl Default for Vault {
 #[serde(deny_unknown_fields)]
 pub struct Connector {
     pub name: String,
-    /// `postgres` (MySQL/MariaDB: not yet).
+    /// `postgres`, or `mysql` (MySQL and MariaDB; schemas are databases, the default schema
+    /// is `database`).
     pub kind: String,
     pub host: String,
     pub port: u16,
@@ -102,10 +103,10 @@ pub(crate) fn validate(vault: &Option<Vault>, connectors: &[Connector]) -> Resul
                 format!("{:?} is defined twice", c.name),
             ));
         }
-        if c.kind != "postgres" {
+        if c.kind != "postgres" && c.kind != "mysql" {
             return Err(invalid(
                 &key("kind"),
-                format!("{:?} is not supported (postgres)", c.kind),
+                format!("{:?} is not supported (postgres, mysql)", c.kind),
             ));
         }
         if c.max_rows == 0 {

@@ -1,0 +1,150 @@
+use airlock_gateway_domain::connectors::{
+    ConnectorError, DbCredential, QueryLimits, SqlConnector, SqlDialect, SqlResult,
+};
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use sqlx::{
+    mysql::{MySqlConnectOptions, MySqlSslMode},
+    Column, ConnectOptions, Connection, Executor, Row,
+};
+use std::time::Duration;
+
+/// MySQL or MariaDB. Schemas are databases: `default_schema` is the connector's database.
+#[derive(Clone, Debug)]
+pub struct MySqlSettings {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    /// `disabled`, `preferred`, `required`, `verify_ca`, `verify_identity`.
+    pub ssl_mode: String,
+    pub connect_timeout: Duration,
+}
+
+pub struct MySqlConnector {
+    settings: MySqlSettings,
+}
+
+impl MySqlConnector {
+    pub fn new(settings: MySqlSettings) -> Self {
+        Self { settings }
+    }
+}
+
+fn map_err(e: sqlx::Error) -> ConnectorError {
+    match e {
+        sqlx::Error::Database(d) => ConnectorError::Query(d.message().to_owned()),
+        sqlx::Error::Io(e) => ConnectorError::Unavailable(e.to_string()),
+        sqlx::Error::Tls(e) => ConnectorError::Unavailable(e.to_string()),
+        other => ConnectorError::Query(other.to_string()),
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+#[async_trait]
+impl SqlConnector for MySqlConnector {
+    fn dialect(&self) -> SqlDialect {
+        SqlDialect::Mysql
+    }
+
+    fn default_schema(&self) -> &str {
+        &self.settings.database
+    }
+
+    async fn query(
+        &self,
+        credential: &DbCredential,
+        sql: &str,
+        limits: &QueryLimits,
+    ) -> Result<SqlResult, ConnectorError> {
+        let s = &self.settings;
+        let opts = MySqlConnectOptions::new()
+            .host(&s.host)
+            .port(s.port)
+            .database(&s.database)
+            .username(&credential.username)
+            .password(&credential.password)
+            .ssl_mode(s.ssl_mode.parse().unwrap_or(MySqlSslMode::Preferred))
+            .disable_statement_logging();
+        let mut conn = tokio::time::timeout(s.connect_timeout, opts.connect())
+            .await
+            .map_err(|_| ConnectorError::Unavailable("no connection in time".into()))?
+            .map_err(map_err)?;
+        let result = run(&mut conn, sql, limits).await;
+        let _ = conn.close().await;
+        result
+    }
+}
+
+async fn run(
+    conn: &mut sqlx::MySqlConnection,
+    sql: &str,
+    limits: &QueryLimits,
+) -> Result<SqlResult, ConnectorError> {
+    // The statement timeout: MariaDB's max_statement_time (seconds), else MySQL's
+    // max_execution_time (milliseconds, SELECT only).
+    let secs = limits.timeout.as_secs_f64().max(0.001);
+    if conn
+        .execute(format!("SET SESSION max_statement_time = {secs}").as_str())
+        .await
+        .is_err()
+    {
+        let ms = limits.timeout.as_millis().max(1);
+        conn.execute(format!("SET SESSION max_execution_time = {ms}").as_str())
+            .await
+            .map_err(map_err)?;
+    }
+    if limits.read_only {
+        conn.execute("SET TRANSACTION READ ONLY")
+            .await
+            .map_err(map_err)?;
+    }
+    let mut tx = conn.begin().await.map_err(map_err)?;
+    let stmt = sql
+        .trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    let described = tx.describe(stmt).await.map_err(map_err)?;
+    let columns: Vec<String> = described
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let mut out = SqlResult {
+        columns: columns.clone(),
+        ..Default::default()
+    };
+    if columns.is_empty() {
+        let done = tx.execute(stmt).await.map_err(map_err)?;
+        out.columns = vec!["rows_affected".into()];
+        out.rows = vec![vec![serde_json::Value::from(done.rows_affected())]];
+    } else {
+        // Every value as JSON by the server's own conversion, in column order.
+        let list: Vec<String> = columns
+            .iter()
+            .map(|c| format!("airlock_row.{}", quote_ident(c)))
+            .collect();
+        let wrapped = format!(
+            "SELECT JSON_ARRAY({}) FROM (\n{stmt}\n) AS airlock_row",
+            list.join(", ")
+        );
+        let mut rows = sqlx::query(&wrapped).fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await.map_err(map_err)? {
+            if out.rows.len() as u64 >= limits.max_rows {
+                out.truncated = true;
+                break;
+            }
+            let text: String = row.try_get(0).map_err(map_err)?;
+            let values: Vec<serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| ConnectorError::Query(e.to_string()))?;
+            out.rows.push(values);
+        }
+    }
+    if limits.read_only {
+        tx.rollback().await.map_err(map_err)?;
+    } else {
+        tx.commit().await.map_err(map_err)?;
+    }
+    Ok(out)
+}
