@@ -332,3 +332,69 @@ fn mariadb_through_the_same_path() {
         "{user} outlived its execution"
     );
 }
+
+#[test]
+fn a_lease_left_by_a_killed_gateway_is_revoked_when_it_starts_again() {
+    let bao = Bao::start();
+    let mut gw = start(&bao, "", &[]);
+    let token = harness::token("alice-tool");
+    let api = gw.api(&token);
+    let sid = api.session();
+    // A query still running when the gateway dies.
+    let slow = {
+        let api = gw.api(&token);
+        let sid = sid.clone();
+        std::thread::spawn(move || {
+            let _ = sql(
+                &api,
+                &sid,
+                "SELECT pg_sleep(25) AS slept, count(*) AS n FROM sales.orders",
+            );
+        })
+    };
+    let mut user = String::new();
+    crate::kafka::wait_until(
+        "the slow query's credential",
+        std::time::Duration::from_secs(20),
+        || {
+            if let Some(e) = events_of(&gw, "credential.issued").first() {
+                user = e["data"]["db_user"].as_str().unwrap_or_default().to_owned();
+            }
+            !user.is_empty()
+        },
+    );
+    assert!(vault::role_exists_now(&user));
+    gw.kill9();
+    let _ = slow.join();
+    assert!(vault::role_exists_now(&user), "nothing revoked it yet");
+    // The restart sweeps it, long before the lease (30 s + 15 s) would have run out.
+    gw.spawn();
+    assert!(
+        !vault::role_exists(&user),
+        "the orphaned login survived the restart"
+    );
+    let swept = events_of(&gw, "credential.revoked");
+    assert!(swept.iter().any(|e| e["data"]["reason"] == "left by a previous process" && e["data"]["ok"] == true), "{swept:?}");
+}
+
+#[test]
+fn a_credential_echoed_back_by_a_crafted_query_is_redacted() {
+    let bao = Bao::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = harness::bundle_copy(dir.path(), |d| {
+        d["airlock"]["connector_grants"]["warehouse"]["groups"]["analysts"] =
+            json!({"read": ["pg_catalog.*"], "role": "analyst_echo", "row_limit": 10});
+    });
+    let gw = start(&bao, "", &[("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str())]);
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let r = sql(&api, &sid, "SELECT shobj_description(r.oid, 'pg_authid') AS note, r.rolname AS pw_user FROM pg_catalog.pg_roles r WHERE r.rolname = current_user");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let row = &r.body["outputs"][0]["data"]["application/json"]["rows"][0];
+    // The role's comment is 'pw=<password>': the password itself never comes back.
+    assert_eq!(row[0], "pw=[REDACTED]", "{}", r.body);
+    let csv = stdout_of(&api.run(&sid, "bash", "cat sql/*.csv"));
+    assert!(csv.contains("pw=[REDACTED]"), "{csv}");
+    let audit = std::fs::read_to_string(gw.audit_file()).unwrap_or_default();
+    assert!(!audit.contains("pw=") || audit.contains("pw=[REDACTED]"));
+}

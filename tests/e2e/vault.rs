@@ -130,6 +130,36 @@ impl Bao {
                 "max_ttl": "768h",
             }),
         );
+        // A role whose login carries its own password where a query can read it back (a
+        // comment on the role): for the redaction test. Its connection hands Vault's
+        // statements the plain password (the one above hands them a SCRAM verifier).
+        self.call(
+            "database/config/warehouse_plain",
+            json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{}/{WAREHOUSE_DB}", pg_hostport()),
+                "username": "airlock_vault",
+                "password": "vault-admin-7Hq2",
+                "allowed_roles": "analyst_echo",
+            }),
+        );
+        self.call(
+            "database/roles/analyst_echo",
+            json!({
+                "db_name": "warehouse_plain",
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                    format!("GRANT CONNECT ON DATABASE {WAREHOUSE_DB} TO \"{{{{name}}}}\";"),
+                    "COMMENT ON ROLE \"{{name}}\" IS 'pw={{password}}';",
+                ],
+                "revocation_statements": [
+                    format!("REVOKE CONNECT ON DATABASE {WAREHOUSE_DB} FROM \"{{{{name}}}}\";"),
+                    "DROP ROLE IF EXISTS \"{{name}}\";",
+                ],
+                "default_ttl": "768h",
+                "max_ttl": "768h",
+            }),
+        );
         // MariaDB, administered with a mysql_native_password login over TCP.
         self.call(
             "database/config/shop",
@@ -204,7 +234,7 @@ pub fn role_exists(name: &str) -> bool {
     true
 }
 
-fn role_exists_now(name: &str) -> bool {
+pub fn role_exists_now(name: &str) -> bool {
     let admin = std::env::var("AIRLOCK_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let out = Command::new("psql")

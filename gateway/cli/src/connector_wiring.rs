@@ -100,6 +100,7 @@ pub fn connectors(cfg: &Config) -> anyhow::Result<Connectors> {
         by_name,
         lease_grace: Duration::from_secs(v.lease_grace_seconds),
         lease_hash_key: lease_hash_key(&cfg.state.dir.join("lease-hash.key"))?,
+        in_use: Default::default(),
     })
 }
 

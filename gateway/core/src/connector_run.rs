@@ -35,6 +35,8 @@ pub struct Connectors {
     pub lease_grace: Duration,
     /// Key for the keyed hash of lease ids in audit events.
     pub lease_hash_key: Vec<u8>,
+    /// Leases of queries running now (the sweep leaves them alone).
+    pub in_use: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What the pipeline gets back: the outcome to inspect and record, the events of the
@@ -79,12 +81,29 @@ fn csv_bytes(r: &SqlResult) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-fn scrub_result(red: &Redactor, r: &mut SqlResult) {
+/// Scrubs the result: the redactor's patterns, and the credential's own password by value
+/// (a query can read it back, for example from a comment the role was created with).
+fn scrub_result(red: &Redactor, r: &mut SqlResult, password: &str) {
+    let literal = |s: &mut String| {
+        if !password.is_empty() && s.contains(password) {
+            *s = s.replace(password, crate::redact::REDACTED);
+        }
+    };
     for c in &mut r.columns {
+        literal(c);
         red.redact_str(c);
+    }
+    fn walk(v: &mut serde_json::Value, f: &dyn Fn(&mut String)) {
+        match v {
+            serde_json::Value::String(s) => f(s),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, f)),
+            serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(x, f)),
+            _ => {}
+        }
     }
     for row in &mut r.rows {
         for v in row.iter_mut() {
+            walk(v, &literal);
             red.redact_value(v);
         }
     }
@@ -168,12 +187,48 @@ impl Gateway {
         let red = self.deps.audit.redactor();
         red.add_secret(&cred.password);
         let lease_hash = keyed_hash(&self.deps.connectors.lease_hash_key, &cred.lease_id);
-        let mut evs = vec![ev(
+        // Kept until revoked, so a crash mid-query leaves a lease the next sweep revokes.
+        let now_ms = ms(airlock_gateway_domain::now());
+        let record = airlock_gateway_domain::ports::LeaseRecord {
+            lease_hash: lease_hash.clone(),
+            lease_id: cred.lease_id.clone(),
+            instance_id: self.settings.instance_id.clone(),
+            connector: grant.name.clone(),
+            issued_at_ms: now_ms,
+            expires_at_ms: now_ms
+                .saturating_add(i64::try_from(cred.ttl.as_millis()).unwrap_or(i64::MAX)),
+        };
+        self.lease_in_use(&lease_hash, true);
+        if let Err(e) = self.deps.store.lease_opened(&record).await {
+            tracing::error!(error = %e, "recording the lease failed; revoking it");
+            let _ = broker.revoke(&cred.lease_id).await;
+            self.lease_in_use(&lease_hash, false);
+            red.forget_secret(&cred.password);
+            return Err(unavailable(
+                ErrorCode::Internal,
+                "the credential's lease could not be recorded; it was revoked".into(),
+                vec![],
+            ));
+        }
+        // The issue is on the record before the credential is used.
+        let issued = ev(
             CREDENTIAL_ISSUED,
             base(
                 serde_json::json!({"ok": true, "lease": lease_hash, "db_user": cred.username, "ttl_seconds": cred.ttl.as_secs()}),
             ),
-        )];
+        );
+        if let Err(e) = self.deps.audit.record(vec![], vec![issued]).await {
+            let _ = broker.revoke(&cred.lease_id).await;
+            let _ = self
+                .deps
+                .store
+                .lease_closed(&lease_hash, ms(airlock_gateway_domain::now()))
+                .await;
+            self.lease_in_use(&lease_hash, false);
+            red.forget_secret(&cred.password);
+            return Err((e, vec![]));
+        }
+        let mut evs = vec![];
         let limits = QueryLimits {
             max_rows: entry.max_rows,
             timeout,
@@ -184,11 +239,19 @@ impl Gateway {
         // never dropped (the lease still ends with the execution's deadline).
         let revoked = broker.revoke(&cred.lease_id).await;
         red.forget_secret(&cred.password);
+        if revoked.is_ok() {
+            let _ = self
+                .deps
+                .store
+                .lease_closed(&lease_hash, ms(airlock_gateway_domain::now()))
+                .await;
+        }
+        self.lease_in_use(&lease_hash, false);
         let facts = serde_json::to_value(live_facts(self, &grant.name, sql)).unwrap_or_default();
         let mut out_err = None;
         let (outcome_end, sql_result) = match result {
             Ok(mut r) => {
-                scrub_result(red, &mut r);
+                scrub_result(red, &mut r, &cred.password);
                 (JobEnd::Completed, Some(r))
             }
             Err(ConnectorError::Unavailable(m)) => {
@@ -403,5 +466,71 @@ impl airlock_gateway_domain::ports::SandboxSql for SandboxSqlPort {
             }
             Err(e) => fail(e),
         }
+    }
+}
+
+fn ms(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl Gateway {
+    fn lease_in_use(&self, hash: &str, used: bool) {
+        if let Ok(mut s) = self.deps.connectors.in_use.lock() {
+            if used {
+                s.insert(hash.to_owned());
+            } else {
+                s.remove(hash);
+            }
+        }
+    }
+
+    /// Revokes leases no query uses: at start every open lease of this instance (its previous
+    /// process died with them); later this instance's leases whose revocation failed, and any
+    /// instance's lease past its end. Each revocation is recorded. Returns how many.
+    pub async fn sweep_leases(&self, at_start: bool) -> usize {
+        let Some(broker) = self.deps.connectors.broker.as_ref() else {
+            return 0;
+        };
+        let Ok(open) = self.deps.store.leases_open().await else {
+            return 0;
+        };
+        let now = ms(airlock_gateway_domain::now());
+        let in_use = self
+            .deps
+            .connectors
+            .in_use
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let mut n = 0;
+        for l in open {
+            let mine = l.instance_id == self.settings.instance_id;
+            let due =
+                (mine && (at_start || !in_use.contains(&l.lease_hash))) || l.expires_at_ms < now;
+            if !due {
+                continue;
+            }
+            let revoked = broker.revoke(&l.lease_id).await;
+            if revoked.is_ok() {
+                let _ = self.deps.store.lease_closed(&l.lease_hash, now).await;
+                n += 1;
+            }
+            let ev = NewEvent::new(
+                CREDENTIAL_REVOKED,
+                None,
+                serde_json::json!({
+                    "lease": l.lease_hash, "connector": l.connector, "instance_id": l.instance_id,
+                    "reason": if at_start { "left by a previous process" } else { "sweep" },
+                    "ok": revoked.is_ok(), "error": revoked.as_ref().err().map(|e| e.to_string()),
+                }),
+            );
+            if let Err(e) = self.deps.audit.record(vec![], vec![ev]).await {
+                tracing::error!(error = %e.message, "recording a swept lease failed");
+            }
+        }
+        if n > 0 {
+            tracing::warn!(leases = n, "revoked credential leases no query uses");
+        }
+        n
     }
 }

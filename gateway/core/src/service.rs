@@ -386,6 +386,7 @@ impl Gateway {
             .sessions_by_status(SessionStatus::Active)
             .await
             .map_err(store_err)?;
+        self.sweep_leases(true).await;
         let mut n = 0;
         for mut s in active
             .into_iter()

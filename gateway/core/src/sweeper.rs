@@ -51,6 +51,7 @@ impl Gateway {
                 if gw.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
+                gw.sweep_leases(false).await;
                 let n = gw.sweep().await;
                 if n > 0 {
                     tracing::info!(ended = n, "session sweep");

@@ -225,10 +225,30 @@ pub trait Store: Send + Sync {
         now_ms: i64,
     ) -> Result<(), StoreError>;
 
+    // --- leases of issued database credentials ---
+
+    /// Records a lease before its credential is used.
+    async fn lease_opened(&self, lease: &LeaseRecord) -> Result<(), StoreError>;
+    /// Marks a lease revoked.
+    async fn lease_closed(&self, lease_hash: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Leases not yet revoked (every instance's).
+    async fn leases_open(&self) -> Result<Vec<LeaseRecord>, StoreError>;
+
     // --- reading the trail (compliance reviewers) ---
 
     /// Events matching `query` in event-id order (UUIDv7: time order), after `query.after`.
     async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// An issued credential's lease, kept until it is revoked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub lease_hash: String,
+    pub lease_id: String,
+    pub instance_id: String,
+    pub connector: String,
+    pub issued_at_ms: i64,
+    pub expires_at_ms: i64,
 }
 
 /// A chain as the relay sees it.

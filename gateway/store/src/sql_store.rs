@@ -3,7 +3,7 @@ use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead},
     files::FileInfo,
     ids::{ExecutionId, SessionId},
-    ports::{AuditQuery, Change, RelayChain, Store, StoreError},
+    ports::{AuditQuery, Change, LeaseRecord, RelayChain, Store, StoreError},
     session::SessionStatus,
     Execution, Session,
 };
@@ -280,6 +280,49 @@ impl Store for SqlStore {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         crate::audit_rows::mark_published(&self.pool, chain_id, seq, now_ms).await
+    }
+
+    async fn lease_opened(&self, l: &LeaseRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO credential_leases (lease_hash, lease_id, instance_id, connector, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(l.lease_hash.clone())
+            .bind(l.lease_id.clone())
+            .bind(l.instance_id.clone())
+            .bind(l.connector.clone())
+            .bind(l.issued_at_ms)
+            .bind(l.expires_at_ms)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    async fn lease_closed(&self, lease_hash: &str, at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE credential_leases SET revoked_at = $2 WHERE lease_hash = $1")
+            .bind(lease_hash.to_owned())
+            .bind(at_ms)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    async fn leases_open(&self) -> Result<Vec<LeaseRecord>, StoreError> {
+        let rows = sqlx::query("SELECT lease_hash, lease_id, instance_id, connector, issued_at, expires_at FROM credential_leases WHERE revoked_at IS NULL ORDER BY issued_at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(LeaseRecord {
+                    lease_hash: r.try_get("lease_hash").map_err(db)?,
+                    lease_id: r.try_get("lease_id").map_err(db)?,
+                    instance_id: r.try_get("instance_id").map_err(db)?,
+                    connector: r.try_get("connector").map_err(db)?,
+                    issued_at_ms: r.try_get("issued_at").map_err(db)?,
+                    expires_at_ms: r.try_get("expires_at").map_err(db)?,
+                })
+            })
+            .collect()
     }
 
     async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {

@@ -320,4 +320,32 @@ async fn exercise_audit(store: &SqlStore) {
         (3, Some("r2"), 3_000)
     );
     assert!(store.audit_mark_published("gw-none", 1, 1).await.is_err());
+
+    // Leases of issued credentials: open until closed.
+    use airlock_gateway_domain::ports::LeaseRecord;
+    let lease = |h: &str| LeaseRecord {
+        lease_hash: h.into(),
+        lease_id: format!("database/creds/r/{h}"),
+        instance_id: "gw-q".into(),
+        connector: "warehouse".into(),
+        issued_at_ms: 10,
+        expires_at_ms: 20,
+    };
+    store
+        .lease_opened(&lease("a"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .lease_opened(&lease("b"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        store.lease_opened(&lease("a")).await.is_err(),
+        "a lease is recorded once"
+    );
+    store
+        .lease_closed("a", 15)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.leases_open().await.ok(), Some(vec![lease("b")]));
 }
