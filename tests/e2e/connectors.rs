@@ -398,3 +398,38 @@ fn a_credential_echoed_back_by_a_crafted_query_is_redacted() {
     let audit = std::fs::read_to_string(gw.audit_file()).unwrap_or_default();
     assert!(!audit.contains("pw=") || audit.contains("pw=[REDACTED]"));
 }
+
+#[test]
+fn the_gateway_logs_in_with_approle_and_a_least_privilege_vault_policy() {
+    let bao = Bao::start();
+    let (role_id, secret_id) = bao.approle();
+    assert!(!role_id.is_empty() && !secret_id.is_empty());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secret_file = dir.path().join("secret-id");
+    std::fs::write(&secret_file, &secret_id).unwrap_or_else(|e| panic!("{e}"));
+    // No VAULT_TOKEN at all: the [vault] section's AppRole settings override the token default.
+    let gw = Gateway::start_opts(
+        &vault::gateway_config(&bao, ""),
+        &[
+            ("AIRLOCK_VAULT__AUTH", "approle"),
+            ("AIRLOCK_VAULT__ROLE_ID", role_id.as_str()),
+            (
+                "AIRLOCK_VAULT__SECRET_ID_FILE",
+                secret_file.to_str().unwrap_or_default(),
+            ),
+        ],
+    );
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let r = sql(&api, &sid, "SELECT count(*) AS n FROM sales.orders");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["outputs"][0]["data"]["application/json"]["rows"],
+        json!([[5]])
+    );
+    let revoked = events_of(&gw, "credential.revoked");
+    assert_eq!(
+        revoked[0]["data"]["ok"], true,
+        "the policy allows revoking: {revoked:?}"
+    );
+}

@@ -77,6 +77,41 @@ impl Bao {
         self.configure();
     }
 
+    /// An AppRole login limited to what the gateway does (issue credentials, renew and
+    /// revoke leases); returns (role_id, secret_id).
+    pub fn approle(&self) -> (String, String) {
+        self.call("sys/auth/approle", json!({"type": "approle"}));
+        self.call(
+            "sys/policies/acl/airlock-gateway",
+            json!({"policy": "path \"database/creds/*\" { capabilities = [\"read\"] }\npath \"sys/leases/renew\" { capabilities = [\"update\"] }\npath \"sys/leases/revoke\" { capabilities = [\"update\"] }\n"}),
+        );
+        self.call(
+            "auth/approle/role/gateway",
+            json!({"token_policies": ["airlock-gateway"], "token_ttl": "1h"}),
+        );
+        let get = |path: &str, post: bool| -> serde_json::Value {
+            let url = format!("{}/v1/{path}", self.address());
+            let req = if post {
+                harness::client().post(url)
+            } else {
+                harness::client().get(url)
+            };
+            req.header("X-Vault-Token", ROOT_TOKEN)
+                .send()
+                .and_then(|r| r.json())
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let role_id = get("auth/approle/role/gateway/role-id", false)["data"]["role_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let secret_id = get("auth/approle/role/gateway/secret-id", true)["data"]["secret_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        (role_id, secret_id)
+    }
+
     pub fn stop(&mut self) {
         self.child = None;
     }
