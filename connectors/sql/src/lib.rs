@@ -6,6 +6,7 @@
 //! lifetimes (a pool for the gateway's state, one connection per query here), so each adapter
 //! keeps its own.
 
+mod common;
 mod mysql;
 mod postgres;
 

@@ -1,3 +1,4 @@
+use crate::common::{connect_within, map_err, push_row, statement};
 use airlock_gateway_domain::connectors::{
     ConnectorError, DbCredential, QueryLimits, SqlConnector, SqlDialect, SqlResult,
 };
@@ -30,15 +31,6 @@ impl MySqlConnector {
     }
 }
 
-fn map_err(e: sqlx::Error) -> ConnectorError {
-    match e {
-        sqlx::Error::Database(d) => ConnectorError::Query(d.message().to_owned()),
-        sqlx::Error::Io(e) => ConnectorError::Unavailable(e.to_string()),
-        sqlx::Error::Tls(e) => ConnectorError::Unavailable(e.to_string()),
-        other => ConnectorError::Query(other.to_string()),
-    }
-}
-
 fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
@@ -68,10 +60,7 @@ impl SqlConnector for MySqlConnector {
             .password(&credential.password)
             .ssl_mode(s.ssl_mode.parse().unwrap_or(MySqlSslMode::Preferred))
             .disable_statement_logging();
-        let mut conn = tokio::time::timeout(s.connect_timeout, opts.connect())
-            .await
-            .map_err(|_| ConnectorError::Unavailable("no connection in time".into()))?
-            .map_err(map_err)?;
+        let mut conn = connect_within(s.connect_timeout, opts.connect()).await?;
         let result = run(&mut conn, sql, limits).await;
         let _ = conn.close().await;
         result
@@ -102,9 +91,7 @@ async fn run(
             .map_err(map_err)?;
     }
     let mut tx = conn.begin().await.map_err(map_err)?;
-    let stmt = sql
-        .trim()
-        .trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    let stmt = statement(sql);
     let described = tx.describe(stmt).await.map_err(map_err)?;
     let columns: Vec<String> = described
         .columns()
@@ -131,14 +118,12 @@ async fn run(
         );
         let mut rows = sqlx::query(&wrapped).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await.map_err(map_err)? {
-            if out.rows.len() as u64 >= limits.max_rows {
-                out.truncated = true;
-                break;
-            }
             let text: String = row.try_get(0).map_err(map_err)?;
             let values: Vec<serde_json::Value> =
                 serde_json::from_str(&text).map_err(|e| ConnectorError::Query(e.to_string()))?;
-            out.rows.push(values);
+            if !push_row(&mut out, limits.max_rows, values) {
+                break;
+            }
         }
     }
     if limits.read_only {

@@ -1,3 +1,4 @@
+use crate::common::{connect_within, map_err, push_row, statement};
 use airlock_gateway_domain::connectors::{
     ConnectorError, DbCredential, QueryLimits, SqlConnector, SqlDialect, SqlResult,
 };
@@ -30,22 +31,6 @@ impl PostgresConnector {
     }
 }
 
-fn map_err(e: sqlx::Error) -> ConnectorError {
-    match e {
-        sqlx::Error::Database(d) => ConnectorError::Query(d.message().to_owned()),
-        sqlx::Error::Io(e) => ConnectorError::Unavailable(e.to_string()),
-        sqlx::Error::Tls(e) => ConnectorError::Unavailable(e.to_string()),
-        sqlx::Error::PoolTimedOut => ConnectorError::Unavailable("timed out".into()),
-        other => ConnectorError::Query(other.to_string()),
-    }
-}
-
-/// The statement without trailing semicolons (it is wrapped in a subquery).
-fn trimmed(sql: &str) -> &str {
-    sql.trim()
-        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
-}
-
 #[async_trait]
 impl SqlConnector for PostgresConnector {
     fn dialect(&self) -> SqlDialect {
@@ -72,22 +57,11 @@ impl SqlConnector for PostgresConnector {
             .ssl_mode(s.ssl_mode.parse().unwrap_or(PgSslMode::Prefer))
             .application_name("airlock-connector")
             .disable_statement_logging();
-        let mut conn = tokio_timeout(s.connect_timeout, opts.connect())
-            .await?
-            .map_err(map_err)?;
+        let mut conn = connect_within(s.connect_timeout, opts.connect()).await?;
         let result = run(&mut conn, sql, limits).await;
         let _ = conn.close().await;
         result
     }
-}
-
-async fn tokio_timeout<F: std::future::Future>(
-    d: Duration,
-    f: F,
-) -> Result<F::Output, ConnectorError> {
-    tokio::time::timeout(d, f)
-        .await
-        .map_err(|_| ConnectorError::Unavailable(format!("no connection within {d:?}")))
 }
 
 async fn run(
@@ -105,7 +79,7 @@ async fn run(
     tx.execute(format!("SET LOCAL statement_timeout = {ms}").as_str())
         .await
         .map_err(map_err)?;
-    let stmt = trimmed(sql);
+    let stmt = statement(sql);
     // The column names in order, from the server's description of the statement itself.
     let described = tx.describe(stmt).await.map_err(map_err)?;
     let columns: Vec<String> = described
@@ -129,19 +103,16 @@ async fn run(
             format!("SELECT row_to_json(airlock_row)::text FROM (\n{stmt}\n) AS airlock_row");
         let mut rows = sqlx::query(&wrapped).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await.map_err(map_err)? {
-            if out.rows.len() as u64 >= limits.max_rows {
-                out.truncated = true;
-                break;
-            }
             let text: String = row.try_get(0).map_err(map_err)?;
             let obj: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&text).map_err(|e| ConnectorError::Query(e.to_string()))?;
-            out.rows.push(
-                columns
-                    .iter()
-                    .map(|c| obj.get(c).cloned().unwrap_or(serde_json::Value::Null))
-                    .collect(),
-            );
+            let values = columns
+                .iter()
+                .map(|c| obj.get(c).cloned().unwrap_or(serde_json::Value::Null))
+                .collect();
+            if !push_row(&mut out, limits.max_rows, values) {
+                break;
+            }
         }
     }
     if limits.read_only {
