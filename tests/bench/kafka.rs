@@ -15,15 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The broker dies with the benchmark, even when it panics.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use airlock_tests::KillOnDrop;
 
 pub struct KafkaReport {
     pub events: u64,

@@ -12,6 +12,8 @@
 //! 4. Audit events into Kafka (a tansu broker on 127.0.0.1): relay throughput from the outbox
 //!    beside producing the same events straight to the broker, the append latency meanwhile,
 //!    and a read-back of the topic (`AIRLOCK_BENCH_ONLY=kafka` runs only this).
+//! 5. Warehouse SQL with a Vault-issued login per query against a standing login, same query,
+//!    same connector code (`AIRLOCK_BENCH_ONLY=connectors`).
 //!
 //! Prints a Markdown table; docs/performance.md records a run.
 
@@ -28,6 +30,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod connectors;
 mod kafka;
 
 pub(crate) struct Stats {
@@ -470,6 +473,10 @@ async fn main() {
         kafka_rows().await;
         return;
     }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("connectors") {
+        connector_rows().await;
+        return;
+    }
     println!("| measurement | samples | p50 | p99 |\n|---|---|---|---|");
     let (policy, baseline) = policy_bench();
     row(
@@ -518,6 +525,7 @@ async fn main() {
         warm.p99 - direct.p99
     );
     kafka_rows().await;
+    connector_rows().await;
     if let Some((n, secs, mib, correct)) = live {
         println!("live sessions: {n} created in {secs:.1} s ({:.0} ms each with 8 in parallel), about {mib} MiB of host memory in use for them ({:.0} MiB each), {correct}/{n} read back their own variable", secs * 1e3 / n.max(1) as f64, mib as f64 / n.max(1) as f64);
     }
@@ -577,5 +585,38 @@ async fn kafka_rows() {
         } else {
             "BROKEN OR INCOMPLETE"
         }
+    );
+}
+
+async fn connector_rows() {
+    let Some(c) = connectors::connectors_bench().await else {
+        return;
+    };
+    println!();
+    println!("| warehouse SQL (PostgreSQL) | samples | p50 | p99 |\n|---|---|---|---|");
+    row(
+        "query with a standing login (baseline: connect, read-only tx, query)",
+        &c.baseline,
+        false,
+    );
+    row(
+        "query with a per-query Vault login (issue + shorten, connect, query, revoke)",
+        &c.governed,
+        false,
+    );
+    row(
+        "  of which: issue (Vault creates the role, lease shortened)",
+        &c.issue,
+        false,
+    );
+    row(
+        "  of which: revoke (Vault drops the role)",
+        &c.revoke,
+        false,
+    );
+    println!(
+        "per-query credential overhead at p50: {:.2} ms ({:.2}x the baseline)",
+        c.governed.p50 - c.baseline.p50,
+        c.governed.p50 / c.baseline.p50
     );
 }

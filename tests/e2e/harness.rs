@@ -433,15 +433,7 @@ pub fn audit_events(file: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// A helper process (test upstreams, mirrors) killed when the test ends, even by a panic.
-pub struct KillOnDrop(pub Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use airlock_tests::KillOnDrop;
 
 /// A copy of the shipped default bundle in `dir` with `edit` applied to its `data.json`;
 /// returns the directory for `AIRLOCK_POLICY__BUNDLE_DIR`.
