@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-runtime.sh
+bash deploy/install-build-deps.sh
 if ! command -v cargo >/dev/null; then
   echo "cargo is required: https://rustup.rs" >&2
   exit 1

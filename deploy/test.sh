@@ -15,6 +15,8 @@ sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 
 bash deploy/install-runtime.sh
+# The C toolchain and headers the build needs (the bundled librdkafka).
+bash deploy/install-build-deps.sh
 
 # PostgreSQL: the store tests and one end-to-end test run against it.
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
@@ -41,10 +43,6 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v psql >/dev/null || missing+=(postgresql-client)
 command -v python3 >/dev/null || missing+=(python3)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-# The bundled librdkafka of the gateway builds from source against these.
-dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
-dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
-command -v make >/dev/null || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
