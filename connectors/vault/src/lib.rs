@@ -277,10 +277,28 @@ impl CredentialBroker for VaultBroker {
     }
 
     async fn revoke(&self, lease_id: &str) -> Result<(), SecretsError> {
-        self.with_client(
-            "revoke",
-            |c| async move { leases::revoke(&c, lease_id).await },
-        )
-        .await
+        // A refused revocation is retried too: the database's revocation statements can fail
+        // transiently (concurrent revocations deadlock on the catalog in PostgreSQL). What
+        // still fails is left to the lease sweep and the lease's own end.
+        let mut delay = Duration::from_millis(100);
+        let mut last = None;
+        for _ in 0..self.settings.attempts.max(4) {
+            let done = self
+                .with_client(
+                    "revoke",
+                    |c| async move { leases::revoke(&c, lease_id).await },
+                )
+                .await;
+            match done {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "revoking a lease failed; retrying");
+                    last = Some(e);
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| SecretsError::Refused("revocation failed".into())))
     }
 }
