@@ -226,7 +226,23 @@ fn vault_down_is_a_clear_503_and_it_works_again_without_a_gateway_restart() {
     let r = sql(&api, &sid, "SELECT count(*) AS n FROM sales.orders");
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.body["error"]["code"], "secrets_unavailable");
+    // Readiness shows it without taking the gateway out of service (Python still runs).
+    let ready = |gw: &Gateway| -> (u16, Value) {
+        let r = harness::client()
+            .get(format!("{}/readyz", gw.url))
+            .send()
+            .unwrap_or_else(|e| panic!("{e}"));
+        (r.status().as_u16(), r.json().unwrap_or_default())
+    };
+    let (status, body) = ready(&gw);
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["checks"]["secrets"], "ok", "{body}");
+    assert_eq!(
+        stdout_of(&api.run(&sid, "python", "print('still here')")),
+        "still here\n"
+    );
     bao.resume();
+    assert_eq!(ready(&gw).1["checks"]["secrets"], "ok");
     let r = sql(&api, &sid, "SELECT count(*) AS n FROM sales.orders");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(

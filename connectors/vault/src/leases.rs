@@ -1,5 +1,6 @@
-//! The lease endpoints vaultrs 0.7 lacks (`sys/leases/renew`, `sys/leases/revoke`), defined
-//! with rustify the way vaultrs defines its own.
+//! The endpoints vaultrs 0.7 lacks or reads too strictly (`sys/leases/renew`,
+//! `sys/leases/revoke`, and `sys/health`, whose vaultrs response type expects fields OpenBao
+//! does not send), defined with rustify the way vaultrs defines its own.
 
 use crate::classify;
 use airlock_gateway_domain::connectors::SecretsError;
@@ -58,5 +59,29 @@ pub async fn revoke(c: &VaultClient, lease_id: &str) -> Result<(), SecretsError>
     .exec(c.http())
     .await
     .map_err(rest)?;
+    Ok(())
+}
+
+#[derive(Debug, Endpoint, Serialize)]
+#[endpoint(path = "sys/health", method = "GET", response = "HealthResponse")]
+struct Health {}
+
+#[derive(Debug, Deserialize)]
+struct HealthResponse {
+    #[serde(default)]
+    sealed: bool,
+}
+
+/// Reachable and unsealed.
+pub async fn health(c: &VaultClient) -> Result<(), SecretsError> {
+    let res = Health {}
+        .with_middleware(c.middle())
+        .exec(c.http())
+        .await
+        .map_err(rest)?;
+    let h: HealthResponse = res.parse().map_err(rest)?;
+    if h.sealed {
+        return Err(SecretsError::Refused("Vault is sealed".into()));
+    }
     Ok(())
 }

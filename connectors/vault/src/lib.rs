@@ -276,6 +276,12 @@ impl CredentialBroker for VaultBroker {
         Ok(cred)
     }
 
+    async fn health(&self) -> Result<(), SecretsError> {
+        // `sys/health` needs no token: reachability and seal state only.
+        let c = self.base_client("")?;
+        leases::health(&c).await
+    }
+
     async fn revoke(&self, lease_id: &str) -> Result<(), SecretsError> {
         // A refused revocation is retried too: the database's revocation statements can fail
         // transiently (concurrent revocations deadlock on the catalog in PostgreSQL). What

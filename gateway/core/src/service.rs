@@ -447,6 +447,15 @@ impl Gateway {
         let store = self.deps.store.ping().await;
         let backend = self.deps.backend.ready().await;
         let audit_ok = self.deps.audit.admit().is_ok();
+        // Connectors depend on Vault, Python does not: shown, not a reason to stop serving.
+        let secrets = match &self.deps.connectors.broker {
+            Some(b) => match tokio::time::timeout(Duration::from_secs(2), b.health()).await {
+                Ok(Ok(())) => serde_json::json!("ok"),
+                Ok(Err(e)) => serde_json::json!(e.to_string()),
+                Err(_) => serde_json::json!("no answer within 2 s"),
+            },
+            None => serde_json::Value::Null,
+        };
         let relay = match &self.deps.relay {
             Some(r) => r.status().await,
             None => serde_json::Value::Null,
@@ -463,6 +472,7 @@ impl Gateway {
                 "sandbox_backend": backend.err().map_or("ok".to_string(), |e| e.to_string()),
                 "policy": self.deps.policy.status(),
                 "sessions_live": self.live.read().await.len(),
+                "secrets": secrets,
                 "audit": {
                     "chain": self.deps.audit.chain_id(),
                     "admits_work": audit_ok,

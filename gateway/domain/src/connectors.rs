@@ -102,6 +102,10 @@ pub trait CredentialBroker: Send + Sync {
     ) -> Result<DbCredential, SecretsError>;
     /// Revokes the lease now (the database login is dropped).
     async fn revoke(&self, lease_id: &str) -> Result<(), SecretsError>;
+    /// Whether the secrets service answers and is unsealed (for readiness).
+    async fn health(&self) -> Result<(), SecretsError> {
+        Ok(())
+    }
 }
 
 /// How one query runs.
