@@ -8,7 +8,6 @@
 
 mod bwrap;
 mod cgroup;
-mod client;
 mod sandbox;
 mod seccomp;
 

@@ -3,18 +3,16 @@
 use crate::{
     bwrap::{sandbox_env, BwrapPlan},
     cgroup::{self, CgroupHost, CgroupMode, CgroupVersion, SandboxCgroup},
-    client::{unexpected, wire, AgentClient},
 };
+use airlock_gateway_agent_client::{AgentAddr, AgentClient};
 use airlock_gateway_domain::{
-    execution::{ExecutionError, Output},
-    files::{media_type_for, FileInfo, WorkspacePath},
+    files::{FileInfo, WorkspacePath},
     ids::SessionId,
     ports::{
         JobEnd, JobOutcome, ReconcileReport, Sandbox, SandboxBackend, SandboxError, SandboxJob,
         SandboxSpec,
     },
 };
-use airlock_sandbox_protocol::{Event, ExecuteRequest, FileEntry, Request, RunEnd};
 use async_trait::async_trait;
 use rand::Rng;
 use std::{
@@ -46,12 +44,6 @@ pub struct LocalBackendConfig {
     /// Name overrides for the egress proxy's upstream connections.
     pub egress_resolver: airlock_gateway_egress::ProxyConfig,
 }
-
-/// Most bytes of results (streams, rich outputs, tracebacks) accepted from an agent for one
-/// execution, and most rich outputs. The agent caps streams at `limits.output_bytes` and each
-/// rich output at 4 MiB; these bounds hold even if the agent were replaced.
-const MAX_RESULT_BYTES: usize = 64 << 20;
-const MAX_OUTPUTS: usize = 1000;
 
 pub struct LocalBackend {
     cfg: LocalBackendConfig,
@@ -260,7 +252,7 @@ impl SandboxBackend for LocalBackend {
         let sandbox = LocalSandbox {
             session_id: spec.session_id.clone(),
             dir: dir.clone(),
-            client: AgentClient::new(&run_dir.join("agent.sock"), token),
+            client: AgentClient::new(AgentAddr::Unix(run_dir.join("agent.sock")), token),
             child: Mutex::new(Some(child)),
             cgroup: cg,
             destroyed: std::sync::atomic::AtomicBool::new(false),
@@ -352,17 +344,6 @@ pub struct LocalSandbox {
     egress_task: tokio::task::JoinHandle<()>,
 }
 
-fn file_info(e: FileEntry) -> FileInfo {
-    let media_type = media_type_for(&e.path).to_owned();
-    FileInfo {
-        path: e.path,
-        size: e.size,
-        sha256: e.sha256,
-        classification: None,
-        media_type,
-    }
-}
-
 #[async_trait]
 impl Sandbox for LocalSandbox {
     fn session_id(&self) -> &SessionId {
@@ -374,7 +355,7 @@ impl Sandbox for LocalSandbox {
         if let Ok(mut g) = self.egress.grant.lock() {
             g.clone_from(&job.egress);
         }
-        let result = self.run_job(job).await;
+        let result = self.client.execute(job, || self.alive_now()).await;
         if let Ok(mut g) = self.egress.grant.lock() {
             *g = None;
         }
@@ -397,18 +378,7 @@ impl Sandbox for LocalSandbox {
         path: &WorkspacePath,
         data: Vec<u8>,
     ) -> Result<FileInfo, SandboxError> {
-        let mut conn = self
-            .client
-            .open(Request::PutFile {
-                path: path.to_string(),
-                size: data.len() as u64,
-            })
-            .await?;
-        conn.send_data(&data).await.map_err(wire)?;
-        match conn.recv_json::<Event>().await.map_err(wire)? {
-            Event::Written { file } => Ok(file_info(file)),
-            other => Err(unexpected(other)),
-        }
+        self.client.write_file(path, data).await
     }
 
     async fn read_file(
@@ -416,25 +386,11 @@ impl Sandbox for LocalSandbox {
         path: &WorkspacePath,
         max_bytes: u64,
     ) -> Result<Vec<u8>, SandboxError> {
-        let mut conn = self
-            .client
-            .open(Request::GetFile {
-                path: path.to_string(),
-                max_bytes,
-            })
-            .await?;
-        match conn.recv_json::<Event>().await.map_err(wire)? {
-            Event::File { size } => conn.recv_data(size).await.map_err(wire),
-            other => Err(unexpected(other)),
-        }
+        self.client.read_file(path, max_bytes).await
     }
 
     async fn list_files(&self) -> Result<Vec<FileInfo>, SandboxError> {
-        let mut conn = self.client.open(Request::ListFiles).await?;
-        match conn.recv_json::<Event>().await.map_err(wire)? {
-            Event::Files { files } => Ok(files.into_iter().map(file_info).collect()),
-            other => Err(unexpected(other)),
-        }
+        self.client.list_files().await
     }
 
     async fn alive(&self) -> bool {
@@ -460,108 +416,6 @@ impl Sandbox for LocalSandbox {
 }
 
 impl LocalSandbox {
-    async fn run_job(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError> {
-        let started = Instant::now();
-        let req = ExecuteRequest {
-            execution_id: job.execution_id.to_string(),
-            language: job.language.as_str().into(),
-            code: job.code,
-            timeout_ms: u64::try_from(job.timeout.as_millis()).unwrap_or(u64::MAX),
-            output_limit: u64::from(job.output_limit),
-            packages: job.packages,
-        };
-        let mut conn = self.client.open(Request::Execute(req)).await?;
-        let mut out = JobOutcome {
-            end: JobEnd::Completed,
-            stdout: String::new(),
-            stderr: String::new(),
-            output_truncated: false,
-            error: None,
-            outputs: vec![],
-            artifacts: vec![],
-            kernel_restarted: false,
-            duration: Duration::ZERO,
-            egress: vec![],
-        };
-        // The agent enforces the timeout; this outer deadline covers an agent that hangs.
-        let hard = job.timeout + Duration::from_secs(30);
-        let mut received = 0usize;
-        loop {
-            let ev = match tokio::time::timeout(
-                hard.saturating_sub(started.elapsed()),
-                conn.recv_json::<Event>(),
-            )
-            .await
-            {
-                Ok(r) => r.map_err(|e| {
-                    if self.alive_now() {
-                        wire(e)
-                    } else {
-                        SandboxError::Gone("sandbox exited".into())
-                    }
-                })?,
-                Err(_) => {
-                    return Err(SandboxError::Agent(
-                        "agent did not answer before the hard deadline".into(),
-                    ))
-                }
-            };
-            // The agent runs beside untrusted code: its answers are bounded here too.
-            received += match &ev {
-                Event::Stream { text, .. } => text.len(),
-                Event::Output { data, .. } => {
-                    data.values().map(|v| v.as_str().map_or(64, str::len)).sum()
-                }
-                Event::Error {
-                    value, traceback, ..
-                } => value.len() + traceback.iter().map(String::len).sum::<usize>(),
-                _ => 0,
-            };
-            if received > MAX_RESULT_BYTES || out.outputs.len() > MAX_OUTPUTS {
-                return Err(SandboxError::Agent(format!("the agent sent more than {MAX_RESULT_BYTES} bytes or {MAX_OUTPUTS} outputs for one execution")));
-            }
-            match ev {
-                Event::Stream { name, text } if name == "stderr" => out.stderr.push_str(&text),
-                Event::Stream { text, .. } => out.stdout.push_str(&text),
-                Event::Output { kind, data } => out.outputs.push(Output { kind, data }),
-                Event::Error {
-                    name,
-                    value,
-                    traceback,
-                } => {
-                    out.error = Some(ExecutionError {
-                        name,
-                        value,
-                        traceback,
-                        code: None,
-                    })
-                }
-                Event::Done {
-                    end,
-                    kernel_restarted,
-                    output_truncated,
-                    artifacts,
-                    ..
-                } => {
-                    out.kernel_restarted = kernel_restarted;
-                    out.output_truncated = output_truncated;
-                    out.artifacts = artifacts.into_iter().map(file_info).collect();
-                    out.end = match end {
-                        RunEnd::Completed => JobEnd::Completed,
-                        RunEnd::Failed => JobEnd::Failed,
-                        RunEnd::TimedOut => JobEnd::TimedOut,
-                        RunEnd::KernelDied => JobEnd::KernelDied,
-                        RunEnd::QuotaExceeded => JobEnd::QuotaExceeded,
-                    };
-                    break;
-                }
-                other => return Err(unexpected(other)),
-            }
-        }
-        out.duration = started.elapsed();
-        Ok(out)
-    }
-
     fn alive_now(&self) -> bool {
         match self.child.try_lock() {
             Ok(mut guard) => match guard.as_mut() {
