@@ -15,6 +15,7 @@ mod connectors;
 mod egress;
 mod isolation;
 mod kafka;
+mod kubernetes;
 mod lifecycle;
 mod limits;
 mod observability;

@@ -3,9 +3,13 @@
 //! depends on the image behaving. The backend that creates, claims, watches and deletes these
 //! pods through the API server comes next (docs/notes.md).
 
+mod backend;
 mod manager;
 mod pod;
 
+pub use backend::{pod_name, KubernetesBackend, PodSandbox};
 pub use manager::{classify, ManagedPod, PodFailure, PodManager, MANAGED_SELECTOR};
 
-pub use pod::{sandbox_pod, PodTemplate, AGENT_PORT, LABEL_POOL, LABEL_SESSION, LABEL_TENANT};
+pub use pod::{
+    sandbox_pod, PodTemplate, DEFAULT_AGENT_PORT, LABEL_POOL, LABEL_SESSION, LABEL_TENANT,
+};

@@ -142,6 +142,15 @@ impl PodManager {
         }
     }
 
+    /// Whether the pod still runs (for the sweeper's liveness check).
+    pub async fn is_running(&self, name: &str) -> bool {
+        match self.pods.get(name).await {
+            Ok(p) => matches!(classify(&p), Ok(Some(_))),
+            // An API hiccup is not a dead sandbox.
+            Err(e) => !is_not_found(&e),
+        }
+    }
+
     /// Deletes the pod and its Secret; gone already is fine.
     pub async fn delete(&self, name: &str) -> Result<(), SandboxError> {
         let dp = DeleteParams {

@@ -15,7 +15,8 @@ use k8s_openapi::{
 };
 use std::collections::BTreeMap;
 
-pub const AGENT_PORT: i32 = 7070;
+/// The agent port pods use unless a template says otherwise.
+pub const DEFAULT_AGENT_PORT: u16 = 7070;
 pub const LABEL_SESSION: &str = "airlock.dev/session";
 pub const LABEL_TENANT: &str = "airlock.dev/tenant";
 pub const LABEL_POOL: &str = "airlock.dev/pool";
@@ -37,6 +38,8 @@ pub struct PodTemplate {
     pub labels: BTreeMap<String, String>,
     /// Node selector for sandbox nodes.
     pub node_selector: BTreeMap<String, String>,
+    /// The port the agent listens on in the pod.
+    pub agent_port: u16,
     /// A user namespace per pod (`hostUsers: false`; Kubernetes 1.33+ with a runtime that
     /// supports it; gVisor brings its own isolation and may not).
     pub user_namespace: bool,
@@ -155,7 +158,7 @@ pub fn sandbox_pod(
     ];
     let mut args = vec![
         "--listen".to_owned(),
-        format!("tcp:0.0.0.0:{AGENT_PORT}"),
+        format!("tcp:0.0.0.0:{}", t.agent_port),
         "--workspace".into(),
         "/workspace".into(),
         "--quota-bytes".into(),
@@ -218,7 +221,7 @@ pub fn sandbox_pod(
                 args: Some(args),
                 ports: Some(vec![ContainerPort {
                     name: Some("agent".into()),
-                    container_port: AGENT_PORT,
+                    container_port: i32::from(t.agent_port),
                     protocol: Some("TCP".into()),
                     ..Default::default()
                 }]),

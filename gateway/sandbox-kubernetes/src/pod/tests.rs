@@ -9,6 +9,7 @@ fn template() -> PodTemplate {
         labels: BTreeMap::from([("team".into(), "data".into())]),
         node_selector: BTreeMap::from([("airlock.dev/sandbox-node".into(), "true".into())]),
         user_namespace: true,
+        agent_port: 7070,
     }
 }
 

@@ -1,27 +1,30 @@
-//! The pod manager against a fake Kubernetes API server at the HTTP level (no API server can
-//! run on these machines; docs say what only a real cluster shows). The fake records every
+//! A fake Kubernetes API server at the HTTP level, for the Kubernetes backend's tests (no API
+//! server can run on these machines; docs/kubernetes.md says what only a real cluster shows). The fake records every
 //! request, keeps pods and secrets in memory, and serves status transitions: a pod is
 //! `Pending` on its first read, then what its name asks for (`ok-`: running and ready; `pull-`:
 //! ImagePullBackOff; `oom-`: OOMKilled; `evict-`: evicted).
 
-use airlock_gateway_domain::Limits;
-use airlock_gateway_sandbox_kubernetes::{PodFailure, PodManager, PodTemplate};
 use serde_json::{json, Value};
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
-    time::Duration,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const NS: &str = "airlock-sandboxes";
+pub const NS: &str = "airlock-sandboxes";
+
+/// Called when a pod is created, with the pod and the Secret it mounts (a stand-in kubelet).
+pub type OnPod = Box<dyn Fn(&Value, Option<&Value>) + Send + Sync>;
 
 #[derive(Default)]
-struct State {
-    requests: Vec<(String, String)>,
-    pods: BTreeMap<String, Value>,
-    secrets: BTreeMap<String, Value>,
-    reads: HashMap<String, u32>,
+pub struct State {
+    pub requests: Vec<(String, String)>,
+    pub pods: BTreeMap<String, Value>,
+    pub secrets: BTreeMap<String, Value>,
+    pub reads: HashMap<String, u32>,
+    /// The IP ready pods report.
+    pub pod_ip: Option<String>,
+    pub on_pod: Option<OnPod>,
 }
 
 fn not_found() -> (u16, Value) {
@@ -31,7 +34,7 @@ fn not_found() -> (u16, Value) {
     )
 }
 
-fn status_for(name: &str, reads: u32) -> Value {
+fn status_for(name: &str, reads: u32, ip: &str) -> Value {
     if reads <= 1 {
         return json!({"phase": "Pending"});
     }
@@ -45,7 +48,7 @@ fn status_for(name: &str, reads: u32) -> Value {
             json!({"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."})
         }
         _ => {
-            json!({"phase": "Running", "podIP": "10.0.0.7", "containerStatuses": [{"name": "sandbox", "ready": true, "restartCount": 0, "image": "i", "imageID": "", "state": {"running": {}}}]})
+            json!({"phase": "Running", "podIP": ip, "containerStatuses": [{"name": "sandbox", "ready": true, "restartCount": 0, "image": "i", "imageID": "", "state": {"running": {}}}]})
         }
     }
 }
@@ -75,6 +78,13 @@ fn handle(state: &Mutex<State>, method: &str, target: &str, body: &[u8]) -> (u16
                 .unwrap_or_default()
                 .to_owned();
             st.pods.insert(name, obj.clone());
+            let secret = obj["spec"]["volumes"]
+                .as_array()
+                .and_then(|v| v.iter().find_map(|v| v["secret"]["secretName"].as_str()))
+                .and_then(|s| st.secrets.get(s));
+            if let Some(hook) = &st.on_pod {
+                hook(&obj, secret);
+            }
             (201, obj)
         }
         ("GET", ["pods"]) => {
@@ -93,7 +103,8 @@ fn handle(state: &Mutex<State>, method: &str, target: &str, body: &[u8]) -> (u16
                 *r += 1;
                 *r
             };
-            pod["status"] = status_for(name, reads);
+            let ip = st.pod_ip.clone().unwrap_or_else(|| "10.0.0.7".into());
+            pod["status"] = status_for(name, reads, &ip);
             (200, pod)
         }
         ("DELETE", ["pods", name]) => match st.pods.remove(*name) {
@@ -108,7 +119,8 @@ fn handle(state: &Mutex<State>, method: &str, target: &str, body: &[u8]) -> (u16
     }
 }
 
-async fn serve(state: Arc<Mutex<State>>) -> u16 {
+/// Serves on 127.0.0.1; returns the port.
+pub async fn serve(state: Arc<Mutex<State>>) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -159,114 +171,4 @@ async fn serve(state: Arc<Mutex<State>>) -> u16 {
         }
     });
     port
-}
-
-async fn manager() -> (PodManager, Arc<Mutex<State>>) {
-    let state = Arc::new(Mutex::new(State::default()));
-    let port = serve(state.clone()).await;
-    let url: http::Uri = format!("http://127.0.0.1:{port}")
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = kube::Client::try_from(kube::Config::new(url)).unwrap_or_else(|e| panic!("{e}"));
-    let template = PodTemplate {
-        name: "default".into(),
-        namespace: NS.into(),
-        image: "airlock-sandbox:test".into(),
-        runtime_class: Some("gvisor".into()),
-        labels: BTreeMap::new(),
-        node_selector: BTreeMap::new(),
-        user_namespace: true,
-    };
-    (PodManager::new(client, template), state)
-}
-
-#[tokio::test]
-async fn a_session_pod_is_created_hardened_in_the_sandbox_namespace_and_becomes_ready() {
-    let (m, state) = manager().await;
-    m.create("ok-1", "ses_a", Some("acme"), &Limits::default(), "tok-123")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ip = m.wait_ready("ok-1", Duration::from_secs(5)).await;
-    assert_eq!(ip, Ok("10.0.0.7".into()), "ready after the Pending read");
-    let st = state.lock().unwrap_or_else(|e| e.into_inner());
-    // The token goes in a Secret first; the pod mounts it.
-    assert_eq!(st.requests[0].0, "POST");
-    let paths: Vec<&str> = st
-        .requests
-        .iter()
-        .map(|(_, p)| p.split('?').next().unwrap_or(""))
-        .collect();
-    assert!(
-        paths[0].ends_with("/secrets") && paths[1].ends_with("/pods"),
-        "{paths:?}"
-    );
-    assert_eq!(st.secrets["ok-1-token"]["stringData"]["token"], "tok-123");
-    let pod = &st.pods["ok-1"];
-    let c = &pod["spec"]["containers"][0];
-    assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
-    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
-    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
-    assert_eq!(pod["metadata"]["labels"]["airlock.dev/tenant"], "acme");
-    // Nothing outside the sandbox namespace, ever.
-    let prefix = format!("/api/v1/namespaces/{NS}/");
-    assert!(
-        st.requests.iter().all(|(_, p)| p.starts_with(&prefix)),
-        "{:?}",
-        st.requests
-    );
-}
-
-#[tokio::test]
-async fn pod_failures_become_clear_errors() {
-    let (m, _state) = manager().await;
-    for (name, want) in [
-        ("pull-1", "ImagePull"),
-        ("oom-1", "OutOfMemory"),
-        ("evict-1", "Evicted"),
-    ] {
-        m.create(name, "ses_x", None, &Limits::default(), "t")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let r = m.wait_ready(name, Duration::from_secs(5)).await;
-        let got = format!("{:?}", r.err());
-        assert!(got.contains(want), "{name}: {got}");
-    }
-    assert_eq!(
-        m.wait_ready("never-created", Duration::from_secs(1)).await,
-        Err(PodFailure::Deleted)
-    );
-}
-
-#[tokio::test]
-async fn after_a_restart_pods_of_unknown_sessions_are_deleted_with_their_secrets() {
-    let (m, state) = manager().await;
-    for (pod, ses) in [("ok-a", "ses_a"), ("ok-b", "ses_b")] {
-        m.create(pod, ses, None, &Limits::default(), "t")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let live: HashSet<String> = ["ses_a".to_owned()].into();
-    let deleted = m
-        .delete_orphans(&live)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(deleted, ["ok-b"]);
-    let names: Vec<String> = m
-        .list()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    assert_eq!(names, ["ok-a"]);
-    let (b_gone, a_kept) = {
-        let st = state.lock().unwrap_or_else(|e| e.into_inner());
-        (
-            !st.secrets.contains_key("ok-b-token"),
-            st.secrets.contains_key("ok-a-token"),
-        )
-    };
-    assert!(b_gone && a_kept);
-    // Deleting again is fine (already gone).
-    m.delete("ok-b").await.unwrap_or_else(|e| panic!("{e}"));
 }
