@@ -16,10 +16,6 @@ use std::{
 async fn manager() -> (PodManager, Arc<Mutex<State>>) {
     let state = Arc::new(Mutex::new(State::default()));
     let port = fake_kube::serve(state.clone()).await;
-    let url: http::Uri = format!("http://127.0.0.1:{port}")
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = kube::Client::try_from(kube::Config::new(url)).unwrap_or_else(|e| panic!("{e}"));
     let template = PodTemplate {
         name: "default".into(),
         namespace: NS.into(),
@@ -30,7 +26,10 @@ async fn manager() -> (PodManager, Arc<Mutex<State>>) {
         user_namespace: true,
         agent_port: 7070,
     };
-    (PodManager::new(client, template), state)
+    let m = PodManager::connect(Some(&format!("http://127.0.0.1:{port}")), template)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (m, state)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,6 +128,7 @@ async fn after_a_restart_pods_of_unknown_sessions_are_deleted_with_their_secrets
 /// the backend waits for the pod, reaches the agent over TCP and runs code in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_runs_code_in_its_pod_through_the_agent_over_tcp() {
+    let _host_agent = HOST_AGENT.lock().await;
     use airlock_gateway_domain::{
         ports::{SandboxBackend, SandboxJob, SandboxSpec},
         ExecutionId, Language, SessionId,
@@ -137,52 +137,12 @@ async fn a_session_runs_code_in_its_pod_through_the_agent_over_tcp() {
     let agent_port = crate::harness::free_port();
     let dir = Arc::new(tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")));
     let agents: Arc<Mutex<Vec<GroupKill>>> = Arc::default();
-    let (d, a) = (dir.clone(), agents.clone());
-    let agent_bin = crate::harness::bin_dir().join("airlock-agent");
-    assert!(agent_bin.exists(), "build the binaries first");
     let state = Arc::new(Mutex::new(State {
         pod_ip: Some("127.0.0.1".into()),
-        on_pod: Some(Box::new(move |_pod, secret| {
-            let token = secret
-                .and_then(|s| s["stringData"]["token"].as_str())
-                .unwrap_or_default();
-            let token_file = d.path().join("token");
-            let ws = d.path().join("workspace");
-            std::fs::create_dir_all(&ws).unwrap_or_else(|e| panic!("{e}"));
-            std::fs::write(&token_file, token).unwrap_or_else(|e| panic!("{e}"));
-            use std::os::unix::process::CommandExt;
-            // Kernel ports are fixed (52001-52005; a pod has its own loopback): one such test
-            // at a time on a host.
-            let child = std::process::Command::new(&agent_bin)
-                // Its own process group: the kernel it starts dies with it (in a pod, the
-                // container's end takes every process; on this host only the group kill does).
-                .process_group(0)
-                .args(["--listen", &format!("tcp:127.0.0.1:{agent_port}")])
-                .arg("--token-file")
-                .arg(&token_file)
-                .arg("--workspace")
-                .arg(&ws)
-                .arg("--runtime-dir")
-                .arg(d.path().join("kernel"))
-                .stdout(std::process::Stdio::null())
-                .stderr(
-                    std::fs::File::create(d.path().join("agent.log"))
-                        .map(std::process::Stdio::from)
-                        .unwrap_or_else(|_| std::process::Stdio::null()),
-                )
-                .spawn()
-                .unwrap_or_else(|e| panic!("{e}"));
-            a.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(GroupKill(child, d.path().join("kernel")));
-        })),
+        on_pod: Some(kubelet(dir.clone(), agent_port, agents.clone())),
         ..Default::default()
     }));
     let port = fake_kube::serve(state.clone()).await;
-    let url: http::Uri = format!("http://127.0.0.1:{port}")
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = kube::Client::try_from(kube::Config::new(url)).unwrap_or_else(|e| panic!("{e}"));
     let template = PodTemplate {
         name: "default".into(),
         namespace: NS.into(),
@@ -193,11 +153,10 @@ async fn a_session_runs_code_in_its_pod_through_the_agent_over_tcp() {
         user_namespace: true,
         agent_port,
     };
-    let backend = KubernetesBackend::new(
-        PodManager::new(client, template.clone()),
-        template,
-        Duration::from_secs(60),
-    );
+    let manager = PodManager::connect(Some(&format!("http://127.0.0.1:{port}")), template.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let backend = KubernetesBackend::new(manager, template, Duration::from_secs(60));
     let session = SessionId::generate();
     let sandbox = backend
         .create(SandboxSpec {
@@ -268,4 +227,99 @@ impl Drop for GroupKill {
             .arg(self.1.join("kernel.json"))
             .status();
     }
+}
+
+/// The agents these tests start on the host share the kernel's fixed loopback ports: one at a
+/// time.
+static HOST_AGENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A stand-in kubelet: when a pod is created, the real `airlock-agent` starts on 127.0.0.1 with
+/// the token from the pod's Secret.
+fn kubelet(
+    dir: Arc<tempfile::TempDir>,
+    agent_port: u16,
+    agents: Arc<Mutex<Vec<GroupKill>>>,
+) -> fake_kube::OnPod {
+    let agent_bin = crate::harness::bin_dir().join("airlock-agent");
+    assert!(agent_bin.exists(), "build the binaries first");
+    let (d, a) = (dir, agents);
+    Box::new(move |_pod, secret| {
+        let token = secret
+            .and_then(|s| s["stringData"]["token"].as_str())
+            .unwrap_or_default();
+        let token_file = d.path().join("token");
+        let ws = d.path().join("workspace");
+        std::fs::create_dir_all(&ws).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&token_file, token).unwrap_or_else(|e| panic!("{e}"));
+        use std::os::unix::process::CommandExt;
+        // Kernel ports are fixed (52001-52005; a pod has its own loopback): one such agent at
+        // a time on a host.
+        let child = std::process::Command::new(&agent_bin)
+            // Its own process group, killed with it.
+            .process_group(0)
+            .args(["--listen", &format!("tcp:127.0.0.1:{agent_port}")])
+            .arg("--token-file")
+            .arg(&token_file)
+            .arg("--workspace")
+            .arg(&ws)
+            .arg("--runtime-dir")
+            .arg(d.path().join("kernel"))
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::File::create(d.path().join("agent.log"))
+                    .map(std::process::Stdio::from)
+                    .unwrap_or_else(|_| std::process::Stdio::null()),
+            )
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        a.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(GroupKill(child, d.path().join("kernel")));
+    })
+}
+
+/// The gateway binary with `[sandbox] backend = "kubernetes"` against the fake API server: a
+/// session is a pod, code runs in it, deleting the session deletes the pod and its Secret.
+#[test]
+fn the_gateway_runs_sessions_as_pods_when_configured() {
+    let _host_agent = HOST_AGENT.blocking_lock();
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let agent_port = crate::harness::free_port();
+    let dir = Arc::new(tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")));
+    let agents: Arc<Mutex<Vec<GroupKill>>> = Arc::default();
+    let state = Arc::new(Mutex::new(State {
+        pod_ip: Some("127.0.0.1".into()),
+        on_pod: Some(kubelet(dir.clone(), agent_port, agents.clone())),
+        ..Default::default()
+    }));
+    let port = rt.block_on(fake_kube::serve(state.clone()));
+    let api_url = format!("http://127.0.0.1:{port}");
+    let agent_port_s = agent_port.to_string();
+    let gw = crate::harness::Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_SANDBOX__BACKEND", "kubernetes"),
+            ("AIRLOCK_SANDBOX__KUBERNETES__API_URL", api_url.as_str()),
+            (
+                "AIRLOCK_SANDBOX__KUBERNETES__AGENT_PORT",
+                agent_port_s.as_str(),
+            ),
+        ],
+    );
+    let api = gw.api(&crate::harness::token("alice-tool"));
+    let sid = api.session();
+    assert_eq!(
+        crate::harness::stdout_of(&api.run(&sid, "python", "print(6 * 7)")),
+        "42\n"
+    );
+    let pods = state.lock().map(|s| s.pods.len()).unwrap_or(0);
+    assert_eq!(pods, 1, "one pod for the session");
+    assert_eq!(api.delete(&format!("/v1/sessions/{sid}")).status, 200);
+    let (pods, secrets) = state
+        .lock()
+        .map(|s| (s.pods.len(), s.secrets.len()))
+        .unwrap_or((9, 9));
+    assert_eq!((pods, secrets), (0, 0));
+    drop(gw);
+    drop(agents);
 }

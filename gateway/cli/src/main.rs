@@ -5,6 +5,7 @@ mod audit_cmd;
 mod audit_wiring;
 mod commands;
 mod connector_wiring;
+mod kubernetes_wiring;
 mod serve;
 mod telemetry;
 

@@ -128,31 +128,40 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("airlock-agent"),
     };
-    let backend = Arc::new(LocalBackend::new(LocalBackendConfig {
-        state_dir: cfg.state.dir.clone(),
-        agent_path,
-        runtime_dir: local.runtime_dir.clone(),
-        bwrap_path: local.bwrap_path.clone(),
-        setpriv_path: local.setpriv_path.clone(),
-        uid_base: local.uid_base,
-        uid_count: local.uid_count,
-        cgroups: if local.cgroups == "best_effort" {
-            CgroupMode::BestEffort
-        } else {
-            CgroupMode::Required
-        },
-        instance_id: cfg.server.instance_id.clone(),
-        extra_ro_binds: local.extra_ro_binds.clone(),
-        start_timeout: Duration::from_secs(local.start_timeout_seconds),
-        egress_resolver: airlock_gateway_egress::ProxyConfig {
-            overrides: cfg.egress.resolve_map(),
-            wheelhouse: cfg.packages.wheelhouse.clone(),
-            mirror: cfg.packages.mirror.clone(),
-            http: airlock_gateway_egress::http_client(),
-            sql: sql_hook.clone(),
-            session_id: None,
-        },
-    })?);
+    let local_backend =
+        || -> anyhow::Result<Arc<dyn airlock_gateway_domain::ports::SandboxBackend>> {
+            Ok(Arc::new(LocalBackend::new(LocalBackendConfig {
+                state_dir: cfg.state.dir.clone(),
+                agent_path,
+                runtime_dir: local.runtime_dir.clone(),
+                bwrap_path: local.bwrap_path.clone(),
+                setpriv_path: local.setpriv_path.clone(),
+                uid_base: local.uid_base,
+                uid_count: local.uid_count,
+                cgroups: if local.cgroups == "best_effort" {
+                    CgroupMode::BestEffort
+                } else {
+                    CgroupMode::Required
+                },
+                instance_id: cfg.server.instance_id.clone(),
+                extra_ro_binds: local.extra_ro_binds.clone(),
+                start_timeout: Duration::from_secs(local.start_timeout_seconds),
+                egress_resolver: airlock_gateway_egress::ProxyConfig {
+                    overrides: cfg.egress.resolve_map(),
+                    wheelhouse: cfg.packages.wheelhouse.clone(),
+                    mirror: cfg.packages.mirror.clone(),
+                    http: airlock_gateway_egress::http_client(),
+                    sql: sql_hook.clone(),
+                    session_id: None,
+                },
+            })?))
+        };
+    let backend = match cfg.sandbox.backend {
+        airlock_gateway_config::SandboxBackendKind::Local => local_backend()?,
+        airlock_gateway_config::SandboxBackendKind::Kubernetes => {
+            crate::kubernetes_wiring::backend(&cfg).await?
+        }
+    };
 
     let auth = Arc::new(Authenticator::new(issuers(&cfg)?)?);
     let gateway = Gateway::new(

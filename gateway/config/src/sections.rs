@@ -353,6 +353,41 @@ fn validate_limits(l: &Limits) -> Result<(), ConfigError> {
 pub struct Sandbox {
     pub backend: SandboxBackendKind,
     pub local: LocalSandbox,
+    pub kubernetes: KubernetesSandbox,
+}
+
+/// `[sandbox.kubernetes]`: one pod per session (docs/kubernetes.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesSandbox {
+    /// The API server; default: in-cluster service account, else the kubeconfig.
+    pub api_url: Option<String>,
+    /// Sandbox pods live here and nowhere else.
+    pub namespace: String,
+    pub image: String,
+    /// `gvisor` or `kata` in production.
+    pub runtime_class: Option<String>,
+    pub agent_port: u16,
+    pub user_namespace: bool,
+    pub start_timeout_seconds: u64,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub node_selector: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KubernetesSandbox {
+    fn default() -> Self {
+        Self {
+            api_url: None,
+            namespace: "airlock-sandboxes".into(),
+            image: "airlock-sandbox:latest".into(),
+            runtime_class: None,
+            agent_port: 7070,
+            user_namespace: true,
+            start_timeout_seconds: 120,
+            labels: Default::default(),
+            node_selector: Default::default(),
+        }
+    }
 }
 
 impl Sandbox {
@@ -366,6 +401,27 @@ impl Sandbox {
                 "sandbox.local.uid_base",
                 "sandbox uids must be a non-empty range starting at 10000 or above",
             ));
+        }
+        if self.backend == SandboxBackendKind::Kubernetes {
+            let k = &self.kubernetes;
+            let dns = |s: &str| {
+                !s.is_empty()
+                    && s.len() <= 63
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            };
+            if !dns(&k.namespace) {
+                return Err(invalid(
+                    "sandbox.kubernetes.namespace",
+                    "a DNS label (a-z, 0-9, '-')",
+                ));
+            }
+            if k.image.is_empty() || k.agent_port == 0 || k.start_timeout_seconds == 0 {
+                return Err(invalid(
+                    "sandbox.kubernetes.image",
+                    "image, agent_port and start_timeout_seconds must be set",
+                ));
+            }
         }
         if l.start_timeout_seconds == 0 {
             return Err(invalid(
@@ -382,6 +438,7 @@ impl Sandbox {
 pub enum SandboxBackendKind {
     #[default]
     Local,
+    Kubernetes,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -106,3 +106,14 @@ fn audit_settings_are_validated_with_the_key_named() {
     assert!(e.contains("audit.redact_patterns[0]"), "{e}");
     assert!(err(&format!("{DEV}[audit]\ncode = \"sometimes\"\n"), &[]) != "accepted");
 }
+
+#[test]
+fn the_kubernetes_backend_needs_a_valid_namespace() {
+    let ok = err(&format!("{DEV}[sandbox]\nbackend = \"kubernetes\"\n"), &[]);
+    assert_eq!(ok, "accepted");
+    let e = err(
+        &format!("{DEV}[sandbox]\nbackend = \"kubernetes\"\n[sandbox.kubernetes]\nnamespace = \"Sandboxes!\"\n"),
+        &[],
+    );
+    assert!(e.contains("sandbox.kubernetes.namespace"), "{e}");
+}

@@ -64,6 +64,19 @@ fn is_not_found(e: &kube::Error) -> bool {
 }
 
 impl PodManager {
+    /// Connects to `api_url` (plain URL, e.g. a proxy or a test server), or else to the
+    /// in-cluster service account or the kubeconfig.
+    pub async fn connect(api_url: Option<&str>, template: PodTemplate) -> Result<Self, String> {
+        let client = match api_url {
+            Some(u) => {
+                let uri: http::Uri = u.parse().map_err(|e| format!("{u}: {e}"))?;
+                Client::try_from(kube::Config::new(uri)).map_err(|e| e.to_string())?
+            }
+            None => Client::try_default().await.map_err(|e| e.to_string())?,
+        };
+        Ok(Self::new(client, template))
+    }
+
     pub fn new(client: Client, template: PodTemplate) -> Self {
         Self {
             pods: Api::namespaced(client.clone(), &template.namespace),
