@@ -10,12 +10,9 @@ use airlock_gateway_domain::{
     ports::{AuditPublisher, Store},
 };
 use std::{
-    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
-
-use airlock_tests::KillOnDrop;
 
 pub struct KafkaReport {
     pub events: u64,
@@ -25,16 +22,6 @@ pub struct KafkaReport {
     pub read_back: u64,
     pub duplicates: u64,
     pub chain_ok: bool,
-}
-
-fn tansu() -> Option<std::path::PathBuf> {
-    let p = std::env::var_os("AIRLOCK_TEST_TANSU")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cargo/bin/tansu")
-        });
-    p.exists().then_some(p)
 }
 
 fn settings(brokers: &str, topic: &str) -> KafkaSettings {
@@ -59,38 +46,17 @@ fn event_data(i: u64) -> serde_json::Value {
 }
 
 /// A fresh broker with its own log, killed when dropped.
-async fn broker(bin: &std::path::Path) -> (KillOnDrop, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "sqlite://tansu.db"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (KillOnDrop(child), format!("127.0.0.1:{port}"), dir)
+async fn broker() -> airlock_tests::tansu::Broker {
+    tokio::task::spawn_blocking(airlock_tests::tansu::Broker::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub async fn kafka_bench() -> Option<KafkaReport> {
-    let Some(bin) = tansu() else {
+    if airlock_tests::tansu::installed().is_none() {
         println!("(kafka: no tansu broker installed; run deploy/install-kafka-broker.sh)");
         return None;
-    };
+    }
     let n: u64 = std::env::var("AIRLOCK_BENCH_KAFKA_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -134,7 +100,8 @@ pub async fn kafka_bench() -> Option<KafkaReport> {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // Each phase gets a fresh, empty broker.
-    let (raw_broker, brokers, raw_dir) = broker(&bin).await;
+    let raw_broker = broker().await;
+    let brokers = raw_broker.brokers();
     let raw =
         KafkaPublisher::new(settings(&brokers, "bench-raw")).unwrap_or_else(|e| panic!("{e}"));
     raw.ensure_topic(Duration::from_secs(10))
@@ -145,8 +112,10 @@ pub async fn kafka_bench() -> Option<KafkaReport> {
         raw.publish(chunk).await.unwrap_or_else(|e| panic!("{e}"));
     }
     let baseline_per_s = n as f64 / t.elapsed().as_secs_f64();
-    drop((raw, raw_broker, raw_dir));
-    let (_broker, brokers, _broker_dir) = broker(&bin).await;
+    drop(raw);
+    drop(tokio::task::spawn_blocking(move || drop(raw_broker)).await);
+    let broker = broker().await;
+    let brokers = broker.brokers();
 
     let publisher =
         KafkaPublisher::new(settings(&brokers, "bench-audit")).unwrap_or_else(|e| panic!("{e}"));

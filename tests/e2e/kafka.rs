@@ -1,103 +1,19 @@
 //! A real Kafka-protocol broker (tansu) on 127.0.0.1 for the audit tests, and the independent
 //! Python client (confluent-kafka) that reads and writes topics.
 
-use crate::harness::{self, KillOnDrop};
+use crate::harness;
 use serde_json::Value;
 use std::{
-    path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
-
-fn tansu_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("AIRLOCK_TEST_TANSU") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
-        });
-    let p = home.join("bin/tansu");
-    assert!(
-        p.exists(),
-        "the Kafka broker is not installed: run deploy/install-kafka-broker.sh (.ci/run does)"
-    );
-    p
-}
 
 /// The Python with confluent-kafka (deploy/test.sh sets AIRLOCK_TEST_PYTHON).
 fn python() -> String {
     std::env::var("AIRLOCK_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-/// One broker with a SQLite log in its own directory; stop and start keep the log.
-pub struct Broker {
-    pub port: u16,
-    dir: tempfile::TempDir,
-    child: Option<KillOnDrop>,
-}
-
-impl Broker {
-    pub fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("airlock-kafka-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut b = Self {
-            port: harness::free_port(),
-            dir,
-            child: None,
-        };
-        b.resume();
-        b
-    }
-
-    pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the broker again on the same port with the same log.
-    pub fn resume(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("tansu.log"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let child = Command::new(tansu_bin())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            // tansu reads the path of a sqlite:// URL relative to its working directory.
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(self.dir.path())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap_or_else(|e| panic!("{e}")))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting tansu: {e}"));
-        self.child = Some(KillOnDrop(child));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("tansu did not listen on {}", self.port);
-    }
-
-    /// Stops the broker (SIGKILL: it gets no chance to tidy up).
-    pub fn stop(&mut self) {
-        self.child = None;
-    }
-}
+pub use airlock_tests::tansu::Broker;
 
 /// Every message of `topic`, read by the independent client.
 pub fn read_topic(brokers: &str, topic: &str) -> Vec<Value> {
