@@ -42,6 +42,9 @@ missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v psql >/dev/null || missing+=(postgresql-client)
 command -v python3 >/dev/null || missing+=(python3)
+# curl (the in-sandbox SQL test calls sql.airlock with it), pkill (stand-in kubelet cleanup).
+command -v curl >/dev/null || missing+=(curl)
+command -v pkill >/dev/null || missing+=(procps)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -151,7 +151,7 @@ fn broker_outage_refuses_new_work_past_the_backlog_and_loses_nothing() {
                 .unwrap_or(u64::MAX),
         )
     };
-    kafka::wait_until("the relay to catch up", Duration::from_secs(30), || {
+    harness::wait_until("the relay to catch up", Duration::from_secs(30), || {
         backlog().1 == 0
     });
 
@@ -179,7 +179,7 @@ fn broker_outage_refuses_new_work_past_the_backlog_and_loses_nothing() {
     assert_eq!(api.post("/v1/sessions", serde_json::json!({})).status, 503);
 
     broker.resume();
-    kafka::wait_until(
+    harness::wait_until(
         "the backlog to drain after the broker returned",
         Duration::from_secs(60),
         || backlog() == (200, 0),
@@ -337,7 +337,7 @@ fn replicas_on_one_postgres_keep_one_chain_each_and_adopt_a_dead_replicas_tail()
     broker.resume();
     // B relays its own chain and, once A's lease ends, A's tail.
     let pending = || pg.query("SELECT count(*) FROM audit_outbox WHERE published_at IS NULL");
-    kafka::wait_until("B to relay A's tail", Duration::from_secs(60), || {
+    harness::wait_until("B to relay A's tail", Duration::from_secs(60), || {
         pending() == ["0"]
     });
     stdout_of(&api_b.run(&sb, "python", "print('b again')"));

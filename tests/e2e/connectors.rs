@@ -369,7 +369,7 @@ fn a_lease_left_by_a_killed_gateway_is_revoked_when_it_starts_again() {
         })
     };
     let mut user = String::new();
-    crate::kafka::wait_until(
+    crate::harness::wait_until(
         "the slow query's credential",
         std::time::Duration::from_secs(20),
         || {

@@ -3,10 +3,7 @@
 
 use crate::harness;
 use serde_json::Value;
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::process::{Command, Stdio};
 
 /// The Python with confluent-kafka (deploy/test.sh sets AIRLOCK_TEST_PYTHON).
 fn python() -> String {
@@ -78,16 +75,4 @@ pub fn relay_config(brokers: &str, topic: &str, max_backlog: u64, batch_size: u3
     format!(
         "\n[audit]\ncheckpoint_interval_seconds = 2\n\n[audit.kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\npartitions = 3\nmax_backlog = {max_backlog}\nbatch_size = {batch_size}\nlease_seconds = 5\n"
     )
-}
-
-/// Waits until `f` holds (polling), or panics with `what`.
-pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
 }

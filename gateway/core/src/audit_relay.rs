@@ -45,8 +45,7 @@ pub struct AuditRelay {
 }
 
 fn now_ms() -> i64 {
-    let t = airlock_gateway_domain::now();
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    airlock_gateway_domain::unix_ms(airlock_gateway_domain::now())
 }
 
 impl AuditRelay {

@@ -48,10 +48,12 @@ pub(crate) struct ConnectorRun {
 }
 
 /// How one connector run goes.
-pub(crate) struct RunOpts {
+pub(crate) struct RunOpts<'a> {
     pub timeout: Duration,
     /// From code in the sandbox: every row in the answer, no workspace file.
     pub nested: bool,
+    /// What analysis found in the SQL (recorded with the statement).
+    pub facts: Option<&'a airlock_gateway_domain::connectors::SqlFacts>,
 }
 
 pub(crate) const CREDENTIAL_ISSUED: &str = "credential.issued";
@@ -81,31 +83,32 @@ fn csv_bytes(r: &SqlResult) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-/// Scrubs the result: the redactor's patterns, and the credential's own password by value
-/// (a query can read it back, for example from a comment the role was created with).
-fn scrub_result(red: &Redactor, r: &mut SqlResult, password: &str) {
-    let literal = |s: &mut String| {
-        if !password.is_empty() && s.contains(password) {
-            *s = s.replace(password, crate::redact::REDACTED);
-        }
-    };
+/// Scrubs the result with the redactor (which knows the credential's password while the run
+/// lasts: a query can read it back, for example from a comment the role was created with).
+fn scrub_result(red: &Redactor, r: &mut SqlResult) {
     for c in &mut r.columns {
-        literal(c);
         red.redact_str(c);
-    }
-    fn walk(v: &mut serde_json::Value, f: &dyn Fn(&mut String)) {
-        match v {
-            serde_json::Value::String(s) => f(s),
-            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, f)),
-            serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(x, f)),
-            _ => {}
-        }
     }
     for row in &mut r.rows {
         for v in row.iter_mut() {
-            walk(v, &literal);
             red.redact_value(v);
         }
+    }
+}
+
+/// Keeps a secret registered with the redactor until dropped, on every path out of a run.
+struct RegisteredSecret<'a>(&'a Redactor, String);
+
+impl<'a> RegisteredSecret<'a> {
+    fn new(red: &'a Redactor, secret: &str) -> Self {
+        red.add_secret(secret);
+        Self(red, secret.to_owned())
+    }
+}
+
+impl Drop for RegisteredSecret<'_> {
+    fn drop(&mut self) {
+        self.0.forget_secret(&self.1);
     }
 }
 
@@ -135,7 +138,7 @@ impl Gateway {
         live: &crate::service::LiveSession,
         sql: &str,
         grant: &ConnectorGrant,
-        opts: RunOpts,
+        opts: RunOpts<'_>,
     ) -> Result<ConnectorRun, (GatewayError, Vec<NewEvent>)> {
         let started = std::time::Instant::now();
         let sid = exec.session_id.to_string();
@@ -185,7 +188,7 @@ impl Gateway {
             }
         };
         let red = self.deps.audit.redactor();
-        red.add_secret(&cred.password);
+        let _registered = RegisteredSecret::new(red, &cred.password);
         let lease_hash = keyed_hash(&self.deps.connectors.lease_hash_key, &cred.lease_id);
         // Kept until revoked, so a crash mid-query leaves a lease the next sweep revokes.
         let now_ms = ms(airlock_gateway_domain::now());
@@ -203,7 +206,6 @@ impl Gateway {
             tracing::error!(error = %e, "recording the lease failed; revoking it");
             let _ = broker.revoke(&cred.lease_id).await;
             self.lease_in_use(&lease_hash, false);
-            red.forget_secret(&cred.password);
             return Err(unavailable(
                 ErrorCode::Internal,
                 "the credential's lease could not be recorded; it was revoked".into(),
@@ -225,7 +227,6 @@ impl Gateway {
                 .lease_closed(&lease_hash, ms(airlock_gateway_domain::now()))
                 .await;
             self.lease_in_use(&lease_hash, false);
-            red.forget_secret(&cred.password);
             return Err((e, vec![]));
         }
         let mut evs = vec![];
@@ -238,7 +239,6 @@ impl Gateway {
         // Revoked at once, whatever happened; a failure is retried by the broker and recorded,
         // never dropped (the lease still ends with the execution's deadline).
         let revoked = broker.revoke(&cred.lease_id).await;
-        red.forget_secret(&cred.password);
         if revoked.is_ok() {
             let _ = self
                 .deps
@@ -247,11 +247,11 @@ impl Gateway {
                 .await;
         }
         self.lease_in_use(&lease_hash, false);
-        let facts = serde_json::to_value(live_facts(self, &grant.name, sql)).unwrap_or_default();
+        let facts = serde_json::to_value(opts.facts).unwrap_or_default();
         let mut out_err = None;
         let (outcome_end, sql_result) = match result {
             Ok(mut r) => {
-                scrub_result(red, &mut r, &cred.password);
+                scrub_result(red, &mut r);
                 (JobEnd::Completed, Some(r))
             }
             Err(ConnectorError::Unavailable(m)) => {
@@ -271,8 +271,6 @@ impl Gateway {
             Err(ConnectorError::Query(m)) => {
                 let mut m = m;
                 red.redact_str(&mut m);
-                // The password is known here even after forget: scrub it by value too.
-                m = m.replace(&cred.password, crate::redact::REDACTED);
                 out_err = Some(m);
                 (JobEnd::Failed, None)
             }
@@ -370,15 +368,6 @@ impl Gateway {
     }
 }
 
-fn live_facts(
-    gw: &Gateway,
-    connector: &str,
-    sql: &str,
-) -> airlock_gateway_domain::connectors::SqlFacts {
-    let (dialect, schema) = gw.connector_dialect(connector);
-    gw.deps.analyzer.analyze_sql(dialect, &schema, sql)
-}
-
 fn revoked_event(
     ev: &impl Fn(&'static str, serde_json::Value) -> NewEvent,
     base: &impl Fn(serde_json::Value) -> serde_json::Value,
@@ -470,7 +459,7 @@ impl airlock_gateway_domain::ports::SandboxSql for SandboxSqlPort {
 }
 
 fn ms(t: time::OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    airlock_gateway_domain::unix_ms(t)
 }
 
 impl Gateway {

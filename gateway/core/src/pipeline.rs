@@ -179,6 +179,7 @@ impl Gateway {
                     crate::connector_run::RunOpts {
                         timeout: Duration::from_secs(u64::from(timeout_seconds)),
                         nested,
+                        facts: facts.sql.as_ref(),
                     },
                 )
                 .instrument(tracing::info_span!("enforce", backend = "connector"))

@@ -32,6 +32,11 @@ pub use principal::Principal;
 pub use session::{Session, SessionStatus};
 
 /// Current UTC time truncated to milliseconds, the precision the store keeps.
+/// Unix milliseconds of `t` (the state DB's time unit).
+pub fn unix_ms(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 pub fn now() -> time::OffsetDateTime {
     let t = time::OffsetDateTime::now_utc();
     let ms = t.millisecond();

@@ -5,7 +5,7 @@ use sqlx::{any::AnyRow, Row};
 use time::OffsetDateTime;
 
 pub fn ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    airlock_gateway_domain::unix_ms(t)
 }
 
 pub fn from_ms(v: i64) -> Result<OffsetDateTime, StoreError> {
