@@ -1,7 +1,8 @@
 //! The Kubernetes backend against a fake API server at the HTTP level (tests/src/fake_kube.rs):
-//! it records every request, keeps pods and Secrets in memory, and serves status transitions:
-//! a pod is `Pending` on its first read, then what its name asks for (`ok-`/`sbx-`: running and
-//! ready; `pull-`: ImagePullBackOff; `oom-`: OOMKilled; `evict-`: evicted).
+//! it records every request, keeps pods, Secrets and Leases in memory, streams watch events,
+//! and serves status transitions: a pod is `Pending`, then what its name asks for (`pull-`:
+//! ImagePullBackOff; `oom-`: OOMKilled; `evict-`: evicted; else running and ready, after its
+//! readiness probe passes when a stand-in kubelet runs real agents).
 
 use airlock_gateway_domain::Limits;
 use airlock_gateway_sandbox_kubernetes::{PodFailure, PodManager, PodTemplate};
@@ -13,8 +14,20 @@ use std::{
     time::Duration,
 };
 
+/// Waits (without blocking the runtime) until `f` holds, or panics with `what`.
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn manager() -> (PodManager, Arc<Mutex<State>>) {
-    let state = Arc::new(Mutex::new(State::default()));
+    let state = fake_kube::state(Some("10.0.0.7"), None, false);
     let port = fake_kube::serve(state.clone()).await;
     let template = PodTemplate {
         name: "default".into(),
@@ -35,16 +48,23 @@ async fn manager() -> (PodManager, Arc<Mutex<State>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_pod_is_created_hardened_in_the_sandbox_namespace_and_becomes_ready() {
     let (m, state) = manager().await;
-    m.create("ok-1", "ses_a", Some("acme"), &Limits::default(), "tok-123")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    m.create(
+        "ok-1",
+        Some("ses_a"),
+        Some("acme"),
+        &Limits::default(),
+        "tok-123",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let ip = m.wait_ready("ok-1", Duration::from_secs(5)).await;
-    assert_eq!(ip, Ok("10.0.0.7".into()), "ready after the Pending read");
+    assert_eq!(ip, Ok("10.0.0.7".into()), "ready once the watch saw it run");
     let st = state.lock().unwrap_or_else(|e| e.into_inner());
-    // The token goes in a Secret first; the pod mounts it.
-    assert_eq!(st.requests[0].0, "POST");
-    let paths: Vec<&str> = st
-        .requests
+    // The token goes in a Secret first; the pod mounts it (the watch's list and watch
+    // requests aside).
+    let writes: Vec<&(String, String)> = st.requests.iter().filter(|(m, _)| m != "GET").collect();
+    assert_eq!(writes[0].0, "POST");
+    let paths: Vec<&str> = writes
         .iter()
         .map(|(_, p)| p.split('?').next().unwrap_or(""))
         .collect();
@@ -52,15 +72,22 @@ async fn a_session_pod_is_created_hardened_in_the_sandbox_namespace_and_becomes_
         paths[0].ends_with("/secrets") && paths[1].ends_with("/pods"),
         "{paths:?}"
     );
-    assert_eq!(st.secrets["ok-1-token"]["stringData"]["token"], "tok-123");
+    // base64 of "tok-123": the start-up token, which only lets the gateway claim the pod.
+    assert_eq!(st.secrets["ok-1-token"]["data"]["token"], "dG9rLTEyMw==");
     let pod = &st.pods["ok-1"];
     let c = &pod["spec"]["containers"][0];
     assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
     assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(pod["metadata"]["labels"]["airlock.dev/tenant"], "acme");
-    // Nothing outside the sandbox namespace, ever.
+    assert_eq!(pod["metadata"]["labels"]["airlock.dev/state"], "claimed");
+    let args = c["args"].as_array().cloned().unwrap_or_default();
+    assert!(args.contains(&json!("--claimable")), "{args:?}");
+    assert_eq!(c["readinessProbe"]["tcpSocket"]["port"], 7070);
+    assert_eq!(c["env"][0]["value"], "http://127.0.0.1:3128", "the relay");
+    // Nothing outside the sandbox namespace, ever (watches included).
     let prefix = format!("/api/v1/namespaces/{NS}/");
+    assert!(st.requests.iter().any(|(_, p)| p.contains("watch=true")));
     assert!(
         st.requests.iter().all(|(_, p)| p.starts_with(&prefix)),
         "{:?}",
@@ -70,47 +97,68 @@ async fn a_session_pod_is_created_hardened_in_the_sandbox_namespace_and_becomes_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_failures_become_clear_errors() {
-    let (m, _state) = manager().await;
+    let (m, state) = manager().await;
     for (name, want) in [
-        ("pull-1", "ImagePull"),
-        ("oom-1", "OutOfMemory"),
-        ("evict-1", "Evicted"),
+        ("pull-1", "image_pull"),
+        ("oom-1", "oom_killed"),
+        ("evict-1", "evicted"),
     ] {
-        m.create(name, "ses_x", None, &Limits::default(), "t")
+        m.create(name, Some("ses_x"), None, &Limits::default(), "t")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let r = m.wait_ready(name, Duration::from_secs(5)).await;
-        let got = format!("{:?}", r.err());
-        assert!(got.contains(want), "{name}: {got}");
+        assert_eq!(
+            r.as_ref().err().map(PodFailure::code),
+            Some(want),
+            "{name}: {r:?}"
+        );
     }
     assert_eq!(
         m.wait_ready("never-created", Duration::from_secs(1)).await,
-        Err(PodFailure::Deleted)
+        Err(PodFailure::Timeout)
     );
+    // A running pod that fails later: the watch turns it into the failure, no polling.
+    for (name, change, want) in [
+        ("ok-oom", Some(fake_kube::oom_killed()), "oom_killed"),
+        ("ok-node", Some(fake_kube::node_lost()), "node_lost"),
+        ("ok-gone", None, "pod_deleted"),
+    ] {
+        m.create(name, Some("ses_y"), None, &Limits::default(), "t")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(m.wait_ready(name, Duration::from_secs(5)).await.is_ok());
+        assert_eq!(m.failure(name), None);
+        match change {
+            Some(status) => fake_kube::set_status(&state, name, status),
+            None => fake_kube::vanish(&state, name),
+        }
+        eventually(name, || m.failure(name).map(|f| f.code()) == Some(want)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_pods_of_unknown_sessions_are_deleted_with_their_secrets() {
     let (m, state) = manager().await;
-    for (pod, ses) in [("ok-a", "ses_a"), ("ok-b", "ses_b")] {
+    for (pod, ses) in [
+        ("ok-a", Some("ses_a")),
+        ("ok-b", Some("ses_b")),
+        ("ok-w", None),
+    ] {
         m.create(pod, ses, None, &Limits::default(), "t")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        assert!(m.wait_ready(pod, Duration::from_secs(5)).await.is_ok());
     }
     let live: HashSet<String> = ["ses_a".to_owned()].into();
     let deleted = m
         .delete_orphans(&live)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(deleted, ["ok-b"]);
-    let names: Vec<String> = m
-        .list()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    assert_eq!(names, ["ok-a"]);
+    assert_eq!(deleted, ["ok-b"], "a warm pool pod is not an orphan");
+    eventually("ok-b gone from the watch", || m.pod("ok-b").is_none()).await;
+    let mut names: Vec<String> = m.pods().into_iter().map(|p| p.name).collect();
+    names.sort();
+    assert_eq!(names, ["ok-a", "ok-w"]);
     let (b_gone, a_kept) = {
         let st = state.lock().unwrap_or_else(|e| e.into_inner());
         (
@@ -123,90 +171,15 @@ async fn after_a_restart_pods_of_unknown_sessions_are_deleted_with_their_secrets
     m.delete("ok-b").await.unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// The backend end to end: the fake API server's stand-in kubelet starts the real
-/// `airlock-agent` on 127.0.0.1 with the token from the pod's Secret when the pod is created;
-/// the backend waits for the pod, reaches the agent over TCP and runs code in it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_runs_code_in_its_pod_through_the_agent_over_tcp() {
-    let _host_agent = HOST_AGENT.lock().await;
-    use airlock_gateway_domain::{
-        ports::{SandboxBackend, SandboxJob, SandboxSpec},
-        ExecutionId, Language, SessionId,
-    };
-    use airlock_gateway_sandbox_kubernetes::KubernetesBackend;
-    let agent_port = crate::harness::free_port();
-    let dir = Arc::new(tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")));
-    let agents: Arc<Mutex<Vec<GroupKill>>> = Arc::default();
-    let state = Arc::new(Mutex::new(State {
-        pod_ip: Some("127.0.0.1".into()),
-        on_pod: Some(kubelet(dir.clone(), agent_port, agents.clone())),
-        ..Default::default()
-    }));
-    let port = fake_kube::serve(state.clone()).await;
-    let template = PodTemplate {
-        name: "default".into(),
-        namespace: NS.into(),
-        image: "airlock-sandbox:test".into(),
-        runtime_class: None,
-        labels: BTreeMap::new(),
-        node_selector: BTreeMap::new(),
-        user_namespace: true,
-        agent_port,
-    };
-    let manager = PodManager::connect(Some(&format!("http://127.0.0.1:{port}")), template.clone())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let backend = KubernetesBackend::new(manager, template, Duration::from_secs(60));
-    let session = SessionId::generate();
-    let sandbox = backend
-        .create(SandboxSpec {
-            session_id: session.clone(),
-            limits: Limits::default(),
-        })
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}: {}",
-                std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default()
-            )
-        });
-    let out = sandbox
-        .run(SandboxJob {
-            execution_id: ExecutionId::generate(),
-            language: Language::Python,
-            code: "x = 6 * 7\nprint(x)".into(),
-            timeout: Duration::from_secs(30),
-            output_limit: 1 << 20,
-            egress: None,
-            packages: vec![],
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(out.stdout, "42\n", "{out:?}");
-    let path = airlock_gateway_domain::files::WorkspacePath::parse("data.csv")
-        .unwrap_or_else(|e| panic!("{e}"));
-    sandbox
-        .write_file(&path, b"a,b\n1,2\n".to_vec())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        sandbox.read_file(&path, 100).await.ok(),
-        Some(b"a,b\n1,2\n".to_vec())
-    );
-    assert!(sandbox.alive().await);
-    let name = airlock_gateway_sandbox_kubernetes::pod_name(&session);
-    assert!(state
-        .lock()
-        .map(|s| s.pods.contains_key(&name))
-        .unwrap_or(false));
-    sandbox.destroy().await.unwrap_or_else(|e| panic!("{e}"));
-    let (pods, secrets) = state
-        .lock()
-        .map(|s| (s.pods.len(), s.secrets.len()))
-        .unwrap_or((9, 9));
-    assert_eq!((pods, secrets), (0, 0), "pod and token Secret deleted");
-    assert!(!sandbox.alive().await);
-    drop(agents);
+/// Five free loopback ports in a row for one host-run agent's kernel (in a pod the kernel has
+/// its own loopback; on the test host each stand-in pod needs its own range).
+fn kernel_port_base() -> u16 {
+    loop {
+        let p = crate::harness::free_port();
+        if p < 65000 && (1..5).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
+            return p;
+        }
+    }
 }
 
 /// Kills the agent's process group and its kernel (which the agent starts in a session of its
@@ -229,73 +202,497 @@ impl Drop for GroupKill {
     }
 }
 
-/// The agents these tests start on the host share the kernel's fixed loopback ports: one at a
-/// time.
-static HOST_AGENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+type Agents = Arc<Mutex<Vec<GroupKill>>>;
 
-/// A stand-in kubelet: when a pod is created, the real `airlock-agent` starts on 127.0.0.1 with
-/// the token from the pod's Secret.
-fn kubelet(
-    dir: Arc<tempfile::TempDir>,
-    agent_port: u16,
-    agents: Arc<Mutex<Vec<GroupKill>>>,
-) -> fake_kube::OnPod {
+/// A stand-in kubelet: when a pod is created, the real `airlock-agent` starts at the pod's own
+/// loopback IP (127.0.1.N) with the start-up token from the pod's Secret, `--claimable` as the
+/// pod's arguments say, its relay at the pod IP's port 3128 and the pod's proxy variables
+/// pointing there (a pod's 127.0.0.1 is its own; the host's is shared).
+fn kubelet(dir: Arc<tempfile::TempDir>, agent_port: u16, agents: Agents) -> fake_kube::OnPod {
     let agent_bin = crate::harness::bin_dir().join("airlock-agent");
     assert!(agent_bin.exists(), "build the binaries first");
-    let (d, a) = (dir, agents);
-    Box::new(move |_pod, secret| {
+    Box::new(move |pod, secret, ip| {
+        use base64::Engine;
+        let name = pod["metadata"]["name"].as_str().unwrap_or("pod");
         let token = secret
-            .and_then(|s| s["stringData"]["token"].as_str())
+            .and_then(|s| s["data"]["token"].as_str())
+            .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
             .unwrap_or_default();
-        let token_file = d.path().join("token");
-        let ws = d.path().join("workspace");
+        let d = dir.path().join(name);
+        let ws = d.join("workspace");
         std::fs::create_dir_all(&ws).unwrap_or_else(|e| panic!("{e}"));
+        let token_file = d.join("token");
         std::fs::write(&token_file, token).unwrap_or_else(|e| panic!("{e}"));
+        let args: Vec<String> = pod["spec"]["containers"][0]["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        let proxy = format!("http://{ip}:3128");
         use std::os::unix::process::CommandExt;
-        // Kernel ports are fixed (52001-52005; a pod has its own loopback): one such agent at
-        // a time on a host.
-        let child = std::process::Command::new(&agent_bin)
-            // Its own process group, killed with it.
-            .process_group(0)
-            .args(["--listen", &format!("tcp:127.0.0.1:{agent_port}")])
+        let mut cmd = std::process::Command::new(&agent_bin);
+        cmd.process_group(0)
+            .args(["--listen", &format!("tcp:{ip}:{agent_port}")])
             .arg("--token-file")
             .arg(&token_file)
+            .args(args.iter().filter(|a| *a == "--claimable"))
             .arg("--workspace")
             .arg(&ws)
             .arg("--runtime-dir")
-            .arg(d.path().join("kernel"))
+            .arg(d.join("kernel"))
+            .args(["--kernel-port-base", &kernel_port_base().to_string()])
+            .args(["--egress-listen", &format!("{ip}:3128")])
+            .env("HTTP_PROXY", &proxy)
+            .env("http_proxy", &proxy)
+            .env("HTTPS_PROXY", &proxy)
+            .env("https_proxy", &proxy)
             .stdout(std::process::Stdio::null())
             .stderr(
-                std::fs::File::create(d.path().join("agent.log"))
+                std::fs::File::create(d.join("agent.log"))
                     .map(std::process::Stdio::from)
                     .unwrap_or_else(|_| std::process::Stdio::null()),
-            )
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
-        a.lock()
+            );
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+        agents
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(GroupKill(child, d.path().join("kernel")));
+            .push(GroupKill(child, d.join("kernel")));
     })
 }
 
-/// The gateway binary with `[sandbox] backend = "kubernetes"` against the fake API server: a
-/// session is a pod, code runs in it, deleting the session deletes the pod and its Secret.
-#[test]
-fn the_gateway_runs_sessions_as_pods_when_configured() {
-    let _host_agent = HOST_AGENT.blocking_lock();
-    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+/// A fake API server whose pods run real agents.
+async fn cluster() -> (
+    fake_kube::Shared,
+    String,
+    u16,
+    Arc<tempfile::TempDir>,
+    Agents,
+) {
     let agent_port = crate::harness::free_port();
     let dir = Arc::new(tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")));
-    let agents: Arc<Mutex<Vec<GroupKill>>> = Arc::default();
-    let state = Arc::new(Mutex::new(State {
-        pod_ip: Some("127.0.0.1".into()),
-        on_pod: Some(kubelet(dir.clone(), agent_port, agents.clone())),
-        ..Default::default()
-    }));
-    let port = rt.block_on(fake_kube::serve(state.clone()));
-    let api_url = format!("http://127.0.0.1:{port}");
+    let agents: Agents = Arc::default();
+    let state = fake_kube::state(
+        None,
+        Some(kubelet(dir.clone(), agent_port, agents.clone())),
+        true,
+    );
+    let port = fake_kube::serve(state.clone()).await;
+    (
+        state,
+        format!("http://127.0.0.1:{port}"),
+        agent_port,
+        dir,
+        agents,
+    )
+}
+
+fn template(agent_port: u16) -> PodTemplate {
+    PodTemplate {
+        name: "default".into(),
+        namespace: NS.into(),
+        image: "airlock-sandbox:test".into(),
+        runtime_class: None,
+        labels: BTreeMap::new(),
+        node_selector: BTreeMap::new(),
+        user_namespace: true,
+        agent_port,
+    }
+}
+
+async fn backend(
+    api: &str,
+    agent_port: u16,
+    identity: &str,
+    pool_size: usize,
+    egress: Option<Arc<airlock_gateway_egress::EgressHub>>,
+) -> airlock_gateway_sandbox_kubernetes::KubernetesBackend {
+    use airlock_gateway_sandbox_kubernetes::{KubernetesBackend, KubernetesOptions, PoolSettings};
+    let manager = PodManager::connect(Some(api), template(agent_port))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    KubernetesBackend::start(
+        manager,
+        KubernetesOptions {
+            start_timeout: Duration::from_secs(60),
+            pool: (pool_size > 0).then(|| PoolSettings {
+                size: pool_size,
+                identity: identity.into(),
+                lease_name: "airlock-sandbox-pool".into(),
+                lease_seconds: 2,
+                limits: Limits::default(),
+            }),
+            egress,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn job(
+    code: &str,
+    egress: Option<airlock_gateway_domain::egress::EgressGrant>,
+) -> airlock_gateway_domain::ports::SandboxJob {
+    airlock_gateway_domain::ports::SandboxJob {
+        execution_id: airlock_gateway_domain::ExecutionId::generate(),
+        language: airlock_gateway_domain::Language::Python,
+        code: code.into(),
+        timeout: Duration::from_secs(30),
+        output_limit: 1 << 20,
+        egress,
+        packages: vec![],
+    }
+}
+
+/// One plain-HTTP upstream on 127.0.0.1 that answers every request with `body`.
+async fn upstream(body: &'static str) -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+        }
+    });
+    port
+}
+
+/// The backend end to end with a warm pool: pool pods start with no session, tenant or usable
+/// token; a session claims one (no cold pod is created for it) and the pool refills; code runs
+/// in it over TCP; its egress goes through this replica's egress port under the execution's
+/// grant; another replica (or this one after a restart) re-attaches to the session with its
+/// kernel state intact; destroying deletes the pod and both Secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_claims_a_warm_pod_runs_code_with_governed_egress_and_survives_a_replica_change()
+{
+    use airlock_gateway_domain::{
+        egress::EgressGrant,
+        ports::{SandboxBackend, SandboxSpec},
+        SessionId,
+    };
+    let (state, api, agent_port, dir, agents) = cluster().await;
+    let allowed = upstream("hello from allowed").await;
+    let denied = upstream("should never be seen").await;
+    let hub = airlock_gateway_egress::EgressHub::bind(
+        "127.0.0.1:0",
+        None,
+        airlock_gateway_egress::ProxyConfig {
+            overrides: [
+                ("allowed.test".to_owned(), [127, 0, 0, 1].into()),
+                ("denied.test".to_owned(), [127, 0, 0, 1].into()),
+            ]
+            .into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let a = backend(&api, agent_port, "replica-a", 2, Some(hub.clone())).await;
+    let pool_ready = || a.pool().map_or(0, |p| p.ready_count());
+    eventually("two warm pods", || pool_ready() == 2).await;
+    {
+        let st = state.lock().unwrap_or_else(|e| e.into_inner());
+        for pod in st.pods.values() {
+            let labels = &pod["metadata"]["labels"];
+            assert_eq!(labels["airlock.dev/state"], "warm");
+            assert!(labels.get("airlock.dev/session").is_none(), "{labels}");
+            assert!(labels.get("airlock.dev/tenant").is_none(), "{labels}");
+        }
+        assert_eq!(
+            st.leases["airlock-sandbox-pool"]["spec"]["holderIdentity"],
+            "replica-a"
+        );
+    }
+    // A warm pod's start-up token answers a ping but runs nothing and reads no file.
+    {
+        let (name, ip) = warm_pod(&state);
+        let agent = airlock_gateway_agent_client::AgentClient::new(
+            airlock_gateway_agent_client::AgentAddr::Tcp(
+                format!("{ip}:{agent_port}")
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            startup_token(&state, &name),
+        );
+        assert_eq!(agent.ping().await.ok(), Some(true));
+        let refused = agent.list_files().await.err().map(|e| e.to_string());
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("not been claimed")),
+            "{refused:?}"
+        );
+    }
+    let posts_before = state.lock().map(|s| s.count("POST", "/pods")).unwrap_or(0);
+    let session = SessionId::generate();
+    let sandbox = a
+        .create(SandboxSpec {
+            session_id: session.clone(),
+            limits: Limits::default(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pod = a.pool().map(|_| ()).and_then(|()| {
+        let st = state.lock().ok()?;
+        st.pods
+            .iter()
+            .find(|(_, p)| p["metadata"]["labels"]["airlock.dev/state"] == "claimed")
+            .map(|(n, _)| n.clone())
+    });
+    let pod = pod.unwrap_or_else(|| panic!("no claimed pod"));
+    assert!(
+        pod.starts_with("sbx-pool-default-"),
+        "claimed from the pool: {pod}"
+    );
+    // The start-up token no longer works; it never could run code.
+    let startup = startup_token(&state, &pod);
+    let ip = state
+        .lock()
+        .map(|s| {
+            s.pods[&pod]["status"]["podIP"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let stale = airlock_gateway_agent_client::AgentClient::new(
+        airlock_gateway_agent_client::AgentAddr::Tcp(
+            format!("{ip}:{agent_port}")
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
+        ),
+        startup,
+    );
+    assert!(
+        stale.list_files().await.is_err(),
+        "the start-up token is dead after the claim"
+    );
+
+    let code = format!(
+        "import urllib.request\nx = 41\nprint(urllib.request.urlopen('http://allowed.test:{allowed}/').read().decode())\n\
+         try:\n    urllib.request.urlopen('http://denied.test:{denied}/')\nexcept Exception as e:\n    print('refused', getattr(e, 'code', e))\n"
+    );
+    let grant = EgressGrant {
+        hosts: vec![format!("allowed.test:{allowed}")],
+        http_methods: vec!["GET".into()],
+        packages: vec![],
+        package_hashes: Default::default(),
+        decision_id: "dec_k8s".into(),
+    };
+    let out = sandbox
+        .run(job(&code, Some(grant)))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}",
+                std::fs::read_to_string(dir.path().join(&pod).join("agent.log"))
+                    .unwrap_or_default()
+            )
+        });
+    assert!(out.stdout.contains("hello from allowed"), "{out:?}");
+    assert!(out.stdout.contains("refused 403"), "{out:?}");
+    assert!(!out.stdout.contains("should never be seen"));
+    // Recorded as each connection ends (in any order).
+    let mut recs: Vec<(String, bool)> = out
+        .egress
+        .iter()
+        .map(|r| (r.host.clone(), r.admitted))
+        .collect();
+    recs.sort();
+    assert_eq!(
+        recs,
+        [
+            ("allowed.test".to_owned(), true),
+            ("denied.test".to_owned(), false)
+        ]
+    );
+    assert!(out
+        .egress
+        .iter()
+        .all(|r| r.decision_id.as_deref() == Some("dec_k8s")));
+    // Between executions the relay has no route at all.
+    let out = sandbox
+        .run(job(&format!("import urllib.request\ntry:\n    urllib.request.urlopen('http://allowed.test:{allowed}/')\nexcept Exception as e:\n    print('refused', getattr(e, 'code', e))\n"), None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.stdout.contains("refused 403"),
+        "no grant, no egress: {out:?}"
+    );
+
+    // The pool refills to two warm pods (one more pod created, none for the session itself).
+    eventually("the pool refilled", || pool_ready() == 2).await;
+    let posts_after = state.lock().map(|s| s.count("POST", "/pods")).unwrap_or(0);
+    assert_eq!(posts_after - posts_before, 1, "one refill, no cold pod");
+
+    // Another replica serves the same session: it re-attaches to the pod, the kernel's
+    // variables are still there.
+    let b = backend(&api, agent_port, "replica-b", 0, None).await;
+    let adopted = b
+        .adopt(&session)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("replica b found no sandbox for the session"));
+    let out = adopted
+        .run(job("print(x + 1)", None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.stdout, "42\n");
+    assert!(b
+        .adopt(&SessionId::generate())
+        .await
+        .ok()
+        .flatten()
+        .is_none());
+
+    sandbox.destroy().await.unwrap_or_else(|e| panic!("{e}"));
+    let (has_pod, secrets) = state
+        .lock()
+        .map(|s| {
+            (
+                s.pods.contains_key(&pod),
+                s.secrets.keys().filter(|k| k.starts_with(&pod)).count(),
+            )
+        })
+        .unwrap_or((true, 9));
+    assert_eq!(
+        (has_pod, secrets),
+        (false, 0),
+        "pod, start-up and session Secrets deleted"
+    );
+    eventually("the watch saw the pod go", || adopted_dead(&*sandbox)).await;
+    drop((a, b));
+    drop(agents);
+}
+
+/// A ready warm pod's name and IP.
+fn warm_pod(state: &fake_kube::Shared) -> (String, String) {
+    let st = state.lock().unwrap_or_else(|e| e.into_inner());
+    st.pods
+        .iter()
+        .find(|(_, p)| {
+            p["metadata"]["labels"]["airlock.dev/state"] == "warm"
+                && p["status"]["phase"] == "Running"
+        })
+        .map(|(n, p)| {
+            (
+                n.clone(),
+                p["status"]["podIP"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .unwrap_or_else(|| panic!("no ready warm pod"))
+}
+
+/// The start-up token in a pod's Secret.
+fn startup_token(state: &fake_kube::Shared, pod: &str) -> String {
+    use base64::Engine;
+    let st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let t = st.secrets[&format!("{pod}-token")]["data"]["token"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default()
+}
+
+fn adopted_dead(s: &dyn airlock_gateway_domain::ports::Sandbox) -> bool {
+    futures_lite(s.alive()) == Some(false)
+}
+
+/// Polls a future once (the sandbox's `alive` reads memory; no I/O to wait for).
+fn futures_lite<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Two replicas, one pool: only the Lease holder fills it; when it goes away the other takes
+/// the Lease over and keeps the pool filled, never doubling it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_fills_the_pool_and_a_successor_takes_over() {
+    let state = fake_kube::state(Some("10.0.0.9"), None, false);
+    let port = fake_kube::serve(state.clone()).await;
+    let api = format!("http://127.0.0.1:{port}");
+    let a = backend(&api, 7070, "replica-a", 2, None).await;
+    let b = backend(&api, 7070, "replica-b", 2, None).await;
+    let holder = || {
+        state
+            .lock()
+            .ok()
+            .and_then(|s| s.leases.get("airlock-sandbox-pool").cloned())
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned))
+    };
+    eventually("a leader", || holder().is_some()).await;
+    let first = holder().unwrap_or_default();
+    eventually("two warm pods", || {
+        a.pool().map_or(0, |p| p.ready_count()) == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        state.lock().map(|s| s.pods.len()).unwrap_or(0),
+        2,
+        "the pool is not doubled"
+    );
+    let leaders = [&a, &b]
+        .iter()
+        .filter(|x| x.pool().is_some_and(|p| p.is_leader()))
+        .count();
+    assert_eq!(leaders, 1, "one leader");
+    // The leader goes away; the other replica takes the Lease over and refills what is claimed.
+    let (gone, stays) = if first == "replica-a" { (a, b) } else { (b, a) };
+    drop(gone);
+    eventually("the successor holds the Lease", || {
+        holder().is_some_and(|h| h != first)
+    })
+    .await;
+    let warm: Vec<String> = {
+        let st = state.lock().unwrap_or_else(|e| e.into_inner());
+        st.pods.keys().cloned().collect()
+    };
+    fake_kube::vanish(&state, &warm[0]);
+    eventually("the successor refilled the pool", || {
+        stays.pool().map_or(0, |p| p.ready_count()) == 2
+    })
+    .await;
+    assert!(stays.pool().is_some_and(|p| p.is_leader()));
+    let transitions = state
+        .lock()
+        .map(|s| {
+            s.leases["airlock-sandbox-pool"]["spec"]["leaseTransitions"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    assert!(transitions >= 1, "the hand-over is counted");
+}
+
+/// The gateway binary with `[sandbox] backend = "kubernetes"` against the fake API server: a
+/// session is a pod, code runs in it; the gateway is SIGKILLed and started again: it
+/// re-attaches to the pod (the kernel's variables survive, `session.adopted` is recorded);
+/// deleting the session deletes the pod and its Secrets.
+#[test]
+fn the_gateway_runs_sessions_as_pods_and_reattaches_after_a_restart() {
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let (state, api_url, agent_port, _dir, agents) = rt.block_on(cluster());
     let agent_port_s = agent_port.to_string();
-    let gw = crate::harness::Gateway::start_opts(
+    let mut gw = crate::harness::Gateway::start_opts(
         "",
         &[
             ("AIRLOCK_SANDBOX__BACKEND", "kubernetes"),
@@ -304,16 +701,28 @@ fn the_gateway_runs_sessions_as_pods_when_configured() {
                 "AIRLOCK_SANDBOX__KUBERNETES__AGENT_PORT",
                 agent_port_s.as_str(),
             ),
+            ("AIRLOCK_SANDBOX__KUBERNETES__EGRESS_LISTEN", "127.0.0.1:0"),
         ],
     );
     let api = gw.api(&crate::harness::token("alice-tool"));
     let sid = api.session();
     assert_eq!(
-        crate::harness::stdout_of(&api.run(&sid, "python", "print(6 * 7)")),
+        crate::harness::stdout_of(&api.run(&sid, "python", "x = 6 * 7\nprint(x)")),
         "42\n"
     );
     let pods = state.lock().map(|s| s.pods.len()).unwrap_or(0);
     assert_eq!(pods, 1, "one pod for the session");
+    gw.kill9();
+    gw.spawn();
+    let r = api.run(&sid, "python", "print(x + 1)");
+    assert_eq!(crate::harness::stdout_of(&r), "43\n", "{:?}", r.body);
+    let events = crate::harness::audit_events(&gw.audit_file());
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "session.adopted" && e["subject"] == sid.as_str()),
+        "session.adopted recorded"
+    );
     assert_eq!(api.delete(&format!("/v1/sessions/{sid}")).status, 200);
     let (pods, secrets) = state
         .lock()

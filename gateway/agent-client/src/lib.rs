@@ -11,6 +11,7 @@ use airlock_gateway_domain::{
     files::{media_type_for, FileInfo, WorkspacePath},
     ports::{JobEnd, JobOutcome, SandboxError, SandboxJob},
 };
+pub use airlock_sandbox_protocol::EgressRoute;
 use airlock_sandbox_protocol::{
     Conn, Envelope, Event, ExecuteRequest, FailCode, FileEntry, Request, RunEnd, PROTOCOL_VERSION,
 };
@@ -72,6 +73,23 @@ impl AgentClient {
         }
     }
 
+    /// Claims a warm-pool agent for a session: its start-up token is replaced by `token`, and
+    /// the returned client speaks with the new one. The agent accepts one claim.
+    pub async fn claim(self, token: String) -> Result<AgentClient, SandboxError> {
+        let mut conn = self
+            .open(Request::Claim {
+                token: token.clone(),
+            })
+            .await?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            Event::Pong { .. } => Ok(AgentClient {
+                addr: self.addr,
+                token,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub async fn write_file(
         &self,
         path: &WorkspacePath,
@@ -119,6 +137,7 @@ impl AgentClient {
     pub async fn execute(
         &self,
         job: SandboxJob,
+        egress_route: Option<EgressRoute>,
         alive: impl Fn() -> bool,
     ) -> Result<JobOutcome, SandboxError> {
         let client = self;
@@ -131,6 +150,7 @@ impl AgentClient {
             timeout_ms: u64::try_from(job.timeout.as_millis()).unwrap_or(u64::MAX),
             output_limit: u64::from(job.output_limit),
             packages: job.packages,
+            egress_route,
         };
         let mut conn = client.open(Request::Execute(req)).await?;
         let mut out = JobOutcome {

@@ -1,12 +1,15 @@
-//! `[sandbox] backend = "kubernetes"`: sandbox pods from the `[sandbox.kubernetes]` template.
-//! Egress from pods is not relayed yet: code that reaches out fails closed (docs/kubernetes.md).
+//! `[sandbox] backend = "kubernetes"`: sandbox pods from the `[sandbox.kubernetes]` template,
+//! a warm pool when `pool_size` > 0, and this replica's egress port for the pods' relays.
 
 use airlock_gateway_config::Config;
 use airlock_gateway_domain::ports::SandboxBackend;
-use airlock_gateway_sandbox_kubernetes::{KubernetesBackend, PodManager, PodTemplate};
+use airlock_gateway_egress::{EgressHub, ProxyConfig};
+use airlock_gateway_sandbox_kubernetes::{
+    KubernetesBackend, KubernetesOptions, PodManager, PodTemplate, PoolSettings,
+};
 use std::{sync::Arc, time::Duration};
 
-pub async fn backend(cfg: &Config) -> anyhow::Result<Arc<dyn SandboxBackend>> {
+pub async fn backend(cfg: &Config, egress: ProxyConfig) -> anyhow::Result<Arc<dyn SandboxBackend>> {
     let k = &cfg.sandbox.kubernetes;
     let template = PodTemplate {
         name: "default".into(),
@@ -18,12 +21,33 @@ pub async fn backend(cfg: &Config) -> anyhow::Result<Arc<dyn SandboxBackend>> {
         user_namespace: k.user_namespace,
         agent_port: k.agent_port,
     };
-    let manager = PodManager::connect(k.api_url.as_deref(), template.clone())
+    let manager = PodManager::connect(k.api_url.as_deref(), template)
         .await
         .map_err(|e| anyhow::anyhow!("connecting to the Kubernetes API: {e}"))?;
-    Ok(Arc::new(KubernetesBackend::new(
+    let egress = match &k.egress_listen {
+        Some(listen) => Some(
+            EgressHub::bind(listen, k.egress_advertise.clone(), egress)
+                .await
+                .map_err(|e| anyhow::anyhow!("binding the pods' egress port {listen}: {e}"))?,
+        ),
+        None => None,
+    };
+    let pool = (k.pool_size > 0).then(|| PoolSettings {
+        size: k.pool_size,
+        identity: cfg.server.instance_id.clone(),
+        lease_name: k.pool_lease.clone(),
+        lease_seconds: k.pool_lease_seconds,
+        limits: cfg.limits.clone(),
+    });
+    let backend = KubernetesBackend::start(
         manager,
-        template,
-        Duration::from_secs(k.start_timeout_seconds),
-    )))
+        KubernetesOptions {
+            start_timeout: Duration::from_secs(k.start_timeout_seconds),
+            pool,
+            egress,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("starting the Kubernetes backend: {e}"))?;
+    Ok(Arc::new(backend))
 }

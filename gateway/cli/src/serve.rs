@@ -123,6 +123,14 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     let (audit, relay) = crate::audit_wiring::open(&cfg, store.clone(), vec![sink]).await?;
 
     let sql_hook = airlock_gateway_egress::SqlHook::default();
+    let egress_config = airlock_gateway_egress::ProxyConfig {
+        overrides: cfg.egress.resolve_map(),
+        wheelhouse: cfg.packages.wheelhouse.clone(),
+        mirror: cfg.packages.mirror.clone(),
+        http: airlock_gateway_egress::http_client(),
+        sql: sql_hook.clone(),
+        session_id: None,
+    };
     let local = &cfg.sandbox.local;
     let agent_path = match &local.agent_path {
         Some(p) => p.clone(),
@@ -146,20 +154,13 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
                 instance_id: cfg.server.instance_id.clone(),
                 extra_ro_binds: local.extra_ro_binds.clone(),
                 start_timeout: Duration::from_secs(local.start_timeout_seconds),
-                egress_resolver: airlock_gateway_egress::ProxyConfig {
-                    overrides: cfg.egress.resolve_map(),
-                    wheelhouse: cfg.packages.wheelhouse.clone(),
-                    mirror: cfg.packages.mirror.clone(),
-                    http: airlock_gateway_egress::http_client(),
-                    sql: sql_hook.clone(),
-                    session_id: None,
-                },
+                egress_resolver: egress_config.clone(),
             })?))
         };
     let backend = match cfg.sandbox.backend {
         airlock_gateway_config::SandboxBackendKind::Local => local_backend()?,
         airlock_gateway_config::SandboxBackendKind::Kubernetes => {
-            crate::kubernetes_wiring::backend(&cfg).await?
+            crate::kubernetes_wiring::backend(&cfg, egress_config.clone()).await?
         }
     };
 

@@ -372,6 +372,18 @@ pub struct KubernetesSandbox {
     pub start_timeout_seconds: u64,
     pub labels: std::collections::BTreeMap<String, String>,
     pub node_selector: std::collections::BTreeMap<String, String>,
+    /// Warm pods kept ready (0: every session starts its pod cold).
+    pub pool_size: usize,
+    /// The `coordination.k8s.io` Lease whose holder refills the pool.
+    pub pool_lease: String,
+    /// Seconds a pool leader's Lease lasts without renewal (>= 2).
+    pub pool_lease_seconds: u64,
+    /// Where this replica listens for pods' egress (the agents' relays): `0.0.0.0:7071` in a
+    /// cluster. None: pods have no egress at all.
+    pub egress_listen: Option<String>,
+    /// What pods dial to reach that port (this replica's pod IP and the port; the chart sets
+    /// it from the downward API). None: the bound address.
+    pub egress_advertise: Option<String>,
 }
 
 impl Default for KubernetesSandbox {
@@ -386,6 +398,11 @@ impl Default for KubernetesSandbox {
             start_timeout_seconds: 120,
             labels: Default::default(),
             node_selector: Default::default(),
+            pool_size: 0,
+            pool_lease: "airlock-sandbox-pool".into(),
+            pool_lease_seconds: 15,
+            egress_listen: None,
+            egress_advertise: None,
         }
     }
 }
@@ -414,6 +431,12 @@ impl Sandbox {
                 return Err(invalid(
                     "sandbox.kubernetes.namespace",
                     "a DNS label (a-z, 0-9, '-')",
+                ));
+            }
+            if k.pool_lease_seconds < 2 || !dns(&k.pool_lease) {
+                return Err(invalid(
+                    "sandbox.kubernetes.pool_lease_seconds",
+                    "the pool Lease needs a DNS-label name and at least 2 seconds",
                 ));
             }
             if k.image.is_empty() || k.agent_port == 0 || k.start_timeout_seconds == 0 {

@@ -432,13 +432,12 @@ impl Gateway {
             .record(vec![Change::PutExecution(Box::new(exec.clone()))], vec![ev])
             .await;
         if !live.sandbox.alive().await {
+            let reason = match live.sandbox.failure().await {
+                Some((_, why)) => format!("the sandbox died: {why}"),
+                None => "the sandbox died".to_owned(),
+            };
             let _ = self
-                .end_session(
-                    live,
-                    SessionStatus::Lost,
-                    "the sandbox died",
-                    types::SESSION_LOST,
-                )
+                .end_session(live, SessionStatus::Lost, &reason, types::SESSION_LOST)
                 .await;
         }
         GatewayError::new(

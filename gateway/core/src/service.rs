@@ -309,6 +309,13 @@ impl Gateway {
             }
             None => {
                 let s = self.get_session(p, id).await?;
+                // Active but not held here: another replica started it, or this one before a
+                // restart. Where the backend can re-attach (pods), this replica serves it.
+                if s.status == SessionStatus::Active
+                    && self.adopt(s.clone(), "served by another replica").await?
+                {
+                    return Box::pin(self.live_session(p, id)).await;
+                }
                 Err(err(
                     ErrorCode::SessionNotActive,
                     format!("session {id} is {}", s.status.as_str()),
@@ -346,6 +353,9 @@ impl Gateway {
         let id = live.session.lock().await.id.clone();
         self.live.write().await.remove(&id);
         metrics::gauge!(metric::SANDBOXES_LIVE).set(self.live.read().await.len() as f64);
+        // Why the sandbox stopped, if it did (a pod's OOM kill, eviction, lost node), before
+        // destroying it makes every sandbox look deleted.
+        let failure = live.sandbox.failure().await;
         let destroyed = live.sandbox.destroy().await;
         let mut s = live.session.lock().await.clone();
         s.status = status;
@@ -355,7 +365,10 @@ impl Gateway {
             Some(id.to_string()),
             events::session(
                 &s,
-                serde_json::json!({"sandbox_destroyed": destroyed.is_ok()}),
+                serde_json::json!({
+                    "sandbox_destroyed": destroyed.is_ok(),
+                    "sandbox_failure": failure.map(|(code, _)| code),
+                }),
             ),
         );
         self.deps
@@ -365,13 +378,33 @@ impl Gateway {
         Ok(s)
     }
 
-    /// At start: sessions this instance ran before a restart are marked lost (their sandboxes
-    /// died with the old process), and every leftover sandbox, cgroup and workspace is removed.
+    /// At start: the sessions this instance ran before a restart are re-attached where the
+    /// backend can (pods outlive the gateway) and marked lost where it cannot; every leftover
+    /// sandbox of no active session is removed. Returns how many sessions were lost.
     pub async fn recover(&self) -> Result<usize, GatewayError> {
+        let active = self
+            .deps
+            .store
+            .sessions_by_status(SessionStatus::Active)
+            .await
+            .map_err(store_err)?;
+        let mut keep = vec![];
+        let mut lost = vec![];
+        for s in active {
+            if s.instance_id != self.settings.instance_id {
+                // Another replica's: left alone (it may be serving it).
+                keep.push(s.id.clone());
+                continue;
+            }
+            match self.adopt(s.clone(), "the gateway restarted").await {
+                Ok(true) => keep.push(s.id.clone()),
+                _ => lost.push(s),
+            }
+        }
         let report = self
             .deps
             .backend
-            .reap_leftovers()
+            .reap_leftovers(&keep)
             .await
             .map_err(|e| err(ErrorCode::SandboxUnavailable, e.to_string()))?;
         if !report.destroyed.is_empty() {
@@ -380,18 +413,9 @@ impl Gateway {
                 "removed sandboxes left by a previous gateway process"
             );
         }
-        let active = self
-            .deps
-            .store
-            .sessions_by_status(SessionStatus::Active)
-            .await
-            .map_err(store_err)?;
         self.sweep_leases(true).await;
-        let mut n = 0;
-        for mut s in active
-            .into_iter()
-            .filter(|s| s.instance_id == self.settings.instance_id)
-        {
+        let n = lost.len();
+        for mut s in lost {
             s.status = SessionStatus::Lost;
             s.status_reason = Some(
                 "the gateway restarted; the sandbox and its variables and files are gone".into(),
@@ -405,9 +429,45 @@ impl Gateway {
                 .audit
                 .record(vec![Change::PutSession(s)], vec![ev])
                 .await?;
-            n += 1;
         }
         Ok(n)
+    }
+
+    /// Re-attaches this replica to the running sandbox of an active session and takes the
+    /// session over (it is recorded as this instance's, with a `session.adopted` event).
+    /// Ok(false): the backend has no sandbox to re-attach to.
+    pub(crate) async fn adopt(&self, mut s: Session, why: &str) -> Result<bool, GatewayError> {
+        let sandbox = match self.deps.backend.adopt(&s.id).await {
+            Ok(Some(sb)) => sb,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                tracing::warn!(session = %s.id, error = %e, "re-attaching to a sandbox failed");
+                return Ok(false);
+            }
+        };
+        let previous = std::mem::replace(&mut s.instance_id, self.settings.instance_id.clone());
+        let ev = NewEvent::new(
+            types::SESSION_ADOPTED,
+            Some(s.id.to_string()),
+            events::session(
+                &s,
+                serde_json::json!({"previous_instance": previous, "reason": why}),
+            ),
+        );
+        self.deps
+            .audit
+            .record(vec![Change::PutSession(s.clone())], vec![ev])
+            .await?;
+        let live = Arc::new(LiveSession {
+            session: Mutex::new(s.clone()),
+            sandbox,
+            turn: Mutex::new(()),
+            executions: 0.into(),
+        });
+        let mut map = self.live.write().await;
+        map.insert(s.id, live);
+        metrics::gauge!(metric::SANDBOXES_LIVE).set(map.len() as f64);
+        Ok(true)
     }
 
     /// Graceful shutdown: refuse new work, destroy every sandbox, record why.
@@ -472,6 +532,7 @@ impl Gateway {
                 "sandbox_backend": backend.err().map_or("ok".to_string(), |e| e.to_string()),
                 "policy": self.deps.policy.status(),
                 "sessions_live": self.live.read().await.len(),
+                "sandbox_pool": self.deps.backend.status().await,
                 "secrets": secrets,
                 "audit": {
                     "chain": self.deps.audit.chain_id(),

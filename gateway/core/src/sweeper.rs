@@ -19,15 +19,28 @@ impl Gateway {
             };
             let dead = !l.sandbox.alive().await;
             let busy = l.turn.try_lock().is_err();
+            let died = match l.sandbox.failure().await {
+                Some((_, why)) => format!("the sandbox died: {why}"),
+                None => "the sandbox died".to_owned(),
+            };
             let reason = if expired {
                 "the session reached its time to live"
             } else if idle_out && !busy {
                 "the session was idle too long"
             } else if dead && !busy {
-                "the sandbox died"
+                died.as_str()
             } else {
                 continue;
             };
+            // Another replica took the session over (it serves it now): let go without
+            // touching its sandbox.
+            let id = l.session.lock().await.id.clone();
+            if let Ok(Some(stored)) = self.deps.store.session(&id).await {
+                if stored.instance_id != self.settings.instance_id {
+                    self.live.write().await.remove(&id);
+                    continue;
+                }
+            }
             let (status, ty) = if dead && !expired && !idle_out {
                 (SessionStatus::Lost, types::SESSION_LOST)
             } else {

@@ -19,6 +19,9 @@ pub mod types {
     pub const SESSION_DELETED: &str = "session.deleted";
     pub const SESSION_EXPIRED: &str = "session.expired";
     pub const SESSION_LOST: &str = "session.lost";
+    /// A replica re-attached to a session's running sandbox (after a restart, or serving a
+    /// session another replica started).
+    pub const SESSION_ADOPTED: &str = "session.adopted";
     pub const EXECUTION_REQUESTED: &str = "execution.requested";
     pub const POLICY_DECIDED: &str = "policy.decided";
     pub const EXECUTION_COMPLETED: &str = "execution.completed";

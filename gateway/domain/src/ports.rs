@@ -140,6 +140,11 @@ pub trait Sandbox: Send + Sync {
     async fn list_files(&self) -> Result<Vec<FileInfo>, SandboxError>;
     /// Whether the sandbox is still running.
     async fn alive(&self) -> bool;
+    /// Why the sandbox stopped, when the backend knows (a pod OOM-killed, evicted, its node
+    /// lost), as `(stable code, message)`; None while it runs or when the backend cannot tell.
+    async fn failure(&self) -> Option<(String, String)> {
+        None
+    }
     /// Destroys processes, limits and workspace. Idempotent.
     async fn destroy(&self) -> Result<(), SandboxError>;
 }
@@ -154,9 +159,19 @@ pub struct ReconcileReport {
 pub trait SandboxBackend: Send + Sync {
     fn name(&self) -> &'static str;
     async fn create(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError>;
-    /// Called at start: destroys every sandbox, cgroup and workspace this backend left behind
-    /// (a previous process of this gateway instance cannot be re-attached to).
-    async fn reap_leftovers(&self) -> Result<ReconcileReport, SandboxError>;
+    /// Called at start: destroys every sandbox, cgroup and workspace this backend left behind,
+    /// except those of the sessions in `keep` (re-attached, or live on another replica).
+    /// Backends that cannot re-attach destroy everything.
+    async fn reap_leftovers(&self, keep: &[SessionId]) -> Result<ReconcileReport, SandboxError>;
+    /// Re-attaches to the running sandbox of `session` (after a restart, or on a replica that
+    /// did not start it); None when there is none or the backend cannot re-attach.
+    async fn adopt(&self, _session: &SessionId) -> Result<Option<Arc<dyn Sandbox>>, SandboxError> {
+        Ok(None)
+    }
+    /// Backend facts for readiness (pool size, leadership); Null when there are none.
+    async fn status(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
     /// Whether the backend can start sandboxes (for readiness).
     async fn ready(&self) -> Result<(), SandboxError>;
 }

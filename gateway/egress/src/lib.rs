@@ -5,11 +5,13 @@
 //! TLS ClientHello names the same host (SNI), refuses raw IPs unless granted as such, limits
 //! plain-HTTP methods, relays, and returns a record of every connection for the audit trail.
 
+mod hub;
 mod index;
 mod proxy;
 mod sql;
 mod tls;
 
+pub use hub::{EgressHub, EgressTicket, PREAMBLE_PREFIX};
 pub use index::{normalize_project, INDEX_HOST};
 pub use proxy::{serve, ProxyConfig};
 pub use sql::{SqlHook, SQL_HOST};

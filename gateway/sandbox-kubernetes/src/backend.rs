@@ -1,9 +1,16 @@
 //! `KubernetesBackend` (implements `SandboxBackend`) and `PodSandbox` (implements `Sandbox`):
-//! one pod per session, created through the pod manager, driven through the same agent client
-//! as local sandboxes, over TCP to the pod's IP with the session's token.
+//! one pod per session, claimed from the warm pool or started cold, driven through the same
+//! agent client as local sandboxes, over TCP to the pod's IP. A pod starts with a token that
+//! only lets the gateway claim it; the claim gives the agent the session's token, which the
+//! gateway keeps in a Secret the pod does not mount, so any replica can re-attach to the
+//! session. Egress goes from the agent's relay to this replica's egress port, keyed per
+//! execution.
 
-use crate::{manager::PodManager, pod::PodTemplate};
-use airlock_gateway_agent_client::{AgentAddr, AgentClient};
+use crate::{
+    manager::{PodFailure, PodManager},
+    pool::{new_token, PoolSettings, WarmPool},
+};
+use airlock_gateway_agent_client::{AgentAddr, AgentClient, EgressRoute};
 use airlock_gateway_domain::{
     files::{FileInfo, WorkspacePath},
     ids::SessionId,
@@ -11,8 +18,8 @@ use airlock_gateway_domain::{
         JobOutcome, ReconcileReport, Sandbox, SandboxBackend, SandboxError, SandboxJob, SandboxSpec,
     },
 };
+use airlock_gateway_egress::EgressHub;
 use async_trait::async_trait;
-use rand::RngCore;
 use std::{
     net::{IpAddr, SocketAddr},
     sync::{
@@ -22,21 +29,19 @@ use std::{
     time::Duration,
 };
 
-pub struct KubernetesBackend {
-    manager: Arc<PodManager>,
-    template: PodTemplate,
+pub struct KubernetesOptions {
     /// Pod scheduled, image pulled, kernel ready.
-    start_timeout: Duration,
+    pub start_timeout: Duration,
+    pub pool: Option<PoolSettings>,
+    /// This replica's egress port (None: pods have no egress; code that reaches out fails).
+    pub egress: Option<Arc<EgressHub>>,
 }
 
-impl KubernetesBackend {
-    pub fn new(manager: PodManager, template: PodTemplate, start_timeout: Duration) -> Self {
-        Self {
-            manager: Arc::new(manager),
-            template,
-            start_timeout,
-        }
-    }
+pub struct KubernetesBackend {
+    manager: Arc<PodManager>,
+    start_timeout: Duration,
+    pool: Option<WarmPool>,
+    egress: Option<Arc<EgressHub>>,
 }
 
 /// A DNS-1123 pod name from the session id (`ses_0a1b...` -> `sbx-ses-0a1b...`).
@@ -50,6 +55,145 @@ pub fn pod_name(session: &SessionId) -> String {
     format!("sbx-{s}").chars().take(63).collect()
 }
 
+fn start_err(f: PodFailure) -> SandboxError {
+    SandboxError::Start(f.to_string())
+}
+
+impl KubernetesBackend {
+    /// Waits for the pod watch to list the namespace, then joins the pool's election.
+    pub async fn start(manager: PodManager, opts: KubernetesOptions) -> Result<Self, String> {
+        let manager = Arc::new(manager);
+        manager
+            .synced(Duration::from_secs(30))
+            .await
+            .map_err(|e| e.to_string())?;
+        let pool = match opts.pool {
+            Some(p) if p.size > 0 => Some(WarmPool::start(manager.clone(), p).await?),
+            _ => None,
+        };
+        Ok(Self {
+            manager,
+            start_timeout: opts.start_timeout,
+            pool,
+            egress: opts.egress,
+        })
+    }
+
+    pub fn pool(&self) -> Option<&WarmPool> {
+        self.pool.as_ref()
+    }
+
+    fn agent_addr(&self, ip: &str, name: &str) -> Result<AgentAddr, SandboxError> {
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| SandboxError::Start(format!("pod {name} reported IP {ip:?}")))?;
+        Ok(AgentAddr::Tcp(SocketAddr::new(
+            ip,
+            self.manager.template().agent_port,
+        )))
+    }
+
+    /// Gives a ready, unclaimed agent the session's token and records it for other replicas.
+    async fn take_over(
+        &self,
+        name: &str,
+        ip: &str,
+        session: &SessionId,
+        startup_token: String,
+    ) -> Result<PodSandbox, SandboxError> {
+        let token = new_token();
+        let agent = AgentClient::new(self.agent_addr(ip, name)?, startup_token);
+        let (claimed, stored) = tokio::join!(
+            agent.claim(token.clone()),
+            self.manager
+                .store_session_token(name, session.as_str(), &token)
+        );
+        stored?;
+        Ok(self.sandbox(session.clone(), name.to_owned(), claimed?))
+    }
+
+    fn sandbox(&self, session_id: SessionId, name: String, client: AgentClient) -> PodSandbox {
+        PodSandbox {
+            session_id,
+            name,
+            client,
+            manager: self.manager.clone(),
+            egress: self.egress.clone(),
+            destroyed: AtomicBool::new(false),
+        }
+    }
+
+    async fn claim_warm(&self, spec: &SandboxSpec) -> Option<PodSandbox> {
+        let pool = self.pool.as_ref()?;
+        let (pod, ip) = pool
+            .claim(spec.session_id.as_str(), None, &spec.limits)
+            .await?;
+        let startup = match self
+            .manager
+            .token(&PodManager::secret_name(&pod.name))
+            .await
+        {
+            Ok(Some(t)) => t,
+            other => {
+                tracing::warn!(pod = %pod.name, result = ?other.err(), "a claimed warm pod has no start-up token");
+                let _ = self.manager.delete(&pod.name).await;
+                return None;
+            }
+        };
+        match self
+            .take_over(&pod.name, &ip, &spec.session_id, startup)
+            .await
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(pod = %pod.name, error = %e, "a claimed warm pod did not take the session; starting one cold");
+                let _ = self.manager.delete(&pod.name).await;
+                None
+            }
+        }
+    }
+
+    async fn cold(&self, spec: &SandboxSpec) -> Result<PodSandbox, SandboxError> {
+        let name = pod_name(&spec.session_id);
+        let startup = new_token();
+        self.manager
+            .create(
+                &name,
+                Some(spec.session_id.as_str()),
+                None,
+                &spec.limits,
+                &startup,
+            )
+            .await?;
+        let deadline = tokio::time::Instant::now() + self.start_timeout;
+        let result = async {
+            let ip = self
+                .manager
+                .wait_ready(&name, self.start_timeout)
+                .await
+                .map_err(start_err)?;
+            // Ready means the agent listens (its readiness probe); it binds once the kernel
+            // runs. Without a probe (some test set-ups) wait for it here.
+            let probe = AgentClient::new(self.agent_addr(&ip, &name)?, startup.clone());
+            while !probe.ping().await.unwrap_or(false) {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(SandboxError::Start(
+                        "the sandbox agent did not become ready".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            self.take_over(&name, &ip, &spec.session_id, startup.clone())
+                .await
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.manager.delete(&name).await;
+        }
+        result
+    }
+}
+
 #[async_trait]
 impl SandboxBackend for KubernetesBackend {
     fn name(&self) -> &'static str {
@@ -57,61 +201,56 @@ impl SandboxBackend for KubernetesBackend {
     }
 
     async fn create(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
-        let name = pod_name(&spec.session_id);
-        let mut raw = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let token = hex::encode(raw);
-        self.manager
-            .create(&name, spec.session_id.as_str(), None, &spec.limits, &token)
-            .await?;
-        let deadline = tokio::time::Instant::now() + self.start_timeout;
-        let ip = match self.manager.wait_ready(&name, self.start_timeout).await {
-            Ok(ip) => ip,
-            Err(f) => {
-                let _ = self.manager.delete(&name).await;
-                return Err(SandboxError::Start(f.to_string()));
-            }
-        };
-        let ip: IpAddr = ip
-            .parse()
-            .map_err(|_| SandboxError::Start(format!("pod {name} reported IP {ip:?}")))?;
-        let client = AgentClient::new(
-            AgentAddr::Tcp(SocketAddr::new(ip, self.template.agent_port)),
-            token,
-        );
-        // The pod runs; wait for the agent and its kernel.
-        loop {
-            if client.ping().await.unwrap_or(false) {
-                break;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let _ = self.manager.delete(&name).await;
-                return Err(SandboxError::Start(
-                    "the sandbox agent did not become ready".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(s) = self.claim_warm(&spec).await {
+            return Ok(Arc::new(s));
         }
-        Ok(Arc::new(PodSandbox {
-            session_id: spec.session_id,
-            name,
-            client,
-            manager: self.manager.clone(),
-            destroyed: AtomicBool::new(false),
-        }))
+        Ok(Arc::new(self.cold(&spec).await?))
     }
 
-    async fn reap_leftovers(&self) -> Result<ReconcileReport, SandboxError> {
-        // At start the gateway knows no live session: every managed pod is an orphan.
-        let destroyed = self
-            .manager
-            .delete_orphans(&std::collections::HashSet::new())
-            .await?;
+    async fn reap_leftovers(&self, keep: &[SessionId]) -> Result<ReconcileReport, SandboxError> {
+        let keep = keep.iter().map(|s| s.to_string()).collect();
+        let destroyed = self.manager.delete_orphans(&keep).await?;
         Ok(ReconcileReport { destroyed })
     }
 
+    async fn adopt(&self, session: &SessionId) -> Result<Option<Arc<dyn Sandbox>>, SandboxError> {
+        let Some(pod) = self.manager.pod_of_session(session.as_str()) else {
+            return Ok(None);
+        };
+        let Ok(Some(ip)) = pod.status else {
+            return Ok(None);
+        };
+        let Some(token) = self
+            .manager
+            .token(&PodManager::session_secret_name(&pod.name))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let client = AgentClient::new(self.agent_addr(&ip, &pod.name)?, token);
+        if !client.ping().await.unwrap_or(false) {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(self.sandbox(
+            session.clone(),
+            pod.name,
+            client,
+        ))))
+    }
+
     async fn ready(&self) -> Result<(), SandboxError> {
-        self.manager.list().await.map(|_| ())
+        self.manager.synced(Duration::from_secs(2)).await
+    }
+
+    async fn status(&self) -> serde_json::Value {
+        match &self.pool {
+            Some(p) => serde_json::json!({
+                "pool_size": p.size(),
+                "pool_ready": p.ready_count(),
+                "pool_leader": p.is_leader(),
+            }),
+            None => serde_json::json!({"pool_size": 0}),
+        }
     }
 }
 
@@ -120,7 +259,14 @@ pub struct PodSandbox {
     name: String,
     client: AgentClient,
     manager: Arc<PodManager>,
+    egress: Option<Arc<EgressHub>>,
     destroyed: AtomicBool,
+}
+
+impl PodSandbox {
+    pub fn pod_name(&self) -> &str {
+        &self.name
+    }
 }
 
 #[async_trait]
@@ -130,11 +276,30 @@ impl Sandbox for PodSandbox {
     }
 
     async fn run(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError> {
-        // Egress and package installs for pods go through a TCP relay that is not built yet:
-        // the pod has no route out, so such code fails closed.
-        self.client
-            .execute(job, || !self.destroyed.load(Ordering::SeqCst))
-            .await
+        // The execution's egress ticket: the agent relays its connections to this replica
+        // with the ticket's key; the proxy holds them to the execution's grant. No hub: no
+        // route at all, so such code fails closed.
+        let ticket = self
+            .egress
+            .as_ref()
+            .map(|hub| hub.open(self.session_id.as_str(), job.egress.clone()));
+        let route = ticket.as_ref().map(|t| EgressRoute {
+            addr: t.addr(),
+            key: t.key().to_owned(),
+        });
+        let mut out = self
+            .client
+            .execute(job, route, || {
+                !self.destroyed.load(Ordering::SeqCst) && self.manager.failure(&self.name).is_none()
+            })
+            .await?;
+        if let Some(t) = ticket {
+            out.egress = t.take_records();
+        }
+        if let Some(PodFailure::OutOfMemory) = self.manager.failure(&self.name) {
+            out.end = airlock_gateway_domain::ports::JobEnd::OutOfMemory;
+        }
+        Ok(out)
     }
 
     async fn write_file(
@@ -158,7 +323,13 @@ impl Sandbox for PodSandbox {
     }
 
     async fn alive(&self) -> bool {
-        !self.destroyed.load(Ordering::SeqCst) && self.manager.is_running(&self.name).await
+        !self.destroyed.load(Ordering::SeqCst) && self.manager.failure(&self.name).is_none()
+    }
+
+    async fn failure(&self) -> Option<(String, String)> {
+        self.manager
+            .failure(&self.name)
+            .map(|f| (f.code().to_owned(), f.to_string()))
     }
 
     async fn destroy(&self) -> Result<(), SandboxError> {

@@ -1,15 +1,19 @@
-//! The Kubernetes sandbox backend (issue 6). This first part is the pod every session runs in:
-//! built from a template in config and the session's limits, hardened so that nothing in it
-//! depends on the image behaving. The backend that creates, claims, watches and deletes these
-//! pods through the API server comes next (docs/notes.md).
+//! The Kubernetes sandbox backend (issue 6): each session's sandbox is a hardened pod in the
+//! sandbox namespace, claimed from a warm pool (refilled by the replica holding the pool's
+//! Lease) or started cold, watched through a kube-runtime reflector so that readiness, pod
+//! failures and re-attachment after a restart read memory, and reached over TCP by the same
+//! agent client as local sandboxes.
 
 mod backend;
 mod manager;
 mod pod;
+mod pool;
 
-pub use backend::{pod_name, KubernetesBackend, PodSandbox};
+pub use backend::{pod_name, KubernetesBackend, KubernetesOptions, PodSandbox};
 pub use manager::{classify, ManagedPod, PodFailure, PodManager, MANAGED_SELECTOR};
+pub use pool::{new_token, PoolSettings, WarmPool};
 
 pub use pod::{
-    sandbox_pod, PodTemplate, DEFAULT_AGENT_PORT, LABEL_POOL, LABEL_SESSION, LABEL_TENANT,
+    label_value, sandbox_pod, PodTemplate, DEFAULT_AGENT_PORT, LABEL_POOL, LABEL_SESSION,
+    LABEL_STATE, LABEL_TENANT, STATE_CLAIMED, STATE_WARM,
 };

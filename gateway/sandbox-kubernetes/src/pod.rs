@@ -8,10 +8,12 @@ use airlock_gateway_domain::Limits;
 use k8s_openapi::{
     api::core::v1::{
         Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, Pod,
-        PodSecurityContext, PodSpec, ResourceRequirements, SeccompProfile, SecretVolumeSource,
-        SecurityContext, Volume, VolumeMount,
+        PodSecurityContext, PodSpec, Probe, ResourceRequirements, SeccompProfile,
+        SecretVolumeSource, SecurityContext, TCPSocketAction, Volume, VolumeMount,
     },
-    apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
+    apimachinery::pkg::{
+        api::resource::Quantity, apis::meta::v1::ObjectMeta, util::intstr::IntOrString,
+    },
 };
 use std::collections::BTreeMap;
 
@@ -20,6 +22,10 @@ pub const DEFAULT_AGENT_PORT: u16 = 7070;
 pub const LABEL_SESSION: &str = "airlock.dev/session";
 pub const LABEL_TENANT: &str = "airlock.dev/tenant";
 pub const LABEL_POOL: &str = "airlock.dev/pool";
+/// `warm` (in the pool, no session) or `claimed` (a session's).
+pub const LABEL_STATE: &str = "airlock.dev/state";
+pub const STATE_WARM: &str = "warm";
+pub const STATE_CLAIMED: &str = "claimed";
 const LABEL_MANAGED: &str = "app.kubernetes.io/managed-by";
 /// The uid the sandbox runs as (the image's `airlock` user; never 0).
 const SANDBOX_UID: i64 = 1000;
@@ -45,12 +51,20 @@ pub struct PodTemplate {
     pub user_namespace: bool,
 }
 
+fn env(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
 fn q(s: String) -> Quantity {
     Quantity(s)
 }
 
 /// Label values: at most 63 characters of `[A-Za-z0-9._-]`, alphanumeric at both ends.
-fn label_value(v: &str) -> String {
+pub fn label_value(v: &str) -> String {
     let cleaned: String = v
         .chars()
         .map(|c| {
@@ -84,6 +98,15 @@ pub fn sandbox_pod(
     if let Some(s) = session {
         labels.insert(LABEL_SESSION.into(), label_value(s));
     }
+    labels.insert(
+        LABEL_STATE.into(),
+        if session.is_some() {
+            STATE_CLAIMED
+        } else {
+            STATE_WARM
+        }
+        .into(),
+    );
     if let Some(tn) = tenant {
         labels.insert(LABEL_TENANT.into(), label_value(tn));
     }
@@ -182,7 +205,13 @@ pub fn sandbox_pod(
             }),
             ..Default::default()
         });
-        args.extend(["--token-file".into(), "/var/run/airlock/token".into()]);
+        // The mounted token only lets the gateway claim the pod: the session's token arrives
+        // with the claim and is never written where the pod's code can read it.
+        args.extend([
+            "--token-file".into(),
+            "/var/run/airlock/token".into(),
+            "--claimable".into(),
+        ]);
     }
     Pod {
         metadata: ObjectMeta {
@@ -226,6 +255,14 @@ pub fn sandbox_pod(
                     ..Default::default()
                 }]),
                 env: Some(vec![
+                    // Clients that honour the usual variables use the agent's relay to the
+                    // gateway's egress port; the NetworkPolicy leaves no other way out.
+                    env("HTTP_PROXY", "http://127.0.0.1:3128"),
+                    env("HTTPS_PROXY", "http://127.0.0.1:3128"),
+                    env("http_proxy", "http://127.0.0.1:3128"),
+                    env("https_proxy", "http://127.0.0.1:3128"),
+                    env("HOME", "/tmp/home"),
+                    env("MPLCONFIGDIR", "/tmp/matplotlib"),
                     EnvVar {
                         name: "OPENBLAS_NUM_THREADS".into(),
                         value: Some("2".into()),
@@ -237,6 +274,16 @@ pub fn sandbox_pod(
                         value_from: None,
                     },
                 ]),
+                // The agent binds its port once the kernel runs: ready means claimable.
+                readiness_probe: Some(Probe {
+                    tcp_socket: Some(TCPSocketAction {
+                        port: IntOrString::Int(i32::from(t.agent_port)),
+                        host: None,
+                    }),
+                    period_seconds: Some(1),
+                    failure_threshold: Some(3),
+                    ..Default::default()
+                }),
                 resources: Some(resources),
                 security_context: Some(security),
                 volume_mounts: Some(mounts),

@@ -293,7 +293,8 @@ impl SandboxBackend for LocalBackend {
         Ok(Arc::new(sandbox))
     }
 
-    async fn reap_leftovers(&self) -> Result<ReconcileReport, SandboxError> {
+    async fn reap_leftovers(&self, _keep: &[SessionId]) -> Result<ReconcileReport, SandboxError> {
+        // A bubblewrap sandbox dies with the gateway process: nothing can be kept.
         let mut report = ReconcileReport::default();
         let Ok(rd) = std::fs::read_dir(self.sandboxes_dir()) else {
             return Ok(report);
@@ -355,7 +356,7 @@ impl Sandbox for LocalSandbox {
         if let Ok(mut g) = self.egress.grant.lock() {
             g.clone_from(&job.egress);
         }
-        let result = self.client.execute(job, || self.alive_now()).await;
+        let result = self.client.execute(job, None, || self.alive_now()).await;
         if let Ok(mut g) = self.egress.grant.lock() {
             *g = None;
         }

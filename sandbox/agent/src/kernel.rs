@@ -52,6 +52,8 @@ pub struct KernelConfig {
     pub runtime_dir: PathBuf,
     pub workspace: PathBuf,
     pub start_timeout: Duration,
+    /// The first of the kernel's five loopback ports.
+    pub port_base: u16,
 }
 
 pub struct Kernel {
@@ -74,7 +76,8 @@ pub struct RunResult {
 impl Kernel {
     pub async fn start(cfg: KernelConfig) -> anyhow::Result<Self> {
         let key = uuid::Uuid::new_v4().simple().to_string();
-        let ports = [52001u16, 52002, 52003, 52004, 52005];
+        let b = cfg.port_base;
+        let ports = [b, b + 1, b + 2, b + 3, b + 4];
         let conn = json!({
             "transport": "tcp", "ip": "127.0.0.1", "key": key, "signature_scheme": "hmac-sha256",
             "shell_port": ports[0], "iopub_port": ports[1], "stdin_port": ports[2],
@@ -348,6 +351,7 @@ impl Kernel {
             runtime_dir: self.cfg.runtime_dir.clone(),
             workspace: self.cfg.workspace.clone(),
             start_timeout: self.cfg.start_timeout,
+            port_base: self.cfg.port_base,
         };
         let fresh = timeout(
             cfg.start_timeout + Duration::from_secs(5),

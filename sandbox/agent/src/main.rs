@@ -43,11 +43,27 @@ struct Args {
     egress_socket: Option<PathBuf>,
     #[arg(long, default_value = "127.0.0.1:3128")]
     egress_listen: String,
+    /// The token file holds a start-up token that only answers `ping` and `claim` (a warm-pool
+    /// pod): the gateway sets the session's token when it claims the pod.
+    #[arg(long)]
+    claimable: bool,
+    /// The first of the five loopback ports of the kernel (a pod has its own loopback; tests
+    /// that run several agents on one host give each its own range).
+    #[arg(long, default_value_t = 52001)]
+    kernel_port_base: u16,
+}
+
+/// Where the in-sandbox proxy relays to: the sandbox's egress socket (local), or the route of
+/// the running execution (pods; none between executions).
+#[derive(Clone)]
+pub enum EgressTarget {
+    Socket(PathBuf),
+    Routed(Arc<std::sync::Mutex<Option<airlock_sandbox_protocol::EgressRoute>>>),
 }
 
 /// The in-sandbox end of egress: each TCP connection to the proxy port is relayed, bytes
 /// unchanged, to the gateway's egress proxy, which decides.
-async fn egress_relay(listen: String, socket: PathBuf) {
+async fn egress_relay(listen: String, target: EgressTarget) {
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -56,12 +72,49 @@ async fn egress_relay(listen: String, socket: PathBuf) {
         }
     };
     while let Ok((mut tcp, _)) = listener.accept().await {
-        let socket = socket.clone();
+        let target = target.clone();
         tokio::spawn(async move {
-            if let Ok(mut unix) = tokio::net::UnixStream::connect(&socket).await {
-                let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+            match target {
+                EgressTarget::Socket(socket) => {
+                    if let Ok(mut unix) = tokio::net::UnixStream::connect(&socket).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                    }
+                }
+                EgressTarget::Routed(route) => {
+                    let route = route.lock().ok().and_then(|r| r.clone());
+                    relay_routed(&mut tcp, route).await;
+                }
             }
         });
+    }
+}
+
+/// Relays one connection to the gateway replica running the current execution, after the
+/// execution's key; with no execution running there is no way out.
+async fn relay_routed(
+    tcp: &mut tokio::net::TcpStream,
+    route: Option<airlock_sandbox_protocol::EgressRoute>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let Some(route) = route else {
+        let body = "airlock egress proxy: no execution is running\n";
+        let resp = format!("HTTP/1.1 403 Forbidden\r\nX-Airlock-Egress: no_execution\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let _ = tcp.write_all(resp.as_bytes()).await;
+        return;
+    };
+    let Ok(mut up) = tokio::net::TcpStream::connect(&route.addr).await else {
+        let body = "airlock egress proxy: the gateway's egress port did not answer\n";
+        let resp = format!("HTTP/1.1 502 Bad Gateway\r\nX-Airlock-Egress: egress_unreachable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let _ = tcp.write_all(resp.as_bytes()).await;
+        return;
+    };
+    let _ = up.set_nodelay(true);
+    if up
+        .write_all(airlock_sandbox_protocol::egress_preamble(&route.key).as_bytes())
+        .await
+        .is_ok()
+    {
+        let _ = tokio::io::copy_bidirectional(tcp, &mut up).await;
     }
 }
 
@@ -86,19 +139,27 @@ async fn main() -> anyhow::Result<()> {
     rlimit::setrlimit(rlimit::Resource::CORE, 0, 0)?;
     rlimit::setrlimit(rlimit::Resource::NOFILE, 4096, 4096)?;
 
-    if let Some(socket) = args.egress_socket.clone() {
-        tokio::spawn(egress_relay(args.egress_listen.clone(), socket));
-    }
+    let route = Arc::new(std::sync::Mutex::new(None));
+    let target = match args.egress_socket.clone() {
+        Some(socket) => EgressTarget::Socket(socket),
+        None => EgressTarget::Routed(route.clone()),
+    };
+    tokio::spawn(egress_relay(args.egress_listen.clone(), target));
     let kernel = kernel::Kernel::start(kernel::KernelConfig {
         python: args.python.clone(),
         runtime_dir: args.runtime_dir.clone(),
         workspace: args.workspace.clone(),
         start_timeout: Duration::from_secs(args.kernel_start_seconds),
+        port_base: args.kernel_port_base,
     })
     .await
     .context("starting the Python kernel")?;
     let agent = Arc::new(server::Agent {
-        token,
+        token: std::sync::Mutex::new(server::AgentToken {
+            value: token,
+            claimed: !args.claimable,
+        }),
+        egress_route: route,
         workspace: workspace::Workspace {
             root: args.workspace.clone(),
             quota_bytes: args.quota_bytes,

@@ -18,8 +18,17 @@ use tokio::{
     time::Instant,
 };
 
+/// The token a request must carry. A warm-pool agent starts unclaimed: its start-up token
+/// answers only `ping` and `claim`, and the claim replaces it with the session's, once.
+pub struct AgentToken {
+    pub value: String,
+    pub claimed: bool,
+}
+
 pub struct Agent {
-    pub token: String,
+    pub token: std::sync::Mutex<AgentToken>,
+    /// Where the in-sandbox proxy relays while an execution runs (pods).
+    pub egress_route: Arc<std::sync::Mutex<Option<airlock_sandbox_protocol::EgressRoute>>>,
     pub workspace: Workspace,
     pub kernel: Mutex<Option<Kernel>>,
     pub node: String,
@@ -101,9 +110,22 @@ impl Agent {
                 return;
             }
         };
-        if !token_matches(&self.token, &env.token) {
+        let (matches, claimed) = {
+            let t = self.token.lock().unwrap_or_else(|e| e.into_inner());
+            (token_matches(&t.value, &env.token), t.claimed)
+        };
+        if !matches {
             let _ = conn
                 .send_json(&fail(FailCode::Unauthorized, "bad session token"))
+                .await;
+            return;
+        }
+        if !claimed && !matches!(env.request, Request::Ping | Request::Claim { .. }) {
+            let _ = conn
+                .send_json(&fail(
+                    FailCode::Unauthorized,
+                    "this sandbox has not been claimed for a session",
+                ))
                 .await;
             return;
         }
@@ -125,6 +147,31 @@ impl Agent {
                     kernel_ready: ready,
                 })
                 .await
+            }
+            Request::Claim { token } => {
+                let accepted = {
+                    let mut t = self.token.lock().unwrap_or_else(|e| e.into_inner());
+                    if t.claimed || token.len() < 32 {
+                        false
+                    } else {
+                        t.value = token;
+                        t.claimed = true;
+                        true
+                    }
+                };
+                if accepted {
+                    conn.send_json(&Event::Pong {
+                        version: PROTOCOL_VERSION,
+                        kernel_ready: true,
+                    })
+                    .await
+                } else {
+                    conn.send_json(&fail(
+                        FailCode::Unauthorized,
+                        "this sandbox is already claimed (or the new token is too short)",
+                    ))
+                    .await
+                }
             }
             Request::ListFiles => {
                 conn.send_json(&Event::Files {
@@ -188,6 +235,19 @@ impl Agent {
                 .send_json(&fail(FailCode::Busy, "an execution is already running"))
                 .await;
         };
+        // The execution's egress route, for as long as it runs (cleared on every way out).
+        struct RouteGuard<'a>(&'a std::sync::Mutex<Option<airlock_sandbox_protocol::EgressRoute>>);
+        impl Drop for RouteGuard<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut r) = self.0.lock() {
+                    *r = None;
+                }
+            }
+        }
+        if let Ok(mut r) = self.egress_route.lock() {
+            r.clone_from(&req.egress_route);
+        }
+        let _route = RouteGuard(&self.egress_route);
         let started = Instant::now();
         let limit = Duration::from_millis(req.timeout_ms);
         let before = self.workspace.snapshot();

@@ -42,6 +42,30 @@ pub enum Request {
         max_bytes: u64,
     },
     ListFiles,
+    /// A warm-pool pod is claimed for a session: its start-up token (which only answers `ping`
+    /// and `claim`) is replaced by the session's, once. Answered with `pong`.
+    Claim {
+        token: String,
+    },
+}
+
+/// Where the agent's in-sandbox HTTP(S) proxy relays connections while an execution runs, when
+/// the sandbox has no egress socket of its own (a pod): a gateway replica's egress port, and the
+/// key that execution's connections present there (`AIRLOCK-EGRESS <key>\r\n` before the
+/// proxied bytes). The key lives as long as the execution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressRoute {
+    /// `host:port` of the gateway's egress listener.
+    pub addr: String,
+    pub key: String,
+}
+
+/// How the line an egress connection opens with at the gateway's egress listener starts.
+pub const EGRESS_PREAMBLE_PREFIX: &str = "AIRLOCK-EGRESS ";
+
+/// The line an egress connection opens with at the gateway's egress listener.
+pub fn egress_preamble(key: &str) -> String {
+    format!("{EGRESS_PREAMBLE_PREFIX}{key}\r\n")
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +80,10 @@ pub struct ExecuteRequest {
     /// `name==version` to install from the package index before the code runs.
     #[serde(default)]
     pub packages: Vec<String>,
+    /// Where egress goes during this execution (pods); None: the agent's `--egress-socket`, or
+    /// no egress at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress_route: Option<EgressRoute>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
