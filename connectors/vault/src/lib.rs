@@ -190,6 +190,43 @@ impl VaultBroker {
         }
     }
 
+    /// One request for a credential of `role` (see `issue` for the retries around it).
+    async fn issue_once(
+        &self,
+        mount: &str,
+        role: &str,
+    ) -> Result<(String, String, String, u32), SecretsError> {
+        self.with_client("issue", |c| async move {
+            let req = vaultrs::api::database::requests::GenerateCredentialsRequest::builder()
+                .mount(mount)
+                .name(role)
+                .build()
+                .map_err(|e| SecretsError::Refused(e.to_string()))?;
+            let res = req
+                .with_middleware(c.middle())
+                .exec(c.http())
+                .await
+                .map_err(|e| {
+                    classify(vaultrs::error::ClientError::RestClientError { source: e })
+                })?;
+            let wrapped: vaultrs::api::EndpointResult<
+                vaultrs::api::database::responses::GenerateCredentialsResponse,
+            > = res.wrap().map_err(|e| {
+                classify(vaultrs::error::ClientError::RestClientError { source: e })
+            })?;
+            let data = wrapped
+                .data
+                .ok_or_else(|| SecretsError::Refused("no credentials in the answer".into()))?;
+            Ok((
+                data.username,
+                data.password,
+                wrapped.lease_id,
+                wrapped.lease_duration,
+            ))
+        })
+        .await
+    }
+
     /// Renews the gateway's own token (call periodically; a failure forces a new login).
     pub async fn renew_token(&self) -> Result<(), SecretsError> {
         let Some(c) = self.client.read().await.clone() else {
@@ -211,36 +248,25 @@ impl CredentialBroker for VaultBroker {
         role: &str,
         ttl: Duration,
     ) -> Result<DbCredential, SecretsError> {
-        let issued = self
-            .with_client("issue", |c| async move {
-                let req = vaultrs::api::database::requests::GenerateCredentialsRequest::builder()
-                    .mount(mount)
-                    .name(role)
-                    .build()
-                    .map_err(|e| SecretsError::Refused(e.to_string()))?;
-                let res = req
-                    .with_middleware(c.middle())
-                    .exec(c.http())
-                    .await
-                    .map_err(|e| {
-                        classify(vaultrs::error::ClientError::RestClientError { source: e })
-                    })?;
-                let wrapped: vaultrs::api::EndpointResult<
-                    vaultrs::api::database::responses::GenerateCredentialsResponse,
-                > = res.wrap().map_err(|e| {
-                    classify(vaultrs::error::ClientError::RestClientError { source: e })
-                })?;
-                let data = wrapped
-                    .data
-                    .ok_or_else(|| SecretsError::Refused("no credentials in the answer".into()))?;
-                Ok((
-                    data.username,
-                    data.password,
-                    wrapped.lease_id,
-                    wrapped.lease_duration,
-                ))
-            })
-            .await?;
+        // A creation statement that lost a deadlock or a serialization race in the database
+        // (concurrent CREATE/DROP ROLE contend on PostgreSQL's catalog) was rolled back and
+        // left no lease: it is tried again, a few times.
+        let mut delay = Duration::from_millis(50);
+        let mut tries = 0;
+        let issued = loop {
+            tries += 1;
+            let r = self.issue_once(mount, role).await;
+            match r {
+                Err(SecretsError::Refused(e))
+                    if tries < self.settings.attempts.max(3) && is_transient_db_error(&e) =>
+                {
+                    tracing::warn!(error = %e, "issuing a credential hit a transient database error; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => break other?,
+            }
+        };
         let (username, password, lease_id, lease_secs) = issued;
         let mut cred = DbCredential {
             username,
@@ -307,4 +333,17 @@ impl CredentialBroker for VaultBroker {
         }
         Err(last.unwrap_or_else(|| SecretsError::Refused("revocation failed".into())))
     }
+}
+
+/// A database error Vault passes on that a new attempt can get past (PostgreSQL's deadlock
+/// and serialization failures).
+fn is_transient_db_error(message: &str) -> bool {
+    [
+        "deadlock detected",
+        "40P01",
+        "40001",
+        "could not serialize access",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }

@@ -87,6 +87,37 @@ async fn refuse<S: AsyncWrite + Unpin>(
     rec
 }
 
+/// Reads and drops the body a refused plain-HTTP request declared (bounded), so the refusal is
+/// not lost: closing with unread bytes makes the kernel send a reset, which can destroy the
+/// answer before the client has read it.
+async fn drain_body<S: AsyncRead + Unpin>(
+    client: &mut S,
+    connect: bool,
+    head: &str,
+    buffered: usize,
+) {
+    if connect {
+        return;
+    }
+    let declared = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut left = declared.saturating_sub(buffered).min(1 << 20);
+    let mut sink = [0u8; 8192];
+    while left > 0 {
+        match tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
+}
+
 /// Serves one client connection under `grant` (None: nothing is admitted).
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
@@ -146,6 +177,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         .await;
     }
     let Some(grant) = grant else {
+        drain_body(&mut client, connect, &head, buf.len() - head_len).await;
         return refuse(&mut client, rec, "403 Forbidden", "not_granted").await;
     };
     if !grant.admits(&host, port) {
@@ -154,6 +186,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         } else {
             "not_granted"
         };
+        drain_body(&mut client, connect, &head, buf.len() - head_len).await;
         return refuse(&mut client, rec, "403 Forbidden", reason).await;
     }
     if !connect
@@ -162,6 +195,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             .iter()
             .any(|m| m.eq_ignore_ascii_case(&method))
     {
+        drain_body(&mut client, connect, &head, buf.len() - head_len).await;
         return refuse(
             &mut client,
             rec,
