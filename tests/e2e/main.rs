@@ -11,6 +11,7 @@ mod audit_kafka;
 mod audit_query;
 mod auth;
 mod bad_input;
+mod chart;
 mod connectors;
 mod egress;
 mod isolation;
