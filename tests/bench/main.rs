@@ -14,6 +14,8 @@
 //!    and a read-back of the topic (`AIRLOCK_BENCH_ONLY=kafka` runs only this).
 //! 5. Warehouse SQL with a Vault-issued login per query against a standing login, same query,
 //!    same connector code (`AIRLOCK_BENCH_ONLY=connectors`).
+//! 6. Session start on Kubernetes from the warm pool against one agent round trip, and a cold
+//!    start, with the tests' fake API server (`AIRLOCK_BENCH_ONLY=kubernetes`).
 //!
 //! Prints a Markdown table; docs/performance.md records a run.
 
@@ -32,6 +34,7 @@ use std::{
 
 mod connectors;
 mod kafka;
+mod kubernetes;
 
 pub(crate) struct Stats {
     p50: f64,
@@ -477,6 +480,10 @@ async fn main() {
         connector_rows().await;
         return;
     }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("kubernetes") {
+        kubernetes_rows().await;
+        return;
+    }
     println!("| measurement | samples | p50 | p99 |\n|---|---|---|---|");
     let (policy, baseline) = policy_bench();
     row(
@@ -585,6 +592,26 @@ async fn kafka_rows() {
         } else {
             "BROKEN OR INCOMPLETE"
         }
+    );
+}
+
+async fn kubernetes_rows() {
+    let r = kubernetes::pool_bench(300).await;
+    println!(
+        "| Kubernetes session start (fake API server) | samples | p50 | p99 |\n|---|---|---|---|"
+    );
+    row("session ready from the warm pool (claim)", &r.claim, false);
+    row("one agent round trip (ping, baseline)", &r.ping, false);
+    row(
+        "cold start (pod created, watched ready, claimed)",
+        &r.cold,
+        false,
+    );
+    println!(
+        "\ngateway time of a claim beyond one agent round trip: {:.2} ms p50, {:.2} ms p99 (target <= 50 ms); claims that fell back to a cold start: {}",
+        r.claim.p50 - r.ping.p50,
+        r.claim.p99 - r.ping.p99,
+        r.fallbacks
     );
 }
 
