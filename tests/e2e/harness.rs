@@ -251,6 +251,16 @@ sweep_interval_seconds = 1
         self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok())
     }
 
+    /// Starts the gateway again with `env` added to (or replacing) its overrides: the same
+    /// state and configuration as another process, e.g. a replica with another instance id.
+    pub fn respawn_with(&mut self, env: &[(&str, &str)]) {
+        for (k, v) in env {
+            self.env.retain(|(key, _)| key != k);
+            self.env.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        self.spawn();
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

@@ -732,3 +732,54 @@ fn the_gateway_runs_sessions_as_pods_and_reattaches_after_a_restart() {
     drop(gw);
     drop(agents);
 }
+
+/// A replica goes away for good (SIGKILL; its replacement has another instance id) and the
+/// caller of its session never comes back: once the session is past its time to live, the
+/// coordinating replica re-attaches to the pod, ends the session (`session.expired`) and
+/// deletes the pod and its Secrets, which would otherwise run forever.
+#[test]
+fn a_gone_replicas_session_nobody_comes_back_for_ends_at_its_ttl_with_its_pod() {
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let (state, api_url, agent_port, _dir, agents) = rt.block_on(cluster());
+    let agent_port_s = agent_port.to_string();
+    let mut gw = crate::harness::Gateway::start_opts(
+        "ttl_seconds = 3",
+        &[
+            ("AIRLOCK_SANDBOX__BACKEND", "kubernetes"),
+            ("AIRLOCK_SANDBOX__KUBERNETES__API_URL", api_url.as_str()),
+            (
+                "AIRLOCK_SANDBOX__KUBERNETES__AGENT_PORT",
+                agent_port_s.as_str(),
+            ),
+            ("AIRLOCK_SERVER__INSTANCE_ID", "replica-1"),
+        ],
+    );
+    let api = gw.api(&crate::harness::token("alice-tool"));
+    let sid = api.session();
+    assert_eq!(
+        crate::harness::stdout_of(&api.run(&sid, "python", "print(1)")),
+        "1\n"
+    );
+    gw.kill9();
+    gw.respawn_with(&[("AIRLOCK_SERVER__INSTANCE_ID", "replica-2")]);
+    // At start the new replica keeps the other replica's pod: its session is still active.
+    assert_eq!(state.lock().map(|s| s.pods.len()).unwrap_or(0), 1);
+    crate::harness::wait_until("the pod deleted", Duration::from_secs(30), || {
+        state
+            .lock()
+            .is_ok_and(|s| s.pods.is_empty() && s.secrets.is_empty())
+    });
+    let events = crate::harness::audit_events(&gw.audit_file());
+    let expired = events
+        .iter()
+        .find(|e| e["type"] == "session.expired" && e["subject"] == sid.as_str())
+        .unwrap_or_else(|| panic!("no session.expired"));
+    assert_eq!(expired["data"]["sandbox_destroyed"], true);
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "session.adopted" && e["subject"] == sid.as_str()));
+    let r = api.get(&format!("/v1/sessions/{sid}"));
+    assert_eq!(r.body["status"], "expired", "{:?}", r.body);
+    drop(gw);
+    drop(agents);
+}

@@ -1,7 +1,11 @@
 //! Ends sessions past their TTL or idle timeout.
 
 use crate::service::Gateway;
-use airlock_gateway_domain::{audit::types, session::SessionStatus};
+use airlock_gateway_domain::{
+    audit::{types, NewEvent},
+    ports::Change,
+    session::SessionStatus,
+};
 use std::{sync::Arc, time::Duration};
 
 impl Gateway {
@@ -53,6 +57,67 @@ impl Gateway {
         ended
     }
 
+    /// Ends active sessions no replica holds once they are past their time to live plus
+    /// `grace` (a live owner's own sweep ends them first): the sessions of a replica that went
+    /// away and whose callers never came back. Their sandboxes (pods outlive the gateway) are
+    /// re-attached and destroyed. Only where the backend's sandboxes are shared between
+    /// replicas, and only on the replica that coordinates them.
+    pub async fn sweep_unheld(&self, grace: Duration) -> usize {
+        if !self.deps.backend.coordinates() {
+            return 0;
+        }
+        let Ok(active) = self
+            .deps
+            .store
+            .sessions_by_status(SessionStatus::Active)
+            .await
+        else {
+            return 0;
+        };
+        let now = airlock_gateway_domain::now();
+        let grace = time::Duration::try_from(grace).unwrap_or(time::Duration::ZERO);
+        let mut ended = 0;
+        for s in active {
+            if now < s.expires_at + grace || self.live.read().await.contains_key(&s.id) {
+                continue;
+            }
+            let id = s.id.clone();
+            let reason = "the session reached its time to live while no replica held it";
+            if matches!(self.adopt(s.clone(), reason).await, Ok(true)) {
+                let live = self.live.read().await.get(&id).cloned();
+                if let Some(l) = live {
+                    if self
+                        .end_session(&l, SessionStatus::Expired, reason, types::SESSION_EXPIRED)
+                        .await
+                        .is_ok()
+                    {
+                        ended += 1;
+                    }
+                }
+                continue;
+            }
+            // No sandbox left to re-attach to: record the end.
+            let mut s = s;
+            s.status = SessionStatus::Expired;
+            s.status_reason = Some(reason.into());
+            let ev = NewEvent::new(
+                types::SESSION_EXPIRED,
+                Some(id.to_string()),
+                crate::events::session(&s, serde_json::json!({"sandbox_destroyed": false})),
+            );
+            if self
+                .deps
+                .audit
+                .record(vec![Change::PutSession(s)], vec![ev])
+                .await
+                .is_ok()
+            {
+                ended += 1;
+            }
+        }
+        ended
+    }
+
     /// Runs `sweep` every `interval` until the gateway shuts down.
     pub fn spawn_sweeper(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
         let gw = Arc::downgrade(self);
@@ -65,7 +130,7 @@ impl Gateway {
                     break;
                 }
                 gw.sweep_leases(false).await;
-                let n = gw.sweep().await;
+                let n = gw.sweep().await + gw.sweep_unheld(interval * 3).await;
                 if n > 0 {
                     tracing::info!(ended = n, "session sweep");
                 }

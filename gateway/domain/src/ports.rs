@@ -168,6 +168,11 @@ pub trait SandboxBackend: Send + Sync {
     async fn adopt(&self, _session: &SessionId) -> Result<Option<Arc<dyn Sandbox>>, SandboxError> {
         Ok(None)
     }
+    /// Whether this replica tends sandboxes that outlive their replica (pods): true on the
+    /// one replica that coordinates them. Sandboxes that die with their process need none.
+    fn coordinates(&self) -> bool {
+        false
+    }
     /// Backend facts for readiness (pool size, leadership); Null when there are none.
     async fn status(&self) -> serde_json::Value {
         serde_json::Value::Null

@@ -242,6 +242,12 @@ impl SandboxBackend for KubernetesBackend {
         self.manager.synced(Duration::from_secs(2)).await
     }
 
+    fn coordinates(&self) -> bool {
+        // The pool's Lease holder; without a pool every replica does (ending a session twice
+        // is prevented by the grace a live owner gets).
+        self.pool.as_ref().is_none_or(WarmPool::is_leader)
+    }
+
     async fn status(&self) -> serde_json::Value {
         match &self.pool {
             Some(p) => serde_json::json!({
