@@ -729,6 +729,30 @@ fn the_gateway_runs_sessions_as_pods_and_reattaches_after_a_restart() {
         .map(|s| (s.pods.len(), s.secrets.len()))
         .unwrap_or((9, 9));
     assert_eq!((pods, secrets), (0, 0));
+
+    // A pod the node OOM-kills: the watch sees it, the session ends `lost` with the reason and
+    // the event names the failure.
+    let sid = api.session();
+    let pod = state
+        .lock()
+        .ok()
+        .and_then(|s| s.pods.keys().next().cloned())
+        .unwrap_or_default();
+    fake_kube::set_status(&state, &pod, fake_kube::oom_killed());
+    crate::harness::wait_until("the session lost", Duration::from_secs(20), || {
+        api.get(&format!("/v1/sessions/{sid}")).body["status"] == "lost"
+    });
+    let s = api.get(&format!("/v1/sessions/{sid}")).body;
+    assert!(
+        s["status_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("too much memory")),
+        "{s}"
+    );
+    let events = crate::harness::audit_events(&gw.audit_file());
+    assert!(events.iter().any(|e| e["type"] == "session.lost"
+        && e["subject"] == sid.as_str()
+        && e["data"]["sandbox_failure"] == "oom_killed"));
     drop(gw);
     drop(agents);
 }
