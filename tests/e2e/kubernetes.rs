@@ -807,3 +807,84 @@ fn a_gone_replicas_session_nobody_comes_back_for_ends_at_its_ttl_with_its_pod() 
     drop(gw);
     drop(agents);
 }
+
+/// Sandbox resources from the policy decision: a group whose profile lowers memory and CPU gets
+/// a pod sized so (started cold: the warm pool's pods have the default size), another principal
+/// claims the warm pod with the default resources.
+#[test]
+fn pod_resources_follow_the_decisions_obligations() {
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let (state, api_url, agent_port, _dir, agents) = rt.block_on(cluster());
+    let bundle_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = crate::harness::bundle_copy(bundle_dir.path(), |d| {
+        d["airlock"]["profiles"]["by_group"]["analysts"] = json!({
+            "languages": ["python"], "max_timeout_seconds": 60, "max_code_bytes": 65536,
+            "memory_mib": 256, "cpu_millis": 250
+        });
+    });
+    let agent_port_s = agent_port.to_string();
+    let gw = crate::harness::Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_SANDBOX__BACKEND", "kubernetes"),
+            ("AIRLOCK_SANDBOX__KUBERNETES__API_URL", api_url.as_str()),
+            (
+                "AIRLOCK_SANDBOX__KUBERNETES__AGENT_PORT",
+                agent_port_s.as_str(),
+            ),
+            ("AIRLOCK_SANDBOX__KUBERNETES__POOL_SIZE", "1"),
+            ("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str()),
+        ],
+    );
+    let pod_of = |sid: &str| {
+        let want = airlock_gateway_sandbox_kubernetes::label_value(sid);
+        state.lock().ok().and_then(|s| {
+            s.pods
+                .iter()
+                .find(|(_, p)| p["metadata"]["labels"]["airlock.dev/session"] == want.as_str())
+                .map(|(n, p)| {
+                    (
+                        n.clone(),
+                        p["spec"]["containers"][0]["resources"]["limits"].clone(),
+                    )
+                })
+        })
+    };
+    crate::harness::wait_until("a warm pod", Duration::from_secs(30), || {
+        state.lock().is_ok_and(|s| {
+            s.pods.values().any(|p| {
+                p["metadata"]["labels"]["airlock.dev/state"] == "warm"
+                    && p["status"]["phase"] == "Running"
+            })
+        })
+    });
+    let analyst = gw.api(&crate::harness::token("alice-tool"));
+    let sid = analyst.session();
+    let (name, limits) = pod_of(&sid).unwrap_or_else(|| panic!("no pod for {sid}"));
+    assert!(
+        !name.starts_with("sbx-pool-"),
+        "a smaller session starts cold: {name}"
+    );
+    assert_eq!(limits["memory"], "256Mi");
+    assert_eq!(limits["cpu"], "250m");
+    let s = analyst.get(&format!("/v1/sessions/{sid}")).body;
+    assert_eq!(s["limits"]["memory_mib"], 256, "{s}");
+
+    let other = gw.api(&crate::harness::token("steward-tool"));
+    let sid = other.session();
+    let (name, limits) = pod_of(&sid).unwrap_or_else(|| panic!("no pod for {sid}"));
+    assert!(
+        name.starts_with("sbx-pool-"),
+        "claimed from the pool: {name}"
+    );
+    assert_eq!(
+        limits["memory"], "512Mi",
+        "the gateway's default (the tests' config)"
+    );
+    assert_eq!(
+        crate::harness::stdout_of(&other.run(&sid, "python", "print(2 + 2)")),
+        "4\n"
+    );
+    drop(gw);
+    drop(agents);
+}

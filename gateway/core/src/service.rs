@@ -210,7 +210,16 @@ impl Gateway {
         }
         let id = SessionId::generate();
         let input = self.input(Action::SessionCreate, p, None, 0, RequestFacts::default());
-        self.decide_recorded(p, &input, &id).await?;
+        let decision = self.decide_recorded(p, &input, &id).await?;
+        // The sandbox's resources: the gateway's defaults, lowered by the decision's
+        // obligations (never raised).
+        let mut limits = self.settings.limits.clone();
+        if let Some(m) = decision.obligations.memory_mib {
+            limits.memory_mib = limits.memory_mib.min(m.max(64));
+        }
+        if let Some(c) = decision.obligations.cpu_millis {
+            limits.cpu_millis = limits.cpu_millis.min(c.max(50));
+        }
 
         let started = std::time::Instant::now();
         let sandbox = self
@@ -218,7 +227,7 @@ impl Gateway {
             .backend
             .create(SandboxSpec {
                 session_id: id.clone(),
-                limits: self.settings.limits.clone(),
+                limits: limits.clone(),
             })
             .await
             .map_err(|e| {
@@ -238,7 +247,7 @@ impl Gateway {
             created_at: now,
             expires_at: now + self.settings.session_ttl,
             last_active_at: now,
-            limits: self.settings.limits.clone(),
+            limits,
             labels: vec![],
             instance_id: self.settings.instance_id.clone(),
         };

@@ -38,6 +38,13 @@ pub struct Obligations {
     /// Execution wall time cap from policy (seconds), if policy sets one below the session's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_timeout_seconds: Option<u32>,
+    /// Sandbox memory from policy (MiB), when policy sets one below the gateway's default
+    /// (a session's pod or cgroup gets the lower of the two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u32>,
+    /// Sandbox CPU from policy (millicores), likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_millis: Option<u32>,
     /// `host:port` the execution may reach through the egress proxy (empty: none).
     #[serde(default)]
     pub egress: Vec<String>,

@@ -83,8 +83,12 @@ connector_grant := connectors.grant if {
 	input.request.connector
 } else := null
 
+# Sandbox resources from the principal's profile (optional keys memory_mib, cpu_millis); the
+# gateway applies them when lower than its defaults.
 obligations := {
 	"max_timeout_seconds": data.airlock.common.profile.max_timeout_seconds,
+	"memory_mib": object.get(data.airlock.common.profile, "memory_mib", null),
+	"cpu_millis": object.get(data.airlock.common.profile, "cpu_millis", null),
 	"egress": egress_grants,
 	"egress_http_methods": object.get(data.airlock.egress_rules, "plain_http_methods", ["GET", "HEAD"]),
 	"packages": package_grants,

@@ -56,3 +56,20 @@ test_connector_sql_through_the_decision if {
 	}
 	plain.obligations.connector == null
 }
+
+test_sandbox_resources_come_from_the_group_profile if {
+	d := decision.decision with input as {
+		"action": "session.create",
+		"principal": {"issuer": "i", "subject": "s", "groups": ["interns"]},
+		"request": {},
+	}
+		with data.airlock.profiles.by_group as {"interns": {"languages": ["python"], "max_timeout_seconds": 10, "max_code_bytes": 100, "memory_mib": 512, "cpu_millis": 500}}
+	d.obligations.memory_mib == 512
+	d.obligations.cpu_millis == 500
+}
+
+test_no_sandbox_resources_without_a_profile_that_sets_them if {
+	d := decision.decision with input as {"action": "session.create", "principal": principal, "request": {}}
+	d.obligations.memory_mib == null
+	d.obligations.cpu_millis == null
+}
