@@ -172,11 +172,14 @@ async fn after_a_restart_pods_of_unknown_sessions_are_deleted_with_their_secrets
 }
 
 /// Five free loopback ports in a row for one host-run agent's kernel (in a pod the kernel has
-/// its own loopback; on the test host each stand-in pod needs its own range).
+/// its own loopback; on the test host each stand-in pod needs its own range). Handed out from
+/// one counter in this process, so agents of tests running side by side never share a range.
 fn kernel_port_base() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(41_000);
     loop {
-        let p = crate::harness::free_port();
-        if p < 65000 && (1..5).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
+        let p = NEXT.fetch_add(5, std::sync::atomic::Ordering::Relaxed);
+        assert!(p < 60_000, "out of kernel port ranges");
+        if (0..5).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
             return p;
         }
     }
@@ -205,7 +208,7 @@ impl Drop for GroupKill {
 type Agents = Arc<Mutex<Vec<GroupKill>>>;
 
 /// A stand-in kubelet: when a pod is created, the real `airlock-agent` starts at the pod's own
-/// loopback IP (127.0.1.N) with the start-up token from the pod's Secret, `--claimable` as the
+/// loopback IP (127.1.x.y) with the start-up token from the pod's Secret, `--claimable` as the
 /// pod's arguments say, its relay at the pod IP's port 3128 and the pod's proxy variables
 /// pointing there (a pod's 127.0.0.1 is its own; the host's is shared).
 fn kubelet(dir: Arc<tempfile::TempDir>, agent_port: u16, agents: Agents) -> fake_kube::OnPod {

@@ -25,6 +25,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const NS: &str = "airlock-sandboxes";
 
+/// The next loopback address for a pod (127.1.x.y), shared by every fake in the process.
+static NEXT_POD_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Called when a pod is created, with the pod, the Secret it mounts and the IP it will have (a
 /// stand-in kubelet).
 pub type OnPod = Box<dyn Fn(&Value, Option<&Value>, &str) + Send + Sync>;
@@ -36,7 +39,7 @@ pub struct State {
     pub pods: BTreeMap<String, Value>,
     pub secrets: BTreeMap<String, Value>,
     pub leases: BTreeMap<String, Value>,
-    /// The IP every ready pod reports; None: each pod its own loopback address (127.0.1.N).
+    /// The IP every ready pod reports; None: each pod its own loopback address (127.1.x.y).
     pub pod_ip: Option<String>,
     pub on_pod: Option<OnPod>,
     /// Report a pod ready only once its readiness probe's TCP port answers at its IP (with a
@@ -45,7 +48,6 @@ pub struct State {
     /// Field manager owning each lease's `spec.holderIdentity`.
     lease_holder_owner: HashMap<String, String>,
     rv: u64,
-    next_ip: u32,
     /// Pod events (resource version, type, object) for watches.
     events: Vec<(u64, &'static str, Value)>,
     notify: Arc<tokio::sync::Notify>,
@@ -274,11 +276,13 @@ fn handle(state: &Shared, method: &str, target: &str, content_type: &str, body: 
                 pod["status"] = json!({"phase": "Pending"});
                 st.pods.insert(name.clone(), pod.clone());
                 st.pod_event("ADDED", &name);
-                st.next_ip += 1;
+                // Unique in the whole test process: fakes of tests running side by side must
+                // not hand out the same address (each stand-in pod binds its relay port there).
+                let n = NEXT_POD_IP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let ip = st
                     .pod_ip
                     .clone()
-                    .unwrap_or_else(|| format!("127.0.1.{}", st.next_ip % 250 + 1));
+                    .unwrap_or_else(|| format!("127.1.{}.{}", (n / 250) % 250, n % 250 + 1));
                 let secret = obj["spec"]["volumes"]
                     .as_array()
                     .and_then(|v| v.iter().find_map(|v| v["secret"]["secretName"].as_str()))
