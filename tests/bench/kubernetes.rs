@@ -70,13 +70,17 @@ async fn backend(api: &str, pool: usize) -> KubernetesBackend {
         manager,
         KubernetesOptions {
             start_timeout: Duration::from_secs(30),
-            pool: (pool > 0).then(|| PoolSettings {
-                size: pool,
-                identity: "bench".into(),
-                lease_name: format!("bench-pool-{pool}"),
-                lease_seconds: 10,
-                limits: Limits::default(),
-            }),
+            pools: (pool > 0)
+                .then(|| PoolSettings {
+                    name: "default".into(),
+                    size: pool,
+                    identity: "bench".into(),
+                    lease_name: format!("bench-pool-{pool}"),
+                    lease_seconds: 10,
+                    limits: Limits::default(),
+                })
+                .into_iter()
+                .collect(),
             egress: None,
         },
     )

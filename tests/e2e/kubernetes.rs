@@ -318,13 +318,17 @@ async fn backend(
         manager,
         KubernetesOptions {
             start_timeout: Duration::from_secs(60),
-            pool: (pool_size > 0).then(|| PoolSettings {
-                size: pool_size,
-                identity: identity.into(),
-                lease_name: "airlock-sandbox-pool".into(),
-                lease_seconds: 2,
-                limits: Limits::default(),
-            }),
+            pools: (pool_size > 0)
+                .then(|| PoolSettings {
+                    name: "default".into(),
+                    size: pool_size,
+                    identity: identity.into(),
+                    lease_name: "airlock-sandbox-pool".into(),
+                    lease_seconds: 2,
+                    limits: Limits::default(),
+                })
+                .into_iter()
+                .collect(),
             egress,
         },
     )
@@ -811,11 +815,11 @@ fn a_gone_replicas_session_nobody_comes_back_for_ends_at_its_ttl_with_its_pod() 
     drop(agents);
 }
 
-/// Sandbox resources from the policy decision: a group whose profile lowers memory and CPU gets
-/// a pod sized so (started cold: the warm pool's pods have the default size), another principal
-/// claims the warm pod with the default resources.
+/// Sandbox resources from the policy decision, and a warm pool per limits class: a group whose
+/// profile lowers memory and CPU gets a pod sized so, from the `small` pool; another principal
+/// claims from the default pool with the default resources.
 #[test]
-fn pod_resources_follow_the_decisions_obligations() {
+fn pod_resources_follow_the_decisions_obligations_and_pools_serve_each_limits_class() {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
     let (state, api_url, agent_port, _dir, agents) = rt.block_on(cluster());
     let bundle_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -836,6 +840,10 @@ fn pod_resources_follow_the_decisions_obligations() {
                 agent_port_s.as_str(),
             ),
             ("AIRLOCK_SANDBOX__KUBERNETES__POOL_SIZE", "1"),
+            (
+                "AIRLOCK_SANDBOX__KUBERNETES__POOLS",
+                r#"[{name = "small", size = 1, memory_mib = 256, cpu_millis = 250}]"#,
+            ),
             ("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str()),
         ],
     );
@@ -853,20 +861,24 @@ fn pod_resources_follow_the_decisions_obligations() {
                 })
         })
     };
-    crate::harness::wait_until("a warm pod", Duration::from_secs(30), || {
+    let warm = |pool: &str| {
         state.lock().is_ok_and(|s| {
             s.pods.values().any(|p| {
                 p["metadata"]["labels"]["airlock.dev/state"] == "warm"
+                    && p["metadata"]["labels"]["airlock.dev/pool"] == pool
                     && p["status"]["phase"] == "Running"
             })
         })
+    };
+    crate::harness::wait_until("warm pods in both pools", Duration::from_secs(30), || {
+        warm("default") && warm("small")
     });
     let analyst = gw.api(&crate::harness::token("alice-tool"));
     let sid = analyst.session();
     let (name, limits) = pod_of(&sid).unwrap_or_else(|| panic!("no pod for {sid}"));
     assert!(
-        !name.starts_with("sbx-pool-"),
-        "a smaller session starts cold: {name}"
+        name.starts_with("sbx-pool-small-"),
+        "claimed from the pool of its limits class: {name}"
     );
     assert_eq!(limits["memory"], "256Mi");
     assert_eq!(limits["cpu"], "250m");
@@ -877,7 +889,7 @@ fn pod_resources_follow_the_decisions_obligations() {
     let sid = other.session();
     let (name, limits) = pod_of(&sid).unwrap_or_else(|| panic!("no pod for {sid}"));
     assert!(
-        name.starts_with("sbx-pool-"),
+        name.starts_with("sbx-pool-default-"),
         "claimed from the pool: {name}"
     );
     assert_eq!(

@@ -374,7 +374,11 @@ pub struct KubernetesSandbox {
     pub node_selector: std::collections::BTreeMap<String, String>,
     /// Warm pods kept ready (0: every session starts its pod cold).
     pub pool_size: usize,
-    /// The `coordination.k8s.io` Lease whose holder refills the pool.
+    /// More warm pools, one per limits class (a session claims from the pool whose limits
+    /// are its own, e.g. the size a group's policy profile gives).
+    pub pools: Vec<KubernetesPool>,
+    /// The `coordination.k8s.io` Lease whose holder refills the pool (`<name>-<pool>` for
+    /// the pools of `pools`).
     pub pool_lease: String,
     /// Seconds a pool leader's Lease lasts without renewal (>= 2).
     pub pool_lease_seconds: u64,
@@ -384,6 +388,17 @@ pub struct KubernetesSandbox {
     /// What pods dial to reach that port (this replica's pod IP and the port; the chart sets
     /// it from the downward API). None: the bound address.
     pub egress_advertise: Option<String>,
+}
+
+/// `[[sandbox.kubernetes.pools]]`: warm pods of one limits class.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesPool {
+    pub name: String,
+    pub size: usize,
+    /// Defaults: `[limits]`.
+    pub memory_mib: Option<u32>,
+    pub cpu_millis: Option<u32>,
 }
 
 impl Default for KubernetesSandbox {
@@ -399,6 +414,7 @@ impl Default for KubernetesSandbox {
             labels: Default::default(),
             node_selector: Default::default(),
             pool_size: 0,
+            pools: vec![],
             pool_lease: "airlock-sandbox-pool".into(),
             pool_lease_seconds: 15,
             egress_listen: None,
@@ -432,6 +448,18 @@ impl Sandbox {
                     "sandbox.kubernetes.namespace",
                     "a DNS label (a-z, 0-9, '-')",
                 ));
+            }
+            let mut names = std::collections::HashSet::from(["default".to_owned()]);
+            for p in &k.pools {
+                if !dns(&p.name) || !names.insert(p.name.clone()) {
+                    return Err(invalid(
+                        "sandbox.kubernetes.pools",
+                        format!(
+                            "{:?}: pool names are distinct DNS labels, not \"default\"",
+                            p.name
+                        ),
+                    ));
+                }
             }
             if k.pool_lease_seconds < 2 || !dns(&k.pool_lease) {
                 return Err(invalid(

@@ -32,7 +32,8 @@ use std::{
 pub struct KubernetesOptions {
     /// Pod scheduled, image pulled, kernel ready.
     pub start_timeout: Duration,
-    pub pool: Option<PoolSettings>,
+    /// Warm pools, one per limits class (empty: every session starts its pod cold).
+    pub pools: Vec<PoolSettings>,
     /// This replica's egress port (None: pods have no egress; code that reaches out fails).
     pub egress: Option<Arc<EgressHub>>,
 }
@@ -40,7 +41,7 @@ pub struct KubernetesOptions {
 pub struct KubernetesBackend {
     manager: Arc<PodManager>,
     start_timeout: Duration,
-    pool: Option<WarmPool>,
+    pools: Vec<WarmPool>,
     egress: Option<Arc<EgressHub>>,
 }
 
@@ -67,20 +68,25 @@ impl KubernetesBackend {
             .synced(Duration::from_secs(30))
             .await
             .map_err(|e| e.to_string())?;
-        let pool = match opts.pool {
-            Some(p) if p.size > 0 => Some(WarmPool::start(manager.clone(), p).await?),
-            _ => None,
-        };
+        let mut pools = vec![];
+        for p in opts.pools.into_iter().filter(|p| p.size > 0) {
+            pools.push(WarmPool::start(manager.clone(), p).await?);
+        }
         Ok(Self {
             manager,
             start_timeout: opts.start_timeout,
-            pool,
+            pools,
             egress: opts.egress,
         })
     }
 
+    /// The first warm pool (whose Lease holder coordinates the replicas).
     pub fn pool(&self) -> Option<&WarmPool> {
-        self.pool.as_ref()
+        self.pools.first()
+    }
+
+    pub fn pools(&self) -> &[WarmPool] {
+        &self.pools
     }
 
     fn agent_addr(&self, ip: &str, name: &str) -> Result<AgentAddr, SandboxError> {
@@ -124,7 +130,8 @@ impl KubernetesBackend {
     }
 
     async fn claim_warm(&self, spec: &SandboxSpec) -> Option<PodSandbox> {
-        let pool = self.pool.as_ref()?;
+        // The pool of the session's limits class, if there is one.
+        let pool = self.pools.iter().find(|p| p.limits() == &spec.limits)?;
         let (pod, ip) = pool
             .claim(spec.session_id.as_str(), None, &spec.limits)
             .await?;
@@ -245,18 +252,23 @@ impl SandboxBackend for KubernetesBackend {
     fn coordinates(&self) -> bool {
         // The pool's Lease holder; without a pool every replica does (ending a session twice
         // is prevented by the grace a live owner gets).
-        self.pool.as_ref().is_none_or(WarmPool::is_leader)
+        self.pools.first().is_none_or(WarmPool::is_leader)
     }
 
     async fn status(&self) -> serde_json::Value {
-        match &self.pool {
-            Some(p) => serde_json::json!({
-                "pool_size": p.size(),
-                "pool_ready": p.ready_count(),
-                "pool_leader": p.is_leader(),
-            }),
-            None => serde_json::json!({"pool_size": 0}),
-        }
+        let pools: Vec<serde_json::Value> = self
+            .pools
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name(),
+                    "size": p.size(),
+                    "ready": p.ready_count(),
+                    "leader": p.is_leader(),
+                })
+            })
+            .collect();
+        serde_json::json!({ "pools": pools })
     }
 }
 

@@ -205,10 +205,29 @@ impl PodManager {
         limits: &Limits,
         token: &str,
     ) -> Result<(), SandboxError> {
+        let pool = self.template.name.clone();
+        self.create_in_pool(&pool, pod_name, session, tenant, limits, token)
+            .await
+    }
+
+    /// `create`, labelled as a pod of warm pool `pool`.
+    pub async fn create_in_pool(
+        &self,
+        pool: &str,
+        pod_name: &str,
+        session: Option<&str>,
+        tenant: Option<&str>,
+        limits: &Limits,
+        token: &str,
+    ) -> Result<(), SandboxError> {
         let secret_name = Self::secret_name(pod_name);
         self.put_secret(&secret_name, session, token).await?;
+        let template = PodTemplate {
+            name: pool.to_owned(),
+            ..self.template.clone()
+        };
         let pod = sandbox_pod(
-            &self.template,
+            &template,
             limits,
             pod_name,
             session,
@@ -324,9 +343,14 @@ impl PodManager {
             .and_then(|p| ManagedPod::from_pod(&p))
     }
 
-    /// Ready warm pods of this template.
+    /// Warm pods of this template's own pool.
     pub fn warm(&self) -> Vec<ManagedPod> {
-        let pool = label_value(&self.template.name);
+        self.warm_in(&self.template.name)
+    }
+
+    /// Ready warm pods of pool `pool`.
+    pub fn warm_in(&self, pool: &str) -> Vec<ManagedPod> {
+        let pool = label_value(pool);
         self.pods()
             .into_iter()
             .filter(|p| p.pool.as_deref() == Some(&pool) && p.state.as_deref() == Some(STATE_WARM))
@@ -422,9 +446,9 @@ impl PodManager {
     }
 
     /// Deletes warm pods that failed before anyone claimed them; returns how many.
-    pub async fn delete_failed_warm(&self) -> usize {
+    pub async fn delete_failed_warm(&self, pool: &str) -> usize {
         let mut n = 0;
-        for p in self.warm() {
+        for p in self.warm_in(pool) {
             if p.status.is_err() && self.delete(&p.name).await.is_ok() {
                 n += 1;
             }

@@ -13,6 +13,8 @@ use std::{sync::Arc, time::Duration};
 
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
+    /// The pool's name (its pods' `airlock.dev/pool` label).
+    pub name: String,
     /// Warm pods kept ready for this template (0: no pool, every session starts cold).
     pub size: usize,
     /// This replica's identity in the Lease.
@@ -20,8 +22,8 @@ pub struct PoolSettings {
     pub lease_name: String,
     /// How long a leader's Lease lasts without renewal (at least 2 s).
     pub lease_seconds: u64,
-    /// What warm pods are sized for (the gateway's default session limits). A session with
-    /// other limits starts cold.
+    /// What warm pods are sized for. A session claims from the pool whose limits are its
+    /// own; with none, it starts cold.
     pub limits: Limits,
 }
 
@@ -104,6 +106,14 @@ impl WarmPool {
         self.settings.size
     }
 
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.settings.limits
+    }
+
     /// Claims a ready warm pod for `session`, or None (empty pool, other limits, or every
     /// candidate taken by another replica first). The refill loop is woken either way.
     pub async fn claim(
@@ -116,7 +126,7 @@ impl WarmPool {
             return None;
         }
         let mut claimed = None;
-        for pod in self.manager.warm() {
+        for pod in self.manager.warm_in(&self.settings.name) {
             let Ok(Some(ip)) = pod.status.clone() else {
                 continue;
             };
@@ -139,7 +149,7 @@ impl WarmPool {
     /// Warm pods ready now.
     pub fn ready_count(&self) -> usize {
         self.manager
-            .warm()
+            .warm_in(&self.settings.name)
             .iter()
             .filter(|p| matches!(p.status, Ok(Some(_))))
             .count()
@@ -154,22 +164,34 @@ async fn refill(
     settings: &PoolSettings,
     pending: &mut std::collections::HashMap<String, std::time::Instant>,
 ) {
-    let failed = manager.delete_failed_warm().await;
+    let failed = manager.delete_failed_warm(&settings.name).await;
     if failed > 0 {
         tracing::warn!(count = failed, "deleted warm pods that failed");
     }
     pending
         .retain(|name, at| manager.pod(name).is_none() && at.elapsed() < Duration::from_secs(30));
-    let healthy = manager.warm().iter().filter(|p| p.status.is_ok()).count() + pending.len();
+    let healthy = manager
+        .warm_in(&settings.name)
+        .iter()
+        .filter(|p| p.status.is_ok())
+        .count()
+        + pending.len();
     for _ in healthy..settings.size {
         let name = format!(
             "sbx-pool-{}-{}",
-            crate::pod::label_value(&manager.template().name).to_ascii_lowercase(),
+            crate::pod::label_value(&settings.name).to_ascii_lowercase(),
             &new_token()[..10]
         );
         let name: String = name.chars().take(63).collect();
         if let Err(e) = manager
-            .create(&name, None, None, &settings.limits, &new_token())
+            .create_in_pool(
+                &settings.name,
+                &name,
+                None,
+                None,
+                &settings.limits,
+                &new_token(),
+            )
             .await
         {
             tracing::warn!(error = %e, "creating a warm pod failed");
