@@ -117,3 +117,23 @@ fn the_kubernetes_backend_needs_a_valid_namespace() {
     );
     assert!(e.contains("sandbox.kubernetes.namespace"), "{e}");
 }
+
+#[test]
+fn warm_pools_have_distinct_names_and_a_real_lease() {
+    let k8s = format!("{DEV}[sandbox]\nbackend = \"kubernetes\"\n[sandbox.kubernetes]\n");
+    let ok = err(
+        &format!("{k8s}pools = [{{name = \"small\", size = 2, memory_mib = 256}}]\n"),
+        &[],
+    );
+    assert_eq!(ok, "accepted");
+    for bad in [
+        "pools = [{name = \"default\", size = 1}]\n",
+        "pools = [{name = \"a\", size = 1}, {name = \"a\", size = 2}]\n",
+        "pools = [{name = \"Small!\", size = 1}]\n",
+    ] {
+        let e = err(&format!("{k8s}{bad}"), &[]);
+        assert!(e.contains("sandbox.kubernetes.pools"), "{bad}: {e}");
+    }
+    let e = err(&format!("{k8s}pool_lease_seconds = 1\n"), &[]);
+    assert!(e.contains("pool_lease_seconds"), "{e}");
+}
