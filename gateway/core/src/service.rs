@@ -323,7 +323,10 @@ impl Gateway {
                 if s.status == SessionStatus::Active
                     && self.adopt(s.clone(), "served by another replica").await?
                 {
-                    return Box::pin(self.live_session(p, id)).await;
+                    if let Some(l) = self.live.read().await.get(id).cloned() {
+                        l.session.lock().await.last_active_at = airlock_gateway_domain::now();
+                        return Ok(l);
+                    }
                 }
                 Err(err(
                     ErrorCode::SessionNotActive,
