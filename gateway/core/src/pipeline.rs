@@ -432,10 +432,7 @@ impl Gateway {
             .record(vec![Change::PutExecution(Box::new(exec.clone()))], vec![ev])
             .await;
         if !live.sandbox.alive().await {
-            let reason = match live.sandbox.failure().await {
-                Some((_, why)) => format!("the sandbox died: {why}"),
-                None => "the sandbox died".to_owned(),
-            };
+            let reason = Self::died_reason(&*live.sandbox).await;
             let _ = self
                 .end_session(live, SessionStatus::Lost, &reason, types::SESSION_LOST)
                 .await;

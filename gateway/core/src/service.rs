@@ -445,6 +445,16 @@ impl Gateway {
         Ok(n)
     }
 
+    /// The reason a session ends with when its sandbox died (with the backend's why, if known).
+    pub(crate) async fn died_reason(
+        sandbox: &dyn airlock_gateway_domain::ports::Sandbox,
+    ) -> String {
+        match sandbox.failure().await {
+            Some((_, why)) => format!("the sandbox died: {why}"),
+            None => "the sandbox died".to_owned(),
+        }
+    }
+
     /// Re-attaches this replica to the running sandbox of an active session and takes the
     /// session over (it is recorded as this instance's, with a `session.adopted` event).
     /// Ok(false): the backend has no sandbox to re-attach to.

@@ -23,10 +23,7 @@ impl Gateway {
             };
             let dead = !l.sandbox.alive().await;
             let busy = l.turn.try_lock().is_err();
-            let died = match l.sandbox.failure().await {
-                Some((_, why)) => format!("the sandbox died: {why}"),
-                None => "the sandbox died".to_owned(),
-            };
+            let died = Self::died_reason(&*l.sandbox).await;
             let reason = if expired {
                 "the session reached its time to live"
             } else if idle_out && !busy {

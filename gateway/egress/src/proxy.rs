@@ -87,6 +87,18 @@ async fn refuse<S: AsyncWrite + Unpin>(
     rec
 }
 
+/// The request head's `Content-Length` (0 when absent or unreadable).
+pub(crate) fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0)
+}
+
 /// Reads and drops the body a refused plain-HTTP request declared (bounded), so the refusal is
 /// not lost: closing with unread bytes makes the kernel send a reset, which can destroy the
 /// answer before the client has read it.
@@ -99,16 +111,7 @@ async fn drain_body<S: AsyncRead + Unpin>(
     if connect {
         return;
     }
-    let declared = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut left = declared.saturating_sub(buffered).min(1 << 20);
+    let mut left = content_length(head).saturating_sub(buffered).min(1 << 20);
     let mut sink = [0u8; 8192];
     while left > 0 {
         match tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut sink)).await {

@@ -81,15 +81,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         rec.reason = Some("bad_request".into());
         return rec;
     }
-    let len = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
+    let len = crate::proxy::content_length(head);
     if len > MAX_BODY {
         answer(
             &mut client,
