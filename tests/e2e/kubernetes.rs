@@ -174,11 +174,18 @@ async fn after_a_restart_pods_of_unknown_sessions_are_deleted_with_their_secrets
 /// Five free loopback ports in a row for one host-run agent's kernel (in a pod the kernel has
 /// its own loopback; on the test host each stand-in pod needs its own range). Handed out from
 /// one counter in this process, so agents of tests running side by side never share a range.
+/// The ranges lie below the kernel's ephemeral port range: the kernel binds them a second or
+/// more after this check, and a port from the ephemeral range can be taken in between by any
+/// outgoing connection of the busy test machine (seen in CI: the agent never became ready).
 fn kernel_port_base() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(41_000);
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(20_000);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(32_768u16);
     loop {
         let p = NEXT.fetch_add(5, std::sync::atomic::Ordering::Relaxed);
-        assert!(p < 60_000, "out of kernel port ranges");
+        assert!(p + 5 <= ephemeral_low, "out of kernel port ranges");
         if (0..5).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
             return p;
         }
