@@ -121,6 +121,14 @@ enum ConfigCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    // regorus reports conditions it expects during evaluation (an index into a literal, say) as
+    // `anyhow` errors and discards them; with RUST_BACKTRACE set, each one captures a backtrace
+    // (measured: ~100k instructions each, as much as a whole small decision). Library backtraces
+    // stay off unless RUST_LIB_BACKTRACE asks for them; panics still print theirs. Set here,
+    // before any thread exists.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve::run(cli.config.as_deref()),

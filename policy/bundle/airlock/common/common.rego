@@ -2,14 +2,16 @@
 package airlock.common
 
 # The limits profile of the principal: the first of its groups that has one, else the default.
-group_profiles := [data.airlock.profiles.by_group[g] |
-	some g in input.principal.groups
-	data.airlock.profiles.by_group[g]
-]
-
-profile := group_profiles[0] if {
-	count(group_profiles) > 0
-} else := data.airlock.profiles["default"]
+# One rule with local variables (regorus evaluates each rule and each indexed data lookup at a
+# cost; see docs/performance.md), indexed through a variable (an index into a call's result
+# takes regorus's internal error path).
+profile := candidates[0] if {
+	profiles := data.airlock.profiles
+	candidates := array.concat(
+		[p | some g in input.principal.groups; p := profiles.by_group[g]],
+		[profiles["default"]],
+	)
+}
 
 in_any_group(groups) if {
 	some g in input.principal.groups

@@ -17,3 +17,12 @@ test_in_any_group if {
 	common.in_any_group(["b"]) with input as {"principal": {"groups": ["a", "b"]}}
 	not common.in_any_group(["c"]) with input as {"principal": {"groups": ["a", "b"]}}
 }
+
+test_first_group_with_a_profile_wins if {
+	p := common.profile with input as {"principal": {"groups": ["none", "b", "a"]}}
+		with data.airlock.profiles.by_group as {
+			"a": {"languages": ["python"], "max_timeout_seconds": 1, "max_code_bytes": 1},
+			"b": {"languages": ["python"], "max_timeout_seconds": 2, "max_code_bytes": 2},
+		}
+	p.max_timeout_seconds == 2
+}

@@ -1,6 +1,12 @@
 # The entry point: one decision per request, from the package of its action.
+#
+# Written as one rule with local variables on purpose: regorus spends tens of microseconds per
+# separately evaluated rule (docs/performance.md), so the per-action guards are inline
+# comprehensions and the packages of egress, installs, connectors and review are consulted only
+# for requests that ask for them.
 package airlock.decision
 
+import data.airlock.common
 import data.airlock.connectors
 import data.airlock.egress
 import data.airlock.execution
@@ -9,96 +15,44 @@ import data.airlock.install
 import data.airlock.review as review_rules
 import data.airlock.sessions
 
-known_actions := {"session.create", "file.upload", "file.download", "execution.run"}
-
-violations contains v if {
-	input.action == "execution.run"
-	some v in execution.violations
-}
-
-# Egress and install rules only for requests that ask for egress or packages: their modules
-# are not evaluated otherwise.
-violations contains v if {
-	input.action == "execution.run"
-	count(input.request.egress) > 0
-	some v in egress.violations
-}
-
-violations contains v if {
-	input.action == "execution.run"
-	count(input.request.packages) > 0
-	some v in install.violations
-}
-
-violations contains v if {
-	input.action == "execution.run"
-	input.request.connector
-	some v in connectors.violations
-}
-
-violations contains v if {
-	input.action in {"file.upload", "file.download"}
-	some v in files.violations
-}
-
-violations contains v if {
-	input.action == "session.create"
-	some v in sessions.violations
-}
-
-violations contains v if {
-	not input.action in known_actions
-	v := {"code": "unknown_action", "message": sprintf("no rules for action %q", [input.action]), "hint": ""}
-}
-
-review contains r if {
-	input.action == "execution.run"
-	count(data.airlock.packages.review) > 0
-	some r in review_rules.review
-}
-
-result := "deny" if {
-	count(violations) > 0
-} else := "review" if {
-	count(review) > 0
-} else := "allow"
-
-egress_grants := egress.grants if {
-	input.action == "execution.run"
-	count(input.request.egress) > 0
-} else := []
-
-package_grants := install.granted_packages if {
-	input.action == "execution.run"
-	count(input.request.packages) > 0
-} else := []
-
-package_hashes := install.granted_hashes if {
-	input.action == "execution.run"
-	count(input.request.packages) > 0
-} else := {}
-
-connector_grant := connectors.grant if {
-	input.action == "execution.run"
-	input.request.connector
-} else := null
-
-# Sandbox resources from the principal's profile (optional keys memory_mib, cpu_millis); the
-# gateway applies them when lower than its defaults.
-obligations := {
-	"max_timeout_seconds": data.airlock.common.profile.max_timeout_seconds,
-	"memory_mib": object.get(data.airlock.common.profile, "memory_mib", null),
-	"cpu_millis": object.get(data.airlock.common.profile, "cpu_millis", null),
-	"egress": egress_grants,
-	"egress_http_methods": object.get(data.airlock.egress_rules, "plain_http_methods", ["GET", "HEAD"]),
-	"packages": package_grants,
-	"package_hashes": package_hashes,
-	"connector": connector_grant,
-}
-
 decision := {
 	"result": result,
 	"violations": [v | some v in violations],
 	"review": [r | some r in review],
 	"obligations": obligations,
+} if {
+	run := input.action == "execution.run"
+	wants_egress := count(object.get(input.request, "egress", [])) > 0
+	wants_packages := count(object.get(input.request, "packages", [])) > 0
+	wants_connector := object.get(input.request, "connector", null) != null
+	violations := (((({v | run; some v in execution.violations}
+	| {v | run; wants_egress; some v in egress.violations})
+	| {v | run; wants_packages; some v in install.violations})
+	| {v | run; wants_connector; some v in connectors.violations})
+	| {v | input.action in {"file.upload", "file.download"}; some v in files.violations})
+	| {v | input.action == "session.create"; some v in sessions.violations}
+	| {v |
+		not input.action in {"session.create", "file.upload", "file.download", "execution.run"}
+		v := {"code": "unknown_action", "message": sprintf("no rules for action %q", [input.action]), "hint": ""}
+	}
+	review := {r | run; count(data.airlock.packages.review) > 0; some r in review_rules.review}
+	# Indexed through variables: regorus takes an internal error path (a backtrace capture when
+	# RUST_BACKTRACE is set) for an index into a literal.
+	held := {false: "allow", true: "review"}
+	ranked := {false: held[count(review) > 0], true: "deny"}
+	result := ranked[count(violations) > 0]
+
+	# Sandbox resources from the principal's profile (optional keys memory_mib, cpu_millis);
+	# the gateway applies them when lower than its defaults.
+	profile := common.profile
+	obligations := {
+		"max_timeout_seconds": profile.max_timeout_seconds,
+		"memory_mib": object.get(profile, "memory_mib", null),
+		"cpu_millis": object.get(profile, "cpu_millis", null),
+		"egress": [g | run; wants_egress; some g in egress.grants],
+		"egress_http_methods": object.get(data.airlock.egress_rules, "plain_http_methods", ["GET", "HEAD"]),
+		"packages": [p | run; wants_packages; some p in install.granted_packages],
+		"package_hashes": {k: h | run; wants_packages; some k, h in install.granted_hashes},
+		"connector": object.get({"grant": g | run; wants_connector; g := connectors.grant}, "grant", null),
+	}
 }

@@ -73,3 +73,26 @@ test_no_sandbox_resources_without_a_profile_that_sets_them if {
 	d.obligations.memory_mib == null
 	d.obligations.cpu_millis == null
 }
+
+test_a_violation_outranks_review if {
+	d := decision.decision with input as {
+		"action": "execution.run", "principal": principal,
+		"request": {"language": "python", "code_bytes": 3, "packages": [], "egress": []},
+		"analysis": {"imports": ["scipy", "requests"], "dynamic_imports": 0, "pip_installs": []},
+	} with data.airlock.packages.review as ["scipy"]
+	d.result == "deny"
+	[v.code | some v in d.violations] == ["package_not_allowed"]
+}
+
+test_requests_without_egress_packages_or_connector_get_empty_grants if {
+	d := decision.decision with input as {
+		"action": "execution.run", "principal": principal,
+		"request": {"language": "python", "code_bytes": 3},
+		"analysis": {"imports": [], "dynamic_imports": 0, "pip_installs": []},
+	}
+	d.result == "allow"
+	d.obligations.egress == []
+	d.obligations.packages == []
+	d.obligations.package_hashes == {}
+	d.obligations.connector == null
+}
