@@ -112,11 +112,18 @@ fn policy_bench() -> (Stats, Stats) {
         &airlock_policy::Bundle::from_dir(dir.path()).unwrap_or_else(|e| panic!("{e}")),
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    // AIRLOCK_BENCH_POLICY_ITERATIONS=N (default 20000): fewer for runs under callgrind
+    // (tests/bench/policy-instructions.sh).
+    let iterations: usize = std::env::var("AIRLOCK_BENCH_POLICY_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(20_000);
     let run = |p: &airlock_policy::RegoPolicy| {
         for _ in 0..500 {
             let _ = p.decide(&input);
         }
-        (0..20_000)
+        (0..iterations)
             .map(|_| {
                 let t = Instant::now();
                 let d = p.decide(&input);
