@@ -297,6 +297,26 @@ async fn cluster() -> (
     )
 }
 
+/// The gateway binary with the Kubernetes backend against the fake API server, plus `env`.
+fn kube_gateway(
+    extra: &str,
+    api_url: &str,
+    agent_port: u16,
+    env: &[(&str, &str)],
+) -> crate::harness::Gateway {
+    let agent_port = agent_port.to_string();
+    let mut all = vec![
+        ("AIRLOCK_SANDBOX__BACKEND", "kubernetes"),
+        ("AIRLOCK_SANDBOX__KUBERNETES__API_URL", api_url),
+        (
+            "AIRLOCK_SANDBOX__KUBERNETES__AGENT_PORT",
+            agent_port.as_str(),
+        ),
+    ];
+    all.extend_from_slice(env);
+    crate::harness::Gateway::start_opts(extra, &all)
+}
+
 fn template(agent_port: u16) -> PodTemplate {
     PodTemplate {
         name: "default".into(),
@@ -709,18 +729,11 @@ async fn only_the_lease_holder_fills_the_pool_and_a_successor_takes_over() {
 fn the_gateway_runs_sessions_as_pods_and_reattaches_after_a_restart() {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
     let (state, api_url, agent_port, _dir, agents) = rt.block_on(cluster());
-    let agent_port_s = agent_port.to_string();
-    let mut gw = crate::harness::Gateway::start_opts(
+    let mut gw = kube_gateway(
         "",
-        &[
-            ("AIRLOCK_SANDBOX__BACKEND", "kubernetes"),
-            ("AIRLOCK_SANDBOX__KUBERNETES__API_URL", api_url.as_str()),
-            (
-                "AIRLOCK_SANDBOX__KUBERNETES__AGENT_PORT",
-                agent_port_s.as_str(),
-            ),
-            ("AIRLOCK_SANDBOX__KUBERNETES__EGRESS_LISTEN", "127.0.0.1:0"),
-        ],
+        &api_url,
+        agent_port,
+        &[("AIRLOCK_SANDBOX__KUBERNETES__EGRESS_LISTEN", "127.0.0.1:0")],
     );
     let api = gw.api(&crate::harness::token("alice-tool"));
     let sid = api.session();
@@ -783,18 +796,11 @@ fn the_gateway_runs_sessions_as_pods_and_reattaches_after_a_restart() {
 fn a_gone_replicas_session_nobody_comes_back_for_ends_at_its_ttl_with_its_pod() {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
     let (state, api_url, agent_port, _dir, agents) = rt.block_on(cluster());
-    let agent_port_s = agent_port.to_string();
-    let mut gw = crate::harness::Gateway::start_opts(
+    let mut gw = kube_gateway(
         "ttl_seconds = 3",
-        &[
-            ("AIRLOCK_SANDBOX__BACKEND", "kubernetes"),
-            ("AIRLOCK_SANDBOX__KUBERNETES__API_URL", api_url.as_str()),
-            (
-                "AIRLOCK_SANDBOX__KUBERNETES__AGENT_PORT",
-                agent_port_s.as_str(),
-            ),
-            ("AIRLOCK_SERVER__INSTANCE_ID", "replica-1"),
-        ],
+        &api_url,
+        agent_port,
+        &[("AIRLOCK_SERVER__INSTANCE_ID", "replica-1")],
     );
     let api = gw.api(&crate::harness::token("alice-tool"));
     let sid = api.session();
@@ -840,16 +846,11 @@ fn pod_resources_follow_the_decisions_obligations_and_pools_serve_each_limits_cl
             "memory_mib": 256, "cpu_millis": 250
         });
     });
-    let agent_port_s = agent_port.to_string();
-    let gw = crate::harness::Gateway::start_opts(
+    let gw = kube_gateway(
         "",
+        &api_url,
+        agent_port,
         &[
-            ("AIRLOCK_SANDBOX__BACKEND", "kubernetes"),
-            ("AIRLOCK_SANDBOX__KUBERNETES__API_URL", api_url.as_str()),
-            (
-                "AIRLOCK_SANDBOX__KUBERNETES__AGENT_PORT",
-                agent_port_s.as_str(),
-            ),
             ("AIRLOCK_SANDBOX__KUBERNETES__POOL_SIZE", "1"),
             (
                 "AIRLOCK_SANDBOX__KUBERNETES__POOLS",
