@@ -101,7 +101,7 @@ pub struct Interpreter {
 
     extensions: Map<String, (u8, Rc<Box<dyn Extension>>)>,
     module: Option<Ref<Module>>,
-    current_module_path: String,
+    current_module_path: Rc<str>,
     current_module_index: u32,
     query_schedule: Option<Schedule>,
     query_loop_hoisting: HoistedLoopsLookup,
@@ -121,6 +121,12 @@ pub struct Interpreter {
     rule_values: RuleValues,
     active_rules: Vec<Ref<Rule>>,
     builtins_cache: BTreeMap<(&'static str, Vec<Value>), Value>,
+    // Airlock patch 8: call sites of the compiled modules that resolved to a builtin, keyed by
+    // (module index, expression index, address of the function expression). Resolution depends
+    // only on the compiled policy and the extensions, so entries live across evaluations and
+    // are dropped whenever either changes; they are used only while no `with` replaces a
+    // function.
+    builtin_call_sites: BTreeMap<(u32, u32, usize), (Rc<str>, builtins::BuiltinFcn)>,
     no_rules_lookup: bool,
     execution_timer: ExecutionTimer,
 }
@@ -162,9 +168,10 @@ impl Clone for Interpreter {
             rule_values: BTreeMap::default(),
 
             builtins_cache: BTreeMap::default(),
+            builtin_call_sites: self.builtin_call_sites.clone(),
             active_rules: Vec::default(),
             contexts: Vec::default(),
-            current_module_path: String::default(),
+            current_module_path: "".into(),
             current_module_index: 0,
             query_schedule: None,
             query_loop_hoisting: HoistedLoopsLookup::new(),
@@ -223,7 +230,7 @@ impl Interpreter {
             data: Value::new_object(),
             module: None,
 
-            current_module_path: String::default(),
+            current_module_path: "".into(),
             current_module_index: 0,
             query_schedule: None,
             query_loop_hoisting: HoistedLoopsLookup::new(),
@@ -242,6 +249,7 @@ impl Interpreter {
             rule_values: BTreeMap::default(),
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
+            builtin_call_sites: BTreeMap::default(),
             no_rules_lookup: false,
             traces: None,
             extensions: Map::default(),
@@ -263,7 +271,7 @@ impl Interpreter {
             data: Value::new_object(),
             module: None,
 
-            current_module_path: String::default(),
+            current_module_path: "".into(),
             current_module_index: 0,
             query_module: None,
             query_schedule: None,
@@ -281,6 +289,7 @@ impl Interpreter {
             rule_values: BTreeMap::default(),
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
+            builtin_call_sites: BTreeMap::default(),
             no_rules_lookup: false,
             traces: None,
 
@@ -347,9 +356,38 @@ impl Interpreter {
         modules: Rc<Vec<Ref<Module>>>,
         parser_contexts: Rc<Vec<ParserContext>>,
     ) {
+        // Airlock patch 2: each module's package path, as a string ("data.a.b") and as
+        // components (["a", "b"]), computed once here instead of on every rule evaluation and
+        // data lookup. A package that is not a static path gets no entry and is computed on
+        // use, as upstream does (and fails there the same way).
+        let module_paths = modules
+            .iter()
+            .map(|module| {
+                let path = get_path_string(&module.package.refr, Some("data")).ok()?;
+                let components =
+                    Parser::get_static_string_path_components(&module.package.refr).ok()?;
+                Some((Rc::<str>::from(path), components))
+            })
+            .collect();
         let compiled_policy = self.compiled_policy_mut();
         compiled_policy.modules = modules;
         compiled_policy.parser_contexts = parser_contexts;
+        compiled_policy.module_paths = Rc::new(module_paths);
+        self.builtin_call_sites.clear();
+    }
+
+    /// The cached package path of `module` (Airlock patch 2), if `module` is one of the
+    /// compiled policy's modules and its package is a static path.
+    fn cached_module_paths(
+        &self,
+        index: u32,
+        module: &Ref<Module>,
+    ) -> Option<&(Rc<str>, Vec<String>)> {
+        let index = usize::try_from(index).ok()?;
+        let cached = self.compiled_policy.module_paths.get(index)?.as_ref()?;
+        // find_module_index answers 0 for a module it does not know: check it is this one.
+        let known = self.compiled_policy.modules.get(index)?;
+        core::ptr::eq(known.as_ref(), module.as_ref()).then_some(cached)
     }
 
     pub fn set_loop_hoisting_table(&mut self, table: crate::compiler::hoist::HoistedLoopsLookup) {
@@ -581,27 +619,33 @@ impl Interpreter {
     fn eval_chained_ref_dot_or_brack(&mut self, mut expr: &ExprRef) -> Result<Value> {
         // Collect a chaing of '.field' or '["field"]'
         let mut path = vec![];
+        // Airlock patch 9: the same fields as the string values the parser already made, so
+        // that walking them allocates nothing.
+        let mut keys: Vec<&Value> = vec![];
         loop {
             if let Some(v) = self.get_loop_var_value(expr)? {
-                path.reverse();
-                return Ok(Self::get_value_chained(v.clone(), &path[..]));
+                keys.reverse();
+                return Ok(Self::get_value_chained_by_keys(v, &keys));
             }
             match expr.as_ref() {
                 // Stop path collection upon encountering the leading variable.
                 Expr::Var { span, .. } => {
                     path.reverse();
-                    return self.lookup_var(span, &path[..], false);
+                    keys.reverse();
+                    return self.lookup_var_by_keys(span, &path[..], Some(&keys), false);
                 }
                 // Accumulate chained . field accesses.
                 Expr::RefDot { refr, field, .. } => {
                     expr = refr;
                     path.push(field.0.text());
+                    keys.push(&field.1);
                 }
                 Expr::RefBrack { refr, index, .. } => match index.as_ref() {
                     // refr["field"] is the same as refr.field
                     Expr::String { value, .. } => {
                         expr = refr;
                         path.push(value.as_string()?.as_ref());
+                        keys.push(value);
                     }
                     // Handle other forms of refr.
                     // Note, we have the choice to evaluate a non-string index
@@ -611,7 +655,10 @@ impl Interpreter {
                         let index = self.eval_expr(index)?;
 
                         // Handle indexing into data.
-                        if index != Value::Undefined {
+                        // Airlock patch 5: only refs rooted at `data` can name rules; upstream
+                        // built the path components of every indexed ref (local variables too)
+                        // to find that out.
+                        if index != Value::Undefined && get_root_var(refr)?.text() == "data" {
                             if let Ok(ref_components) =
                                 Parser::get_static_string_path_components(refr)
                             {
@@ -680,12 +727,14 @@ impl Interpreter {
                             let index = index.to_string();
                             v = obj[index].clone();
                         }
-                        return Ok(Self::get_value_chained(v, &path[..]));
+                        keys.reverse();
+                        return Ok(Self::get_value_chained_by_keys(&v, &keys));
                     }
                 },
                 _ => {
-                    path.reverse();
-                    return Ok(Self::get_value_chained(self.eval_expr(expr)?, &path[..]));
+                    keys.reverse();
+                    let value = self.eval_expr(expr)?;
+                    return Ok(Self::get_value_chained_by_keys(&value, &keys));
                 }
             }
         }
@@ -1189,7 +1238,7 @@ impl Interpreter {
                         params,
                         get_extra_arg(
                             expr,
-                            Some(self.current_module_path.as_str()),
+                            Some(self.current_module_path.as_ref()),
                             &self.compiled_policy.functions,
                         ),
                         true,
@@ -1234,7 +1283,7 @@ impl Interpreter {
                         params,
                         get_extra_arg(
                             expr,
-                            Some(self.current_module_path.as_str()),
+                            Some(self.current_module_path.as_ref()),
                             &self.compiled_policy.functions,
                         ),
                         false,
@@ -1474,8 +1523,10 @@ impl Interpreter {
                             _ => {
                                 // Function replaced by another function.
                                 // Lookup by with current module path prefixed.
-                                let mut function_path =
-                                    get_path_string(&wm.r#as, Some(&self.current_module_path))?;
+                                let mut function_path = get_path_string(
+                                    &wm.r#as,
+                                    Some(self.current_module_path.as_ref()),
+                                )?;
                                 if self.lookup_function_by_name(&function_path).is_none() {
                                     // Lookup without current module path prefixed.
                                     function_path = get_path_string(&wm.r#as, None)?;
@@ -1635,7 +1686,7 @@ impl Interpreter {
                 // Handle walk(obj, output_param)
                 let extra_arg = get_extra_arg(
                     &collection_expr,
-                    Some(self.current_module_path.as_str()),
+                    Some(self.current_module_path.as_ref()),
                     &self.compiled_policy.functions,
                 );
                 // If there is an extra arg, ignore it while computing the loop value.
@@ -2684,7 +2735,23 @@ impl Interpreter {
     }
 
     #[allow(unused_variables)]
-    fn lookup_builtin(span: &Span, path: &str) -> Result<Option<&'static BuiltinFcn>> {
+    /// The cache key of a call site (Airlock patch 8): only for calls inside one of the
+    /// compiled policy's modules, whose expressions live as long as the compiled policy.
+    fn builtin_call_site_key(&self, fcn: &ExprRef) -> Option<(u32, u32, usize)> {
+        let module = self.module.as_ref()?;
+        let index = self.current_module_index;
+        let known = self
+            .compiled_policy
+            .modules
+            .get(usize::try_from(index).ok()?)?;
+        if !core::ptr::eq(known.as_ref(), module.as_ref()) {
+            return None;
+        }
+        let address = core::ptr::from_ref::<Expr>(fcn.as_ref()) as usize;
+        Some((index, fcn.eidx(), address))
+    }
+
+    fn lookup_builtin(_span: &Span, path: &str) -> Result<Option<&'static BuiltinFcn>> {
         if let Some(builtin) = builtins::BUILTINS.get(path) {
             return Ok(Some(builtin));
         }
@@ -2787,6 +2854,20 @@ impl Interpreter {
             return Ok(v.clone());
         }
 
+        // Airlock patch 8: a call site of a compiled module that resolved to a builtin before
+        // resolves to it again while no `with` replaces a function: skip the path building and
+        // the lookups below (upstream resolved the name on every call).
+        let call_site = self.builtin_call_site_key(fcn);
+        if let Some(key) = call_site.filter(|_| self.with_functions.is_empty()) {
+            if let Some((name, builtin)) = self.builtin_call_sites.get(&key).cloned() {
+                let mut param_values = Vec::with_capacity(params.len());
+                for p in params {
+                    param_values.push(self.eval_expr(p)?);
+                }
+                return self.eval_builtin_call(span, &name, builtin, params, param_values);
+            }
+        }
+
         let fcn_path = match get_path_string(fcn, None) {
             Ok(p) => p,
             _ => bail!(span.error("invalid function expression")),
@@ -2838,7 +2919,10 @@ impl Interpreter {
                     || self
                         .compiled_policy
                         .default_rules
-                        .contains_key(&get_path_string(fcn, Some(&self.current_module_path))?)
+                        .contains_key(&get_path_string(
+                            fcn,
+                            Some(self.current_module_path.as_ref()),
+                        )?)
                 {
                     // process default functions later.
                     (&empty, self.module.clone())
@@ -2852,6 +2936,13 @@ impl Interpreter {
                 }
                 // Look up builtin function.
                 else if let Some(builtin) = Self::lookup_builtin(span, &selected_fcn_path)? {
+                    // Airlock patch 8: remember the resolution when no `with` was in force.
+                    if let Some(key) = call_site {
+                        if with_functions_saved.is_none() && self.with_functions.is_empty() {
+                            self.builtin_call_sites
+                                .insert(key, (selected_fcn_path.as_str().into(), *builtin));
+                        }
+                    }
                     let r = self.eval_builtin_call(
                         span,
                         &selected_fcn_path.clone(),
@@ -3048,7 +3139,8 @@ impl Interpreter {
                 {
                     Some(rules) => Some(rules),
                     None => {
-                        let alt_fcn_path = get_path_string(fcn, Some(&self.current_module_path))?;
+                        let alt_fcn_path =
+                            get_path_string(fcn, Some(self.current_module_path.as_ref()))?;
                         self.compiled_policy
                             .default_rules
                             .get(&alt_fcn_path)
@@ -3147,6 +3239,11 @@ impl Interpreter {
         }
     }
 
+    fn lookup_local_var_ref(&self, name: &SourceStr) -> Option<&Value> {
+        // Airlock patch 9: a reference, so a field of a local is cloned, not the whole local.
+        self.scopes.iter().rev().find_map(|scope| scope.get(name))
+    }
+
     fn lookup_local_var(&self, name: &SourceStr) -> Option<Value> {
         // Lookup local variables and arguments.
         for scope in self.scopes.iter().rev() {
@@ -3157,24 +3254,39 @@ impl Interpreter {
         None
     }
 
-    fn ensure_module_evaluated(&mut self, path: &[String]) -> Result<()> {
+    fn ensure_module_evaluated<S: AsRef<str>>(&mut self, path: &[S]) -> Result<()> {
         self.check_execution_time()?;
-        for module in self.compiled_policy.modules.clone().iter().cloned() {
+        // Airlock patch 3: a module is under `path` only if `path` is data.<prefix of its
+        // package>, so nothing is allocated per module unless it is (upstream built each module's
+        // path components twice per call, for every module, on every data lookup).
+        if path.len() <= 1 || path[0].as_ref() != "data" {
+            return Ok(());
+        }
+        let modules = self.compiled_policy.modules.clone();
+        let module_paths = self.compiled_policy.module_paths.clone();
+        for (index, module) in modules.iter().cloned().enumerate() {
             if Some(&module) == self.module.as_ref() {
                 // Prevent cyclic evaluation.
                 continue;
             }
-            let mut module_path_components = vec!["data".to_string()];
-            module_path_components.extend(Parser::get_static_string_path_components(
-                &module.package.refr,
-            )?);
+            let computed;
+            let package_components: &Vec<String> = match module_paths.get(index) {
+                Some(Some((_, components))) if module_paths.len() == modules.len() => components,
+                _ => {
+                    computed = Parser::get_static_string_path_components(&module.package.refr)?;
+                    &computed
+                }
+            };
 
-            if path.len() > 1 && module_path_components.starts_with(path) {
+            if package_components.len() >= path.len() - 1
+                && package_components
+                    .iter()
+                    .zip(&path[1..])
+                    .all(|(component, wanted)| component.as_str() == wanted.as_ref())
+            {
                 // Ensure that the module is created.
-                let module_value_components =
-                    Parser::get_static_string_path_components(&module.package.refr)?;
                 let module_value_components: Vec<&str> =
-                    module_value_components.iter().map(String::as_str).collect();
+                    package_components.iter().map(String::as_str).collect();
                 if self.has_explicit_data_with_override_ancestor(&module_value_components)? {
                     continue;
                 }
@@ -3341,17 +3453,31 @@ impl Interpreter {
         Ok(false)
     }
 
-    fn lookup_var(&mut self, span: &Span, fields: &[&str], no_error: bool) -> Result<Value> {
+    /// Value of `fields` (or of the same fields as `keys`, Airlock patch 9) below `fields`' var.
+    fn chain_fields(value: &Value, fields: &[&str], keys: Option<&[&Value]>) -> Value {
+        match keys {
+            Some(keys) => Self::get_value_chained_by_keys(value, keys),
+            None => Self::get_value_chained(value.clone(), fields),
+        }
+    }
+
+    fn lookup_var_by_keys(
+        &mut self,
+        span: &Span,
+        fields: &[&str],
+        keys: Option<&[&Value]>,
+        no_error: bool,
+    ) -> Result<Value> {
         let name = span.source_str();
 
         // Return local variable/argument.
-        if let Some(v) = self.lookup_local_var(&name) {
-            return Ok(Self::get_value_chained(v, fields));
+        if let Some(v) = self.lookup_local_var_ref(&name) {
+            return Ok(Self::chain_fields(v, fields, keys));
         }
 
         // Handle input.
         if name.text() == "input" {
-            return Ok(Self::get_value_chained(self.input.clone(), fields));
+            return Ok(Self::chain_fields(&self.input, fields, keys));
         }
 
         // TODO: should we return before checking for input?
@@ -3365,7 +3491,7 @@ impl Interpreter {
         // Ensure that rules are evaluated
         if name.text() == "data" {
             if self.is_processed(fields)? {
-                return Ok(Self::get_value_chained(self.data.clone(), fields));
+                return Ok(Self::chain_fields(&self.data, fields, keys));
             }
 
             // If "data" is used in a query, without any fields, then evaluate all the modules.
@@ -3379,40 +3505,46 @@ impl Interpreter {
 
             // With modifiers may be used to specify part of a module that that not yet been
             // evaluated. Therefore ensure that module is evaluated first.
-            let requested_path: Vec<String> = core::iter::once("data".to_string())
-                .chain(fields.iter().map(|field| (*field).to_string()))
+            let requested_path: Vec<&str> = core::iter::once("data")
+                .chain(fields.iter().copied())
                 .collect();
             self.ensure_module_evaluated(&requested_path)?;
 
-            for i in (1..=fields.len()).rev() {
-                let prefix = fields.iter().take(i).copied().collect::<Vec<_>>();
-                let prefix_components = core::iter::once("data")
-                    .chain(prefix.iter().copied())
-                    .collect::<Vec<_>>();
-                let prefix_path = format_string_path(&prefix_components)?;
-                if self.compiled_policy.rules.contains_key(&prefix_path)
-                    || self
-                        .compiled_policy
-                        .default_rules
-                        .contains_key(&prefix_path)
+            // Airlock patch 7: the path of each prefix of data.<fields> is a prefix of the
+            // path string of the whole: build that once and look up its prefixes (upstream
+            // formatted every prefix from scratch, longest first, on every data lookup).
+            let mut full_path = String::from("data");
+            let mut prefix_ends = Vec::with_capacity(fields.len());
+            for field in fields {
+                append_path_component_to(&mut full_path, field)?;
+                prefix_ends.push(full_path.len());
+            }
+            for end in prefix_ends.into_iter().rev() {
+                let prefix_path = &full_path[..end];
+                if self.compiled_policy.rules.contains_key(prefix_path)
+                    || self.compiled_policy.default_rules.contains_key(prefix_path)
                 {
-                    self.ensure_rule_evaluated(prefix_path)?;
+                    self.ensure_rule_evaluated(prefix_path.to_string())?;
                     break;
                 }
             }
 
-            Ok(Self::get_value_chained(self.data.clone(), fields))
+            Ok(Self::chain_fields(&self.data, fields, keys))
         } else if !self.compiled_policy.modules.is_empty() {
             let module = self.current_module()?;
+            // Airlock patch 4: the package components from the table of patch 2.
             let mut module_var_path =
-                Parser::get_static_string_path_components(&module.package.refr)?;
+                match self.cached_module_paths(self.current_module_index, &module) {
+                    Some((_, components)) => components.clone(),
+                    None => Parser::get_static_string_path_components(&module.package.refr)?,
+                };
             module_var_path.push(name.text().to_string());
             let module_var_path_refs: Vec<&str> =
                 module_var_path.iter().map(String::as_str).collect();
 
             if self.is_processed(&module_var_path_refs)? {
                 let value = Self::get_value_chained(self.data.clone(), &module_var_path_refs);
-                return Ok(Self::get_value_chained(value, fields));
+                return Ok(Self::chain_fields(&value, fields, keys));
             }
 
             // Ensure that all the rules having common prefix (name) are evaluated.
@@ -3455,15 +3587,13 @@ impl Interpreter {
 
             if !found {
                 if let Some(imported_var) = self.compiled_policy.imports.get(&rule_path).cloned() {
-                    return Ok(Self::get_value_chained(
-                        self.eval_expr(&imported_var)?,
-                        fields,
-                    ));
+                    let value = self.eval_expr(&imported_var)?;
+                    return Ok(Self::chain_fields(&value, fields, keys));
                 }
             }
 
             let value = Self::get_value_chained(self.data.clone(), &module_var_path_refs[..]);
-            Ok(Self::get_value_chained(value, fields))
+            Ok(Self::chain_fields(&value, fields, keys))
         } else {
             Ok(Value::Undefined)
         }
@@ -3766,11 +3896,26 @@ impl Interpreter {
         })
     }
 
-    fn get_value_chained(mut obj: Value, path: &[&str]) -> Value {
-        for p in path {
-            obj = obj[&Value::String(p.to_string().into())].clone();
+    fn get_value_chained(obj: Value, path: &[&str]) -> Value {
+        if path.is_empty() {
+            return obj;
         }
-        obj
+        // Airlock patch 6: walk by reference and clone only the result, with one allocation
+        // per key (upstream cloned every intermediate value and made each key twice).
+        let mut current = &obj;
+        for p in path {
+            current = &current[&Value::from(*p)];
+        }
+        current.clone()
+    }
+
+    /// [`Self::get_value_chained`] with keys the parser already made (Airlock patch 9).
+    fn get_value_chained_by_keys(obj: &Value, keys: &[&Value]) -> Value {
+        let mut current = obj;
+        for key in keys {
+            current = &current[*key];
+        }
+        current.clone()
     }
 
     #[inline]
@@ -3835,8 +3980,14 @@ impl Interpreter {
     ) -> Result<Option<Ref<Module>>> {
         let previous_module = self.module.clone();
         if let Some(new_module) = &module {
-            self.current_module_path = get_path_string(&new_module.package.refr, Some("data"))?;
             self.current_module_index = self.find_module_index(new_module);
+            // Airlock patch 2: the module's path comes from the table built once in
+            // `set_modules` (upstream formatted it on every rule evaluation, twice).
+            self.current_module_path =
+                match self.cached_module_paths(self.current_module_index, new_module) {
+                    Some((path, _)) => path.clone(),
+                    None => get_path_string(&new_module.package.refr, Some("data"))?.into(),
+                };
         }
         self.module = module;
         Ok(previous_module)
@@ -4554,6 +4705,7 @@ impl Interpreter {
     }
 
     fn clear_rule_registrations(&mut self) {
+        self.builtin_call_sites.clear();
         let compiled_policy = self.compiled_policy_mut();
         compiled_policy.rules.clear();
         compiled_policy.default_rules.clear();
@@ -4672,6 +4824,8 @@ impl Interpreter {
     ) -> Result<()> {
         if let MapEntry::Vacant(v) = self.extensions.entry(path) {
             v.insert((nargs, Rc::new(extension)));
+            // Airlock patch 8: an extension can shadow a builtin a call site resolved to.
+            self.builtin_call_sites.clear();
             Ok(())
         } else {
             bail!("extension already added");
