@@ -143,12 +143,13 @@ impl PolicyEngine for RegoPolicy {
 
     fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
         let started = Instant::now();
-        let json =
-            serde_json::to_string(input).map_err(|e| PolicyError::Evaluation(e.to_string()))?;
-        let mut engine = self.take();
-        engine
-            .set_input_json(&json)
+        // Straight from the typed input to regorus's value through serde's data model: no JSON
+        // text is written and parsed again (that round trip was an eighth of a decision).
+        let input = serde_json::to_value(input)
+            .and_then(<regorus::Value as serde::Deserialize>::deserialize)
             .map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        let mut engine = self.take();
+        engine.set_input(input);
         let value = engine.eval_rule(ENTRY_POINT.into());
         self.give(engine);
         let value = match value {
