@@ -32,6 +32,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The gateway's allocator (gateway/cli/src/main.rs), so that in-process numbers are the
+/// gateway's numbers.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod connectors;
 mod kafka;
 mod kubernetes;
@@ -72,7 +77,7 @@ fn bin_dir() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn policy_bench() -> (Stats, Stats) {
+fn policy_bench() -> (Stats, Stats, Option<Stats>) {
     // AIRLOCK_BENCH_BUNDLE=DIR measures another bundle (for tuning policy).
     let bundle = match std::env::var_os("AIRLOCK_BENCH_BUNDLE") {
         Some(dir) => airlock_policy::Bundle::from_dir(std::path::Path::new(&dir)),
@@ -133,7 +138,60 @@ fn policy_bench() -> (Stats, Stats) {
             })
             .collect::<Vec<_>>()
     };
-    (stats(run(&policy)), stats(run(&baseline)))
+    let released = released_regorus_run(&bundle, &input, iterations);
+    (
+        stats(run(&policy)),
+        stats(run(&baseline)),
+        released.map(stats),
+    )
+}
+
+/// The same bundle and input through the released regorus 0.14.1 (not the patched copy in
+/// third_party/regorus), called as the gateway called it before run 12: input as JSON text,
+/// result back through JSON text. Skipped with AIRLOCK_BENCH_COMPARE_RELEASED=0 (the
+/// instruction counter runs without it).
+fn released_regorus_run(
+    bundle: &airlock_policy::Bundle,
+    input: &PolicyInput,
+    iterations: usize,
+) -> Option<Vec<Duration>> {
+    if std::env::var("AIRLOCK_BENCH_COMPARE_RELEASED").as_deref() == Ok("0") {
+        return None;
+    }
+    let mut engine = regorus_upstream::Engine::new();
+    for (path, text) in bundle.policies() {
+        engine
+            .add_policy(path.clone(), text.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let data = regorus_upstream::Value::from_json_str(&bundle.data.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine.add_data(data).unwrap_or_else(|e| panic!("{e}"));
+    let mut decide = || {
+        let json = serde_json::to_string(input).unwrap_or_else(|e| panic!("{e}"));
+        engine
+            .set_input_json(&json)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let value = engine
+            .eval_rule("data.airlock.decision.decision".into())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = value.to_json_str().unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{e}"))
+    };
+    for _ in 0..500 {
+        decide();
+    }
+    Some(
+        (0..iterations)
+            .map(|_| {
+                let t = Instant::now();
+                let d = decide();
+                let e = t.elapsed();
+                assert!(d["result"].is_string());
+                e
+            })
+            .collect(),
+    )
 }
 
 /// One audit event through the recorder: sealed, committed to the SQLite outbox (WAL,
@@ -492,7 +550,7 @@ async fn main() {
         return;
     }
     println!("| measurement | samples | p50 | p99 |\n|---|---|---|---|");
-    let (policy, baseline) = policy_bench();
+    let (policy, baseline, released) = policy_bench();
     row(
         "policy decision, default bundle (in process)",
         &policy,
@@ -503,6 +561,13 @@ async fn main() {
         &baseline,
         true,
     );
+    if let Some(released) = released {
+        row(
+            "policy decision, default bundle on the released regorus 0.14.1 (same input)",
+            &released,
+            true,
+        );
+    }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("policy") {
         return;
     }
