@@ -5,12 +5,10 @@ package airlock.review
 import data.airlock.common
 import data.airlock.execution
 
-review_set := {d | some d in data.airlock.packages.review}
-
 review contains r if {
 	some m in execution.third_party
 	d := execution.distribution(m)
-	review_set[d]
+	d in data.airlock.packages.review
 	r := common.violation(
 		"package_requires_review",
 		sprintf("package %q needs a reviewer's approval", [d]),
