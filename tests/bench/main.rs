@@ -146,16 +146,54 @@ fn policy_bench() -> (Stats, Stats, Option<Stats>) {
     )
 }
 
+/// Whether to run the policy comparisons (the released engine, fixed work):
+/// AIRLOCK_BENCH_POLICY_COMPARISONS=0 skips them, as tests/bench/policy-instructions.sh does.
+fn policy_comparisons() -> bool {
+    std::env::var("AIRLOCK_BENCH_POLICY_COMPARISONS").as_deref() != Ok("0")
+}
+
+/// A loop of pure arithmetic (no memory, no allocation, no system calls) calibrated to take
+/// `p50_ms`, timed 20,000 times: what this machine adds to the tail of any computation that long
+/// (timer ticks, steal time of a shared host), to read the decision's p99 against.
+fn fixed_work_like(p50_ms: f64) -> Stats {
+    fn work(n: u64) -> u64 {
+        let mut x = 1u64;
+        for i in 0..n {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(i ^ (x >> 7));
+        }
+        x
+    }
+    let probe = 100_000u64;
+    let t = Instant::now();
+    std::hint::black_box(work(std::hint::black_box(probe)));
+    let per_step = t.elapsed().as_secs_f64() * 1e3 / probe as f64;
+    let steps = ((p50_ms / per_step.max(1e-9)) as u64).max(1);
+    for _ in 0..500 {
+        std::hint::black_box(work(std::hint::black_box(steps)));
+    }
+    stats(
+        (0..20_000)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(work(std::hint::black_box(steps)));
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
 /// The same bundle and input through the released regorus 0.14.1 (not the patched copy in
 /// third_party/regorus), called as the gateway called it before run 12: input as JSON text,
-/// result back through JSON text. Skipped with AIRLOCK_BENCH_COMPARE_RELEASED=0 (the
+/// result back through JSON text. Skipped with AIRLOCK_BENCH_POLICY_COMPARISONS=0 (the
 /// instruction counter runs without it).
 fn released_regorus_run(
     bundle: &airlock_policy::Bundle,
     input: &PolicyInput,
     iterations: usize,
 ) -> Option<Vec<Duration>> {
-    if std::env::var("AIRLOCK_BENCH_COMPARE_RELEASED").as_deref() == Ok("0") {
+    if !policy_comparisons() {
         return None;
     }
     let mut engine = regorus_upstream::Engine::new();
@@ -565,6 +603,13 @@ async fn main() {
         row(
             "policy decision, default bundle on the released regorus 0.14.1 (same input)",
             &released,
+            true,
+        );
+    }
+    if policy_comparisons() {
+        row(
+            "fixed CPU work as long as the decision's p50 (this machine's own tail)",
+            &fixed_work_like(policy.p50),
             true,
         );
     }

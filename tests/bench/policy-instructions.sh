@@ -14,7 +14,7 @@ trap 'rm -rf "$one_rule"' EXIT
 mkdir -p "$one_rule/airlock"
 printf 'package airlock.decision\n\ndecision := {"result": "allow", "violations": []}\n' > "$one_rule/airlock/d.rego"
 count() { # bundle-dir-or-empty iterations
-  env ${1:+AIRLOCK_BENCH_BUNDLE="$1"} AIRLOCK_BENCH_ONLY=policy AIRLOCK_BENCH_COMPARE_RELEASED=0 AIRLOCK_BENCH_POLICY_ITERATIONS="$2" \
+  env ${1:+AIRLOCK_BENCH_BUNDLE="$1"} AIRLOCK_BENCH_ONLY=policy AIRLOCK_BENCH_POLICY_COMPARISONS=0 AIRLOCK_BENCH_POLICY_ITERATIONS="$2" \
     RUST_BACKTRACE=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bench" 2>&1 >/dev/null |
     awk '/Collected/ { print $4 }'
 }
