@@ -3548,10 +3548,21 @@ impl Interpreter {
             }
 
             // Ensure that all the rules having common prefix (name) are evaluated.
-            let rule_path_components = core::iter::once("data")
-                .chain(module_var_path.iter().map(String::as_str))
-                .collect::<Vec<_>>();
-            let rule_path = format_string_path(&rule_path_components)?;
+            // Airlock patch 10: the module's path string from the table of patch 2, plus the
+            // name (upstream formatted the whole path from components on every lookup).
+            let rule_path = match self.cached_module_paths(self.current_module_index, &module) {
+                Some((module_path, _)) => {
+                    let mut path = module_path.to_string();
+                    append_path_component_to(&mut path, name.text())?;
+                    path
+                }
+                None => {
+                    let rule_path_components = core::iter::once("data")
+                        .chain(module_var_path.iter().map(String::as_str))
+                        .collect::<Vec<_>>();
+                    format_string_path(&rule_path_components)?
+                }
+            };
 
             if !no_error
                 && !self.compiled_policy.rules.contains_key(&rule_path)
@@ -3569,17 +3580,21 @@ impl Interpreter {
             // Find the rule to which the var being looked up corresponds to. This is the prefix for
             // which rules exist.
             let mut found = false;
-            for i in (0..=fields.len()).rev() {
-                let comps = fields.iter().take(i).copied().collect::<Vec<_>>();
-                let mut path = rule_path.clone();
-                for component in comps {
-                    path = append_path_component(&path, component)?;
-                }
-
-                if self.compiled_policy.rules.contains_key(&path)
-                    || self.compiled_policy.default_rules.contains_key(&path)
+            // Airlock patch 10: as patch 7, one string whose prefixes are the candidate paths
+            // (upstream built each candidate from scratch, one copy per component).
+            let mut full_path = rule_path.clone();
+            let mut prefix_ends = Vec::with_capacity(fields.len() + 1);
+            prefix_ends.push(full_path.len());
+            for field in fields {
+                append_path_component_to(&mut full_path, field)?;
+                prefix_ends.push(full_path.len());
+            }
+            for end in prefix_ends.into_iter().rev() {
+                let path = &full_path[..end];
+                if self.compiled_policy.rules.contains_key(path)
+                    || self.compiled_policy.default_rules.contains_key(path)
                 {
-                    self.ensure_rule_evaluated(path)?;
+                    self.ensure_rule_evaluated(path.to_string())?;
                     found = true;
                     break;
                 }
