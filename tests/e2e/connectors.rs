@@ -371,16 +371,29 @@ fn a_lease_left_by_a_killed_gateway_is_revoked_when_it_starts_again() {
     let mut user = String::new();
     crate::harness::wait_until(
         "the slow query's credential",
-        std::time::Duration::from_secs(20),
+        // Generous: CI runs every end-to-end test at once on two cores (it once took over
+        // 20 s there). The query sleeps 25 s after its credential, so the kill below still
+        // lands while it runs; a request that ends without a credential fails at once.
+        std::time::Duration::from_secs(60),
         || {
             if let Some(e) = events_of(&gw, "credential.issued").first() {
                 user = e["data"]["db_user"].as_str().unwrap_or_default().to_owned();
             }
+            // A request that ended without a credential will not get one: say what it got.
+            assert!(
+                !user.is_empty() || !slow.is_finished(),
+                "the slow query ended before any credential was issued; audit: {:?}",
+                harness::audit_events(&gw.audit_file())
+                    .iter()
+                    .map(|e| format!("{} {}", e["type"], e["data"]))
+                    .collect::<Vec<_>>()
+            );
             !user.is_empty()
         },
     );
     assert!(vault::role_exists_now(&user));
     gw.kill9();
+    // The gateway died under the request: its thread ends with a failed request (a panic).
     let _ = slow.join();
     assert!(vault::role_exists_now(&user), "nothing revoked it yet");
     // The restart sweeps it, long before the lease (30 s + 15 s) would have run out.
