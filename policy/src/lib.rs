@@ -17,7 +17,7 @@ pub use archive::{read_tar_gz, write_tar_gz};
 pub use bundle::{read_dir_raw, Bundle, LoadError};
 pub use engine::{RegoPolicy, DEFAULT_TIME_LIMIT};
 pub use holder::{BundleSource, HolderStatus, PolicyHolder};
-pub use testing::{run_tests, TestOutcome};
+pub use testing::{run_tests, test_rules, TestOutcome};
 
 /// The JSON schema of the policy input, generated from the Rust types.
 pub fn input_schema() -> serde_json::Value {

@@ -12,6 +12,24 @@ pub struct TestOutcome {
 pub fn run_tests(bundle: &Bundle) -> Result<Vec<TestOutcome>, LoadError> {
     let mut engine = bundle.engine(true)?;
     let mut out = vec![];
+    for (path, name) in test_rules(bundle) {
+        let (passed, error) = match engine.eval_rule(name.clone()) {
+            Ok(v) => (v == regorus::Value::from(true), None),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        out.push(TestOutcome {
+            name: format!("{path}: {name}"),
+            passed,
+            error,
+        });
+    }
+    Ok(out)
+}
+
+/// The `test_*` rules of the bundle's `*_test.rego` files, as (file path, rule path such as
+/// `data.airlock.common_test.test_x`), in file order.
+pub fn test_rules(bundle: &Bundle) -> Vec<(String, String)> {
+    let mut out = vec![];
     for (path, text) in bundle
         .modules
         .iter()
@@ -31,18 +49,11 @@ pub fn run_tests(bundle: &Bundle) -> Result<Vec<TestOutcome>, LoadError> {
             })
             .collect();
         names.dedup();
-        for n in names {
-            let name = format!("data.{package}.test_{n}");
-            let (passed, error) = match engine.eval_rule(name.clone()) {
-                Ok(v) => (v == regorus::Value::from(true), None),
-                Err(e) => (false, Some(e.to_string())),
-            };
-            out.push(TestOutcome {
-                name: format!("{path}: {name}"),
-                passed,
-                error,
-            });
-        }
+        out.extend(
+            names
+                .into_iter()
+                .map(|n| (path.clone(), format!("data.{package}.test_{n}"))),
+        );
     }
-    Ok(out)
+    out
 }

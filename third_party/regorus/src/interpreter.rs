@@ -3510,24 +3510,9 @@ impl Interpreter {
                 .collect();
             self.ensure_module_evaluated(&requested_path)?;
 
-            // Airlock patch 7: the path of each prefix of data.<fields> is a prefix of the
-            // path string of the whole: build that once and look up its prefixes (upstream
-            // formatted every prefix from scratch, longest first, on every data lookup).
-            let mut full_path = String::from("data");
-            let mut prefix_ends = Vec::with_capacity(fields.len());
-            for field in fields {
-                append_path_component_to(&mut full_path, field)?;
-                prefix_ends.push(full_path.len());
-            }
-            for end in prefix_ends.into_iter().rev() {
-                let prefix_path = &full_path[..end];
-                if self.compiled_policy.rules.contains_key(prefix_path)
-                    || self.compiled_policy.default_rules.contains_key(prefix_path)
-                {
-                    self.ensure_rule_evaluated(prefix_path.to_string())?;
-                    break;
-                }
-            }
+            // Airlock patch 7: upstream formatted every prefix from scratch, longest first, on
+            // every data lookup.
+            self.ensure_longest_rule_prefix_evaluated("data", fields, false)?;
 
             Ok(Self::chain_fields(&self.data, fields, keys))
         } else if !self.compiled_policy.modules.is_empty() {
@@ -3579,26 +3564,9 @@ impl Interpreter {
 
             // Find the rule to which the var being looked up corresponds to. This is the prefix for
             // which rules exist.
-            let mut found = false;
-            // Airlock patch 10: as patch 7, one string whose prefixes are the candidate paths
-            // (upstream built each candidate from scratch, one copy per component).
-            let mut full_path = rule_path.clone();
-            let mut prefix_ends = Vec::with_capacity(fields.len() + 1);
-            prefix_ends.push(full_path.len());
-            for field in fields {
-                append_path_component_to(&mut full_path, field)?;
-                prefix_ends.push(full_path.len());
-            }
-            for end in prefix_ends.into_iter().rev() {
-                let path = &full_path[..end];
-                if self.compiled_policy.rules.contains_key(path)
-                    || self.compiled_policy.default_rules.contains_key(path)
-                {
-                    self.ensure_rule_evaluated(path.to_string())?;
-                    found = true;
-                    break;
-                }
-            }
+            // Airlock patch 10: as patch 7 (upstream built each candidate from scratch, one
+            // copy per component).
+            let found = self.ensure_longest_rule_prefix_evaluated(&rule_path, fields, true)?;
 
             if !found {
                 if let Some(imported_var) = self.compiled_policy.imports.get(&rule_path).cloned() {
@@ -3922,6 +3890,37 @@ impl Interpreter {
             current = &current[&Value::from(*p)];
         }
         current.clone()
+    }
+
+    /// Airlock patches 7 and 10: evaluates the rules at the longest path `base` + a prefix of
+    /// `fields` that has rules (with `include_base`, `base` alone is a candidate too) and says
+    /// whether there was one. The candidates' path strings are prefixes of one string, built
+    /// once.
+    fn ensure_longest_rule_prefix_evaluated(
+        &mut self,
+        base: &str,
+        fields: &[&str],
+        include_base: bool,
+    ) -> Result<bool> {
+        let mut full_path = base.to_string();
+        let mut prefix_ends = Vec::with_capacity(fields.len() + 1);
+        if include_base {
+            prefix_ends.push(full_path.len());
+        }
+        for field in fields {
+            append_path_component_to(&mut full_path, field)?;
+            prefix_ends.push(full_path.len());
+        }
+        for end in prefix_ends.into_iter().rev() {
+            let path = &full_path[..end];
+            if self.compiled_policy.rules.contains_key(path)
+                || self.compiled_policy.default_rules.contains_key(path)
+            {
+                self.ensure_rule_evaluated(path.to_string())?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// [`Self::get_value_chained`] with keys the parser already made (Airlock patch 9).
