@@ -33,7 +33,9 @@ if [ "$(cat "$runtime/.airlock-stamp" 2>/dev/null || true)" != "$stamp" ]; then
 fi
 # Airlock's own helpers (airlock.sql), refreshed on every run: they change with the gateway.
 purelib="$("$runtime/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-if ! cmp -s "$here/runtime/airlock/__init__.py" "$purelib/airlock/__init__.py" 2>/dev/null; then
-  $sudo install -D -m 0644 "$here/runtime/airlock/__init__.py" "$purelib/airlock/__init__.py"
-fi
+for f in airlock/__init__.py airlock/_imports.py airlock/_kernel.py sitecustomize.py; do
+  if ! cmp -s "$here/runtime/$f" "$purelib/$f" 2>/dev/null; then
+    $sudo install -D -m 0644 "$here/runtime/$f" "$purelib/$f"
+  fi
+done
 echo "sandbox runtime ready: $runtime"

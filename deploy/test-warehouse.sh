@@ -40,6 +40,8 @@ CREATE SCHEMA IF NOT EXISTS hr;
 CREATE TABLE IF NOT EXISTS sales.orders (id int PRIMARY KEY, region text NOT NULL, amount numeric(10,2) NOT NULL, ordered_on date NOT NULL);
 CREATE TABLE IF NOT EXISTS sales.customers (id int PRIMARY KEY, name text NOT NULL, region text NOT NULL);
 CREATE TABLE IF NOT EXISTS hr.salaries (employee text PRIMARY KEY, salary numeric(10,2) NOT NULL);
+-- Read only by the test that holds a lock on it to keep a query running.
+CREATE TABLE IF NOT EXISTS sales.slow (id int);
 INSERT INTO sales.orders VALUES
   (1, 'north', 120.50, '2026-01-05'), (2, 'south', 80.00, '2026-01-06'),
   (3, 'north', 42.25, '2026-02-01'), (4, 'east', 300.00, '2026-02-14'),

@@ -28,9 +28,14 @@ RUN python3 -m venv /opt/airlock/runtime \
  && /opt/airlock/runtime/bin/pip install --no-cache-dir --disable-pip-version-check \
       --only-binary=:all: --require-hashes -r /opt/airlock/requirements.lock \
  && /opt/airlock/runtime/bin/python -m compileall -q /opt/airlock/runtime
-COPY deploy/runtime/airlock/__init__.py /opt/airlock/helpers/airlock/__init__.py
+# Airlock's helpers and the import governance every runtime Python loads (sitecustomize).
+COPY deploy/runtime/airlock/ /opt/airlock/helpers/airlock/
+COPY deploy/runtime/sitecustomize.py /opt/airlock/helpers/sitecustomize.py
 RUN purelib="$(/opt/airlock/runtime/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
- && install -D -m 0644 /opt/airlock/helpers/airlock/__init__.py "$purelib/airlock/__init__.py"
+ && install -D -m 0644 /opt/airlock/helpers/airlock/__init__.py "$purelib/airlock/__init__.py" \
+ && install -D -m 0644 /opt/airlock/helpers/airlock/_imports.py "$purelib/airlock/_imports.py" \
+ && install -D -m 0644 /opt/airlock/helpers/airlock/_kernel.py "$purelib/airlock/_kernel.py" \
+ && install -D -m 0644 /opt/airlock/helpers/sitecustomize.py "$purelib/sitecustomize.py"
 COPY --from=build /out/airlock-agent /usr/local/bin/airlock-agent
 ENV PATH=/opt/airlock/runtime/bin:/usr/local/bin:/usr/bin:/bin \
     PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg LANG=C.UTF-8

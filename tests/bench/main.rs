@@ -332,6 +332,8 @@ async fn direct_bench() -> Stats {
         output_limit: 1 << 20,
         egress: None,
         packages: vec![],
+        denied_imports: vec![],
+        egress_log: Default::default(),
     };
     for _ in 0..20 {
         let _ = sb.run(job()).await;

@@ -65,3 +65,37 @@ fn executions_are_recorded_and_tampering_is_detected() {
     reordered.swap(2, 3);
     check("reordered", reordered.join("\n") + "\n", "BROKEN");
 }
+
+/// Redaction removes only the secret it matched: code dressed up as a private key, or hidden
+/// behind a secret-looking assignment, stays on the record, and an event that was redacted
+/// says so.
+#[test]
+fn redaction_cannot_be_used_to_hide_code() {
+    let gw = Gateway::start();
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let code = "k = '''\n-----BEGIN RSA PRIVATE KEY-----\n'''\nprint(sum(range(7)))  # the_hidden_marker\nk2 = '''\n-----END RSA PRIVATE KEY-----\n'''\npassword = str(len('the_call_marker'))\napi_key = 'sk_live_abcdefghijklmnopqrstu'\n";
+    let r = api.run(&sid, "python", code);
+    assert_eq!(stdout_of(&r), "21\n", "{}", r.body);
+    let events = harness::audit_events(&gw.audit_file());
+    let requested = events
+        .iter()
+        .find(|e| e["type"] == "execution.requested" && e["data"]["execution_id"] == r.body["id"])
+        .unwrap_or_else(|| panic!("no execution.requested"));
+    let stored = requested["data"]["code"].as_str().unwrap_or_default();
+    assert!(
+        stored.contains("print(sum(range(7)))  # the_hidden_marker"),
+        "{stored}"
+    );
+    assert!(stored.contains("str(len('the_call_marker'))"), "{stored}");
+    assert!(
+        !stored.contains("sk_live_abcdefghijklmnopqrstu"),
+        "{stored}"
+    );
+    assert!(
+        requested["data"]["redactions"].as_u64().unwrap_or(0) >= 1,
+        "{requested}"
+    );
+    let (code, out) = harness::verify(&gw.audit_file());
+    assert_eq!(code, 0, "{out}");
+}

@@ -356,24 +356,22 @@ fn a_lease_left_by_a_killed_gateway_is_revoked_when_it_starts_again() {
     let token = harness::token("alice-tool");
     let api = gw.api(&token);
     let sid = api.session();
-    // A query still running when the gateway dies.
+    // A query still running when the gateway dies: it waits for a lock another session holds.
+    let _lock = vault::hold_table_lock("sales.slow", 60);
     let slow = {
         let api = gw.api(&token);
         let sid = sid.clone();
         std::thread::spawn(move || {
-            let _ = sql(
-                &api,
-                &sid,
-                "SELECT pg_sleep(25) AS slept, count(*) AS n FROM sales.orders",
-            );
+            let _ = sql(&api, &sid, "SELECT count(*) AS n FROM sales.slow");
         })
     };
     let mut user = String::new();
     crate::harness::wait_until(
         "the slow query's credential",
         // Generous: CI runs every end-to-end test at once on two cores (it once took over
-        // 20 s there). The query sleeps 25 s after its credential, so the kill below still
-        // lands while it runs; a request that ends without a credential fails at once.
+        // 20 s there). The query waits for the lock (60 s) after its credential, so the kill
+        // below still lands while it runs; a request that ends without a credential fails at
+        // once.
         std::time::Duration::from_secs(60),
         || {
             if let Some(e) = events_of(&gw, "credential.issued").first() {
@@ -417,7 +415,7 @@ fn a_credential_echoed_back_by_a_crafted_query_is_redacted() {
     let gw = start(&bao, "", &[("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str())]);
     let api = gw.api(&harness::token("alice-tool"));
     let sid = api.session();
-    let r = sql(&api, &sid, "SELECT shobj_description(r.oid, 'pg_authid') AS note, r.rolname AS pw_user FROM pg_catalog.pg_roles r WHERE r.rolname = current_user");
+    let r = sql(&api, &sid, "SELECT d.description AS note, r.rolname AS pw_user FROM pg_catalog.pg_shdescription d JOIN pg_catalog.pg_roles r ON d.objoid = r.oid WHERE r.rolname = current_user");
     assert_eq!(r.status, 200, "{}", r.body);
     let row = &r.body["outputs"][0]["data"]["application/json"]["rows"][0];
     // The role's comment is 'pw=<password>': the password itself never comes back.

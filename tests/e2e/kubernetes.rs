@@ -376,6 +376,8 @@ fn job(
         output_limit: 1 << 20,
         egress,
         packages: vec![],
+        denied_imports: vec![],
+        egress_log: Default::default(),
     }
 }
 
@@ -522,22 +524,20 @@ async fn a_session_claims_a_warm_pod_runs_code_with_governed_egress_and_survives
         package_hashes: Default::default(),
         decision_id: "dec_k8s".into(),
     };
-    let out = sandbox
-        .run(job(&code, Some(grant)))
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}: {}",
-                std::fs::read_to_string(dir.path().join(&pod).join("agent.log"))
-                    .unwrap_or_default()
-            )
-        });
+    let j = job(&code, Some(grant));
+    let log = j.egress_log.clone();
+    let out = sandbox.run(j).await.unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}",
+            std::fs::read_to_string(dir.path().join(&pod).join("agent.log")).unwrap_or_default()
+        )
+    });
     assert!(out.stdout.contains("hello from allowed"), "{out:?}");
     assert!(out.stdout.contains("refused 403"), "{out:?}");
     assert!(!out.stdout.contains("should never be seen"));
     // Recorded as each connection ends (in any order).
-    let mut recs: Vec<(String, bool)> = out
-        .egress
+    let egress = log.take();
+    let mut recs: Vec<(String, bool)> = egress
         .iter()
         .map(|r| (r.host.clone(), r.admitted))
         .collect();
@@ -549,8 +549,7 @@ async fn a_session_claims_a_warm_pod_runs_code_with_governed_egress_and_survives
             ("denied.test".to_owned(), false)
         ]
     );
-    assert!(out
-        .egress
+    assert!(egress
         .iter()
         .all(|r| r.decision_id.as_deref() == Some("dec_k8s")));
     // Between executions the relay has no route at all.

@@ -27,16 +27,32 @@ fn no_bundle_at_start_denies_every_request() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ready.status().as_u16(), 503);
     let body: serde_json::Value = ready.json().unwrap_or_default();
-    assert!(
-        body["checks"]["policy"]["last_error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("fetching the bundle"),
-        "{body}"
-    );
+    assert_eq!(body["checks"]["policy"]["state"], "unavailable", "{body}");
     assert_eq!(
         body["checks"]["policy"]["revision"],
         serde_json::Value::Null
+    );
+    // Unauthenticated readiness names no source and carries no error text.
+    let text = body.to_string();
+    assert!(
+        !text.contains("http://") && !text.contains("fetching"),
+        "{text}"
+    );
+    // Auditors read the detail.
+    let status = gw.api(&harness::token("auditor-tool")).get("/v1/status");
+    assert!(
+        status.body["detail"]["policy"]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fetching the bundle"),
+        "{}",
+        status.body
+    );
+    assert_eq!(
+        gw.api(&harness::token("alice-tool"))
+            .get("/v1/status")
+            .status,
+        403
     );
 }
 
@@ -170,13 +186,12 @@ fn signed_bundle_built_by_the_cli_is_required_and_verified() {
         "{}",
         r.body
     );
-    let ready: serde_json::Value = harness::client()
-        .get(format!("{}/readyz", gw.url))
-        .send()
-        .and_then(|r| r.json())
-        .unwrap_or_default();
+    let ready = gw
+        .api(&harness::token("auditor-tool"))
+        .get("/v1/status")
+        .body;
     assert!(
-        ready["checks"]["policy"]["last_error"]
+        ready["detail"]["policy"]["last_error"]
             .as_str()
             .unwrap_or_default()
             .contains("not signed"),

@@ -181,6 +181,28 @@ impl Bao {
                 "max_ttl": "768h",
             }),
         );
+        // A role that can read more than policy grants (as real deployments often have):
+        // every table of sales and hr. Policy alone must keep hr out of reach.
+        self.call(
+            "database/roles/analyst_broad",
+            json!({
+                "db_name": "warehouse",
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                    format!("GRANT CONNECT ON DATABASE {WAREHOUSE_DB} TO \"{{{{name}}}}\";"),
+                    "GRANT USAGE ON SCHEMA sales, hr TO \"{{name}}\";",
+                    "GRANT SELECT ON ALL TABLES IN SCHEMA sales, hr TO \"{{name}}\";",
+                ],
+                "revocation_statements": [
+                    "REVOKE ALL ON ALL TABLES IN SCHEMA sales, hr FROM \"{{name}}\";",
+                    "REVOKE USAGE ON SCHEMA sales, hr FROM \"{{name}}\";",
+                    format!("REVOKE CONNECT ON DATABASE {WAREHOUSE_DB} FROM \"{{{{name}}}}\";"),
+                    "DROP ROLE IF EXISTS \"{{name}}\";",
+                ],
+                "default_ttl": "768h",
+                "max_ttl": "768h",
+            }),
+        );
         // A role whose login carries its own password where a query can read it back (a
         // comment on the role): for the redaction test. Its connection hands Vault's
         // statements the plain password (the one above hands them a SCRAM verifier).
@@ -229,6 +251,20 @@ impl Bao {
                 "creation_statements": [
                     "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
                     "GRANT SELECT ON sales.* TO '{{name}}'@'%';",
+                ],
+                "revocation_statements": ["DROP USER IF EXISTS '{{name}}'@'%';"],
+                "default_ttl": "768h",
+                "max_ttl": "768h",
+            }),
+        );
+        // Reads every database, the server's own account table included.
+        self.call(
+            "database/roles/shop_broad",
+            json!({
+                "db_name": "shop",
+                "creation_statements": [
+                    "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
+                    "GRANT SELECT ON *.* TO '{{name}}'@'%';",
                 ],
                 "revocation_statements": ["DROP USER IF EXISTS '{{name}}'@'%';"],
                 "default_ttl": "768h",
@@ -300,4 +336,38 @@ pub fn role_exists_now(name: &str) -> bool {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     String::from_utf8_lossy(&out.stdout).trim() != "0"
+}
+
+/// Holds an exclusive lock on `table` of the warehouse (as its owner, over TCP) until the
+/// returned guard is dropped or `secs` pass: a query that reads it waits meanwhile, without
+/// burning CPU. Returns once the lock is granted. Only for tables no other test reads.
+pub fn hold_table_lock(table: &str, secs: u32) -> KillOnDrop {
+    let url = format!("postgres://airlock_vault@{}/{WAREHOUSE_DB}", pg_hostport());
+    let child = Command::new("psql")
+        .arg(&url)
+        .env("PGPASSWORD", "vault-admin-7Hq2")
+        .args([
+            "-qc",
+            &format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({secs}); COMMIT;"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("psql: {e}"));
+    let guard = KillOnDrop(child);
+    let admin = std::env::var("AIRLOCK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let out = Command::new("psql")
+            .arg(&admin)
+            .args(["-tAc", &format!("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = '{WAREHOUSE_DB}' AND l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.granted")])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if String::from_utf8_lossy(&out.stdout).trim() != "0" {
+            return guard;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the lock on {table} was not granted");
 }

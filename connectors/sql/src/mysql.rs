@@ -31,6 +31,10 @@ impl MySqlConnector {
     }
 }
 
+/// The SQL mode every connector session runs under (valid on MySQL 8 and MariaDB 10.3+).
+const FIXED_SQL_MODE: &str =
+    "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION";
+
 fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
@@ -85,6 +89,12 @@ async fn run(
             .await
             .map_err(map_err)?;
     }
+    // A fixed SQL mode, whatever the server's default: no ANSI_QUOTES (a double-quoted word
+    // stays a string), no PIPES_AS_CONCAT, no ORACLE mode (MariaDB), so the statement is read
+    // the way the analyser read it. The default database is the connector's, from the login.
+    conn.execute(format!("SET SESSION sql_mode = '{FIXED_SQL_MODE}'").as_str())
+        .await
+        .map_err(map_err)?;
     if limits.read_only {
         conn.execute("SET TRANSACTION READ ONLY")
             .await

@@ -75,6 +75,13 @@ async fn run(
             .await
             .map_err(map_err)?;
     }
+    // Name resolution never depends on the role's or database's defaults: tables arrive fully
+    // qualified from the analyser, and functions, operators and types resolve in pg_catalog
+    // only (a function someone created in a schema on the path cannot stand in for an
+    // allowlisted one), temporary objects last.
+    tx.execute("SET LOCAL search_path = pg_catalog, pg_temp")
+        .await
+        .map_err(map_err)?;
     let ms = limits.timeout.as_millis().max(1);
     tx.execute(format!("SET LOCAL statement_timeout = {ms}").as_str())
         .await

@@ -26,6 +26,8 @@ use std::{
 /// rich output at 4 MiB; these bounds hold even if the agent were replaced.
 const MAX_RESULT_BYTES: usize = 64 << 20;
 const MAX_OUTPUTS: usize = 1000;
+/// Most module names accepted in an inventory or an execution's import report.
+const MAX_INVENTORY: usize = 10_000;
 
 #[derive(Clone, Debug)]
 pub enum AgentAddr {
@@ -133,6 +135,32 @@ impl AgentClient {
         }
     }
 
+    /// The third-party top-level modules the sandbox's runtime can import.
+    pub async fn inventory(&self) -> Result<Vec<String>, SandboxError> {
+        let mut conn = self.open(Request::Inventory).await?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            // Bounded: the agent runs beside untrusted code.
+            Event::Inventory { mut modules } => {
+                modules.truncate(MAX_INVENTORY);
+                Ok(modules)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Restarts the kernel and removes `remove` from the workspace.
+    pub async fn quarantine(&self, remove: &[WorkspacePath]) -> Result<(), SandboxError> {
+        let mut conn = self
+            .open(Request::Quarantine {
+                remove: remove.iter().map(ToString::to_string).collect(),
+            })
+            .await?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            Event::Pong { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Runs one job; `alive` tells a broken connection from a sandbox that died.
     pub async fn execute(
         &self,
@@ -151,6 +179,7 @@ impl AgentClient {
             output_limit: u64::from(job.output_limit),
             packages: job.packages,
             egress_route,
+            denied_imports: job.denied_imports,
         };
         let mut conn = client.open(Request::Execute(req)).await?;
         let mut out = JobOutcome {
@@ -163,7 +192,7 @@ impl AgentClient {
             artifacts: vec![],
             kernel_restarted: false,
             duration: Duration::ZERO,
-            egress: vec![],
+            imports: vec![],
         };
         // The agent enforces the timeout; this outer deadline covers an agent that hangs.
         let hard = job.timeout + Duration::from_secs(30);
@@ -223,8 +252,11 @@ impl AgentClient {
                     kernel_restarted,
                     output_truncated,
                     artifacts,
+                    mut imports,
                     ..
                 } => {
+                    imports.truncate(MAX_INVENTORY);
+                    out.imports = imports;
                     out.kernel_restarted = kernel_restarted;
                     out.output_truncated = output_truncated;
                     out.artifacts = artifacts.into_iter().map(file_info).collect();

@@ -3,28 +3,29 @@
 
 mod python;
 mod sql;
+pub mod stack;
 
 use airlock_gateway_domain::{
     connectors::{SqlDialect, SqlFacts},
     execution::Language,
     policy_input::CodeFacts,
-    ports::CodeAnalyzer,
+    ports::{AnalysisError, CodeAnalyzer},
 };
 
 #[derive(Default, Clone, Copy)]
 pub struct Analyzer;
 
 impl CodeAnalyzer for Analyzer {
-    fn analyze(&self, language: Language, code: &str) -> CodeFacts {
-        match language {
-            Language::Python => python::analyze(code),
+    fn analyze(&self, language: Language, code: &str) -> Result<CodeFacts, AnalysisError> {
+        Ok(match language {
+            Language::Python => python::analyze(code)?,
             Language::Bash => CodeFacts {
                 pip_installs: python::pip_installs_in_shell(code),
                 shell_commands: vec![code.to_owned()],
                 ..Default::default()
             },
             Language::Sql | Language::Javascript => CodeFacts::default(),
-        }
+        })
     }
 
     fn analyze_sql(&self, dialect: SqlDialect, default_schema: &str, sql: &str) -> SqlFacts {

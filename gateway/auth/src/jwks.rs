@@ -71,10 +71,16 @@ impl Issuer {
                 {
                     return Err(unavailable(format!("{url} names a different issuer")));
                 }
-                doc.get("jwks_uri")
+                let uri = doc
+                    .get("jwks_uri")
                     .and_then(|u| u.as_str())
                     .map(str::to_owned)
-                    .ok_or_else(|| unavailable(format!("{url} has no jwks_uri")))?
+                    .ok_or_else(|| unavailable(format!("{url} has no jwks_uri")))?;
+                // The discovery document may not send us to fetch keys over plain HTTP from
+                // anywhere but loopback (a downgrade would let the network swap the keys).
+                airlock_gateway_domain::urls::https_or_loopback(&uri)
+                    .map_err(|e| unavailable(format!("{url}: jwks_uri refused: {e}")))?;
+                uri
             }
         };
         let set: JwkSet = self.get_json(&jwks_uri).await?;
@@ -89,6 +95,9 @@ impl Issuer {
             .send()
             .await
             .map_err(|e| unavailable(format!("{url}: {e}")))?;
+        // A redirect may not downgrade the fetch either.
+        airlock_gateway_domain::urls::https_or_loopback(resp.url().as_str())
+            .map_err(|e| unavailable(format!("{url} redirected: {e}")))?;
         if !resp.status().is_success() {
             return Err(unavailable(format!("{url}: HTTP {}", resp.status())));
         }
@@ -202,4 +211,59 @@ fn decoding_key(k: &Jwk) -> Result<DecodingKey, GatewayError> {
             format!("unusable key in JWKS: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves `body` as JSON to every request on a loopback port.
+    async fn serve_json(body: impl Fn(u16) -> String + Send + 'static) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut b = [0u8; 2048];
+                let _ = s.read(&mut b).await;
+                let text = body(port);
+                let _ = s
+                    .write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len()).as_bytes())
+                    .await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn discovery_may_not_send_the_key_fetch_over_plain_http_elsewhere() {
+        let port = serve_json(|port| {
+            format!(
+                r#"{{"issuer": "http://127.0.0.1:{port}", "jwks_uri": "http://keys.example/jwks"}}"#
+            )
+        })
+        .await;
+        let issuer = Issuer::new(
+            IssuerSettings {
+                issuer: format!("http://127.0.0.1:{port}"),
+                audiences: vec!["a".into()],
+                algorithms: vec![Algorithm::RS256],
+                leeway_seconds: 0,
+                claims: ClaimMapping::default(),
+                keys: KeySource::Discovery,
+                cache_ttl: Duration::from_secs(60),
+                min_refetch: Duration::from_secs(1),
+            },
+            reqwest::Client::new(),
+        );
+        let err = issuer
+            .refresh(true)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(err.code, ErrorCode::IssuerUnavailable);
+        assert!(err.message.contains("jwks_uri refused"), "{}", err.message);
+    }
 }

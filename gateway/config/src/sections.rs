@@ -203,22 +203,9 @@ const ASYMMETRIC: &[&str] = &[
 ];
 
 fn secure_url(key: &str, url: &str) -> Result<(), ConfigError> {
-    let loopback_http = [
-        "http://127.",
-        "http://localhost:",
-        "http://localhost/",
-        "http://[::1]",
-    ]
-    .iter()
-    .any(|p| url.starts_with(p));
-    if url.starts_with("https://") || loopback_http {
-        Ok(())
-    } else {
-        Err(invalid(
-            key,
-            format!("{url:?} must be an https:// URL (plain http only on loopback)"),
-        ))
-    }
+    airlock_gateway_domain::urls::https_or_loopback(url)
+        .map(|_| ())
+        .map_err(|e| invalid(key, e))
 }
 
 impl Issuer {

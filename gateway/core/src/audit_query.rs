@@ -19,7 +19,7 @@ pub struct AuditPage {
 pub const MAX_PAGE: u32 = 10_000;
 
 impl Gateway {
-    fn require_auditor(&self, p: &Principal) -> Result<(), GatewayError> {
+    pub(crate) fn require_auditor(&self, p: &Principal) -> Result<(), GatewayError> {
         if p.groups
             .iter()
             .any(|g| self.settings.auditor_groups.contains(g))

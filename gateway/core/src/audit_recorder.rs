@@ -190,6 +190,10 @@ impl AuditRecorder {
         let n = self.opts.redactor.redact_value(data);
         if n > 0 {
             metrics::counter!(metric::AUDIT_REDACTIONS).increment(n as u64);
+            // The event says that it was redacted (how often; never what).
+            if let Some(o) = data.as_object_mut() {
+                o.insert("redactions".into(), serde_json::Value::from(n));
+            }
         }
     }
 

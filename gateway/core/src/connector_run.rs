@@ -129,6 +129,16 @@ impl Gateway {
         }
     }
 
+    /// The data labels of a connector (empty for one this gateway does not have).
+    pub(crate) fn connector_labels(&self, name: &str) -> Vec<String> {
+        self.deps
+            .connectors
+            .by_name
+            .get(name)
+            .map(|c| c.labels.clone())
+            .unwrap_or_default()
+    }
+
     /// Runs the statement; an Err means nothing ran (no credential, or no database), and the
     /// events already hold what happened.
     pub(crate) async fn run_connector(
@@ -136,7 +146,6 @@ impl Gateway {
         p: &Principal,
         exec: &Execution,
         live: &crate::service::LiveSession,
-        sql: &str,
         grant: &ConnectorGrant,
         opts: RunOpts<'_>,
     ) -> Result<ConnectorRun, (GatewayError, Vec<NewEvent>)> {
@@ -235,7 +244,13 @@ impl Gateway {
             timeout,
             read_only: grant.read_only,
         };
-        let result = entry.connector.query(&cred, sql, &limits).await;
+        // The canonical statement (the analysed tree printed back, tables qualified), never the
+        // text as sent; enforce_sql_analysis refused the execution if there is none.
+        let canonical = opts
+            .facts
+            .and_then(|f| f.canonical.as_deref())
+            .unwrap_or_default();
+        let result = entry.connector.query(&cred, canonical, &limits).await;
         // Revoked at once, whatever happened; a failure is retried by the broker and recorded,
         // never dropped (the lease still ends with the execution's deadline).
         let revoked = broker.revoke(&cred.lease_id).await;
@@ -298,7 +313,7 @@ impl Gateway {
             artifacts: vec![],
             kernel_restarted: false,
             duration: started.elapsed(),
-            egress: vec![],
+            imports: vec![],
         };
         let mut labels = vec![];
         match sql_result {
@@ -366,6 +381,49 @@ impl Gateway {
             labels,
         })
     }
+}
+
+/// Only SQL the analyser accepted whole runs through a connector, whatever the policy bundle
+/// decided: a bundle that ignores the analyser's refusals (or a parse error, or a batch) gets
+/// its allow turned into a denial carrying the analyser's codes.
+pub(crate) fn enforce_sql_analysis(
+    mut decision: airlock_gateway_domain::Decision,
+    sql: Option<&airlock_gateway_domain::connectors::SqlFacts>,
+) -> airlock_gateway_domain::Decision {
+    use airlock_gateway_domain::decision::{DecisionResult, Violation};
+    let Some(sql) = sql else {
+        return decision;
+    };
+    if sql.canonical.is_some() || decision.result == DecisionResult::Deny {
+        return decision;
+    }
+    decision.result = DecisionResult::Deny;
+    decision.obligations.connector = None;
+    let mut added: Vec<Violation> = sql
+        .refusals
+        .iter()
+        .map(|r| Violation {
+            code: r.code.clone(),
+            message: r.message.clone(),
+            hint: Some(r.hint.clone()),
+        })
+        .collect();
+    if added.is_empty() {
+        added.push(Violation {
+            code: "sql_not_analysed".into(),
+            message: sql.error.clone().map_or_else(
+                || "the SQL is not exactly one statement the analyser accepts".into(),
+                |e| format!("the SQL does not parse: {e}"),
+            ),
+            hint: Some("send one plain SQL statement in the connector's dialect".into()),
+        });
+    }
+    for v in added {
+        if !decision.violations.iter().any(|x| x.code == v.code) {
+            decision.violations.push(v);
+        }
+    }
+    decision
 }
 
 fn revoked_event(

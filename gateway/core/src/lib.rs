@@ -1,11 +1,13 @@
 //! Sessions, files and the execution pipeline, written only against the domain ports.
 
+mod analyse;
 mod audit_query;
 mod audit_recorder;
 mod audit_relay;
 mod connector_run;
 mod events;
 mod files;
+mod imports;
 mod pipeline;
 pub mod redact;
 mod service;

@@ -45,16 +45,6 @@ impl Gateway {
     ) -> Result<ExecutionReply, GatewayError> {
         let started = Instant::now();
         let limits = &self.settings.limits;
-        if req.code.len() > limits.code_bytes as usize {
-            return Err(GatewayError::new(
-                ErrorCode::CodeTooLarge,
-                format!(
-                    "the code is {} bytes; the limit is {}",
-                    req.code.len(),
-                    limits.code_bytes
-                ),
-            ));
-        }
         self.check_admits_work()?;
         let live = self.live_session(p, session_id).await?;
         let _turn = if nested {
@@ -79,12 +69,7 @@ impl Gateway {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
         // 2. analyse
-        let mut facts = tracing::info_span!("analyse", language = req.language.as_str())
-            .in_scope(|| self.deps.analyzer.analyze(req.language, &req.code));
-        if let Some(name) = &req.connector {
-            let (dialect, schema) = self.connector_dialect(name);
-            facts.sql = Some(self.deps.analyzer.analyze_sql(dialect, &schema, &req.code));
-        }
+        let facts = self.analyse(req.language, &req.code, req.connector.as_deref())?;
 
         // 3. decide
         let mut input = self.input(
@@ -99,11 +84,25 @@ impl Gateway {
                 packages: req.packages.clone(),
                 egress: req.egress.clone(),
                 connector: req.connector.clone(),
+                connector_labels: req
+                    .connector
+                    .as_deref()
+                    .map(|c| self.connector_labels(c))
+                    .unwrap_or_default(),
+                running_egress: if nested {
+                    live.running_egress
+                        .lock()
+                        .map(|g| g.clone())
+                        .unwrap_or_default()
+                } else {
+                    vec![]
+                },
                 ..Default::default()
             },
         );
         input.analysis = Some(facts.clone());
         let decision = self.decide(&input)?;
+        let decision = crate::connector_run::enforce_sql_analysis(decision, facts.sql.as_ref());
 
         // 4. record, before anything is enforced
         let timeout_seconds = req
@@ -166,6 +165,7 @@ impl Gateway {
 
         // 5. enforce (SQL through a connector runs in the gateway, credentials never enter the
         // sandbox)
+        let egress_log = std::sync::Arc::new(airlock_gateway_domain::egress::EgressLog::default());
         let mut connector_events = vec![];
         let mut connector_labels = vec![];
         let outcome = if let Some(grant) = decision.obligations.connector.clone() {
@@ -174,7 +174,6 @@ impl Gateway {
                     p,
                     &exec,
                     &live,
-                    &req.code,
                     &grant,
                     crate::connector_run::RunOpts {
                         timeout: Duration::from_secs(u64::from(timeout_seconds)),
@@ -198,21 +197,39 @@ impl Gateway {
                 "sql.airlock runs connector SQL only",
             ));
         } else {
-            self.run_in_sandbox(&live, &exec, req, &decision, timeout_seconds)
-                .await
+            let denied = self.denied_imports(&live, &input).await;
+            let run = SandboxRun {
+                timeout_seconds,
+                denied_imports: denied,
+                egress_log: egress_log.clone(),
+            };
+            self.run_in_sandbox(&live, &exec, req, &decision, run).await
         };
-        let outcome = match outcome {
+        // Every connection the code made through the egress proxy, admitted or refused, also
+        // when the sandbox failed under it.
+        let egress_events: Vec<NewEvent> = egress_log
+            .take()
+            .iter()
+            .map(|r| {
+                NewEvent::new(
+                    types::EGRESS_CONNECTION,
+                    Some(session_id.to_string()),
+                    events::egress(p, &exec, r),
+                )
+            })
+            .collect();
+        let mut outcome = match outcome {
             Ok(o) => o,
-            Err(e) => return Err(self.sandbox_failed(&live, exec, e).await),
+            Err(e) => return Err(self.sandbox_failed(&live, exec, e, egress_events).await),
         };
 
         // 6. inspect
         let _inspect = tracing::info_span!("inspect").entered();
-        exec.stdout = outcome.stdout;
-        exec.stderr = outcome.stderr;
-        exec.outputs = outcome.outputs;
-        exec.artifacts = outcome.artifacts;
-        exec.error = outcome.error;
+        exec.stdout = std::mem::take(&mut outcome.stdout);
+        exec.stderr = std::mem::take(&mut outcome.stderr);
+        exec.outputs = std::mem::take(&mut outcome.outputs);
+        exec.artifacts = std::mem::take(&mut outcome.artifacts);
+        exec.error = outcome.error.take();
         exec.status = match outcome.end {
             JobEnd::Completed => ExecutionStatus::Succeeded,
             JobEnd::TimedOut => ExecutionStatus::TimedOut,
@@ -262,9 +279,18 @@ impl Gateway {
         {
             metrics::counter!(metric::KERNEL_RESTARTS).increment(1);
         }
+        drop(_inspect);
+        // What the code loaded at run time, decided again; a denial withholds the result.
+        let mut imports_decided = None;
+        if let Some((imp_input, imp)) = self.runtime_imports_decision(&input, &outcome.imports) {
+            if imp.result != DecisionResult::Allow {
+                self.withhold(&live, &mut exec, &imp).await;
+            }
+            imports_decided =
+                Some(self.decided_event(p, &imp_input, &imp, session_id, Some(exec.id.as_str())));
+        }
         exec.duration_ms = started.elapsed().as_millis() as u64;
         exec.finished_at = Some(airlock_gateway_domain::now());
-        drop(_inspect);
 
         // 7. record and reply
         let mut changes = vec![Change::PutExecution(Box::new(exec.clone()))];
@@ -289,19 +315,9 @@ impl Gateway {
             Some(session_id.to_string()),
             events::completed(p, &exec, outcome.kernel_restarted, outcome.output_truncated),
         );
-        // Every connection the code made through the egress proxy, admitted or refused.
-        let mut recorded: Vec<NewEvent> = outcome
-            .egress
-            .iter()
-            .map(|r| {
-                NewEvent::new(
-                    types::EGRESS_CONNECTION,
-                    Some(session_id.to_string()),
-                    events::egress(p, &exec, r),
-                )
-            })
-            .collect();
+        let mut recorded = egress_events;
         recorded.extend(connector_events);
+        recorded.extend(imports_decided);
         recorded.push(done);
         let sealed = self
             .deps
@@ -322,8 +338,13 @@ impl Gateway {
         exec: &Execution,
         req: ExecutionRequest,
         decision: &airlock_gateway_domain::Decision,
-        timeout_seconds: u32,
+        run: SandboxRun,
     ) -> Result<airlock_gateway_domain::ports::JobOutcome, SandboxError> {
+        let SandboxRun {
+            timeout_seconds,
+            denied_imports,
+            egress_log,
+        } = run;
         let limits = &self.settings.limits;
         let job = SandboxJob {
             execution_id: exec.id.clone(),
@@ -331,6 +352,7 @@ impl Gateway {
             code: req.code,
             timeout: Duration::from_secs(u64::from(timeout_seconds)),
             output_limit: limits.output_bytes,
+            egress_log,
             egress: (!decision.obligations.egress.is_empty()
                 || !decision.obligations.packages.is_empty())
             .then(|| EgressGrant {
@@ -363,7 +385,10 @@ impl Gateway {
                         .join(" ")
                 })
                 .collect(),
+            denied_imports,
         };
+        // While it runs, SQL the code sends (`airlock.sql()`) is decided knowing this egress.
+        let _running = RunningEgress::set(live, job.egress.as_ref().map(|g| g.hosts.clone()));
         live.sandbox
             .run(job)
             .instrument(tracing::info_span!(
@@ -410,6 +435,7 @@ impl Gateway {
         live: &std::sync::Arc<crate::service::LiveSession>,
         mut exec: Execution,
         e: SandboxError,
+        mut recorded: Vec<NewEvent>,
     ) -> GatewayError {
         tracing::error!(error = %e, execution = %exec.id, "sandbox failed during execution");
         exec.status = ExecutionStatus::Failed;
@@ -421,15 +447,15 @@ impl Gateway {
         });
         exec.finished_at = Some(airlock_gateway_domain::now());
         let p = live.session.lock().await.owner.clone();
-        let ev = NewEvent::new(
+        recorded.push(NewEvent::new(
             types::EXECUTION_COMPLETED,
             Some(exec.session_id.to_string()),
             events::completed(&p, &exec, false, false),
-        );
+        ));
         let _ = self
             .deps
             .audit
-            .record(vec![Change::PutExecution(Box::new(exec.clone()))], vec![ev])
+            .record(vec![Change::PutExecution(Box::new(exec.clone()))], recorded)
             .await;
         if !live.sandbox.alive().await {
             let reason = Self::died_reason(&*live.sandbox).await;
@@ -457,4 +483,31 @@ impl Gateway {
             )),
         }
     }
+}
+
+/// The running execution's egress on the live session, cleared on every way out.
+struct RunningEgress<'a>(&'a crate::service::LiveSession);
+
+impl<'a> RunningEgress<'a> {
+    fn set(live: &'a crate::service::LiveSession, hosts: Option<Vec<String>>) -> Self {
+        if let Ok(mut g) = live.running_egress.lock() {
+            *g = hosts.unwrap_or_default();
+        }
+        Self(live)
+    }
+}
+
+impl Drop for RunningEgress<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.0.running_egress.lock() {
+            g.clear();
+        }
+    }
+}
+
+/// What a sandbox run gets beside the request and the decision.
+struct SandboxRun {
+    timeout_seconds: u32,
+    denied_imports: Vec<String>,
+    egress_log: std::sync::Arc<airlock_gateway_domain::egress::EgressLog>,
 }

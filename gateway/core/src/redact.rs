@@ -14,10 +14,13 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// (pattern, replacement): `$name` groups keep the non-secret part of a match.
 const BUILT_IN: &[(&str, &str)] = &[
-    // PEM private keys, whole block.
+    // PEM private keys: the base64 body between the markers (optional RFC 1421 headers; lines
+    // joined by newlines or by `\n` escapes inside a string literal). Only key material
+    // matches: anything else between two markers (code, say) breaks the match and stays on the
+    // record.
     (
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
-        REDACTED,
+        r"(?P<b>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----)(?:\\n|\s)*(?:[A-Za-z-]+: [A-Za-z0-9,-]*(?:\\n|\s)+)*[A-Za-z0-9+/=\s]*(?:(?:\\[nr])+[A-Za-z0-9+/=\s]*)*(?P<e>-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)",
+        "${b}[REDACTED]${e}",
     ),
     // JSON Web Tokens (three base64url parts, header and payload JSON objects).
     (
@@ -37,10 +40,12 @@ const BUILT_IN: &[(&str, &str)] = &[
     (r"\b(?:hvs|hvb|hvr|s)\.[A-Za-z0-9_-]{20,}\b", REDACTED),
     (r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b", REDACTED),
     (r"\bsk-[A-Za-z0-9_-]{20,}\b", REDACTED),
-    // key = value assignments of secret-named keys (code, configs, connection strings).
+    // key = value assignments of secret-named keys (code, configs, connection strings). The
+    // value is one literal-looking token: calls, indexing and attribute chains
+    // (`token = load(...)`) are code, not a secret, and stay on the record.
     (
-        r#"(?i)(?P<k>\b[a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)s?["']?\s*(?:=|:|=>)\s*["']?)[^\s"',;)}\]]{3,}"#,
-        "${k}[REDACTED]",
+        r#"(?i)(?P<k>\b[a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)s?["']?\s*(?:=|:|=>)\s*["']?)[^\s"',;(){}\[\]<>=]{3,}(?P<end>["',;)}\]\s]|$)"#,
+        "${k}[REDACTED]${end}",
     ),
     // user:password@ in URLs.
     (
@@ -203,6 +208,36 @@ mod tests {
             "token_count = 3",
         ] {
             assert_eq!(scrub(s), s);
+        }
+    }
+
+    #[test]
+    fn redaction_cannot_be_used_to_hide_code() {
+        let hidden = "-----BEGIN RSA PRIVATE KEY-----\nimport os; os.system('curl evil')\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(
+            scrub(hidden),
+            hidden,
+            "code between PEM markers is not key material"
+        );
+        let commented =
+            "# -----BEGIN PRIVATE KEY-----\nexfiltrate(df)\n# -----END PRIVATE KEY-----";
+        assert_eq!(scrub(commented), commented);
+        let call = "password = eval(bytes.fromhex('7072696e74').decode())";
+        assert!(
+            scrub(call).contains("eval(bytes.fromhex('7072696e74')"),
+            "{}",
+            scrub(call)
+        );
+        // Key material itself is still scrubbed, as real lines or as escapes in a literal,
+        // with headers, and the markers stay so a reader sees what was there.
+        for key in [
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nAbCd+/==\n-----END PRIVATE KEY-----",
+            "k = \"-----BEGIN EC PRIVATE KEY-----\\nMHcCAQEEIIrYSSNQFaA2Hwf1duRSxKtLYX5CB04fSeQ6tF1aY/PuoAoGCCqGSM49\\n-----END EC PRIVATE KEY-----\"",
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,ABCDEF\n\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+        ] {
+            let out = scrub(key);
+            assert!(out.contains("PRIVATE KEY-----[REDACTED]-----END"), "{key:?} -> {out:?}");
+            assert!(!out.contains("MII") && !out.contains("MHc"), "{out}");
         }
     }
 

@@ -44,6 +44,10 @@ pub(crate) struct LiveSession {
     pub turn: Mutex<()>,
     /// Executions asked for so far (a policy input).
     pub executions: std::sync::atomic::AtomicU64,
+    /// The runtime modules this session's principal may not load, per policy revision.
+    pub denied_imports: Mutex<Option<crate::imports::DeniedImports>>,
+    /// The egress the running execution holds (`host:port`), empty between executions.
+    pub running_egress: std::sync::Mutex<Vec<String>>,
 }
 
 pub struct Gateway {
@@ -56,7 +60,25 @@ pub struct Gateway {
 #[derive(Debug, serde::Serialize)]
 pub struct Readiness {
     pub ready: bool,
+    /// What anyone may see: states and counts.
     pub checks: serde_json::Value,
+    /// Error text, sources and identities: auditors only.
+    #[serde(skip)]
+    pub detail: serde_json::Value,
+}
+
+/// The relay's counts without its error text or the names of the chains it holds.
+fn relay_summary(relay: &serde_json::Value) -> serde_json::Value {
+    if relay.is_null() {
+        return relay.clone();
+    }
+    serde_json::json!({
+        "backlog": relay.get("backlog"),
+        "max_backlog": relay.get("max_backlog"),
+        "lag_seconds": relay.get("lag_seconds"),
+        "published_total": relay.get("published_total"),
+        "failing": relay.get("last_error").is_some_and(|e| !e.is_null()),
+    })
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> GatewayError {
@@ -273,6 +295,8 @@ impl Gateway {
             sandbox,
             turn: Mutex::new(()),
             executions: 0.into(),
+            denied_imports: Mutex::new(None),
+            running_egress: std::sync::Mutex::new(vec![]),
         });
         let mut map = self.live.write().await;
         map.insert(id, live);
@@ -485,6 +509,8 @@ impl Gateway {
             sandbox,
             turn: Mutex::new(()),
             executions: 0.into(),
+            denied_imports: Mutex::new(None),
+            running_egress: std::sync::Mutex::new(vec![]),
         });
         let mut map = self.live.write().await;
         map.insert(s.id, live);
@@ -532,49 +558,76 @@ impl Gateway {
         // Connectors depend on Vault, Python does not: shown, not a reason to stop serving.
         let secrets = match &self.deps.connectors.broker {
             Some(b) => match tokio::time::timeout(Duration::from_secs(2), b.health()).await {
-                Ok(Ok(())) => serde_json::json!("ok"),
-                Ok(Err(e)) => serde_json::json!(e.to_string()),
-                Err(_) => serde_json::json!("no answer within 2 s"),
-            },
-            None => serde_json::Value::Null,
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no answer within 2 s".to_string()),
+            }
+            .into(),
+            None => None,
         };
         let relay = match &self.deps.relay {
             Some(r) => r.status().await,
             None => serde_json::Value::Null,
         };
+        let policy = self.deps.policy.status();
+        let policy_ready = self.deps.policy.ready();
         let ready = store.is_ok()
             && backend.is_ok()
             && audit_ok
-            && self.deps.policy.ready()
+            && policy_ready
             && !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst);
+        let state = |ok: bool| if ok { "ok" } else { "failing" };
+        let secrets_state = secrets
+            .as_ref()
+            .map(|r: &Result<(), String>| state(r.is_ok()));
+        // Public (no token): states and counts only, never a URL, a credential or an error's
+        // text. The detail is for auditors (`GET /v1/status`) and the logs.
+        let checks = serde_json::json!({
+            "store": state(store.is_ok()),
+            "sandbox_backend": state(backend.is_ok()),
+            "policy": {
+                "state": if policy_ready { "active" } else { "unavailable" },
+                "revision": policy.get("revision"),
+                "signed": policy.get("signed"),
+                "last_load_failed": policy.get("last_error").is_some_and(|e| !e.is_null()),
+            },
+            "sessions_live": self.live.read().await.len(),
+            "sandbox_pool": self.deps.backend.status().await,
+            "secrets": secrets_state,
+            "audit": {
+                "admits_work": audit_ok,
+                "relay": relay_summary(&relay),
+            },
+        });
+        let detail = serde_json::json!({
+            "store": store.err().map_or("ok".to_string(), |e| e.to_string()),
+            "sandbox_backend": backend.err().map_or("ok".to_string(), |e| e.to_string()),
+            "policy": policy,
+            "secrets": secrets.map(|r| r.err().unwrap_or_else(|| "ok".into())),
+            "audit": {
+                "chain": self.deps.audit.chain_id(),
+                "admits_work": audit_ok,
+                "relay": relay,
+            },
+        });
+        if !ready {
+            tracing::warn!(%detail, "not ready");
+        }
         Readiness {
             ready,
-            checks: serde_json::json!({
-                "store": store.err().map_or("ok".to_string(), |e| e.to_string()),
-                "sandbox_backend": backend.err().map_or("ok".to_string(), |e| e.to_string()),
-                "policy": self.deps.policy.status(),
-                "sessions_live": self.live.read().await.len(),
-                "sandbox_pool": self.deps.backend.status().await,
-                "secrets": secrets,
-                "audit": {
-                    "chain": self.deps.audit.chain_id(),
-                    "admits_work": audit_ok,
-                    "relay": relay,
-                },
-            }),
+            checks,
+            detail,
         }
+    }
+
+    /// The readiness detail (error text, sources, chain) for auditors.
+    pub async fn status_detail(&self, p: &Principal) -> Result<serde_json::Value, GatewayError> {
+        self.require_auditor(p)?;
+        let r = self.readiness().await;
+        Ok(serde_json::json!({"ready": r.ready, "checks": r.checks, "detail": r.detail}))
     }
 
     pub async fn live_count(&self) -> usize {
         self.live.read().await.len()
-    }
-
-    /// Dry run: the decision this caller would get; nothing recorded as enforced, nothing run.
-    pub fn evaluate(&self, input: &PolicyInput) -> Result<Decision, GatewayError> {
-        self.decide(input)
-    }
-
-    pub fn analyzer(&self) -> &Arc<dyn CodeAnalyzer> {
-        &self.deps.analyzer
     }
 }

@@ -18,6 +18,23 @@ pub struct SqlStatementFacts {
     pub reads: Vec<String>,
     /// Tables written (targets of INSERT/UPDATE/DELETE/DDL).
     pub writes_to: Vec<String>,
+    /// Functions the statement calls (lower case), each on the dialect's allowlist.
+    #[serde(default)]
+    pub functions: Vec<String>,
+}
+
+/// A form of SQL the analyser does not accept: only statements, relations, expressions,
+/// functions and literals it fully understands pass, everything else is refused with its own
+/// stable code (policy turns each into a violation; the gateway refuses it whatever policy says).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SqlRefusal {
+    /// `sql_statement_not_allowed`, `sql_function_not_allowed`, `sql_expression_not_supported`,
+    /// `sql_relation_not_supported`, `sql_clause_not_supported`, `sql_literal_not_supported`,
+    /// `sql_type_not_allowed`, `sql_identifier_not_supported`, `sql_executable_comment`,
+    /// `sql_variable_not_allowed`, `sql_too_complex`.
+    pub code: String,
+    pub message: String,
+    pub hint: String,
 }
 
 /// What analysis found in the SQL of a connector execution.
@@ -28,6 +45,14 @@ pub struct SqlFacts {
     /// Set when the SQL does not parse in the connector's dialect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Forms the analyser refused (empty when it accepted everything).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<SqlRefusal>,
+    /// The statement a connector runs: the analysed syntax tree printed back with every table
+    /// fully qualified and no comments, so the database executes exactly what was analysed.
+    /// Set only for one statement the analyser accepted whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<String>,
 }
 
 /// SQL dialects of the connector kinds.

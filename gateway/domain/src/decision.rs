@@ -60,6 +60,10 @@ pub struct Obligations {
     /// For SQL through a connector: the Vault role, row limit and transaction mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector: Option<crate::connectors::ConnectorGrant>,
+    /// For action `execution.imports`: the modules among `analysis.imports` this principal may
+    /// not load (the sandbox's import hook refuses them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_imports: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]

@@ -46,6 +46,7 @@ error_codes! {
     InvalidMultipart => ("invalid_multipart", 400, "The upload is not multipart/form-data with a 'file' field."),
     UnsupportedMediaType => ("unsupported_media_type", 415, "The Content-Type is not the one this route accepts."),
     CodeTooLarge => ("code_too_large", 413, "The code exceeds the code size limit."),
+    CodeTooComplex => ("code_too_complex", 422, "The code nests deeper than analysis supports (the interpreter would refuse it too); nothing ran."),
     PayloadTooLarge => ("payload_too_large", 413, "The body or upload exceeds its size limit."),
     WorkspaceQuotaExceeded => ("workspace_quota_exceeded", 413, "The session workspace would exceed its quota."),
     TooManySessions => ("too_many_sessions", 429, "The gateway or the caller has reached its session limit."),

@@ -19,6 +19,7 @@ pub mod policy_input;
 pub mod ports;
 pub mod principal;
 pub mod session;
+pub mod urls;
 
 pub use decision::{Decision, DecisionResult, Obligations, Violation};
 pub use error::{ErrorCode, GatewayError};

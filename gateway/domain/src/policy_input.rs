@@ -16,6 +16,9 @@ pub enum Action {
     FileDownload,
     #[serde(rename = "execution.run")]
     ExecutionRun,
+    /// The modules an execution loaded at run time (`analysis.imports`), checked again.
+    #[serde(rename = "execution.imports")]
+    ExecutionImports,
 }
 
 impl Action {
@@ -25,6 +28,7 @@ impl Action {
             Self::FileUpload => "file.upload",
             Self::FileDownload => "file.download",
             Self::ExecutionRun => "execution.run",
+            Self::ExecutionImports => "execution.imports",
         }
     }
 }
@@ -69,6 +73,14 @@ pub struct RequestFacts {
     pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<String>,
+    /// For SQL through a connector: the data labels of what it reads (from the connector's
+    /// configuration); the session holds them afterwards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connector_labels: Vec<String>,
+    /// For SQL sent from code of a running execution (`airlock.sql()`): the egress that
+    /// execution holds now. Labelled data must not arrive where it could leave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub running_egress: Vec<String>,
 }
 
 /// What static analysis found in the code.
@@ -80,6 +92,12 @@ pub struct CodeFacts {
     pub modules: Vec<String>,
     /// Modules imported by computed names that analysis could not resolve.
     pub dynamic_imports: u32,
+    /// Code that runs code analysis cannot see: `exec`/`eval`/`compile` of computed text,
+    /// modules loaded by path or through import machinery (`runpy`, `importlib.util`),
+    /// computed lookups on `builtins`/`importlib`/`sys`, `sys.modules[...]`, and magics that
+    /// run files (`%run`, `%load`, `%load_ext`). Each entry names the form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic_code: Vec<String>,
     /// Package installs attempted (`%pip install x`, `!pip install x`, pip via subprocess).
     pub pip_installs: Vec<String>,
     /// Shell commands started by `!cmd` lines or subprocess/os.system calls with literal args.

@@ -46,8 +46,16 @@ pub trait PolicyEngine: Send + Sync {
 // ---------------------------------------------------------------------------------------------
 // Code analysis
 
+/// Code the analyser refuses to look into.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// Nesting beyond what the analyser (and the interpreter) supports.
+    #[error("{0}")]
+    TooComplex(String),
+}
+
 pub trait CodeAnalyzer: Send + Sync {
-    fn analyze(&self, language: Language, code: &str) -> CodeFacts;
+    fn analyze(&self, language: Language, code: &str) -> Result<CodeFacts, AnalysisError>;
     /// SQL for a connector, in the connector's dialect.
     fn analyze_sql(
         &self,
@@ -77,8 +85,13 @@ pub struct SandboxJob {
     pub output_limit: u32,
     /// Hosts the job may reach through the egress proxy (None: nothing).
     pub egress: Option<crate::egress::EgressGrant>,
+    /// Where the backend records every connection the job's code makes; every connection is
+    /// closed and recorded before `run` returns, on every way out.
+    pub egress_log: std::sync::Arc<crate::egress::EgressLog>,
     /// `name==version` installed from the package index before the code runs.
     pub packages: Vec<String>,
+    /// Runtime modules the code may not load (refused at import time inside the sandbox).
+    pub denied_imports: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,8 +116,8 @@ pub struct JobOutcome {
     pub artifacts: Vec<FileInfo>,
     pub kernel_restarted: bool,
     pub duration: Duration,
-    /// Every connection the job's code made through the egress proxy.
-    pub egress: Vec<crate::egress::EgressRecord>,
+    /// Third-party top-level modules the code loaded or tried to load, as the sandbox saw them.
+    pub imports: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +160,10 @@ pub trait Sandbox: Send + Sync {
     }
     /// Destroys processes, limits and workspace. Idempotent.
     async fn destroy(&self) -> Result<(), SandboxError>;
+    /// The third-party top-level modules the sandbox's runtime can import.
+    async fn runtime_modules(&self) -> Result<Vec<String>, SandboxError>;
+    /// Discards what a withheld execution left: restarts the kernel and removes `remove`.
+    async fn quarantine(&self, remove: &[WorkspacePath]) -> Result<(), SandboxError>;
 }
 
 #[derive(Clone, Debug, Default)]

@@ -3,10 +3,9 @@
 //! pod relays the execution's connections to this port, each opening with the ticket's key
 //! (`AIRLOCK-EGRESS <key>\r\n`), and the proxy then applies that execution's grant exactly as
 //! for a local sandbox. A connection with an unknown or expired key is refused; the key dies
-//! with the execution.
+//! with the execution, whose epoch records and cuts its connections.
 
-use crate::proxy::{serve, ProxyConfig};
-use airlock_gateway_domain::egress::{EgressGrant, EgressRecord};
+use crate::{epoch::Epoch, proxy::ProxyConfig};
 use rand::RngCore;
 use std::{
     collections::HashMap,
@@ -18,13 +17,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 pub use airlock_sandbox_protocol::EGRESS_PREAMBLE_PREFIX as PREAMBLE_PREFIX;
 const PREAMBLE_MAX: usize = 128;
 const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections one execution may make (records kept beyond are dropped, the connections not).
-const MAX_RECORDS: usize = 10_000;
 
 struct Ticket {
     session_id: String,
-    grant: Option<EgressGrant>,
-    records: Mutex<Vec<EgressRecord>>,
+    epoch: Arc<Epoch>,
 }
 
 pub struct EgressHub {
@@ -37,7 +33,6 @@ pub struct EgressHub {
 /// One execution's egress: registered while it lives, gone when dropped.
 pub struct EgressTicket {
     key: String,
-    ticket: Arc<Ticket>,
     hub: Weak<EgressHub>,
 }
 
@@ -52,15 +47,6 @@ impl EgressTicket {
         self.hub
             .upgrade()
             .map(|h| h.advertise.clone())
-            .unwrap_or_default()
-    }
-
-    /// The connections made under this ticket so far (taken).
-    pub fn take_records(&self) -> Vec<EgressRecord> {
-        self.ticket
-            .records
-            .lock()
-            .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default()
     }
 }
@@ -105,23 +91,21 @@ impl EgressHub {
         &self.advertise
     }
 
-    /// Opens a ticket for one execution of `session_id` under `grant` (None: every connection
-    /// is refused, but still recorded).
-    pub fn open(self: &Arc<Self>, session_id: &str, grant: Option<EgressGrant>) -> EgressTicket {
+    /// Opens a ticket for one execution of `session_id` whose connections belong to `epoch`
+    /// (its grant decides them; it records them, and closing it cuts them).
+    pub fn open(self: &Arc<Self>, session_id: &str, epoch: Arc<Epoch>) -> EgressTicket {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let ticket = Arc::new(Ticket {
             session_id: session_id.to_owned(),
-            grant,
-            records: Mutex::new(vec![]),
+            epoch,
         });
         if let Ok(mut t) = self.tickets.lock() {
-            t.insert(key.clone(), ticket.clone());
+            t.insert(key.clone(), ticket);
         }
         EgressTicket {
             key,
-            ticket,
             hub: Arc::downgrade(self),
         }
     }
@@ -142,7 +126,7 @@ impl EgressHub {
             _ => None,
         };
         let ticket = key.and_then(|k| self.tickets.lock().ok()?.get(&k).cloned());
-        let Some(ticket) = ticket else {
+        let Some(ticket) = ticket.filter(|t| !t.epoch.is_closed()) else {
             tracing::warn!(%peer, "egress connection without a valid execution key refused");
             let body = "airlock egress proxy: no execution holds this key\n";
             let resp = format!("HTTP/1.1 403 Forbidden\r\nX-Airlock-Egress: unknown_key\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
@@ -151,19 +135,14 @@ impl EgressHub {
         };
         let mut resolver = self.resolver.clone();
         resolver.session_id = Some(ticket.session_id.clone());
-        let rec = serve(reader, ticket.grant.clone(), &resolver).await;
-        tracing::info!(host = %rec.host, port = rec.port, admitted = rec.admitted, reason = ?rec.reason, "egress connection");
-        if let Ok(mut r) = ticket.records.lock() {
-            if r.len() < MAX_RECORDS {
-                r.push(rec);
-            }
-        };
+        ticket.epoch.serve(reader, resolver);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use airlock_gateway_domain::egress::{EgressGrant, EgressLog};
 
     async fn hub() -> Arc<EgressHub> {
         EgressHub::bind("127.0.0.1:0", None, ProxyConfig::default())
@@ -201,18 +180,22 @@ mod tests {
             package_hashes: Default::default(),
             decision_id: "dec_1".into(),
         };
-        let ticket = hub.open("ses_1", Some(grant));
+        let log = Arc::new(EgressLog::default());
+        let epoch = Epoch::new(Some(grant), log.clone());
+        let ticket = hub.open("ses_1", epoch.clone());
         let preamble = format!("{PREAMBLE_PREFIX}{}\r\n", ticket.key());
         let answer = ask(&addr, &preamble, req).await;
         assert!(answer.contains("403"), "{answer}");
-        let recs = ticket.take_records();
+        epoch.close().await;
+        let recs = log.take();
         assert_eq!(recs.len(), 1);
         assert_eq!(
             (recs[0].host.as_str(), recs[0].admitted),
             ("example.org", false)
         );
         assert_eq!(recs[0].decision_id.as_deref(), Some("dec_1"));
-        // The key dies with the ticket.
+        // A closed epoch admits nothing more, and the key dies with the ticket.
+        assert!(ask(&addr, &preamble, req).await.contains("unknown_key"));
         drop(ticket);
         assert!(ask(&addr, &preamble, req).await.contains("unknown_key"));
     }

@@ -1,6 +1,10 @@
-//! One proxied connection: parse, admit or refuse, relay, record.
+//! One proxied connection: parse the head, admit or refuse, resolve once, connect to the
+//! address checked, relay exactly what was admitted, count what passed.
 
-use crate::tls::{client_hello_sni, Sni};
+use crate::{
+    head::{self, HeadError, RequestHead},
+    tls::{client_hello_sni, Sni},
+};
 use airlock_gateway_domain::egress::{EgressGrant, EgressRecord};
 use std::{collections::HashMap, net::IpAddr, time::Duration};
 use tokio::{
@@ -8,13 +12,14 @@ use tokio::{
     net::TcpStream,
 };
 
-const MAX_HEAD: usize = 16 << 10;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the proxy reaches upstreams, and where the package index's files are.
 #[derive(Clone, Debug, Default)]
 pub struct ProxyConfig {
-    /// Name resolution overrides (split horizon, tests); others use the system resolver.
+    /// Names pinned by the operator (split horizon, tests): connected to as given, private
+    /// addresses included; every other name is resolved and checked.
     pub overrides: HashMap<String, IpAddr>,
     /// The wheelhouse the package index serves granted files from (None: it serves nothing).
     pub wheelhouse: Option<std::path::PathBuf>,
@@ -28,90 +33,47 @@ pub struct ProxyConfig {
     pub session_id: Option<String>,
 }
 
-impl ProxyConfig {
-    async fn connect(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
-        if let Some(ip) = self.overrides.get(&host.to_ascii_lowercase()) {
-            return TcpStream::connect((*ip, port)).await;
-        }
-        TcpStream::connect((host, port)).await
-    }
-}
-
-async fn read_head<S: AsyncRead + Unpin>(client: &mut S, buf: &mut Vec<u8>) -> Option<usize> {
+/// Reads until a complete head, within [`HEAD_TIMEOUT`] and [`head::MAX_HEAD`].
+async fn read_head<S: AsyncRead + Unpin>(
+    client: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<RequestHead, HeadError> {
     let mut chunk = [0u8; 4096];
     loop {
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            return Some(pos + 4);
+        match head::parse(buf) {
+            Err(HeadError::Incomplete) => {}
+            other => return other,
         }
-        if buf.len() > MAX_HEAD {
-            return None;
-        }
-        let n = tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut chunk))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
+        let n = match tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return Err(HeadError::Malformed("the request head did not arrive")),
+        };
         buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn split_host_port(s: &str, default_port: u16) -> Option<(String, u16)> {
-    let s = s.trim();
-    if let Some(rest) = s.strip_prefix('[') {
-        let (h, p) = rest.split_once(']')?;
-        let port = p
-            .strip_prefix(':')
-            .map_or(Some(default_port), |p| p.parse().ok())?;
-        return Some((h.to_ascii_lowercase(), port));
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_ascii_lowercase(), p.parse().ok()?)),
-        None => Some((s.to_ascii_lowercase(), default_port)),
     }
 }
 
 async fn refuse<S: AsyncWrite + Unpin>(
     client: &mut S,
-    mut rec: EgressRecord,
+    rec: &mut EgressRecord,
     status: &str,
     reason: &str,
-) -> EgressRecord {
+) {
     let body = format!("airlock egress proxy: {reason}\n");
     let resp = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nX-Airlock-Egress: {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     let _ = client.write_all(resp.as_bytes()).await;
     let _ = client.shutdown().await;
     rec.admitted = false;
     rec.reason = Some(reason.to_owned());
-    rec
-}
-
-/// The request head's `Content-Length` (0 when absent or unreadable).
-pub(crate) fn content_length(head: &str) -> usize {
-    head.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0)
 }
 
 /// Reads and drops the body a refused plain-HTTP request declared (bounded), so the refusal is
 /// not lost: closing with unread bytes makes the kernel send a reset, which can destroy the
 /// answer before the client has read it.
-async fn drain_body<S: AsyncRead + Unpin>(
-    client: &mut S,
-    connect: bool,
-    head: &str,
-    buffered: usize,
-) {
-    if connect {
-        return;
-    }
-    let mut left = content_length(head).saturating_sub(buffered).min(1 << 20);
+async fn drain_body<S: AsyncRead + Unpin>(client: &mut S, head: &RequestHead, buffered: usize) {
+    let mut left = usize::try_from(head.content_length)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(buffered)
+        .min(1 << 20);
     let mut sink = [0u8; 8192];
     while left > 0 {
         match tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut sink)).await {
@@ -121,178 +83,266 @@ async fn drain_body<S: AsyncRead + Unpin>(
     }
 }
 
-/// Serves one client connection under `grant` (None: nothing is admitted).
+/// Serves one client connection under `grant` (None: nothing is admitted), keeping `rec`
+/// current as it goes (the caller records it however the connection ends).
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
-    grant: Option<EgressGrant>,
-    resolver: &ProxyConfig,
-) -> EgressRecord {
+    grant: Option<&EgressGrant>,
+    cfg: &ProxyConfig,
+    rec: &mut EgressRecord,
+) {
     let mut buf = Vec::with_capacity(4096);
-    let mut rec = EgressRecord {
-        decision_id: grant.as_ref().map(|g| g.decision_id.clone()),
-        ..Default::default()
-    };
-    let Some(head_len) = read_head(&mut client, &mut buf).await else {
-        return refuse(&mut client, rec, "400 Bad Request", "bad_request").await;
-    };
-    let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-    let (method, target) = (
-        parts.next().unwrap_or("").to_ascii_uppercase(),
-        parts.next().unwrap_or("").to_owned(),
-    );
-    rec.method = method.clone();
-    let connect = method == "CONNECT";
-    let (authority, path) = if connect {
-        (target.clone(), String::new())
-    } else if let Some(rest) = target.strip_prefix("http://") {
-        match rest.find('/') {
-            Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
-            None => (rest.to_owned(), "/".to_owned()),
+    let head = match read_head(&mut client, &mut buf).await {
+        Ok(h) => h,
+        Err(e) => {
+            let status = match e {
+                HeadError::TooLarge => "431 Request Header Fields Too Large",
+                HeadError::HostMismatch => "403 Forbidden",
+                _ => "400 Bad Request",
+            };
+            return refuse(&mut client, rec, status, e.reason()).await;
         }
-    } else {
-        return refuse(&mut client, rec, "400 Bad Request", "bad_request").await;
     };
-    let Some((host, port)) = split_host_port(&authority, if connect { 443 } else { 80 }) else {
-        return refuse(&mut client, rec, "400 Bad Request", "bad_request").await;
-    };
-    rec.host = host.clone();
-    rec.port = port;
-    if host == crate::index::INDEX_HOST && !connect {
-        let json = head.lines().any(|l| {
-            let l = l.to_ascii_lowercase();
-            l.starts_with("accept:") && l.contains("application/vnd.pypi.simple.v1+json")
-        });
-        return crate::index::serve(client, rec, &method, &path, json, grant.as_ref(), resolver)
-            .await;
-    }
-    if host == crate::sql::SQL_HOST && !connect {
-        return crate::sql::serve(
+    rec.method = head.method.clone();
+    rec.host = head.host.clone();
+    rec.port = head.port;
+    let rest = buf.split_off(head.len);
+    if !head.connect && head.host == crate::index::INDEX_HOST {
+        *rec = crate::index::serve(
             client,
-            rec,
-            &method,
-            &path,
-            &head,
-            buf[head_len..].to_vec(),
-            &resolver.sql,
-            resolver.session_id.as_deref(),
+            rec.clone(),
+            &head.method,
+            &head.path,
+            head.accepts_pypi_json,
+            grant,
+            cfg,
         )
         .await;
+        return;
     }
-    let Some(grant) = grant else {
-        drain_body(&mut client, connect, &head, buf.len() - head_len).await;
-        return refuse(&mut client, rec, "403 Forbidden", "not_granted").await;
+    if !head.connect && head.host == crate::sql::SQL_HOST {
+        *rec = crate::sql::serve(
+            client,
+            rec.clone(),
+            &head.method,
+            &head.path,
+            head.content_length,
+            rest,
+            &cfg.sql,
+            cfg.session_id.as_deref(),
+        )
+        .await;
+        return;
+    }
+    if let Err((status, reason)) = admit(&head, grant) {
+        if !head.connect {
+            drain_body(&mut client, &head, rest.len()).await;
+        }
+        return refuse(&mut client, rec, status, reason).await;
+    }
+    let dest = match crate::resolve::destination(
+        &head.host,
+        head.port,
+        cfg.overrides.get(&head.host).copied(),
+    )
+    .await
+    {
+        Ok(d) => d,
+        Err(reason) => {
+            let status = if reason == "private_address" {
+                "403 Forbidden"
+            } else {
+                "502 Bad Gateway"
+            };
+            return refuse(&mut client, rec, status, reason).await;
+        }
     };
-    if !grant.admits(&host, port) {
-        let reason = if host.parse::<IpAddr>().is_ok() {
-            "raw_ip"
-        } else {
-            "not_granted"
-        };
-        drain_body(&mut client, connect, &head, buf.len() - head_len).await;
-        return refuse(&mut client, rec, "403 Forbidden", reason).await;
+    if head.connect {
+        tunnel(client, &head, rest, dest, rec).await;
+    } else {
+        forward(client, &head, rest, dest, rec).await;
     }
-    if !connect
+}
+
+/// Whether the grant admits the request: (status, reason) when not.
+fn admit(
+    head: &RequestHead,
+    grant: Option<&EgressGrant>,
+) -> Result<(), (&'static str, &'static str)> {
+    let Some(grant) = grant else {
+        return Err(("403 Forbidden", "not_granted"));
+    };
+    if !grant.admits(&head.host, head.port) {
+        let literal = head.host.parse::<IpAddr>().is_ok();
+        return Err((
+            "403 Forbidden",
+            if literal { "raw_ip" } else { "not_granted" },
+        ));
+    }
+    if !head.connect
         && !grant
             .http_methods
             .iter()
-            .any(|m| m.eq_ignore_ascii_case(&method))
+            .any(|m| m.eq_ignore_ascii_case(&head.method))
     {
-        drain_body(&mut client, connect, &head, buf.len() - head_len).await;
-        return refuse(
-            &mut client,
-            rec,
-            "405 Method Not Allowed",
-            "method_not_allowed",
-        )
-        .await;
+        return Err(("405 Method Not Allowed", "method_not_allowed"));
     }
-    let mut rest = buf[head_len..].to_vec();
-    // For plain HTTP the upstream is reached before answering; for CONNECT only after the
-    // ClientHello names the granted host, so a refused tunnel never touches the upstream.
-    let mut upstream = if connect {
-        None
-    } else {
-        match resolver.connect(&host, port).await {
-            Ok(u) => Some(u),
-            Err(_) => {
-                return refuse(&mut client, rec, "502 Bad Gateway", "upstream_unreachable").await
-            }
-        }
-    };
-    if connect {
-        if client
-            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            .await
-            .is_err()
-        {
-            return rec;
-        }
-        // The first record must be a ClientHello naming the granted host.
-        let mut chunk = [0u8; 4096];
-        loop {
-            match client_hello_sni(&rest) {
-                Sni::Incomplete => {}
-                Sni::Name(n) if n == host => break,
-                Sni::Name(_) => return close(client, rec, "sni_mismatch").await,
-                Sni::Absent if host.parse::<IpAddr>().is_ok() => break,
-                Sni::Absent => return close(client, rec, "no_sni").await,
-                Sni::NotTls => return close(client, rec, "not_tls").await,
-            }
-            match tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut chunk)).await {
-                Ok(Ok(n)) if n > 0 && rest.len() < MAX_HEAD => rest.extend_from_slice(&chunk[..n]),
-                _ => return close(client, rec, "not_tls").await,
-            }
-        }
-    } else {
-        // Forward the request in origin form, without proxy headers.
-        let mut out = format!("{method} {path} HTTP/1.1\r\n");
-        for line in head.lines().skip(1).filter(|l| !l.is_empty()) {
-            let lower = line.to_ascii_lowercase();
-            // One request per proxied connection: the upstream closes after answering, so a
-            // second request cannot ride the admitted connection past the method check.
-            if !lower.starts_with("proxy-")
-                && !lower.starts_with("connection:")
-                && !lower.starts_with("keep-alive:")
-            {
-                out.push_str(line);
-                out.push_str("\r\n");
-            }
-        }
-        out.push_str("Connection: close\r\n\r\n");
-        let mut first = out.into_bytes();
-        first.extend_from_slice(&rest);
-        rest = first;
+    Ok(())
+}
+
+async fn connect(dest: std::net::SocketAddr) -> Option<TcpStream> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(dest)).await {
+        Ok(Ok(s)) => Some(s),
+        _ => None,
     }
-    let mut upstream = match upstream.take() {
-        Some(u) => u,
-        None => match resolver.connect(&host, port).await {
-            Ok(u) => u,
-            Err(_) => return close(client, rec, "upstream_unreachable").await,
-        },
+}
+
+/// CONNECT: the upstream is reached only after the first TLS record, a ClientHello, names the
+/// granted host (SNI); then bytes pass both ways until either side ends.
+async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
+    head: &RequestHead,
+    mut rest: Vec<u8>,
+    dest: std::net::SocketAddr,
+    rec: &mut EgressRecord,
+) {
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut chunk = [0u8; 4096];
+    loop {
+        match client_hello_sni(&rest) {
+            Sni::Incomplete => {}
+            Sni::Name(n) if n == head.host => break,
+            Sni::Absent if head.host.parse::<IpAddr>().is_ok() => break,
+            other => {
+                let reason = match other {
+                    Sni::Name(_) => "sni_mismatch",
+                    Sni::Absent => "no_sni",
+                    _ => "not_tls",
+                };
+                let _ = client.shutdown().await;
+                rec.reason = Some(reason.into());
+                return;
+            }
+        }
+        match tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 && rest.len() < head::MAX_HEAD => {
+                rest.extend_from_slice(&chunk[..n])
+            }
+            _ => {
+                let _ = client.shutdown().await;
+                rec.reason = Some("not_tls".into());
+                return;
+            }
+        }
+    }
+    let Some(mut upstream) = connect(dest).await else {
+        let _ = client.shutdown().await;
+        rec.reason = Some("upstream_unreachable".into());
+        return;
     };
     rec.admitted = true;
     if upstream.write_all(&rest).await.is_err() {
         rec.reason = Some("upstream_unreachable".into());
-        return rec;
+        return;
     }
     rec.bytes_up = rest.len() as u64;
-    if let Ok((up, down)) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        rec.bytes_up += up;
-        rec.bytes_down = down;
-    }
-    rec
+    relay_both(&mut client, &mut upstream, rec).await;
 }
 
-async fn close<S: AsyncWrite + Unpin>(
+/// Plain HTTP: exactly the admitted request goes upstream (head in origin form without proxy
+/// and hop-by-hop headers, `Connection: close`, and `Content-Length` bytes of body); nothing
+/// the client sends after it is read, so no second request rides the connection. The answer
+/// comes back until the upstream closes.
+async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
-    mut rec: EgressRecord,
-    reason: &str,
-) -> EgressRecord {
+    head: &RequestHead,
+    mut rest: Vec<u8>,
+    dest: std::net::SocketAddr,
+    rec: &mut EgressRecord,
+) {
+    let Some(mut upstream) = connect(dest).await else {
+        drain_body(&mut client, head, rest.len()).await;
+        return refuse(&mut client, rec, "502 Bad Gateway", "upstream_unreachable").await;
+    };
+    let mut out = format!("{} {} HTTP/1.1\r\n", head.method, head.path).into_bytes();
+    for (name, value) in &head.forward {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    let body_len = usize::try_from(head.content_length).unwrap_or(usize::MAX);
+    rest.truncate(body_len);
+    rec.admitted = true;
+    if upstream.write_all(&out).await.is_err() || upstream.write_all(&rest).await.is_err() {
+        rec.reason = Some("upstream_unreachable".into());
+        return;
+    }
+    rec.bytes_up = (out.len() + rest.len()) as u64;
+    let mut left = body_len - rest.len();
+    let mut chunk = [0u8; 16384];
+    while left > 0 {
+        let want = left.min(chunk.len());
+        match client.read(&mut chunk[..want]).await {
+            Ok(n) if n > 0 => {
+                if upstream.write_all(&chunk[..n]).await.is_err() {
+                    return;
+                }
+                left -= n;
+                rec.bytes_up += n as u64;
+            }
+            _ => return,
+        }
+    }
+    loop {
+        match upstream.read(&mut chunk).await {
+            Ok(n) if n > 0 => {
+                if client.write_all(&chunk[..n]).await.is_err() {
+                    return;
+                }
+                rec.bytes_down += n as u64;
+            }
+            _ => break,
+        }
+    }
     let _ = client.shutdown().await;
-    rec.admitted = false;
-    rec.reason = Some(reason.to_owned());
-    rec
+}
+
+/// Bytes both ways, counted as they pass (the record stays current if the connection is cut).
+async fn relay_both<C, U>(client: &mut C, upstream: &mut U, rec: &mut EgressRecord)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut ur, mut uw) = tokio::io::split(upstream);
+    let (mut up, mut down) = ([0u8; 16384], [0u8; 16384]);
+    let (mut client_open, mut upstream_open) = (true, true);
+    while client_open || upstream_open {
+        tokio::select! {
+            r = cr.read(&mut up), if client_open => match r {
+                Ok(n) if n > 0 => {
+                    if uw.write_all(&up[..n]).await.is_err() { break; }
+                    rec.bytes_up += n as u64;
+                }
+                _ => { client_open = false; let _ = uw.shutdown().await; }
+            },
+            r = ur.read(&mut down), if upstream_open => match r {
+                Ok(n) if n > 0 => {
+                    if cw.write_all(&down[..n]).await.is_err() { break; }
+                    rec.bytes_down += n as u64;
+                }
+                _ => { upstream_open = false; let _ = cw.shutdown().await; }
+            },
+        }
+    }
 }
 
 #[cfg(test)]

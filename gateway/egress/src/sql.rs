@@ -55,7 +55,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut rec: EgressRecord,
     method: &str,
     path: &str,
-    head: &str,
+    content_length: u64,
     mut body: Vec<u8>,
     hook: &SqlHook,
     session_id: Option<&str>,
@@ -81,7 +81,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         rec.reason = Some("bad_request".into());
         return rec;
     }
-    let len = crate::proxy::content_length(head);
+    let len = usize::try_from(content_length).unwrap_or(usize::MAX);
     if len > MAX_BODY {
         answer(
             &mut client,

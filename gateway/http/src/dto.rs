@@ -128,6 +128,9 @@ pub struct EvaluateRequest {
     pub path: Option<String>,
     #[serde(default)]
     pub classification: Option<String>,
+    /// For SQL through a warehouse connector: its name (the SQL is analysed in its dialect).
+    #[serde(default)]
+    pub connector: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

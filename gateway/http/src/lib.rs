@@ -50,7 +50,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::executions::get)
                     .service(routes::policy::evaluate)
                     .service(routes::audit::events)
-                    .service(routes::audit::checkpoint),
+                    .service(routes::audit::checkpoint)
+                    .service(routes::audit::status),
             )
             .default_service(web::to(routes::ops::not_found));
     }

@@ -14,7 +14,7 @@ use utoipa::{
         crate::routes::files::upload, crate::routes::files::list, crate::routes::files::download,
         crate::routes::executions::create, crate::routes::executions::get,
         crate::routes::policy::evaluate,
-        crate::routes::audit::events, crate::routes::audit::checkpoint,
+        crate::routes::audit::events, crate::routes::audit::checkpoint, crate::routes::audit::status,
     ),
     components(schemas(crate::dto::ErrorBody, crate::dto::ErrorDetail)),
     modifiers(&Bearer),

@@ -295,25 +295,27 @@ impl Sandbox for PodSandbox {
 
     async fn run(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError> {
         // The execution's egress ticket: the agent relays its connections to this replica
-        // with the ticket's key; the proxy holds them to the execution's grant. No hub: no
-        // route at all, so such code fails closed.
+        // with the ticket's key; the proxy holds them to the execution's grant and records
+        // them in its epoch. No hub: no route at all, so such code fails closed.
+        let epoch = airlock_gateway_egress::Epoch::new(job.egress.clone(), job.egress_log.clone());
         let ticket = self
             .egress
             .as_ref()
-            .map(|hub| hub.open(self.session_id.as_str(), job.egress.clone()));
+            .map(|hub| hub.open(self.session_id.as_str(), epoch.clone()));
         let route = ticket.as_ref().map(|t| EgressRoute {
             addr: t.addr(),
             key: t.key().to_owned(),
         });
-        let mut out = self
+        let result = self
             .client
             .execute(job, route, || {
                 !self.destroyed.load(Ordering::SeqCst) && self.manager.failure(&self.name).is_none()
             })
-            .await?;
-        if let Some(t) = ticket {
-            out.egress = t.take_records();
-        }
+            .await;
+        // Whatever happened: the key dies and every connection is cut and recorded.
+        drop(ticket);
+        epoch.close().await;
+        let mut out = result?;
         if let Some(PodFailure::OutOfMemory) = self.manager.failure(&self.name) {
             out.end = airlock_gateway_domain::ports::JobEnd::OutOfMemory;
         }
@@ -338,6 +340,14 @@ impl Sandbox for PodSandbox {
 
     async fn list_files(&self) -> Result<Vec<FileInfo>, SandboxError> {
         self.client.list_files().await
+    }
+
+    async fn runtime_modules(&self) -> Result<Vec<String>, SandboxError> {
+        self.client.inventory().await
+    }
+
+    async fn quarantine(&self, remove: &[WorkspacePath]) -> Result<(), SandboxError> {
+        self.client.quarantine(remove).await
     }
 
     async fn alive(&self) -> bool {

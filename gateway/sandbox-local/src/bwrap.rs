@@ -20,6 +20,9 @@ pub struct BwrapPlan<'a> {
     pub run_dir: &'a Path,
     pub etc_dir: &'a Path,
     pub extra_ro_binds: &'a [PathBuf],
+    /// Host directories hidden under an empty tmpfs (the system Python's package directories:
+    /// only the runtime's allowlisted packages may be importable in the sandbox).
+    pub masked: &'a [PathBuf],
     pub cgroup_procs: &'a [PathBuf],
     /// The compiled seccomp filter, opened as fd 3 by the shell and handed to bwrap.
     pub seccomp: Option<&'a Path>,
@@ -125,8 +128,15 @@ impl BwrapPlan<'_> {
                 bind("--ro-bind", p, &p.to_string_lossy());
             }
         }
+
         bind("--bind", self.workspace, "/workspace");
         bind("--bind", self.run_dir, "/run/airlock");
+        for p in self.masked {
+            for flag in ["--tmpfs", "--remount-ro"] {
+                a.push(flag.into());
+                a.push(p.as_os_str().to_owned());
+            }
+        }
         let mut push = |xs: &[&str]| a.extend(xs.iter().map(OsString::from));
         push(&["--remount-ro", "/", "--chdir", "/workspace", "--clearenv"]);
         for (k, v) in &self.env {
@@ -139,6 +149,36 @@ impl BwrapPlan<'_> {
         a.extend(self.agent_args.iter().map(OsString::from));
         a
     }
+}
+
+/// The host's Python package directories (Debian's `dist-packages`, anything pip put under
+/// `/usr/local`): the system interpreter in the sandbox sees the standard library only, so no
+/// package outside the runtime's allowlisted set can be imported from the sandbox at all.
+pub fn host_python_package_dirs() -> Vec<PathBuf> {
+    let mut out = vec![];
+    for base in [
+        "/usr/lib",
+        "/usr/local/lib",
+        "/usr/lib64",
+        "/usr/local/lib64",
+    ] {
+        let Ok(rd) = std::fs::read_dir(base) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if !e.file_name().to_string_lossy().starts_with("python") {
+                continue;
+            }
+            for sub in ["dist-packages", "site-packages"] {
+                let p = e.path().join(sub);
+                if p.is_dir() {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The environment inside the sandbox: nothing of the gateway's.
@@ -207,6 +247,7 @@ mod tests {
             run_dir: &run,
             etc_dir: &etc,
             extra_ro_binds: &[],
+            masked: &[PathBuf::from("/usr/lib/python3/dist-packages")],
             cgroup_procs: &procs,
             seccomp: Some(std::path::Path::new("/s/seccomp.bpf")),
             agent_args: vec!["--listen".into(), "unix:/run/airlock/agent.sock".into()],
@@ -238,6 +279,7 @@ mod tests {
             "--ro-bind /opt/agent /opt/airlock/bin/airlock-agent",
             "--bind /s/ws /workspace",
             "--bind /s/run /run/airlock",
+            "--tmpfs /usr/lib/python3/dist-packages --remount-ro /usr/lib/python3/dist-packages",
             "--remount-ro / --chdir /workspace --clearenv",
             "--disable-userns --seccomp 3 --cap-drop ALL",
             "--cap-drop ALL -- /opt/airlock/bin/airlock-agent --listen unix:/run/airlock/agent.sock",
@@ -276,6 +318,7 @@ mod tests {
             run_dir: &p,
             etc_dir: &p,
             extra_ro_binds: &[],
+            masked: &[],
             cgroup_procs: &[],
             seccomp: None,
             agent_args: vec![],

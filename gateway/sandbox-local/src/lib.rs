@@ -10,6 +10,7 @@ mod bwrap;
 mod cgroup;
 mod sandbox;
 mod seccomp;
+mod uids;
 
 pub use cgroup::{CgroupMode, CgroupVersion};
 pub use sandbox::{LocalBackend, LocalBackendConfig};

@@ -14,7 +14,6 @@ use airlock_gateway_domain::{
     },
 };
 use async_trait::async_trait;
-use rand::Rng;
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
@@ -49,6 +48,7 @@ pub struct LocalBackend {
     cfg: LocalBackendConfig,
     cgroup_host: CgroupHost,
     cgroup_version: Option<CgroupVersion>,
+    uids: Arc<crate::uids::UidPool>,
 }
 
 impl LocalBackend {
@@ -70,10 +70,12 @@ impl LocalBackend {
                 )));
             }
         }
+        let uids = crate::uids::UidPool::new(cfg.uid_base, cfg.uid_count);
         Ok(Self {
             cfg,
             cgroup_host,
             cgroup_version,
+            uids,
         })
     }
 
@@ -102,9 +104,13 @@ impl SandboxBackend for LocalBackend {
                 .map_err(|e| SandboxError::Start(format!("{}: {e}", d.display())))?;
         }
         let io = |e: std::io::Error| SandboxError::Start(e.to_string());
-        let host_uid = Self::is_root().then(|| {
-            self.cfg.uid_base + rand::thread_rng().gen_range(0..self.cfg.uid_count.max(1))
-        });
+        let held_uid = match Self::is_root() {
+            true => Some(self.uids.take().ok_or_else(|| {
+                SandboxError::Start("every sandbox uid is in use (sandbox.local.uid_count)".into())
+            })?),
+            false => None,
+        };
+        let host_uid = held_uid.as_ref().map(|h| h.uid);
         let token = format!(
             "{:032x}{:032x}",
             rand::random::<u128>(),
@@ -204,6 +210,7 @@ impl SandboxBackend for LocalBackend {
             run_dir: &run_dir,
             etc_dir: &etc_dir,
             extra_ro_binds: &self.cfg.extra_ro_binds,
+            masked: &crate::bwrap::host_python_package_dirs(),
             cgroup_procs: &procs,
             seccomp: Some(&seccomp_path),
             agent_args,
@@ -224,28 +231,23 @@ impl SandboxBackend for LocalBackend {
         let stderr = child.stderr.take();
 
         // The egress proxy's end of the sandbox's only way out: a socket in the run directory
-        // that the agent's in-sandbox proxy relays to. Nothing passes without a grant.
+        // that the agent's in-sandbox proxy relays to. Owner-only and owned by the sandbox's
+        // uid, and every peer's credentials are checked: no other host user can use it.
         let egress = Arc::new(EgressState::default());
         let egress_task = {
             let path = run_dir.join("egress.sock");
             let listener = tokio::net::UnixListener::bind(&path).map_err(io)?;
-            set_mode(&path, 0o666).map_err(io)?;
+            if let Some(uid) = host_uid {
+                std::os::unix::fs::chown(&path, Some(uid), Some(uid)).map_err(io)?;
+            }
+            set_mode(&path, 0o600).map_err(io)?;
+            let sandbox_uid = host_uid.unwrap_or_else(|| nix::unistd::geteuid().as_raw());
             let mut resolver = self.cfg.egress_resolver.clone();
             resolver.session_id = Some(spec.session_id.to_string());
             let state = egress.clone();
             tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    let (state, resolver) = (state.clone(), resolver.clone());
-                    tokio::spawn(async move {
-                        let grant = state.grant.lock().ok().and_then(|g| g.clone());
-                        let rec = airlock_gateway_egress::serve(stream, grant, &resolver).await;
-                        tracing::info!(host = %rec.host, port = rec.port, admitted = rec.admitted, reason = ?rec.reason, "egress connection");
-                        if let Ok(mut r) = state.records.lock() {
-                            if r.len() < 10_000 {
-                                r.push(rec);
-                            }
-                        }
-                    });
+                    state.accept(stream, sandbox_uid, &resolver);
                 }
             })
         };
@@ -258,6 +260,7 @@ impl SandboxBackend for LocalBackend {
             destroyed: std::sync::atomic::AtomicBool::new(false),
             egress,
             egress_task,
+            _uid: held_uid,
         };
         // Wait for the agent: it binds its socket once the kernel is ready.
         let deadline = Instant::now() + self.cfg.start_timeout;
@@ -327,11 +330,40 @@ fn set_mode(p: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
 }
 
-/// The egress grant of the running job and the connections made under it.
+/// The egress of the running job (its epoch) and connections made between jobs.
 #[derive(Default)]
 struct EgressState {
-    grant: std::sync::Mutex<Option<airlock_gateway_domain::egress::EgressGrant>>,
-    records: std::sync::Mutex<Vec<airlock_gateway_domain::egress::EgressRecord>>,
+    current: std::sync::Mutex<Option<Arc<airlock_gateway_egress::Epoch>>>,
+    /// Connections made while no execution runs (refused): recorded with the next execution.
+    idle: Arc<airlock_gateway_domain::egress::EgressLog>,
+}
+
+impl EgressState {
+    fn epoch(&self) -> Arc<airlock_gateway_egress::Epoch> {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        current.unwrap_or_else(|| airlock_gateway_egress::Epoch::new(None, self.idle.clone()))
+    }
+
+    /// One connection on the sandbox's egress socket: only the sandbox's own uid may use it.
+    fn accept(
+        &self,
+        stream: tokio::net::UnixStream,
+        sandbox_uid: u32,
+        cfg: &airlock_gateway_egress::ProxyConfig,
+    ) {
+        let epoch = self.epoch();
+        match stream.peer_cred() {
+            Ok(c) if c.uid() == sandbox_uid => epoch.serve(stream, cfg.clone()),
+            other => {
+                tracing::warn!(peer = ?other.map(|c| c.uid()), "egress socket used by another process than the sandbox's; refused");
+                epoch.refuse("peer_refused");
+            }
+        }
+    }
 }
 
 pub struct LocalSandbox {
@@ -343,6 +375,8 @@ pub struct LocalSandbox {
     destroyed: std::sync::atomic::AtomicBool,
     egress: Arc<EgressState>,
     egress_task: tokio::task::JoinHandle<()>,
+    /// Its host uid, returned to the pool with the sandbox.
+    _uid: Option<crate::uids::HeldUid>,
 }
 
 #[async_trait]
@@ -353,20 +387,25 @@ impl Sandbox for LocalSandbox {
 
     async fn run(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError> {
         let oom_before = self.cgroup.as_ref().map_or(0, SandboxCgroup::oom_kills);
-        if let Ok(mut g) = self.egress.grant.lock() {
-            g.clone_from(&job.egress);
+        // Refused connections made since the last execution go on this one's record.
+        for r in self.egress.idle.take() {
+            job.egress_log.push(r);
         }
-        let result = self.client.execute(job, None, || self.alive_now()).await;
-        if let Ok(mut g) = self.egress.grant.lock() {
-            *g = None;
-        }
-        let mut out = result?;
-        out.egress = self
+        let epoch = airlock_gateway_egress::Epoch::new(job.egress.clone(), job.egress_log.clone());
+        *self
             .egress
-            .records
+            .current
             .lock()
-            .map(|mut r| std::mem::take(&mut *r))
-            .unwrap_or_default();
+            .unwrap_or_else(|e| e.into_inner()) = Some(epoch.clone());
+        let result = self.client.execute(job, None, || self.alive_now()).await;
+        *self
+            .egress
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        // Whatever happened (the agent may be gone): every connection is cut and recorded.
+        epoch.close().await;
+        let mut out = result?;
         let oom_after = self.cgroup.as_ref().map_or(0, SandboxCgroup::oom_kills);
         if oom_after > oom_before && matches!(out.end, JobEnd::KernelDied | JobEnd::Failed) {
             out.end = JobEnd::OutOfMemory;
@@ -392,6 +431,14 @@ impl Sandbox for LocalSandbox {
 
     async fn list_files(&self) -> Result<Vec<FileInfo>, SandboxError> {
         self.client.list_files().await
+    }
+
+    async fn runtime_modules(&self) -> Result<Vec<String>, SandboxError> {
+        self.client.inventory().await
+    }
+
+    async fn quarantine(&self, remove: &[WorkspacePath]) -> Result<(), SandboxError> {
+        self.client.quarantine(remove).await
     }
 
     async fn alive(&self) -> bool {

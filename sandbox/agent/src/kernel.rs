@@ -24,27 +24,8 @@ __airlock_warnings.filterwarnings("ignore", message=".*non-interactive.*")
 __airlock_warnings.filterwarnings("ignore", message=".*Matplotlib is currently using agg.*")
 get_ipython().run_line_magic("colors", "NoColor")
 
-def __airlock_flush_figures():
-    # Show every open matplotlib figure as PNG after each execution, whatever backend the code
-    # selected (Agg + plt.show() displays nothing by itself), then close them.
-    import sys
-    plt = sys.modules.get("matplotlib.pyplot")
-    if plt is None:
-        return
-    import io
-    from IPython.display import display, Image
-    for num in plt.get_fignums():
-        buf = io.BytesIO()
-        plt.figure(num).savefig(buf, format="png", bbox_inches="tight")
-        display(Image(data=buf.getvalue(), format="png"))
-    plt.close("all")
-
+from airlock._kernel import flush_figures as __airlock_flush_figures, sql as __airlock_sql
 get_ipython().events.register("post_execute", __airlock_flush_figures)
-
-def __airlock_sql(encoded):
-    import base64, duckdb
-    rel = duckdb.sql(base64.b64decode(encoded).decode("utf-8"))
-    return None if rel is None else rel.df()
 "#;
 
 pub struct KernelConfig {

@@ -1,5 +1,6 @@
 //! airlock-agent: runs inside every sandbox (bubblewrap locally, a pod on Kubernetes).
 
+mod imports;
 mod jupyter_wire;
 mod kernel;
 mod output;
@@ -173,6 +174,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = args.listen.strip_prefix("unix:") {
         let _ = std::fs::remove_file(path);
         let listener = tokio::net::UnixListener::bind(path).context("binding the agent socket")?;
+        // Owner only: the sandbox's own uid (and root, the gateway). No other host user can
+        // reach the agent, even with the path and before the run directory is locked.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .context("making the agent socket owner-only")?;
         loop {
             let (stream, _) = listener.accept().await?;
             tokio::spawn(agent.clone().serve(stream));

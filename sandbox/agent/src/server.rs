@@ -208,6 +208,13 @@ impl Agent {
                 Err(e) => conn.send_json(&self.ws_result::<Event>(Err(e))).await,
             },
             Request::Execute(req) => self.execute(req, &mut conn).await,
+            Request::Inventory => {
+                conn.send_json(&Event::Inventory {
+                    modules: crate::imports::inventory(&self.python),
+                })
+                .await
+            }
+            Request::Quarantine { remove } => self.quarantine(&remove, &mut conn).await,
         };
         if let Err(e) = result {
             tracing::debug!(error = %e, "connection ended early");
@@ -251,6 +258,7 @@ impl Agent {
         let started = Instant::now();
         let limit = Duration::from_millis(req.timeout_ms);
         let before = self.workspace.snapshot();
+        crate::imports::prepare(&req.denied_imports);
         let mut out = OutputCollector::new(usize::try_from(req.output_limit).unwrap_or(usize::MAX));
         if !req.packages.is_empty() {
             if let Err(msg) = install_packages(&self.python, &req.packages, limit).await {
@@ -397,6 +405,35 @@ impl Agent {
             output_truncated: out.truncated,
             artifacts,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            imports: crate::imports::collect(&self.python, std::path::Path::new(SITE_DIR)),
+        })
+        .await
+    }
+
+    /// Restarts the kernel and removes the listed workspace files (what a withheld execution
+    /// left behind), then answers `pong`.
+    async fn quarantine<T: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        remove: &[String],
+        conn: &mut Conn<T>,
+    ) -> Result<(), airlock_sandbox_protocol::WireError> {
+        let Ok(mut kernel) = self.kernel.try_lock() else {
+            return conn
+                .send_json(&fail(FailCode::Busy, "an execution is running"))
+                .await;
+        };
+        for p in remove {
+            if let Ok(path) = self.workspace.resolve(p) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        let ready = match kernel.as_mut() {
+            Some(k) => k.restart().await.is_ok(),
+            None => false,
+        };
+        conn.send_json(&Event::Pong {
+            version: PROTOCOL_VERSION,
+            kernel_ready: ready,
         })
         .await
     }

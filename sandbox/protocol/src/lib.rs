@@ -47,6 +47,14 @@ pub enum Request {
     Claim {
         token: String,
     },
+    /// The third-party top-level modules the runtime can import. Answered with `inventory`.
+    Inventory,
+    /// After an execution whose result is withheld: restart the kernel (its variables and
+    /// loaded modules go) and remove `remove` (the files the execution wrote). Answered with
+    /// `pong`.
+    Quarantine {
+        remove: Vec<String>,
+    },
 }
 
 /// Where the agent's in-sandbox HTTP(S) proxy relays connections while an execution runs, when
@@ -84,6 +92,10 @@ pub struct ExecuteRequest {
     /// no egress at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress_route: Option<EgressRoute>,
+    /// Top-level modules the code may not load (the runtime's modules policy does not allow
+    /// this execution); the import hook refuses them when the code asks for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_imports: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +144,13 @@ pub enum Event {
         output_truncated: bool,
         artifacts: Vec<FileEntry>,
         duration_ms: u64,
+        /// Third-party top-level modules the code loaded or tried to load (refused ones too).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        imports: Vec<String>,
+    },
+    /// Answer to `inventory`.
+    Inventory {
+        modules: Vec<String>,
     },
     /// Answer to `put_file`.
     Written {

@@ -1,5 +1,7 @@
 use super::*;
-use crate::tls::build_client_hello;
+use crate::{tls::build_client_hello, Epoch};
+use airlock_gateway_domain::egress::EgressLog;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 fn grant(hosts: &[&str]) -> Option<EgressGrant> {
@@ -12,38 +14,55 @@ fn grant(hosts: &[&str]) -> Option<EgressGrant> {
     })
 }
 
-/// An upstream on 127.0.0.1 that answers every connection with "pong" after reading a bit.
-async fn upstream() -> u16 {
+/// An upstream on 127.0.0.1 that records what it reads and answers "pong" after a head.
+async fn upstream() -> (u16, Arc<std::sync::Mutex<Vec<u8>>>) {
     let l = TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    let seen = Arc::new(std::sync::Mutex::new(vec![]));
+    let s2 = seen.clone();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
+            let seen = s2.clone();
             tokio::spawn(async move {
-                let mut b = [0u8; 1024];
-                let _ = s.read(&mut b).await;
+                let mut b = [0u8; 4096];
+                // Read whatever arrives within a moment (a pipelined request would too).
+                while let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(300), s.read(&mut b)).await
+                {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut v) = seen.lock() {
+                        v.extend_from_slice(&b[..n]);
+                    }
+                }
                 let _ = s
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
                     .await;
             });
         }
     });
-    port
+    (port, seen)
+}
+
+fn config() -> ProxyConfig {
+    let mut cfg = ProxyConfig::default();
+    let lo = IpAddr::from([127, 0, 0, 1]);
+    cfg.overrides.insert("allowed.test".into(), lo);
+    cfg.overrides.insert("denied.test".into(), lo);
+    cfg
 }
 
 async fn through(request: Vec<u8>, g: Option<EgressGrant>) -> (EgressRecord, Vec<u8>) {
     let (mut a, b) = tokio::io::duplex(1 << 16);
-    let mut res = ProxyConfig::default();
-    res.overrides.insert(
-        "allowed.test".into(),
-        "127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),
-    );
-    res.overrides.insert(
-        "denied.test".into(),
-        "127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),
-    );
-    let task = tokio::spawn(async move { serve(b, g, &res).await });
+    let cfg = config();
+    let task = tokio::spawn(async move {
+        let mut rec = EgressRecord::default();
+        serve(b, g.as_ref(), &cfg, &mut rec).await;
+        rec
+    });
     a.write_all(&request)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -55,8 +74,8 @@ async fn through(request: Vec<u8>, g: Option<EgressGrant>) -> (EgressRecord, Vec
 
 #[tokio::test]
 async fn plain_http_to_a_granted_host_is_relayed() {
-    let p = upstream().await;
-    let (rec, out) = through(format!("GET http://allowed.test:{p}/x HTTP/1.1\r\nHost: allowed.test\r\nProxy-Authorization: x\r\n\r\n").into_bytes(), grant(&[&format!("allowed.test:{p}")])).await;
+    let (p, _) = upstream().await;
+    let (rec, out) = through(format!("GET http://allowed.test:{p}/x HTTP/1.1\r\nHost: allowed.test:{p}\r\nProxy-Authorization: x\r\n\r\n").into_bytes(), grant(&[&format!("allowed.test:{p}")])).await;
     assert!(rec.admitted, "{rec:?}");
     assert!(String::from_utf8_lossy(&out).ends_with("pong"));
     assert_eq!(
@@ -67,78 +86,73 @@ async fn plain_http_to_a_granted_host_is_relayed() {
 }
 
 #[tokio::test]
-async fn forwarded_requests_ask_the_upstream_to_close() {
-    let l = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let p = l.local_addr().map(|a| a.port()).unwrap_or(0);
-    let seen = tokio::spawn(async move {
-        let (mut s, _) = l.accept().await.unwrap_or_else(|e| panic!("{e}"));
-        let mut b = vec![0u8; 2048];
-        let n = s.read(&mut b).await.unwrap_or(0);
-        let _ = s
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-            .await;
-        String::from_utf8_lossy(&b[..n]).into_owned()
-    });
-    let req = format!("GET http://allowed.test:{p}/a HTTP/1.1\r\nHost: allowed.test\r\nConnection: keep-alive\r\nProxy-Connection: keep-alive\r\n\r\n");
+async fn exactly_the_admitted_request_goes_upstream() {
+    let (p, seen) = upstream().await;
+    // A second request pipelined behind the first must not reach the upstream.
+    let req = format!("GET http://allowed.test:{p}/a HTTP/1.1\r\nHost: allowed.test:{p}\r\nConnection: keep-alive\r\nProxy-Connection: keep-alive\r\n\r\nDELETE /admin HTTP/1.1\r\nHost: allowed.test\r\n\r\n");
     let (rec, _) = through(req.into_bytes(), grant(&[&format!("allowed.test:{p}")])).await;
     assert!(rec.admitted);
-    let head = seen.await.unwrap_or_default();
+    let head =
+        String::from_utf8_lossy(&seen.lock().map(|v| v.clone()).unwrap_or_default()).into_owned();
     assert!(head.starts_with("GET /a HTTP/1.1\r\n"), "{head}");
     assert!(
         head.contains("Connection: close\r\n") && !head.to_ascii_lowercase().contains("keep-alive"),
         "{head}"
     );
+    assert!(
+        !head.contains("DELETE"),
+        "a pipelined request rode the connection: {head}"
+    );
 }
 
 #[tokio::test]
 async fn refusals_have_reasons() {
-    let p = upstream().await;
+    let (p, _) = upstream().await;
     let g = grant(&[&format!("allowed.test:{p}")]);
     let cases = [
-        (
-            format!("GET http://denied.test:{p}/ HTTP/1.1\r\n\r\n"),
-            g.clone(),
-            "not_granted",
-        ),
-        (
-            format!("GET http://127.0.0.1:{p}/ HTTP/1.1\r\n\r\n"),
-            g.clone(),
-            "raw_ip",
-        ),
-        (
-            format!("POST http://allowed.test:{p}/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
-            g.clone(),
-            "method_not_allowed",
-        ),
-        (
-            format!("GET http://allowed.test:{p}/ HTTP/1.1\r\n\r\n"),
-            None,
-            "not_granted",
-        ),
-        (
-            "GET /relative HTTP/1.1\r\n\r\n".to_owned(),
-            g.clone(),
-            "bad_request",
-        ),
-        (
-            format!("GET http://allowed.test:{}/ HTTP/1.1\r\n\r\n", p + 1),
-            g.clone(),
-            "not_granted",
-        ),
+        (format!("GET http://denied.test:{p}/ HTTP/1.1\r\nHost: denied.test:{p}\r\n\r\n"), g.clone(), "not_granted"),
+        (format!("GET http://127.0.0.1:{p}/ HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\n\r\n"), g.clone(), "raw_ip"),
+        (format!("POST http://allowed.test:{p}/ HTTP/1.1\r\nHost: allowed.test:{p}\r\nContent-Length: 0\r\n\r\n"), g.clone(), "method_not_allowed"),
+        (format!("GET http://allowed.test:{p}/ HTTP/1.1\r\nHost: allowed.test:{p}\r\n\r\n"), None, "not_granted"),
+        ("GET /relative HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(), g.clone(), "bad_request"),
+        (format!("GET http://allowed.test:{}/ HTTP/1.1\r\nHost: allowed.test:{}\r\n\r\n", p + 1, p + 1), g.clone(), "not_granted"),
+        // Another virtual host behind the granted address.
+        (format!("GET http://allowed.test:{p}/ HTTP/1.1\r\nHost: internal-admin.test\r\n\r\n"), g.clone(), "host_mismatch"),
+        (format!("GET http://allowed.test:{p}/ HTTP/1.1\r\nHost: allowed.test:{p}\r\nTransfer-Encoding: chunked\r\n\r\n"), g.clone(), "bad_request"),
     ];
     for (req, g, want) in cases {
-        let (rec, out) = through(req.into_bytes(), g).await;
-        assert!(!rec.admitted);
-        assert_eq!(rec.reason.as_deref(), Some(want), "{rec:?}");
+        let (rec, out) = through(req.clone().into_bytes(), g).await;
+        assert!(!rec.admitted, "{req}");
+        assert_eq!(rec.reason.as_deref(), Some(want), "{req}: {rec:?}");
         assert!(String::from_utf8_lossy(&out).contains(&format!("X-Airlock-Egress: {want}")));
     }
 }
 
 #[tokio::test]
+async fn a_granted_name_that_resolves_to_loopback_is_refused() {
+    // `localhost` through the system resolver: 127.0.0.1 (not pinned by the operator).
+    let (p, seen) = upstream().await;
+    let g = grant(&[&format!("localhost:{p}")]);
+    let (rec, out) = through(
+        format!("GET http://localhost:{p}/ HTTP/1.1\r\nHost: localhost:{p}\r\n\r\n").into_bytes(),
+        g.clone(),
+    )
+    .await;
+    assert_eq!(rec.reason.as_deref(), Some("private_address"), "{rec:?}");
+    assert!(String::from_utf8_lossy(&out).contains("403"));
+    let mut connect = format!("CONNECT localhost:{p} HTTP/1.1\r\n\r\n").into_bytes();
+    connect.extend_from_slice(&build_client_hello(Some("localhost")));
+    let (rec, _) = through(connect, g).await;
+    assert_eq!(rec.reason.as_deref(), Some("private_address"), "{rec:?}");
+    assert!(
+        seen.lock().map(|v| v.is_empty()).unwrap_or(false),
+        "the upstream was reached"
+    );
+}
+
+#[tokio::test]
 async fn connect_checks_the_tls_server_name() {
-    let p = upstream().await;
+    let (p, _) = upstream().await;
     let g = grant(&[&format!("allowed.test:{p}")]);
     let mut ok = format!("CONNECT allowed.test:{p} HTTP/1.1\r\n\r\n").into_bytes();
     ok.extend_from_slice(&build_client_hello(Some("allowed.test")));
@@ -163,4 +177,39 @@ async fn connect_checks_the_tls_server_name() {
     plain.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
     let (rec, _) = through(plain, g).await;
     assert_eq!(rec.reason.as_deref(), Some("not_tls"));
+}
+
+#[tokio::test]
+async fn an_open_tunnel_is_cut_and_recorded_when_its_execution_ends() {
+    // An upstream that never answers: the tunnel stays open until the epoch closes.
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let log = Arc::new(EgressLog::default());
+    let epoch = Epoch::new(grant(&[&format!("allowed.test:{p}")]), log.clone());
+    let (mut a, b) = tokio::io::duplex(1 << 16);
+    epoch.serve(b, config());
+    let mut hello = format!("CONNECT allowed.test:{p} HTTP/1.1\r\n\r\n").into_bytes();
+    hello.extend_from_slice(&build_client_hello(Some("allowed.test")));
+    a.write_all(&hello).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut buf = [0u8; 64];
+    let n = a.read(&mut buf).await.unwrap_or(0);
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("200"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(log.take().is_empty(), "recorded before it ended");
+    epoch.close().await;
+    let recs = log.take();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert!(recs[0].admitted && recs[0].bytes_up > 0, "{recs:?}");
+    assert_eq!(recs[0].reason.as_deref(), Some("execution_ended"));
+    // The client side is closed too.
+    let mut rest = vec![];
+    let _ = tokio::time::timeout(Duration::from_secs(2), a.read_to_end(&mut rest)).await;
 }

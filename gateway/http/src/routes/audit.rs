@@ -135,3 +135,12 @@ pub async fn checkpoint(
     let cp = state.gateway.audit_checkpoint(&caller.0).await?;
     Ok(HttpResponse::Ok().json(cp))
 }
+
+/// The readiness detail `/readyz` leaves out: error text, policy source, Vault and relay errors,
+/// the chain id. Auditor groups only (it names internal endpoints).
+#[utoipa::path(get, path = "/v1/status", tag = "audit",
+    responses((status = 200, body = Object), (status = 403, body = crate::dto::ErrorBody)), security(("bearer" = [])))]
+#[get("/status")]
+pub async fn status(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.gateway.status_detail(&caller.0).await?))
+}

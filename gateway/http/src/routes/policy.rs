@@ -46,18 +46,16 @@ pub async fn evaluate(
         }
         None => None,
     };
-    let analysis = match (&b.language, &b.code) {
-        (Some(l), Some(c)) => {
-            let lang = Language::parse(l).ok_or_else(|| {
-                code(
-                    ErrorCode::UnsupportedLanguage,
-                    format!("language {l:?} is not supported"),
-                )
-            })?;
-            Some(state.gateway.analyzer().analyze(lang, c))
-        }
-        _ => None,
+    let language = match &b.language {
+        Some(l) => Some(Language::parse(l).ok_or_else(|| {
+            code(
+                ErrorCode::UnsupportedLanguage,
+                format!("language {l:?} is not supported"),
+            )
+        })?),
+        None => None,
     };
+    let text = b.code.clone();
     let input = PolicyInput {
         action,
         principal: caller.0,
@@ -70,10 +68,13 @@ pub async fn evaluate(
             egress: b.egress,
             path: b.path,
             classification: b.classification,
+            connector: b.connector,
             ..Default::default()
         },
-        analysis,
+        analysis: None,
     };
-    let decision = state.gateway.evaluate(&input)?;
+    let decision = state
+        .gateway
+        .evaluate_code(input, language.zip(text.as_deref()))?;
     Ok(HttpResponse::Ok().json(EvaluateResponse { decision }))
 }

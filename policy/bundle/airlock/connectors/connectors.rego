@@ -64,6 +64,33 @@ violations contains v if {
 	)
 }
 
+# Data scopes: data labelled for no egress (data.airlock.data_scopes.no_egress, "restricted" by
+# default) never arrives in an execution that holds network egress: SQL sent from such code
+# (airlock.sql()) is refused. The session holds the labels afterwards, so later executions get
+# no egress either (airlock.egress).
+no_egress_labels contains l if {
+	some l in object.get(input.request, "connector_labels", [])
+	l in common.no_egress_labels
+}
+
+violations contains v if {
+	count(no_egress_labels) > 0
+	count(object.get(input.request, "running_egress", [])) > 0
+	v := common.violation(
+		"data_scope_egress",
+		sprintf("connector %q holds %s data, and the running execution has network egress (%s)", [input.request.connector, concat(", ", sort([l | some l in no_egress_labels])), concat(", ", input.request.running_egress)]),
+		"read this data in an execution without egress (ask for no egress hosts), then work on it there",
+	)
+}
+
+# Every form the analyser does not fully understand is refused with its own code (the gateway
+# refuses it too, whatever this bundle says: only SQL the analyser accepted whole can run).
+violations contains v if {
+	granted
+	some r in object.get(sql, "refusals", [])
+	v := common.violation(r.code, r.message, r.hint)
+}
+
 violations contains v if {
 	granted
 	not sql.error

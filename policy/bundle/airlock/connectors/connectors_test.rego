@@ -70,3 +70,26 @@ test_connector_needs_sql if {
 	inp := object.union(req(["analysts"], [read(["sales.orders"])]), {"request": {"language": "python", "connector": "warehouse"}})
 	"connector_language" in codes(inp)
 }
+
+test_analyser_refusals_become_violations_with_their_codes if {
+	inp := object.union(req(["analysts"], [read(["sales.orders"])]), {"analysis": {"sql": {
+		"dialect": "postgres",
+		"statements": [read(["sales.orders"])],
+		"refusals": [{"code": "sql_function_not_allowed", "message": "the function pg_read_file() is not on the allowlist", "hint": "use plain functions"}],
+	}}})
+	vs := connectors.violations with input as inp with data.airlock.connector_grants as grants
+	some v in vs
+	v.code == "sql_function_not_allowed"
+	v.hint == "use plain functions"
+}
+
+test_labelled_data_never_reaches_an_execution_with_egress if {
+	base := req(["analysts"], [read(["sales.orders"])])
+	inp := object.union(base, {"request": {"language": "sql", "connector": "warehouse", "connector_labels": ["restricted"], "running_egress": ["pypi.org:443"]}})
+	"data_scope_egress" in codes(inp)
+	# Without egress in the running execution, or for data without the label: allowed.
+	no_egress := object.union(base, {"request": {"language": "sql", "connector": "warehouse", "connector_labels": ["restricted"]}})
+	codes(no_egress) == set()
+	other := object.union(base, {"request": {"language": "sql", "connector": "warehouse", "connector_labels": ["internal"], "running_egress": ["pypi.org:443"]}})
+	codes(other) == set()
+}

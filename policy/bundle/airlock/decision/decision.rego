@@ -1,4 +1,6 @@
-# The entry point: one decision per request, from the package of its action.
+# The entry point: one decision per request, from the package of its action. The action
+# "execution.imports" checks modules an execution loaded at run time (analysis.imports) and
+# lists the runtime modules the import hook refuses (obligations.denied_imports).
 #
 # Written as one rule with local variables on purpose: regorus spends tens of microseconds per
 # separately evaluated rule (docs/performance.md), so the per-action guards are inline
@@ -31,8 +33,9 @@ decision := {
 	| {v | run; wants_connector; some v in connectors.violations})
 	| {v | input.action in {"file.upload", "file.download"}; some v in files.violations})
 	| {v | input.action == "session.create"; some v in sessions.violations}
+	| {v | input.action == "execution.imports"; some v in execution.import_violations}
 	| {v |
-		not input.action in {"session.create", "file.upload", "file.download", "execution.run"}
+		not input.action in {"session.create", "file.upload", "file.download", "execution.run", "execution.imports"}
 		v := {"code": "unknown_action", "message": sprintf("no rules for action %q", [input.action]), "hint": ""}
 	}
 	review := {r | run; count(data.airlock.packages.review) > 0; some r in review_rules.review}
@@ -54,5 +57,6 @@ decision := {
 		"packages": [p | run; wants_packages; some p in install.granted_packages],
 		"package_hashes": {k: h | run; wants_packages; some k, h in install.granted_hashes},
 		"connector": object.get({"grant": g | run; wants_connector; g := connectors.grant}, "grant", null),
+		"denied_imports": [m | input.action == "execution.imports"; some m in execution.denied_modules],
 	}
 }

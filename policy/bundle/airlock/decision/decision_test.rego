@@ -96,3 +96,21 @@ test_requests_without_egress_packages_or_connector_get_empty_grants if {
 	d.obligations.package_hashes == {}
 	d.obligations.connector == null
 }
+
+test_execution_imports_lists_denied_runtime_modules if {
+	d := decision.decision with input as {
+		"action": "execution.imports", "principal": principal,
+		"request": {"language": "python"},
+		"analysis": {"imports": ["numpy", "jedi", "tornado", "json"]},
+	}
+	d.result == "deny"
+	{v.code | some v in d.violations} == {"package_not_allowed"}
+	sort(d.obligations.denied_imports) == ["jedi", "tornado"]
+	d2 := decision.decision with input as {
+		"action": "execution.imports", "principal": principal,
+		"request": {"language": "python"},
+		"analysis": {"imports": ["numpy", "pandas"]},
+	}
+	d2.result == "allow"
+	d2.obligations.denied_imports == []
+}

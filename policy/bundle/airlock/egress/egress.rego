@@ -4,6 +4,8 @@
 # execution's obligation, and the proxy admits nothing else.
 package airlock.egress
 
+import data.airlock.common
+
 # Rules: "host:port", "host" (any port), "*.example.com:443" (one label), "10.1.2.3:443".
 allowed_rules contains r if {
 	some r in data.airlock.egress_rules["default"]
@@ -32,8 +34,10 @@ permitted(req) if {
 	glob.match(pattern(rule), ["."], normalized(req))
 }
 
+# A session holding data labelled for no egress (data.airlock.data_scopes.no_egress).
 restricted_session if {
-	"restricted" in object.get(object.get(input, "session", {}), "labels", [])
+	some l in object.get(object.get(input, "session", {}), "labels", [])
+	l in common.no_egress_labels
 }
 
 allowed_hint := concat(", ", sort([r | some r in allowed_rules])) if {
@@ -56,7 +60,7 @@ violations contains v if {
 	restricted_session
 	v := {
 		"code": "egress_not_allowed_restricted_data",
-		"message": "this session holds restricted data, so it has no network egress",
+		"message": "this session holds data labelled for no network egress (restricted), so it has no network egress",
 		"hint": "work in a session without restricted files, or without the network",
 	}
 }

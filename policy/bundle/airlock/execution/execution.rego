@@ -59,12 +59,42 @@ violations contains v if {
 	)
 }
 
+# Third-party modules this principal may not load (for the import hook inside the sandbox and
+# for the check of what an execution actually imported: action "execution.imports").
+denied_modules contains m if {
+	some m in third_party
+	d := distribution(m)
+	not d in data.airlock.packages.allowed
+	not install.granted_projects[d]
+}
+
+import_violations contains v if {
+	some m in denied_modules
+	v := common.violation(
+		"package_not_allowed",
+		sprintf("the code imported %q (package %q), which is not on the allowlist; its result is withheld", [m, distribution(m)]),
+		sprintf("rewrite the code with the allowed packages: %s", [hints.allowed_packages]),
+	)
+}
+
 violations contains v if {
 	input.analysis.dynamic_imports > 0
 	v := common.violation(
 		"dynamic_import_not_allowed",
 		"the code imports a module by a computed name, which policy cannot check",
 		"use a plain import statement (import x) or __import__ with a literal name",
+	)
+}
+
+# Code that runs code the analysis cannot see (exec of computed text, module loaders, computed
+# lookups on builtins, %run): refused, so the model rewrites it plainly. What slips past this is
+# still governed at run time by the sandbox's import hook and the check of what was imported.
+violations contains v if {
+	some form in object.get(input.analysis, "dynamic_code", [])
+	v := common.violation(
+		"dynamic_code_not_allowed",
+		sprintf("the code runs code policy cannot check: %s", [form]),
+		"write the code out directly: plain import statements, no exec/eval/compile of built-up text, no loading modules by path or computed name, no %run or %load",
 	)
 }
 

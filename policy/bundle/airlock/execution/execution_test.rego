@@ -109,3 +109,29 @@ test_granted_install_may_be_imported if {
 	codes(inp) == set() with data.airlock.packages.installable as installable with data.airlock.packages.require_hashes as false
 	codes(with_imports(["airlock_demo"])) == {"package_not_allowed"} with data.airlock.packages.installable as installable
 }
+
+test_runtime_imports_outside_the_allowlist_are_denied_and_listed if {
+	inp := {
+		"action": "execution.imports",
+		"principal": {"subject": "a", "groups": ["analysts"]},
+		"request": {"language": "python"},
+		"analysis": {"imports": ["numpy", "jedi", "os", "psutil", "pandas"]},
+	}
+	vs := execution.import_violations with input as inp
+	{v.code | some v in vs} == {"package_not_allowed"}
+	count(vs) == 2
+	execution.denied_modules == {"jedi", "psutil"} with input as inp
+}
+
+test_dynamic_code_is_denied_with_the_form if {
+	inp := {
+		"action": "execution.run",
+		"principal": {"subject": "a", "groups": ["analysts"]},
+		"request": {"language": "python", "code_bytes": 10, "timeout_seconds": 10},
+		"analysis": {"imports": [], "dynamic_imports": 0, "dynamic_code": ["exec of computed text"]},
+	}
+	vs := execution.violations with input as inp
+	some v in vs
+	v.code == "dynamic_code_not_allowed"
+	contains(v.message, "exec of computed text")
+}

@@ -1,0 +1,83 @@
+//! One execution's egress: its grant, the connections it opened, and their end. Every
+//! connection runs as a task of the epoch; [`Epoch::close`] cuts the ones still open when the
+//! execution ends and returns once each has been recorded in the execution's log, so no
+//! connection outlives its execution or escapes its record.
+
+use crate::proxy::{serve, ProxyConfig};
+use airlock_gateway_domain::egress::{EgressGrant, EgressLog, EgressRecord};
+use std::{sync::Arc, time::Duration};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// How long `close` waits for cut connections to record themselves.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+pub struct Epoch {
+    grant: Option<EgressGrant>,
+    log: Arc<EgressLog>,
+    ended: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Epoch {
+    /// An epoch under `grant` (None: every connection is refused, and recorded) writing to `log`.
+    pub fn new(grant: Option<EgressGrant>, log: Arc<EgressLog>) -> Arc<Self> {
+        Arc::new(Self {
+            grant,
+            log,
+            ended: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// Serves one client connection under this epoch, recorded when it ends.
+    pub fn serve<S>(self: &Arc<Self>, client: S, cfg: ProxyConfig)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let epoch = self.clone();
+        self.tasks.spawn(async move {
+            let mut rec = EgressRecord {
+                decision_id: epoch.grant.as_ref().map(|g| g.decision_id.clone()),
+                ..Default::default()
+            };
+            let cut = tokio::select! {
+                () = serve(client, epoch.grant.as_ref(), &cfg, &mut rec) => false,
+                () = epoch.ended.cancelled() => true,
+            };
+            if cut {
+                rec.reason = Some("execution_ended".into());
+            }
+            tracing::info!(host = %rec.host, port = rec.port, admitted = rec.admitted, reason = ?rec.reason, "egress connection");
+            epoch.log.push(rec);
+        });
+    }
+
+    /// Refuses a connection without serving it (a peer that is not the sandbox), recorded.
+    pub fn refuse(&self, reason: &str) {
+        self.log.push(EgressRecord {
+            reason: Some(reason.into()),
+            decision_id: self.grant.as_ref().map(|g| g.decision_id.clone()),
+            ..Default::default()
+        });
+    }
+
+    /// Ends the epoch: connections still open are cut, and this returns once every connection
+    /// of the epoch is in the log.
+    pub async fn close(&self) {
+        self.ended.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(CLOSE_WAIT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                "egress connections did not finish recording after their execution ended"
+            );
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.ended.is_cancelled()
+    }
+}
