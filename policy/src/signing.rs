@@ -54,7 +54,8 @@ impl VerificationKey {
 
 #[derive(Clone, Default)]
 pub struct Verifier {
-    /// Refuse bundles without a valid signature.
+    /// Refuse bundles without a valid signature. Configuring any key requires signatures too:
+    /// a bundle whose signature was stripped is never taken for an unsigned one.
     pub required: bool,
     pub keys: Vec<VerificationKey>,
 }
@@ -103,7 +104,7 @@ impl Verifier {
     pub fn verify(&self, files: &[(String, Vec<u8>)]) -> Result<Verified, LoadError> {
         let sig = |m: String| LoadError::Signature(m);
         let Some((_, sigs)) = files.iter().find(|(n, _)| n == SIGNATURES_FILE) else {
-            return if self.required {
+            return if self.required || !self.keys.is_empty() {
                 Err(sig(
                     "the bundle is not signed and signing is required".into()
                 ))
@@ -120,17 +121,17 @@ impl Verifier {
         };
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| sig(format!("signature header: {e}")))?;
-        let key = match &header.kid {
-            Some(kid) => self.keys.iter().find(|k| &k.key_id == kid),
-            None if self.keys.len() == 1 => self.keys.first(),
-            None => None,
-        }
-        .ok_or_else(|| {
-            sig(format!(
-                "no configured key {:?}",
-                header.kid.as_deref().unwrap_or("(none)")
-            ))
-        })?;
+        // The signature must name its key: a signing block without a key id is refused, never
+        // tried against whichever key happens to be configured.
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or_else(|| sig("the signature names no key id (kid)".into()))?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.key_id == kid)
+            .ok_or_else(|| sig(format!("no configured key {kid:?}")))?;
         if header.alg != key.algorithm {
             return Err(sig(format!(
                 "signed with {:?}, key {} is {:?}",
@@ -144,10 +145,12 @@ impl Verifier {
         let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
             .map_err(|e| sig(format!("does not verify with key {}: {e}", key.key_id)))?
             .claims;
-        if let Some(kid) = &claims.keyid {
-            if kid != &key.key_id {
+        match &claims.keyid {
+            Some(kid) if kid == &key.key_id => {}
+            Some(kid) => {
                 return Err(sig(format!("claims name key {kid}, header {}", key.key_id)));
             }
+            None => return Err(sig("the signed claims name no key id (keyid)".into())),
         }
         let mut signed: BTreeMap<&str, &FileHash> = BTreeMap::new();
         for f in &claims.files {

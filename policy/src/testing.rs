@@ -13,9 +13,17 @@ pub fn run_tests(bundle: &Bundle) -> Result<Vec<TestOutcome>, LoadError> {
     let mut engine = bundle.engine(true)?;
     let mut out = vec![];
     for (path, name) in test_rules(bundle) {
-        let (passed, error) = match engine.eval_rule(name.clone()) {
-            Ok(v) => (v == regorus::Value::from(true), None),
-            Err(e) => (false, Some(e.to_string())),
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.eval_rule(name.clone())
+        }));
+        let (passed, error) = match outcome {
+            Ok(Ok(v)) => (v == regorus::Value::from(true), None),
+            Ok(Err(e)) => (false, Some(e.to_string())),
+            Err(_) => {
+                // A panic may leave the engine inconsistent: the next tests get a fresh one.
+                engine = bundle.engine(true)?;
+                (false, Some("the policy engine panicked".into()))
+            }
         };
         out.push(TestOutcome {
             name: format!("{path}: {name}"),

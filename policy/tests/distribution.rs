@@ -276,8 +276,13 @@ async fn signature_covers_every_file_both_ways() {
         .map(|e| e.to_string())
         .unwrap_or_default()
         .contains("missing"));
-    // Unsigned is accepted only when signing is not required.
-    assert!(v.verify(&files("r", "")).is_ok());
+    // Unsigned is accepted only when signing is not required and no key is configured: a
+    // signature stripped from a bundle is not an unsigned bundle.
+    assert!(Verifier::default().verify(&files("r", "")).is_ok());
+    assert!(
+        v.verify(&files("r", "")).is_err(),
+        "a stripped signature was accepted"
+    );
     assert!(verifier(true).verify(&files("r", "")).is_err());
     // Whitespace-only changes to JSON keep the canonical hash (as OPA hashes JSON).
     let mut reformatted = good.clone();
@@ -375,4 +380,93 @@ async fn decision_log_mask_from_the_bundle() {
     let mut e2 = serde_json::json!({"input": {"request": {"path": "x"}}});
     plain.mask_decision_log(&mut e2);
     assert_eq!(e2["input"]["request"]["path"], "x");
+}
+
+/// `.signatures.json` with one token whose header and claims are given (HS256 with the test key).
+fn with_token(
+    mut f: Vec<(String, Vec<u8>)>,
+    kid: Option<&str>,
+    keyid: Option<&str>,
+) -> Vec<(String, Vec<u8>)> {
+    let hashes: Vec<serde_json::Value> = f
+        .iter()
+        .map(|(n, b)| serde_json::json!({"name": n, "hash": airlock_policy::signing::file_hash(n, b), "algorithm": "SHA-256"}))
+        .collect();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = kid.map(str::to_owned);
+    let mut claims = serde_json::json!({"files": hashes, "scope": "write"});
+    if let Some(k) = keyid {
+        claims["keyid"] = k.into();
+    }
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    f.push((
+        ".signatures.json".into(),
+        serde_json::to_vec(&serde_json::json!({"signatures": [token]})).unwrap_or_default(),
+    ));
+    f
+}
+
+#[tokio::test]
+async fn a_signature_must_name_its_key() {
+    let v = verifier(true);
+    assert!(v
+        .verify(&with_token(files("r", ""), Some("k1"), Some("k1")))
+        .is_ok());
+    for (kid, keyid, want) in [
+        (None, Some("k1"), "no key id"),
+        (Some("k1"), None, "no key id"),
+        (Some("k2"), Some("k2"), "no configured key"),
+        (Some("k1"), Some("k2"), "claims name key"),
+    ] {
+        let err = v
+            .verify(&with_token(files("r", ""), kid, keyid))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(want), "{kid:?}/{keyid:?}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_older_revision_is_refused_also_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = dir.path().join("bundle");
+    let floor = dir.path().join("policy-revision");
+    write_dir(&bundle, &signed(files("2026.10.2", "")));
+    let holder = PolicyHolder::new(
+        BundleSource::Dir(bundle.clone()),
+        verifier(true),
+        Duration::from_secs(1),
+    );
+    holder.persist_revision_floor(floor.clone());
+    assert_eq!(holder.refresh().await.ok(), Some(true));
+    // A validly signed bundle of an older revision, replayed.
+    std::fs::remove_dir_all(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    write_dir(&bundle, &signed(files("2026.9.7", "requests")));
+    let err = holder
+        .refresh()
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("anti-rollback"), "{err}");
+    assert_eq!(holder.revision(), "2026.10.2");
+    // A new process with the same state refuses it too, before anything is active.
+    let again = PolicyHolder::new(
+        BundleSource::Dir(bundle.clone()),
+        verifier(true),
+        Duration::from_secs(1),
+    );
+    again.persist_revision_floor(floor);
+    assert!(again.refresh().await.is_err());
+    assert!(again.decide(&input("requests")).is_err(), "fails closed");
+    // A newer revision is taken.
+    std::fs::remove_dir_all(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    write_dir(&bundle, &signed(files("2026.10.10", "")));
+    assert_eq!(again.refresh().await.ok(), Some(true));
 }

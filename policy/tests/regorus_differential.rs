@@ -10,88 +10,9 @@
 use airlock_policy::Bundle;
 use serde_json::{json, Value as Json};
 
-/// One policy loaded into both engines.
-struct Pair {
-    patched: regorus::Engine,
-    upstream: regorus_upstream::Engine,
-}
+mod common;
 
-impl Pair {
-    fn new(modules: &[(String, String)], data: &Json) -> Pair {
-        let mut patched = regorus::Engine::new();
-        let mut upstream = regorus_upstream::Engine::new();
-        for (path, text) in modules {
-            patched
-                .add_policy(path.clone(), text.clone())
-                .unwrap_or_else(|e| panic!("patched regorus rejected {path}: {e}"));
-            upstream
-                .add_policy(path.clone(), text.clone())
-                .unwrap_or_else(|e| panic!("regorus rejected {path}: {e}"));
-        }
-        let data = data.to_string();
-        patched
-            .add_data(regorus::Value::from_json_str(&data).unwrap_or_else(|e| panic!("{e}")))
-            .unwrap_or_else(|e| panic!("{e}"));
-        upstream
-            .add_data(
-                regorus_upstream::Value::from_json_str(&data).unwrap_or_else(|e| panic!("{e}")),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        Pair { patched, upstream }
-    }
-
-    fn set_input(&mut self, input: &Json) {
-        let text = input.to_string();
-        self.patched
-            .set_input_json(&text)
-            .unwrap_or_else(|e| panic!("{e}"));
-        self.upstream
-            .set_input_json(&text)
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    /// `eval_rule` on both; the value as JSON, or the error's first line.
-    fn rule(&mut self, path: &str) -> (String, String) {
-        let patched = match self.patched.eval_rule(path.into()) {
-            Ok(v) => v
-                .to_json_str()
-                .unwrap_or_else(|e| format!("unprintable: {e}")),
-            Err(e) => format!("error: {}", first_line(&e.to_string())),
-        };
-        let upstream = match self.upstream.eval_rule(path.into()) {
-            Ok(v) => v
-                .to_json_str()
-                .unwrap_or_else(|e| format!("unprintable: {e}")),
-            Err(e) => format!("error: {}", first_line(&e.to_string())),
-        };
-        (patched, upstream)
-    }
-
-    /// `eval_query` on both; the results as JSON, or the error's first line.
-    fn query(&mut self, query: &str) -> (String, String) {
-        let patched = match self.patched.eval_query(query.into(), false) {
-            Ok(r) => serde_json::to_string(&r).unwrap_or_else(|e| format!("unprintable: {e}")),
-            Err(e) => format!("error: {}", first_line(&e.to_string())),
-        };
-        let upstream = match self.upstream.eval_query(query.into(), false) {
-            Ok(r) => serde_json::to_string(&r).unwrap_or_else(|e| format!("unprintable: {e}")),
-            Err(e) => format!("error: {}", first_line(&e.to_string())),
-        };
-        (patched, upstream)
-    }
-}
-
-/// The error on one line (regorus's messages start with a newline and quote the source).
-fn first_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn assert_same(what: &str, (patched, upstream): (String, String)) {
-    assert_eq!(
-        patched, upstream,
-        "{what}: the patched regorus differs from regorus 0.14.1"
-    );
-}
+use common::{assert_same, Pair};
 
 fn shipped_bundle() -> Bundle {
     Bundle::embedded().unwrap_or_else(|e| panic!("{e}"))

@@ -59,11 +59,14 @@ fn policy_holder(cfg: &Config) -> anyhow::Result<Arc<PolicyHolder>> {
         required: p.require_signature,
         keys,
     };
-    Ok(PolicyHolder::new(
+    let holder = PolicyHolder::new(
         source,
         verifier,
         Duration::from_millis(p.eval_time_limit_ms),
-    ))
+    );
+    // Anti-rollback survives restarts: the newest revision activated is kept beside the state.
+    holder.persist_revision_floor(cfg.state.dir.join("policy-revision"));
+    Ok(holder)
 }
 
 fn issuers(cfg: &Config) -> anyhow::Result<Vec<IssuerSettings>> {

@@ -210,12 +210,16 @@ pub(crate) struct TargetInfo {
     pub(crate) effect_path: Rc<str>,
 }
 
+/// Airlock patch 2: a module's package path as a string and as components (None when the
+/// package is not a static path).
+pub(crate) type ModulePath = Option<(Rc<str>, Vec<String>)>;
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CompiledPolicyData {
     pub(crate) modules: Rc<Vec<Ref<Module>>>,
     // Airlock patch 2: per module (same order as `modules`), its package path as a string
     // ("data.a.b") and as components (["a", "b"]); None if the package is not a static path.
-    pub(crate) module_paths: Rc<Vec<Option<(Rc<str>, Vec<String>)>>>,
+    pub(crate) module_paths: Rc<Vec<ModulePath>>,
     pub(crate) parser_contexts: Rc<Vec<ParserContext>>,
     pub(crate) schedule: Option<Rc<Schedule>>,
     pub(crate) rules: Map<String, Vec<Ref<Rule>>>,

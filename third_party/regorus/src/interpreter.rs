@@ -2747,7 +2747,7 @@ impl Interpreter {
         if !core::ptr::eq(known.as_ref(), module.as_ref()) {
             return None;
         }
-        let address = core::ptr::from_ref::<Expr>(fcn.as_ref()) as usize;
+        let address = core::ptr::from_ref::<Expr>(fcn.as_ref()).addr();
         Some((index, fcn.eidx(), address))
     }
 
@@ -3259,7 +3259,13 @@ impl Interpreter {
         // Airlock patch 3: a module is under `path` only if `path` is data.<prefix of its
         // package>, so nothing is allocated per module unless it is (upstream built each module's
         // path components twice per call, for every module, on every data lookup).
-        if path.len() <= 1 || path[0].as_ref() != "data" {
+        let Some(("data", below_data)) = path
+            .split_first()
+            .map(|(first, rest)| (first.as_ref(), rest))
+        else {
+            return Ok(());
+        };
+        if below_data.is_empty() {
             return Ok(());
         }
         let modules = self.compiled_policy.modules.clone();
@@ -3278,10 +3284,10 @@ impl Interpreter {
                 }
             };
 
-            if package_components.len() >= path.len() - 1
+            if package_components.len() >= below_data.len()
                 && package_components
                     .iter()
-                    .zip(&path[1..])
+                    .zip(below_data)
                     .all(|(component, wanted)| component.as_str() == wanted.as_ref())
             {
                 // Ensure that the module is created.
@@ -3455,10 +3461,10 @@ impl Interpreter {
 
     /// Value of `fields` (or of the same fields as `keys`, Airlock patch 9) below `fields`' var.
     fn chain_fields(value: &Value, fields: &[&str], keys: Option<&[&Value]>) -> Value {
-        match keys {
-            Some(keys) => Self::get_value_chained_by_keys(value, keys),
-            None => Self::get_value_chained(value.clone(), fields),
-        }
+        keys.map_or_else(
+            || Self::get_value_chained(value.clone(), fields),
+            |keys| Self::get_value_chained_by_keys(value, keys),
+        )
     }
 
     fn lookup_var_by_keys(
@@ -3903,7 +3909,7 @@ impl Interpreter {
         include_base: bool,
     ) -> Result<bool> {
         let mut full_path = base.to_string();
-        let mut prefix_ends = Vec::with_capacity(fields.len() + 1);
+        let mut prefix_ends = Vec::with_capacity(fields.len().saturating_add(1));
         if include_base {
             prefix_ends.push(full_path.len());
         }
