@@ -31,6 +31,11 @@ if [ "$(cat "$runtime/.airlock-stamp" 2>/dev/null || true)" != "$stamp" ]; then
   $sudo "$runtime/bin/pip" install -q --disable-pip-version-check --only-binary=:all: -r "$here/runtime/requirements.txt"
   echo "$stamp" | $sudo tee "$runtime/.airlock-stamp" >/dev/null
 fi
+# Nothing the runtime does not need: setuptools (pkg_resources, _distutils_hack) comes with
+# every venv and nothing here requires it (pip is kept: granted installs use it).
+if "$runtime/bin/python" -c 'import importlib.metadata as m; m.distribution("setuptools")' 2>/dev/null; then
+  $sudo "$runtime/bin/pip" uninstall -y -q --disable-pip-version-check setuptools
+fi
 # Airlock's own helpers (airlock.sql), refreshed on every run: they change with the gateway.
 purelib="$("$runtime/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 for f in airlock/__init__.py airlock/_imports.py airlock/_kernel.py sitecustomize.py; do

@@ -27,6 +27,7 @@ COPY deploy/runtime/requirements.lock /opt/airlock/requirements.lock
 RUN python3 -m venv /opt/airlock/runtime \
  && /opt/airlock/runtime/bin/pip install --no-cache-dir --disable-pip-version-check \
       --only-binary=:all: --require-hashes -r /opt/airlock/requirements.lock \
+ && /opt/airlock/runtime/bin/pip uninstall -y -q setuptools \
  && /opt/airlock/runtime/bin/python -m compileall -q /opt/airlock/runtime
 # Airlock's helpers and the import governance every runtime Python loads (sitecustomize).
 COPY deploy/runtime/airlock/ /opt/airlock/helpers/airlock/

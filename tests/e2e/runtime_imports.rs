@@ -133,3 +133,29 @@ fn the_host_python_packages_are_not_in_the_sandbox() {
     let out = harness::stdout_of(&r);
     assert!(out.starts_with("0\n"), "{out}");
 }
+
+/// What the sandbox has installed is the allowlist and what it needs, nothing else: every
+/// distribution of the runtime is allowlisted, a requirement of one (transitively), or pip.
+#[test]
+fn the_runtime_holds_only_allowlisted_packages_and_their_requirements() {
+    let gw = Gateway::start();
+    let api = gw.api(&harness::token("alice-tool"));
+    let sid = api.session();
+    let data: Value = serde_json::from_str(
+        &std::fs::read_to_string(harness::repo_root().join("policy/bundle/data.json"))
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    let allowed: Vec<String> =
+        serde_json::from_value(data["airlock"]["packages"]["allowed"].clone()).unwrap_or_default();
+    let code = format!(
+        "import importlib.metadata as m, re\nnorm = lambda n: re.sub(r'[-_.]+', '-', n).lower()\ndists = {{norm(d.metadata['Name']): d for d in m.distributions()}}\nneeded, todo = set(), [norm(n) for n in {allowed:?} + ['pip']]\nwhile todo:\n    n = todo.pop()\n    if n in needed or n not in dists: continue\n    needed.add(n)\n    for r in dists[n].requires or []:\n        if 'extra ==' in r: continue\n        todo.append(norm(re.split(r'[ ;<>=!~\\[(]', r, maxsplit=1)[0]))\nprint(sorted(set(dists) - needed))"
+    );
+    let r = api.run(&sid, "python", &code);
+    assert_eq!(
+        harness::stdout_of(&r),
+        "[]\n",
+        "installed but neither allowlisted nor needed: {}",
+        r.body
+    );
+}

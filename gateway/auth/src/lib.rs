@@ -13,7 +13,7 @@ mod jwks;
 
 pub use claims::ClaimMapping;
 pub use dev_issuer::{DevIssuer, DEV_ISSUER};
-pub use header::parse_algorithm;
+pub use header::{inspect as inspect_token, parse_algorithm, Unverified};
 pub use jwks::{IssuerSettings, KeySource};
 
 use airlock_gateway_domain::{ErrorCode, GatewayError, Principal};

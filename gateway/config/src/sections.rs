@@ -332,6 +332,15 @@ fn validate_limits(l: &Limits) -> Result<(), ConfigError> {
     if l.output_bytes == 0 || l.code_bytes == 0 || l.upload_bytes == 0 || l.workspace_mib == 0 {
         return Err(invalid("limits", "size limits must be greater than 0"));
     }
+    if l.code_bytes > airlock_gateway_domain::limits::MAX_CODE_BYTES {
+        return Err(invalid(
+            "limits.code_bytes",
+            format!(
+                "at most {} (the code analysers are built for that much)",
+                airlock_gateway_domain::limits::MAX_CODE_BYTES
+            ),
+        ));
+    }
     Ok(())
 }
 

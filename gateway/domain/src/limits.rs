@@ -43,3 +43,7 @@ impl Default for Limits {
         }
     }
 }
+
+/// The largest code the analysers are built for (their stacks are sized for trees as deep as
+/// this much text can build); `limits.code_bytes` may not exceed it.
+pub const MAX_CODE_BYTES: u32 = 1 << 20;

@@ -256,6 +256,28 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
     }
 }
 
+/// Frames decoded from `bytes` as a connection would (length-prefixed, at most [`MAX_FRAME`]),
+/// until the bytes end or a frame is refused. For tests and fuzzing of the framing.
+pub fn decode_frames(bytes: &[u8]) -> Vec<Result<Bytes, std::io::Error>> {
+    use tokio_util::codec::Decoder;
+    let mut codec = LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_codec();
+    let mut buf = bytes::BytesMut::from(bytes);
+    let mut out = vec![];
+    loop {
+        match codec.decode(&mut buf) {
+            Ok(Some(frame)) => out.push(Ok(frame.freeze())),
+            Ok(None) => break,
+            Err(e) => {
+                out.push(Err(e));
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// Constant-time comparison of tokens.
 pub fn token_matches(expected: &str, given: &str) -> bool {
     let (a, b) = (expected.as_bytes(), given.as_bytes());

@@ -37,6 +37,7 @@ pub async fn upload(
     let limit = state.gateway.settings().limits.upload_bytes;
     let (mut data, mut filename, mut path, mut classification) =
         (None::<Vec<u8>>, None, None, None);
+    let mut seen: Vec<String> = vec![];
     while let Some(field) = form.next().await {
         let mut field = field.map_err(|e| code(ErrorCode::InvalidMultipart, e.to_string()))?;
         let name = field
@@ -44,6 +45,14 @@ pub async fn upload(
             .and_then(|cd| cd.get_name())
             .unwrap_or_default()
             .to_owned();
+        // Each field once: a stream of repeated parts is refused, not read.
+        if seen.contains(&name) {
+            return Err(code(
+                ErrorCode::InvalidMultipart,
+                format!("field {name:?} appears more than once"),
+            ));
+        }
+        seen.push(name.clone());
         if name == "file" {
             filename = field
                 .content_disposition()
