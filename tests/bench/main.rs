@@ -8,7 +8,8 @@
 //!    through the whole HTTP path of a running `airlock serve` (authentication, policy, audit in
 //!    SQLite and the JSON-lines file, the sandbox), in the same run: the difference is the
 //!    gateway's overhead.
-//! 3. Cold session start (sandbox + kernel) through HTTP.
+//! 3. Cold session start (sandbox + kernel) through HTTP (`AIRLOCK_BENCH_ONLY=http` stops after
+//!    1-3).
 //! 4. Audit events into Kafka (a tansu broker on 127.0.0.1): relay throughput from the outbox
 //!    beside producing the same events straight to the broker, the append latency meanwhile,
 //!    and a read-back of the topic (`AIRLOCK_BENCH_ONLY=kafka` runs only this).
@@ -650,6 +651,9 @@ async fn main() {
         warm.p50 / direct.p50,
         warm.p99 - direct.p99
     );
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("http") {
+        return;
+    }
     kafka_rows().await;
     connector_rows().await;
     if let Some((n, secs, mib, correct)) = live {

@@ -343,7 +343,29 @@ fn is_transient_db_error(message: &str) -> bool {
         "40P01",
         "40001",
         "could not serialize access",
+        // Concurrent GRANTs on one object race on its catalog row (PostgreSQL reports it as
+        // internal error XX000); the losing statement was rolled back.
+        "tuple concurrently updated",
     ]
     .iter()
     .any(|m| message.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient_db_error;
+
+    #[test]
+    fn races_in_the_database_are_retried_other_refusals_are_not() {
+        for m in [
+            "HTTP 500: failed to execute query: ERROR: deadlock detected (SQLSTATE 40P01)",
+            "HTTP 500: failed to execute query: ERROR: tuple concurrently updated (SQLSTATE XX000)",
+            "HTTP 500: ERROR: could not serialize access due to concurrent update",
+        ] {
+            assert!(is_transient_db_error(m), "{m}");
+        }
+        for m in ["HTTP 403: permission denied", "HTTP 400: unknown role analyst"] {
+            assert!(!is_transient_db_error(m), "{m}");
+        }
+    }
 }

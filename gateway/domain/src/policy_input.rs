@@ -92,7 +92,8 @@ pub struct CodeFacts {
     pub modules: Vec<String>,
     /// Modules imported by computed names that analysis could not resolve.
     pub dynamic_imports: u32,
-    /// Code that runs code analysis cannot see: `exec`/`eval`/`compile` of computed text,
+    /// Code that runs code analysis cannot see: imports by computed names (`computed import`,
+    /// also counted in `dynamic_imports`), `exec`/`eval`/`compile` of computed text,
     /// modules loaded by path or through import machinery (`runpy`, `importlib.util`),
     /// computed lookups on `builtins`/`importlib`/`sys`, `sys.modules[...]`, and magics that
     /// run files (`%run`, `%load`, `%load_ext`). Each entry names the form.

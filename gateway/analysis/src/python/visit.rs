@@ -110,7 +110,10 @@ impl ImportVisitor {
                 Some(m) => {
                     self.modules.insert(m);
                 }
-                None => self.dynamic += 1,
+                None => {
+                    self.dynamic += 1;
+                    self.dynamic_code.push("computed import".into());
+                }
             }
         } else if RUNNERS.contains(&callee) {
             match first.and_then(literal_str) {

@@ -8,8 +8,10 @@
 //! did not see.
 
 mod allow;
+mod dml;
 mod expr;
 mod lexical;
+mod relation;
 mod walk;
 
 #[cfg(test)]

@@ -22,8 +22,3 @@ violation(code, message, hint) := {"code": code, "message": message, "hint": hin
 
 # PEP 503 project name normalisation.
 project(name) := regex.replace(lower(name), `[-_.]+`, "-")
-
-# Data labels whose presence means no network egress (data.airlock.data_scopes.no_egress).
-default no_egress_labels := ["restricted"]
-
-no_egress_labels := data.airlock.data_scopes.no_egress

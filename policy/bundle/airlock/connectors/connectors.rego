@@ -7,6 +7,7 @@
 package airlock.connectors
 
 import data.airlock.common
+import data.airlock.scopes
 
 grants := [g |
 	some group in input.principal.groups
@@ -70,7 +71,7 @@ violations contains v if {
 # no egress either (airlock.egress).
 no_egress_labels contains l if {
 	some l in object.get(input.request, "connector_labels", [])
-	l in common.no_egress_labels
+	l in scopes.no_egress_labels
 }
 
 violations contains v if {

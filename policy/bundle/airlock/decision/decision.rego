@@ -13,6 +13,7 @@ import data.airlock.connectors
 import data.airlock.egress
 import data.airlock.execution
 import data.airlock.files
+import data.airlock.imports
 import data.airlock.install
 import data.airlock.review as review_rules
 import data.airlock.sessions
@@ -33,7 +34,7 @@ decision := {
 	| {v | run; wants_connector; some v in connectors.violations})
 	| {v | input.action in {"file.upload", "file.download"}; some v in files.violations})
 	| {v | input.action == "session.create"; some v in sessions.violations}
-	| {v | input.action == "execution.imports"; some v in execution.import_violations}
+	| {v | input.action == "execution.imports"; some v in imports.violations}
 	| {v |
 		not input.action in {"session.create", "file.upload", "file.download", "execution.run", "execution.imports"}
 		v := {"code": "unknown_action", "message": sprintf("no rules for action %q", [input.action]), "hint": ""}
@@ -57,6 +58,6 @@ decision := {
 		"packages": [p | run; wants_packages; some p in install.granted_packages],
 		"package_hashes": {k: h | run; wants_packages; some k, h in install.granted_hashes},
 		"connector": object.get({"grant": g | run; wants_connector; g := connectors.grant}, "grant", null),
-		"denied_imports": [m | input.action == "execution.imports"; some m in execution.denied_modules],
+		"denied_imports": [m | input.action == "execution.imports"; some m in imports.denied_modules],
 	}
 }

@@ -4,7 +4,7 @@
 # execution's obligation, and the proxy admits nothing else.
 package airlock.egress
 
-import data.airlock.common
+import data.airlock.scopes
 
 # Rules: "host:port", "host" (any port), "*.example.com:443" (one label), "10.1.2.3:443".
 allowed_rules contains r if {
@@ -34,11 +34,7 @@ permitted(req) if {
 	glob.match(pattern(rule), ["."], normalized(req))
 }
 
-# A session holding data labelled for no egress (data.airlock.data_scopes.no_egress).
-restricted_session if {
-	some l in object.get(object.get(input, "session", {}), "labels", [])
-	l in common.no_egress_labels
-}
+restricted_session if scopes.restricted_session
 
 allowed_hint := concat(", ", sort([r | some r in allowed_rules])) if {
 	count(allowed_rules) > 0
