@@ -334,6 +334,8 @@ async fn direct_bench() -> Stats {
         egress: None,
         packages: vec![],
         denied_imports: vec![],
+        observer: None,
+        cancel: Default::default(),
         egress_log: Default::default(),
     };
     for _ in 0..20 {

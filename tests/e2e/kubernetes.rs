@@ -377,6 +377,8 @@ fn job(
         egress,
         packages: vec![],
         denied_imports: vec![],
+        observer: None,
+        cancel: Default::default(),
         egress_log: Default::default(),
     }
 }

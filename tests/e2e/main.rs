@@ -18,6 +18,7 @@ mod data_scopes;
 mod egress;
 mod egress_attacks;
 mod isolation;
+mod jobs;
 mod kafka;
 mod kubernetes;
 mod lifecycle;

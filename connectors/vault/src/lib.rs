@@ -364,7 +364,10 @@ mod tests {
         ] {
             assert!(is_transient_db_error(m), "{m}");
         }
-        for m in ["HTTP 403: permission denied", "HTTP 400: unknown role analyst"] {
+        for m in [
+            "HTTP 403: permission denied",
+            "HTTP 400: unknown role analyst",
+        ] {
             assert!(!is_transient_db_error(m), "{m}");
         }
     }

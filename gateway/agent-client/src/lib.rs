@@ -35,6 +35,7 @@ pub enum AgentAddr {
     Tcp(SocketAddr),
 }
 
+#[derive(Clone)]
 pub struct AgentClient {
     addr: AgentAddr,
     token: String,
@@ -149,6 +150,19 @@ impl AgentClient {
     }
 
     /// Restarts the kernel and removes `remove` from the workspace.
+    /// Asks the agent to stop execution `execution_id` (a no-op when it no longer runs).
+    pub async fn cancel(&self, execution_id: &str) -> Result<(), SandboxError> {
+        let mut conn = self
+            .open(Request::Cancel {
+                execution_id: execution_id.to_owned(),
+            })
+            .await?;
+        match conn.recv_json::<Event>().await.map_err(wire)? {
+            Event::Pong { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub async fn quarantine(&self, remove: &[WorkspacePath]) -> Result<(), SandboxError> {
         let mut conn = self
             .open(Request::Quarantine {
@@ -169,6 +183,9 @@ impl AgentClient {
         alive: impl Fn() -> bool,
     ) -> Result<JobOutcome, SandboxError> {
         let client = self;
+        let observer = job.observer.clone();
+        let cancel = job.cancel.clone();
+        let execution_id = job.execution_id.to_string();
 
         let started = Instant::now();
         let req = ExecuteRequest {
@@ -197,13 +214,29 @@ impl AgentClient {
         // The agent enforces the timeout; this outer deadline covers an agent that hangs.
         let hard = job.timeout + Duration::from_secs(30);
         let mut received = 0usize;
+        let mut cancel_sent = false;
         loop {
-            let ev = match tokio::time::timeout(
+            let next = tokio::time::timeout(
                 hard.saturating_sub(started.elapsed()),
                 conn.recv_json::<Event>(),
-            )
-            .await
-            {
+            );
+            let ev = tokio::select! {
+                r = next => r,
+                _ = cancel.cancelled(), if !cancel_sent => {
+                    // On its own connection: this one carries the execution's stream, which
+                    // goes on until the agent reports the run ended.
+                    cancel_sent = true;
+                    let c = self.clone();
+                    let id = execution_id.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = c.cancel(&id).await {
+                            tracing::warn!(error = %e, execution = %id, "cancel request failed");
+                        }
+                    });
+                    continue;
+                }
+            };
+            let ev = match ev {
                 Ok(r) => r.map_err(|e| {
                     if alive() {
                         wire(e)
@@ -232,9 +265,24 @@ impl AgentClient {
                 return Err(SandboxError::Agent(format!("the agent sent more than {MAX_RESULT_BYTES} bytes or {MAX_OUTPUTS} outputs for one execution")));
             }
             match ev {
-                Event::Stream { name, text } if name == "stderr" => out.stderr.push_str(&text),
-                Event::Stream { text, .. } => out.stdout.push_str(&text),
-                Event::Output { kind, data } => out.outputs.push(Output { kind, data }),
+                Event::Stream { name, text } => {
+                    let stderr = name == "stderr";
+                    if let Some(o) = &observer {
+                        o.printed(stderr, &text);
+                    }
+                    if stderr {
+                        out.stderr.push_str(&text);
+                    } else {
+                        out.stdout.push_str(&text);
+                    }
+                }
+                Event::Output { kind, data } => {
+                    let output = Output { kind, data };
+                    if let Some(o) = &observer {
+                        o.displayed(&output);
+                    }
+                    out.outputs.push(output);
+                }
                 Event::Error {
                     name,
                     value,
@@ -266,6 +314,7 @@ impl AgentClient {
                         RunEnd::TimedOut => JobEnd::TimedOut,
                         RunEnd::KernelDied => JobEnd::KernelDied,
                         RunEnd::QuotaExceeded => JobEnd::QuotaExceeded,
+                        RunEnd::Cancelled => JobEnd::Cancelled,
                     };
                     break;
                 }

@@ -266,6 +266,9 @@ pub struct Sessions {
     pub max_per_principal: u32,
     pub max_total: u32,
     pub sweep_interval_seconds: u64,
+    /// How long a finished execution's events stay for followers to replay and resume
+    /// (`Last-Event-ID`); after that a follower gets the result event alone.
+    pub stream_retention_seconds: u64,
 }
 
 impl Default for Sessions {
@@ -276,6 +279,7 @@ impl Default for Sessions {
             max_per_principal: 10,
             max_total: 150,
             sweep_interval_seconds: 15,
+            stream_retention_seconds: 600,
         }
     }
 }

@@ -221,6 +221,7 @@ impl AuditRecorder {
         changes: Vec<Change>,
         events: Vec<NewEvent>,
     ) -> Result<Vec<AuditEvent>, GatewayError> {
+        let mut changes = changes;
         let mut sealed = Vec::with_capacity(events.len());
         let mut cur = head.head.clone();
         for e in events {
@@ -237,6 +238,16 @@ impl AuditRecorder {
             );
             cur = ev.head();
             sealed.push(ev);
+        }
+        // An execution written with an empty audit id is recorded by the last of these events.
+        if let Some(last) = sealed.last() {
+            for c in &mut changes {
+                if let Change::PutExecution(e) = c {
+                    if e.audit_id.is_empty() {
+                        e.audit_id.clone_from(&last.id);
+                    }
+                }
+            }
         }
         self.store
             .commit(changes, &sealed)

@@ -488,9 +488,8 @@ impl airlock_gateway_domain::ports::SandboxSql for SandboxSqlPort {
             egress: vec![],
             connector: Some(connector.to_owned()),
         };
-        match gw.execute_in(&principal, &sid, req, true).await {
-            Ok(reply) => {
-                let e = reply.execution;
+        match gw.execute_nested(&principal, &sid, req).await {
+            Ok(e) => {
                 let result = e
                     .outputs
                     .first()

@@ -6,9 +6,10 @@ mod audit_recorder;
 mod audit_relay;
 mod connector_run;
 mod events;
+mod execution;
 mod files;
 mod imports;
-mod pipeline;
+pub mod jobs;
 pub mod redact;
 mod service;
 mod sweeper;
@@ -17,7 +18,7 @@ pub use audit_query::AuditPage;
 pub use audit_recorder::{AuditOptions, AuditRecorder};
 pub use audit_relay::{AuditRelay, RelaySettings};
 pub use connector_run::{ConnectorEntry, Connectors};
-pub use pipeline::ExecutionReply;
+pub use execution::{ExecutionReply, Follow, Page, Submitted};
 pub use service::{Gateway, GatewayDeps, GatewaySettings, Readiness};
 
 /// Metric names, in one place.

@@ -62,6 +62,15 @@ pub struct Redactor {
     literals: RwLock<Vec<String>>,
 }
 
+/// Shows how many patterns and literals it holds, never the secrets.
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("patterns", &self.patterns.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Redactor {
     /// The built-in patterns plus `extra` (each match replaced whole).
     pub fn new(extra: &[String]) -> Result<Self, regex::Error> {

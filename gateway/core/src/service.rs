@@ -22,6 +22,8 @@ pub struct GatewaySettings {
     pub max_sessions_per_principal: u32,
     /// Principals in one of these groups may read the audit trail.
     pub auditor_groups: Vec<String>,
+    /// How long a finished execution's events stay for followers to replay.
+    pub stream_retention: Duration,
 }
 
 pub struct GatewayDeps {
@@ -40,8 +42,9 @@ pub struct GatewayDeps {
 pub(crate) struct LiveSession {
     pub session: Mutex<Session>,
     pub sandbox: Arc<dyn Sandbox>,
-    /// One execution or file operation that changes the workspace at a time.
-    pub turn: Mutex<()>,
+    /// One execution or file operation that changes the workspace at a time (an execution's
+    /// job holds it until it ends).
+    pub turn: Arc<Mutex<()>>,
     /// Executions asked for so far (a policy input).
     pub executions: std::sync::atomic::AtomicU64,
     /// The runtime modules this session's principal may not load, per policy revision.
@@ -54,6 +57,8 @@ pub struct Gateway {
     pub(crate) settings: GatewaySettings,
     pub(crate) deps: GatewayDeps,
     pub(crate) live: RwLock<HashMap<SessionId, Arc<LiveSession>>>,
+    /// Executions running here, and recently finished ones, as jobs.
+    pub(crate) jobs: crate::jobs::JobHub,
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
 }
 
@@ -93,6 +98,7 @@ pub(crate) fn store_err(e: airlock_gateway_domain::ports::StoreError) -> Gateway
 impl Gateway {
     pub fn new(settings: GatewaySettings, deps: GatewayDeps) -> Arc<Self> {
         Arc::new(Self {
+            jobs: crate::jobs::JobHub::new(settings.stream_retention),
             settings,
             deps,
             live: RwLock::new(HashMap::new()),
@@ -293,7 +299,7 @@ impl Gateway {
         let live = Arc::new(LiveSession {
             session: Mutex::new(session.clone()),
             sandbox,
-            turn: Mutex::new(()),
+            turn: Arc::new(Mutex::new(())),
             executions: 0.into(),
             denied_imports: Mutex::new(None),
             running_egress: std::sync::Mutex::new(vec![]),
@@ -466,6 +472,7 @@ impl Gateway {
                 .record(vec![Change::PutSession(s)], vec![ev])
                 .await?;
         }
+        self.fail_orphaned_executions().await?;
         Ok(n)
     }
 
@@ -507,7 +514,7 @@ impl Gateway {
         let live = Arc::new(LiveSession {
             session: Mutex::new(s.clone()),
             sandbox,
-            turn: Mutex::new(()),
+            turn: Arc::new(Mutex::new(())),
             executions: 0.into(),
             denied_imports: Mutex::new(None),
             running_egress: std::sync::Mutex::new(vec![]),
@@ -522,6 +529,22 @@ impl Gateway {
     pub async fn shutdown(&self) {
         self.shutting_down
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Running executions are stopped and recorded before their sandboxes go.
+        let running = self.jobs.unfinished();
+        for j in &running {
+            j.request_cancel("the gateway (shutting down)");
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(15), async {
+            for j in &running {
+                let mut changed = j.log.subscribe();
+                while j.log.finished_at().is_none() {
+                    if changed.changed().await.is_err() {
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
         let all: Vec<Arc<LiveSession>> = self.live.read().await.values().cloned().collect();
         for l in all {
             let _ = self

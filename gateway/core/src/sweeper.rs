@@ -127,6 +127,7 @@ impl Gateway {
                     break;
                 }
                 gw.sweep_leases(false).await;
+                gw.jobs.sweep();
                 let n = gw.sweep().await + gw.sweep_unheld(interval * 3).await;
                 if n > 0 {
                     tracing::info!(ended = n, "session sweep");

@@ -25,6 +25,8 @@ pub mod types {
     pub const EXECUTION_REQUESTED: &str = "execution.requested";
     pub const POLICY_DECIDED: &str = "policy.decided";
     pub const EXECUTION_COMPLETED: &str = "execution.completed";
+    /// Someone asked to stop a running execution (its `execution.completed` follows).
+    pub const EXECUTION_CANCEL_REQUESTED: &str = "execution.cancel_requested";
     pub const FILE_UPLOADED: &str = "file.uploaded";
     pub const FILE_DOWNLOADED: &str = "file.downloaded";
     pub const EGRESS_CONNECTION: &str = "egress.connection";

@@ -39,6 +39,7 @@ error_codes! {
     MethodNotAllowed => ("method_not_allowed", 405, "The route does not accept this method."),
     SessionNotActive => ("session_not_active", 409, "The session is deleted, expired or lost."),
     SessionBusy => ("session_busy", 409, "Another execution is running in this session."),
+    ExecutionElsewhere => ("execution_elsewhere", 409, "The execution runs on another gateway replica; send the request there (session affinity)."),
     InvalidJson => ("invalid_json", 400, "The body is not valid JSON or does not match the schema."),
     InvalidRequest => ("invalid_request", 400, "A field has an invalid value; see details."),
     UnsupportedLanguage => ("unsupported_language", 400, "The language is not one of python, sql, bash, javascript."),

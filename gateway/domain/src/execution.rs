@@ -46,18 +46,30 @@ pub struct ExecutionRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
+    /// Decided and recorded; waiting for its sandbox.
+    Queued,
     Running,
     Succeeded,
     Failed,
     TimedOut,
+    /// Stopped by `POST /v1/executions/{id}/cancel`.
+    Cancelled,
     Denied,
     PendingReview,
 }
 
 impl ExecutionStatus {
+    /// Whether the execution has ended (nothing about it changes any more). A held execution
+    /// is not running and has not ended: review decides what becomes of it.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running | Self::PendingReview)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Queued => "queued",
             Self::Running => "running",
+            Self::Cancelled => "cancelled",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::TimedOut => "timed_out",

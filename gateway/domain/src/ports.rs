@@ -92,6 +92,19 @@ pub struct SandboxJob {
     pub packages: Vec<String>,
     /// Runtime modules the code may not load (refused at import time inside the sandbox).
     pub denied_imports: Vec<String>,
+    /// Told of every piece of output as the sandbox sends it, before `run` returns.
+    pub observer: Option<Arc<dyn JobObserver>>,
+    /// Cancelled: the sandbox stops the code and `run` returns `JobEnd::Cancelled`.
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+/// Sees a job's output as it is produced (the live stream of an execution). Called from the
+/// sandbox's task; must not block.
+pub trait JobObserver: Send + Sync + std::fmt::Debug {
+    /// Printed text; `stderr` tells the stream.
+    fn printed(&self, stderr: bool, text: &str);
+    /// A rich output (`display_data`, `execute_result`).
+    fn displayed(&self, output: &Output);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +115,7 @@ pub enum JobEnd {
     OutOfMemory,
     KernelDied,
     QuotaExceeded,
+    Cancelled,
 }
 
 #[derive(Clone, Debug)]
@@ -213,6 +227,8 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub enum Change {
     PutSession(Session),
+    /// An execution; one with an empty `audit_id` gets the id of the last event committed
+    /// with it.
     PutExecution(Box<Execution>),
     PutFile {
         session_id: SessionId,
@@ -227,6 +243,24 @@ pub trait Store: Send + Sync {
     async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
     async fn sessions_by_status(&self, status: SessionStatus) -> Result<Vec<Session>, StoreError>;
     async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError>;
+    /// An owner's sessions, newest first, before the cursor `before`.
+    async fn sessions_of_owner(
+        &self,
+        owner_key: &str,
+        status: Option<SessionStatus>,
+        before: Option<&SessionId>,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError>;
+    /// A session's executions, newest first, before the cursor `before`.
+    async fn executions_of_session(
+        &self,
+        session: &SessionId,
+        before: Option<&ExecutionId>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError>;
+    /// Executions not ended (`queued`, `running`) whose session is `instance_id`'s or has
+    /// ended: after a restart nobody runs them.
+    async fn orphaned_executions(&self, instance_id: &str) -> Result<Vec<Execution>, StoreError>;
     async fn files(&self, session: &SessionId) -> Result<Vec<FileInfo>, StoreError>;
     async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
     /// Outbox events of a chain after `seq`, in order (for sinks catching up).

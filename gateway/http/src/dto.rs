@@ -65,7 +65,8 @@ pub struct ExecutionView {
     pub id: String,
     pub session_id: String,
     pub language: Language,
-    /// `succeeded`, `failed`, `timed_out`, `denied` or `pending_review`.
+    /// `queued`, `running`, `succeeded`, `failed`, `timed_out`, `cancelled`, `denied` or
+    /// `pending_review`.
     pub status: String,
     pub stdout: String,
     pub stderr: String,
@@ -99,6 +100,57 @@ impl From<Execution> for ExecutionView {
             created_at: rfc3339(e.created_at),
         }
     }
+}
+
+/// A page of a listing: `cursor` is the `next_cursor` of the page before.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    /// Items per page: 1-100, default 20.
+    pub limit: Option<u32>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<u32, crate::error::ApiError> {
+        match self.limit {
+            None => Ok(20),
+            Some(n @ 1..=100) => Ok(n),
+            Some(_) => Err(crate::error::code(
+                airlock_gateway_domain::ErrorCode::InvalidRequest,
+                "limit must be between 1 and 100",
+            )),
+        }
+    }
+}
+
+/// `GET /v1/sessions`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SessionQuery {
+    /// Only sessions in this status (`active`, `deleted`, `expired`, `lost`).
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    /// Items per page: 1-100, default 20.
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+    /// The cursor of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExecutionList {
+    pub executions: Vec<ExecutionView>,
+    /// The cursor of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

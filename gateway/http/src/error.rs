@@ -71,3 +71,14 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
 pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
     code(ErrorCode::RouteNotFound, err.to_string()).into()
 }
+
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    code(
+        ErrorCode::InvalidRequest,
+        format!("the query string is not valid: {err}"),
+    )
+    .into()
+}

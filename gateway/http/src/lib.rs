@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod openapi;
 mod routes;
+mod sse;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;
@@ -31,9 +32,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .limit(state.max_json_bytes)
             .error_handler(error::json_error);
         let path = web::PathConfig::default().error_handler(error::path_error);
+        let query = web::QueryConfig::default().error_handler(error::query_error);
         cfg.app_data(state)
             .app_data(json)
             .app_data(path)
+            .app_data(query)
             .service(routes::ops::healthz)
             .service(routes::ops::readyz)
             .service(routes::ops::metrics)
@@ -41,13 +44,17 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(
                 web::scope("/v1")
                     .service(routes::sessions::create)
+                    .service(routes::sessions::list)
                     .service(routes::sessions::get)
                     .service(routes::sessions::delete)
                     .service(routes::files::upload)
                     .service(routes::files::list)
                     .service(routes::files::download)
                     .service(routes::executions::create)
+                    .service(routes::executions::list)
                     .service(routes::executions::get)
+                    .service(routes::executions::events)
+                    .service(routes::executions::cancel)
                     .service(routes::policy::evaluate)
                     .service(routes::audit::events)
                     .service(routes::audit::checkpoint)

@@ -10,9 +10,10 @@ use utoipa::{
 #[openapi(
     info(title = "Airlock", description = "Governance gateway for LLM code interpreters. Every /v1 route needs `Authorization: Bearer <JWT>`; errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     paths(
-        crate::routes::sessions::create, crate::routes::sessions::get, crate::routes::sessions::delete,
+        crate::routes::sessions::create, crate::routes::sessions::list, crate::routes::sessions::get, crate::routes::sessions::delete,
         crate::routes::files::upload, crate::routes::files::list, crate::routes::files::download,
-        crate::routes::executions::create, crate::routes::executions::get,
+        crate::routes::executions::create, crate::routes::executions::list, crate::routes::executions::get,
+        crate::routes::executions::events, crate::routes::executions::cancel,
         crate::routes::policy::evaluate,
         crate::routes::audit::events, crate::routes::audit::checkpoint, crate::routes::audit::status,
     ),

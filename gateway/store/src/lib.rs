@@ -4,6 +4,7 @@
 
 mod audit_rows;
 mod codec;
+mod listing;
 mod sql_store;
 
 pub use sql_store::{Backend, SqlStore, StoreOpenError};

@@ -201,6 +201,29 @@ impl Store for SqlStore {
             .transpose()
     }
 
+    async fn sessions_of_owner(
+        &self,
+        owner_key: &str,
+        status: Option<SessionStatus>,
+        before: Option<&SessionId>,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError> {
+        crate::listing::sessions_of_owner(&self.pool, owner_key, status, before, limit).await
+    }
+
+    async fn executions_of_session(
+        &self,
+        session: &SessionId,
+        before: Option<&ExecutionId>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError> {
+        crate::listing::executions_of_session(&self.pool, session, before, limit).await
+    }
+
+    async fn orphaned_executions(&self, instance_id: &str) -> Result<Vec<Execution>, StoreError> {
+        crate::listing::orphaned_executions(&self.pool, instance_id).await
+    }
+
     async fn files(&self, session: &SessionId) -> Result<Vec<FileInfo>, StoreError> {
         let rows = sqlx::query("SELECT path, size, sha256, classification, media_type FROM files WHERE session_id = $1 ORDER BY path")
             .bind(session.to_string())

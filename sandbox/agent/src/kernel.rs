@@ -12,6 +12,7 @@ use tokio::{
     sync::{mpsc, watch},
     time::{timeout, Instant},
 };
+use tokio_util::sync::CancellationToken;
 use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
 
 /// Code run (silently) in every fresh kernel.
@@ -23,6 +24,11 @@ __airlock_sys.path.insert(1, "/tmp/airlock-site")
 __airlock_warnings.filterwarnings("ignore", message=".*non-interactive.*")
 __airlock_warnings.filterwarnings("ignore", message=".*Matplotlib is currently using agg.*")
 get_ipython().run_line_magic("colors", "NoColor")
+# Printed output reaches the gateway's streams within a few milliseconds (ipykernel batches
+# writes for 0.2 s by default).
+for __airlock_s in (__airlock_sys.stdout, __airlock_sys.stderr):
+    if hasattr(__airlock_s, "flush_interval"):
+        __airlock_s.flush_interval = 0.005
 
 from airlock._kernel import flush_figures as __airlock_flush_figures, sql as __airlock_sql
 get_ipython().events.register("post_execute", __airlock_flush_figures)
@@ -190,7 +196,9 @@ impl Kernel {
         let remaining = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_secs(5));
-        let r = self.execute_inner(code, remaining, &mut sink, true).await?;
+        let r = self
+            .execute_inner(code, remaining, &mut sink, true, &CancellationToken::new())
+            .await?;
         if r.end != RunEnd::Completed || sink.error.is_some() {
             return Err(anyhow!("kernel startup code failed: {:?}", sink.error));
         }
@@ -211,20 +219,21 @@ impl Kernel {
         self.exited.borrow().is_none()
     }
 
-    /// Runs `code`; on timeout interrupts, and restarts the kernel if the interrupt does not
-    /// bring it back; on kernel death restarts it.
+    /// Runs `code`; on timeout or `cancel` interrupts, and restarts the kernel if the interrupt
+    /// does not bring it back; on kernel death restarts it.
     pub async fn execute(
         &mut self,
         code: &str,
         limit: Duration,
         out: &mut OutputCollector,
+        cancel: &CancellationToken,
     ) -> anyhow::Result<RunResult> {
         if !self.alive() {
             self.restart().await?;
         }
-        let r = self.execute_inner(code, limit, out, false).await?;
+        let r = self.execute_inner(code, limit, out, false, cancel).await?;
         match r.end {
-            RunEnd::TimedOut => {
+            RunEnd::TimedOut | RunEnd::Cancelled => {
                 // The interrupt did not return the kernel to idle in time.
                 if r.kernel_restarted {
                     self.restart().await?;
@@ -248,6 +257,7 @@ impl Kernel {
         limit: Duration,
         out: &mut OutputCollector,
         silent: bool,
+        cancel: &CancellationToken,
     ) -> anyhow::Result<RunResult> {
         self.drain_iopub();
         let (id, msg) = self.signer.request(
@@ -260,6 +270,7 @@ impl Kernel {
         let mut idle = false;
         let mut reply_status: Option<String> = None;
         let mut interrupted_at: Option<Instant> = None;
+        let mut cancelled = false;
         let mut exited = self.exited.clone();
         while !(idle && reply_status.is_some()) {
             let wake = interrupted_at.map_or(deadline, |t| t + Duration::from_secs(3));
@@ -300,10 +311,19 @@ impl Kernel {
                     let signal = code.filter(|c| *c < 0).map(|c| -c);
                     return Ok(RunResult { end: RunEnd::KernelDied, signal, kernel_restarted: false });
                 }
+                _ = cancel.cancelled(), if !cancelled => {
+                    cancelled = true;
+                    if interrupted_at.is_none() {
+                        interrupted_at = Some(Instant::now());
+                        let (_, msg) = self.signer.request("interrupt_request", json!({}));
+                        let _ = self.control.send(msg).await;
+                    }
+                }
                 _ = tokio::time::sleep_until(wake) => {
                     if interrupted_at.is_some() {
                         // Interrupt did not help: the caller restarts the kernel.
-                        return Ok(RunResult { end: RunEnd::TimedOut, signal: None, kernel_restarted: true });
+                        let end = if cancelled { RunEnd::Cancelled } else { RunEnd::TimedOut };
+                        return Ok(RunResult { end, signal: None, kernel_restarted: true });
                     }
                     interrupted_at = Some(Instant::now());
                     let (_, msg) = self.signer.request("interrupt_request", json!({}));
@@ -311,7 +331,9 @@ impl Kernel {
                 }
             }
         }
-        let end = if interrupted_at.is_some() {
+        let end = if cancelled {
+            RunEnd::Cancelled
+        } else if interrupted_at.is_some() {
             RunEnd::TimedOut
         } else if reply_status.as_deref() == Some("ok") && out.error.is_none() {
             RunEnd::Completed

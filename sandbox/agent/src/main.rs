@@ -1,5 +1,6 @@
 //! airlock-agent: runs inside every sandbox (bubblewrap locally, a pod on Kubernetes).
 
+mod execute;
 mod imports;
 mod jupyter_wire;
 mod kernel;
@@ -166,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
             quota_bytes: args.quota_bytes,
         },
         kernel: tokio::sync::Mutex::new(Some(kernel)),
+        running: std::sync::Mutex::new(None),
         node: args.node.clone(),
         python: args.python.clone(),
         bash: args.bash.clone(),

@@ -4,6 +4,7 @@ use crate::output::OutputCollector;
 use airlock_sandbox_protocol::RunEnd;
 use std::{path::Path, process::Stdio, time::Duration};
 use tokio::{io::AsyncReadExt, process::Command};
+use tokio_util::sync::CancellationToken;
 
 pub async fn run_process(
     program: &str,
@@ -11,6 +12,7 @@ pub async fn run_process(
     workspace: &Path,
     limit: Duration,
     out: &mut OutputCollector,
+    cancel: &CancellationToken,
 ) -> (RunEnd, Option<i32>) {
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -34,7 +36,7 @@ pub async fn run_process(
     let deadline = tokio::time::Instant::now() + limit;
     let (mut bo, mut be) = ([0u8; 8192], [0u8; 8192]);
     let (mut so_open, mut se_open) = (true, true);
-    let mut timed_out = false;
+    let mut stopped = None;
     while so_open || se_open {
         tokio::select! {
             r = so.read(&mut bo), if so_open => match r {
@@ -45,17 +47,23 @@ pub async fn run_process(
                 Ok(0) | Err(_) => se_open = false,
                 Ok(n) => out.stream("stderr", &String::from_utf8_lossy(&be[..n])),
             },
-            _ = tokio::time::sleep_until(deadline) => { timed_out = true; break; }
+            _ = tokio::time::sleep_until(deadline) => { stopped = Some(RunEnd::TimedOut); break; }
+            _ = cancel.cancelled() => { stopped = Some(RunEnd::Cancelled); break; }
         }
     }
-    if timed_out {
+    if let Some(end) = stopped {
         kill_group(pgid);
         let _ = child.kill().await;
-        return (RunEnd::TimedOut, None);
+        return (end, None);
     }
     let status = tokio::select! {
         s = child.wait() => s.ok(),
         _ = tokio::time::sleep_until(deadline) => None,
+        _ = cancel.cancelled() => {
+            kill_group(pgid);
+            let _ = child.kill().await;
+            return (RunEnd::Cancelled, None);
+        }
     };
     // Background children of the script do not outlive the execution.
     kill_group(pgid);

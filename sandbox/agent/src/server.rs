@@ -2,20 +2,15 @@
 
 use crate::{
     kernel::Kernel,
-    output::OutputCollector,
-    runner,
     workspace::{Workspace, WsError},
 };
 use airlock_sandbox_protocol::{
-    token_matches, Conn, Envelope, Event, ExecuteRequest, FailCode, Request, RunEnd,
-    PROTOCOL_VERSION,
+    token_matches, Conn, Envelope, Event, FailCode, Request, PROTOCOL_VERSION,
 };
-use base64::Engine;
 use std::{sync::Arc, time::Duration};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::Mutex,
-    time::Instant,
 };
 
 /// The token a request must carry. A warm-pool agent starts unclaimed: its start-up token
@@ -34,6 +29,8 @@ pub struct Agent {
     pub node: String,
     pub bash: String,
     pub python: std::path::PathBuf,
+    /// The running execution's id and the token that cancels it.
+    pub running: std::sync::Mutex<Option<(String, tokio_util::sync::CancellationToken)>>,
 }
 
 /// Where granted packages are installed; the kernel has it on `sys.path`.
@@ -41,7 +38,7 @@ pub const SITE_DIR: &str = "/tmp/airlock-site";
 
 /// Installs `pins` from the gateway's package index (through the egress relay; the index
 /// serves only what the decision granted, with hashes pip verifies). Returns pip's complaint.
-async fn install_packages(
+pub(crate) async fn install_packages(
     python: &std::path::Path,
     pins: &[String],
     limit: Duration,
@@ -215,6 +212,14 @@ impl Agent {
                 .await
             }
             Request::Quarantine { remove } => self.quarantine(&remove, &mut conn).await,
+            Request::Cancel { execution_id } => {
+                self.cancel(&execution_id);
+                conn.send_json(&Event::Pong {
+                    version: PROTOCOL_VERSION,
+                    kernel_ready: true,
+                })
+                .await
+            }
         };
         if let Err(e) = result {
             tracing::debug!(error = %e, "connection ended early");
@@ -230,184 +235,6 @@ impl Agent {
             Err(e @ WsError::Quota(_)) => fail(FailCode::QuotaExceeded, &e.to_string()),
             Err(e @ WsError::Io(_)) => fail(FailCode::Internal, &e.to_string()),
         }
-    }
-
-    async fn execute<T: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        req: ExecuteRequest,
-        conn: &mut Conn<T>,
-    ) -> Result<(), airlock_sandbox_protocol::WireError> {
-        let Ok(mut kernel) = self.kernel.try_lock() else {
-            return conn
-                .send_json(&fail(FailCode::Busy, "an execution is already running"))
-                .await;
-        };
-        // The execution's egress route, for as long as it runs (cleared on every way out).
-        struct RouteGuard<'a>(&'a std::sync::Mutex<Option<airlock_sandbox_protocol::EgressRoute>>);
-        impl Drop for RouteGuard<'_> {
-            fn drop(&mut self) {
-                if let Ok(mut r) = self.0.lock() {
-                    *r = None;
-                }
-            }
-        }
-        if let Ok(mut r) = self.egress_route.lock() {
-            r.clone_from(&req.egress_route);
-        }
-        let _route = RouteGuard(&self.egress_route);
-        let started = Instant::now();
-        let limit = Duration::from_millis(req.timeout_ms);
-        let before = self.workspace.snapshot();
-        crate::imports::prepare(&req.denied_imports);
-        let mut out = OutputCollector::new(usize::try_from(req.output_limit).unwrap_or(usize::MAX));
-        if !req.packages.is_empty() {
-            if let Err(msg) = install_packages(&self.python, &req.packages, limit).await {
-                out.error(
-                    "PackageInstallError".into(),
-                    format!("installing {}: {msg}", req.packages.join(", ")),
-                    vec![],
-                );
-                return self
-                    .finish(
-                        conn,
-                        &req,
-                        out,
-                        &before,
-                        started,
-                        RunEnd::Failed,
-                        None,
-                        false,
-                    )
-                    .await;
-            }
-            if let Some(k) = kernel.as_mut() {
-                let _ = k.refresh_imports().await;
-            }
-        }
-        let (end, signal, restarted) = match req.language.as_str() {
-            "python" | "sql" => {
-                let code = if req.language == "sql" {
-                    format!(
-                        "__airlock_sql({:?})",
-                        base64::engine::general_purpose::STANDARD.encode(req.code.as_bytes())
-                    )
-                } else {
-                    req.code.clone()
-                };
-                match kernel.as_mut() {
-                    Some(k) => match k.execute(&code, limit, &mut out).await {
-                        Ok(r) => (r.end, r.signal, r.kernel_restarted),
-                        Err(e) => {
-                            out.error("KernelError".into(), e.to_string(), vec![]);
-                            (RunEnd::KernelDied, None, false)
-                        }
-                    },
-                    None => {
-                        out.error("KernelError".into(), "no kernel".into(), vec![]);
-                        (RunEnd::Failed, None, false)
-                    }
-                }
-            }
-            "bash" => {
-                let (e, s) = runner::run_process(
-                    &self.bash,
-                    &["-c", &req.code],
-                    &self.workspace.root,
-                    limit,
-                    &mut out,
-                )
-                .await;
-                (e, s, false)
-            }
-            "javascript" => {
-                let (e, s) = runner::run_process(
-                    &self.node,
-                    &["-e", &req.code],
-                    &self.workspace.root,
-                    limit,
-                    &mut out,
-                )
-                .await;
-                (e, s, false)
-            }
-            other => {
-                return conn
-                    .send_json(&fail(
-                        FailCode::BadRequest,
-                        &format!("unknown language {other}"),
-                    ))
-                    .await
-            }
-        };
-        self.finish(conn, &req, out, &before, started, end, signal, restarted)
-            .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn finish<T: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        conn: &mut Conn<T>,
-        req: &ExecuteRequest,
-        mut out: OutputCollector,
-        before: &crate::workspace::Snapshot,
-        started: Instant,
-        end: RunEnd,
-        signal: Option<i32>,
-        restarted: bool,
-    ) -> Result<(), airlock_sandbox_protocol::WireError> {
-        save_figures(&self.workspace, &req.execution_id, &out);
-        let mut end = end;
-        let mut artifacts = self.workspace.changed_since(before);
-        if self.workspace.usage() > self.workspace.quota_bytes {
-            // Enforce the quota: what this execution wrote goes, the rest of the workspace stays.
-            let removed: Vec<String> = artifacts.iter().map(|a| a.path.clone()).collect();
-            for p in &removed {
-                if let Ok(path) = self.workspace.resolve(p) {
-                    let _ = std::fs::remove_file(path);
-                }
-            }
-            out.error(
-                "WorkspaceQuotaExceeded".into(),
-                format!("the execution wrote past the workspace quota of {} bytes; the files it wrote were removed: {}", self.workspace.quota_bytes, removed.join(", ")),
-                vec![],
-            );
-            artifacts.clear();
-            end = RunEnd::QuotaExceeded;
-        }
-        for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-            if !text.is_empty() {
-                conn.send_json(&Event::Stream {
-                    name: name.into(),
-                    text: text.clone(),
-                })
-                .await?;
-            }
-        }
-        for (kind, data) in &out.outputs {
-            conn.send_json(&Event::Output {
-                kind: kind.clone(),
-                data: data.clone(),
-            })
-            .await?;
-        }
-        if let Some((name, value, traceback)) = &out.error {
-            conn.send_json(&Event::Error {
-                name: name.clone(),
-                value: value.clone(),
-                traceback: traceback.clone(),
-            })
-            .await?;
-        }
-        conn.send_json(&Event::Done {
-            end,
-            signal,
-            kernel_restarted: restarted,
-            output_truncated: out.truncated,
-            artifacts,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            imports: crate::imports::collect(&self.python, std::path::Path::new(SITE_DIR)),
-        })
-        .await
     }
 
     /// Restarts the kernel and removes the listed workspace files (what a withheld execution
@@ -439,22 +266,7 @@ impl Agent {
     }
 }
 
-/// Saves each PNG the execution displayed as `figures/<execution>-<n>.png`, so figures are
-/// artifacts a caller can download like any other file.
-fn save_figures(ws: &Workspace, execution_id: &str, out: &OutputCollector) {
-    let pngs = out
-        .outputs
-        .iter()
-        .filter_map(|(_, d)| d.get("image/png").and_then(|v| v.as_str()));
-    for (n, b64) in pngs.enumerate() {
-        let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(clean) {
-            let _ = ws.write(&format!("figures/{execution_id}-{}.png", n + 1), &bytes);
-        }
-    }
-}
-
-fn fail(code: FailCode, message: &str) -> Event {
+pub(crate) fn fail(code: FailCode, message: &str) -> Event {
     Event::Failed {
         code,
         message: message.to_owned(),

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 8 << 20;
 /// Size of the raw data frames of file transfers.
@@ -54,6 +54,13 @@ pub enum Request {
     /// `pong`.
     Quarantine {
         remove: Vec<String>,
+    },
+    /// Stops the running execution `execution_id` (interrupt, then a kernel restart if the
+    /// interrupt does not bring it back; a process's group is killed). Its `execute` stream
+    /// ends with `done` and `end: cancelled`. Answered with `pong`, also when that execution
+    /// is no longer running (cancelling is idempotent).
+    Cancel {
+        execution_id: String,
     },
 }
 
@@ -115,6 +122,8 @@ pub enum RunEnd {
     KernelDied,
     /// The execution wrote past the workspace quota; the files it wrote were removed.
     QuotaExceeded,
+    /// Stopped by a `cancel` request.
+    Cancelled,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,10 +133,12 @@ pub enum Event {
         version: u32,
         kernel_ready: bool,
     },
+    /// Printed output, sent while the execution runs (as the kernel or process flushes it).
     Stream {
         name: String,
         text: String,
     },
+    /// A rich output, sent as it is displayed.
     Output {
         kind: String,
         data: BTreeMap<String, serde_json::Value>,

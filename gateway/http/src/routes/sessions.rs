@@ -1,5 +1,11 @@
-use crate::{dto::SessionView, error::ApiError, extract::Caller, AppState};
+use crate::{
+    dto::{PageQuery, SessionList, SessionQuery, SessionView},
+    error::{code, ApiError},
+    extract::Caller,
+    AppState,
+};
 use actix_web::{delete, get, post, web, HttpResponse};
+use airlock_gateway_domain::{session::SessionStatus, ErrorCode, SessionId};
 
 /// Create a session: a fresh sandbox with a Python kernel.
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions",
@@ -39,4 +45,47 @@ pub async fn delete(
     Ok(HttpResponse::Ok().json(SessionView::from(
         state.gateway.delete_session(&caller.0, &id).await?,
     )))
+}
+
+/// The caller's sessions, newest first (`cursor` from `next_cursor`).
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions",
+    params(SessionQuery),
+    responses((status = 200, body = SessionList), (status = 400, body = crate::dto::ErrorBody)),
+    security(("bearer" = [])))]
+#[get("/sessions")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(SessionStatus::parse(s).ok_or_else(|| {
+            code(
+                ErrorCode::InvalidRequest,
+                format!("status {s:?} is not one of active, deleted, expired, lost"),
+            )
+        })?),
+    };
+    let before =
+        match q.cursor.as_deref() {
+            None => None,
+            Some(c) => Some(SessionId::parse(c).ok_or_else(|| {
+                code(ErrorCode::InvalidRequest, "cursor is not one this API gave")
+            })?),
+        };
+    let limit = PageQuery {
+        cursor: None,
+        limit: q.limit,
+    }
+    .limit()?;
+    let p = state
+        .gateway
+        .list_sessions(&caller.0, status, before.as_ref(), limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(SessionList {
+        sessions: p.items.into_iter().map(SessionView::from).collect(),
+        next_cursor: p.next,
+    }))
 }

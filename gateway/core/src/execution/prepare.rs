@@ -1,0 +1,224 @@
+//! Steps 2 to 4: analyse the code, decide, and record both before anything is enforced.
+
+use crate::{
+    events, metric,
+    service::{Gateway, LiveSession},
+};
+use airlock_gateway_domain::{
+    audit::{types, NewEvent},
+    decision::DecisionResult,
+    policy_input::{Action, CodeFacts, PolicyInput, RequestFacts},
+    ports::Change,
+    ErrorCode, Execution, ExecutionId, ExecutionRequest, ExecutionStatus, GatewayError, Principal,
+    SessionId,
+};
+use std::{sync::Arc, time::Instant};
+use tokio::sync::OwnedMutexGuard;
+use tracing::Instrument;
+
+/// The right to run in a session: its one execution at a time, or SQL from inside the
+/// execution that holds it.
+pub(crate) enum Turn {
+    Held {
+        live: Arc<LiveSession>,
+        _guard: OwnedMutexGuard<()>,
+    },
+    /// `sql.airlock`: the running execution holds the session's turn.
+    InsideRunning { live: Arc<LiveSession> },
+}
+
+impl Turn {
+    pub(crate) fn live(&self) -> &Arc<LiveSession> {
+        match self {
+            Self::Held { live, .. } | Self::InsideRunning { live } => live,
+        }
+    }
+
+    pub(crate) fn nested(&self) -> bool {
+        matches!(self, Self::InsideRunning { .. })
+    }
+}
+
+/// An execution recorded and allowed, ready for its sandbox or connector.
+pub(crate) struct Ready {
+    pub exec: Execution,
+    pub turn: Turn,
+    pub req: ExecutionRequest,
+    pub input: PolicyInput,
+    pub facts: CodeFacts,
+    pub timeout_seconds: u32,
+    pub started: Instant,
+}
+
+pub(crate) enum Prepared {
+    /// Denied or held: recorded, nothing runs.
+    Stopped(Box<Execution>),
+    Ready(Box<Ready>),
+}
+
+impl Gateway {
+    /// The session's turn, or 409 while another execution holds it.
+    pub(crate) async fn take_turn(
+        &self,
+        p: &Principal,
+        session_id: &SessionId,
+    ) -> Result<Turn, GatewayError> {
+        self.check_admits_work()?;
+        let live = self.live_session(p, session_id).await?;
+        let guard = live.turn.clone().try_lock_owned().map_err(|_| {
+            GatewayError::new(
+                ErrorCode::SessionBusy,
+                "another execution is running in this session; wait for it",
+            )
+        })?;
+        Ok(Turn::Held {
+            live,
+            _guard: guard,
+        })
+    }
+
+    /// For `sql.airlock`: connector SQL from code of a running execution only.
+    pub(crate) async fn nested_turn(
+        &self,
+        p: &Principal,
+        session_id: &SessionId,
+        req: &ExecutionRequest,
+    ) -> Result<Turn, GatewayError> {
+        self.check_admits_work()?;
+        let live = self.live_session(p, session_id).await?;
+        if req.connector.is_none() || live.turn.try_lock().is_ok() {
+            return Err(GatewayError::new(
+                ErrorCode::InvalidRequest,
+                "sql.airlock answers connector SQL from code of a running execution only",
+            ));
+        }
+        Ok(Turn::InsideRunning { live })
+    }
+
+    pub(crate) async fn prepare(
+        &self,
+        p: &Principal,
+        session_id: &SessionId,
+        req: ExecutionRequest,
+        turn: Turn,
+    ) -> Result<Prepared, GatewayError> {
+        let started = Instant::now();
+        let live = turn.live().clone();
+        let session = live.session.lock().await.clone();
+        let executions = live
+            .executions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+
+        // 2. analyse
+        let facts = self.analyse(req.language, &req.code, req.connector.as_deref())?;
+
+        // 3. decide
+        let mut input = self.input(
+            Action::ExecutionRun,
+            p,
+            Some(&session),
+            executions,
+            self.request_facts(&req, &live, turn.nested()),
+        );
+        input.analysis = Some(facts.clone());
+        let decision = self.decide(&input)?;
+        let decision = crate::connector_run::enforce_sql_analysis(decision, facts.sql.as_ref());
+
+        // 4. record, before anything is enforced
+        let limits = &self.settings.limits;
+        let timeout_seconds = req
+            .timeout_seconds
+            .unwrap_or(limits.timeout_seconds)
+            .min(limits.max_timeout_seconds)
+            .min(decision.obligations.max_timeout_seconds.unwrap_or(u32::MAX))
+            .max(1);
+        let mut exec = Execution {
+            id: ExecutionId::generate(),
+            session_id: session_id.clone(),
+            owner_key: p.owner_key(),
+            language: req.language,
+            code_sha256: events::sha256_hex(req.code.as_bytes()),
+            status: match decision.result {
+                DecisionResult::Allow => ExecutionStatus::Queued,
+                DecisionResult::Deny => ExecutionStatus::Denied,
+                DecisionResult::Review => ExecutionStatus::PendingReview,
+            },
+            stdout: String::new(),
+            stderr: String::new(),
+            error: None,
+            outputs: vec![],
+            artifacts: vec![],
+            decision: decision.clone(),
+            duration_ms: 0,
+            audit_id: String::new(),
+            created_at: airlock_gateway_domain::now(),
+            finished_at: None,
+        };
+        let requested = NewEvent::new(
+            types::EXECUTION_REQUESTED,
+            Some(session_id.to_string()),
+            events::requested(p, &exec, &req.code, &facts, timeout_seconds),
+        );
+        let decided = self.decided_event(p, &input, &decision, session_id, Some(exec.id.as_str()));
+        let stopped = exec.status != ExecutionStatus::Queued;
+        if stopped {
+            exec.finished_at = Some(airlock_gateway_domain::now());
+            exec.duration_ms = started.elapsed().as_millis() as u64;
+        }
+        let sealed = self
+            .deps
+            .audit
+            .record(
+                vec![Change::PutExecution(Box::new(exec.clone()))],
+                vec![requested, decided],
+            )
+            .instrument(tracing::info_span!("record"))
+            .await?;
+        exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
+        if stopped {
+            metrics::counter!(metric::EXECUTIONS, "status" => exec.status.as_str()).increment(1);
+            return Ok(Prepared::Stopped(Box::new(exec)));
+        }
+        Ok(Prepared::Ready(Box::new(Ready {
+            exec,
+            turn,
+            req,
+            input,
+            facts,
+            timeout_seconds,
+            started,
+        })))
+    }
+
+    /// What policy sees of the request beside the code's analysis.
+    fn request_facts(
+        &self,
+        req: &ExecutionRequest,
+        live: &LiveSession,
+        nested: bool,
+    ) -> RequestFacts {
+        RequestFacts {
+            language: Some(req.language.as_str().into()),
+            code_bytes: Some(req.code.len() as u64),
+            timeout_seconds: req.timeout_seconds,
+            packages: req.packages.clone(),
+            egress: req.egress.clone(),
+            connector: req.connector.clone(),
+            connector_labels: req
+                .connector
+                .as_deref()
+                .map(|c| self.connector_labels(c))
+                .unwrap_or_default(),
+            // SQL from a running execution is decided knowing that execution's egress.
+            running_egress: if nested {
+                live.running_egress
+                    .lock()
+                    .map(|g| g.clone())
+                    .unwrap_or_default()
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Step 7: `execution.completed` with everything the execution touched, in one commit with the
+//! execution, its files and the session; and the record of a run the sandbox or connector
+//! failed under.
+
+use super::{enforce::Enforced, prepare::Ready};
+use crate::{
+    events, metric,
+    service::{Gateway, LiveSession},
+};
+use airlock_gateway_domain::{
+    audit::{types, NewEvent},
+    ports::{Change, SandboxError},
+    session::SessionStatus,
+    ErrorCode, Execution, ExecutionError, ExecutionStatus, GatewayError, Principal,
+};
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// A run that ended in an error for the caller; `exec` is the failed execution as recorded,
+/// when it could be recorded.
+pub(crate) struct RunFailure {
+    pub exec: Option<Execution>,
+    pub error: GatewayError,
+}
+
+impl From<GatewayError> for RunFailure {
+    fn from(error: GatewayError) -> Self {
+        Self { exec: None, error }
+    }
+}
+
+impl Gateway {
+    pub(super) async fn record_result(
+        &self,
+        p: &Principal,
+        ready: Ready,
+        enforced: Enforced,
+        imports_decided: Option<NewEvent>,
+    ) -> Result<Execution, GatewayError> {
+        let Ready {
+            mut exec,
+            turn,
+            started,
+            ..
+        } = ready;
+        exec.duration_ms = started.elapsed().as_millis() as u64;
+        exec.finished_at = Some(airlock_gateway_domain::now());
+        exec.audit_id.clear();
+        let mut changes = vec![Change::PutExecution(Box::new(exec.clone()))];
+        for a in &exec.artifacts {
+            changes.push(Change::PutFile {
+                session_id: exec.session_id.clone(),
+                file: a.clone(),
+            });
+        }
+        let live = turn.live();
+        let mut s = live.session.lock().await;
+        s.last_active_at = airlock_gateway_domain::now();
+        // Reading through a connector marks the session with the connector's labels.
+        for l in enforced.labels {
+            if !s.labels.contains(&l) {
+                s.labels.push(l);
+            }
+        }
+        changes.push(Change::PutSession(s.clone()));
+        drop(s);
+        let done = NewEvent::new(
+            types::EXECUTION_COMPLETED,
+            Some(exec.session_id.to_string()),
+            events::completed(
+                p,
+                &exec,
+                enforced.outcome.kernel_restarted,
+                enforced.outcome.output_truncated,
+            ),
+        );
+        let mut recorded = enforced.events;
+        recorded.extend(imports_decided);
+        recorded.push(done);
+        let sealed = self
+            .deps
+            .audit
+            .record(changes, recorded)
+            .instrument(tracing::info_span!("record_result"))
+            .await?;
+        exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
+        metrics::counter!(metric::EXECUTIONS, "status" => exec.status.as_str()).increment(1);
+        metrics::histogram!(metric::EXECUTION_SECONDS).record(started.elapsed().as_secs_f64());
+        Ok(exec)
+    }
+
+    /// No credential or no database: nothing ran. Record the failure and the credential's
+    /// events, answer 503.
+    pub(super) async fn connector_failed(
+        &self,
+        p: &Principal,
+        mut exec: Execution,
+        mut evs: Vec<NewEvent>,
+        e: GatewayError,
+    ) -> RunFailure {
+        exec.status = ExecutionStatus::Failed;
+        exec.error = Some(ExecutionError {
+            name: "ConnectorError".into(),
+            value: e.message.clone(),
+            traceback: vec![],
+            code: Some(e.code.as_str().into()),
+        });
+        exec.finished_at = Some(airlock_gateway_domain::now());
+        evs.push(NewEvent::new(
+            types::EXECUTION_COMPLETED,
+            Some(exec.session_id.to_string()),
+            events::completed(p, &exec, false, false),
+        ));
+        exec.audit_id.clear();
+        if let Ok(sealed) = self
+            .deps
+            .audit
+            .record(vec![Change::PutExecution(Box::new(exec.clone()))], evs)
+            .await
+        {
+            exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
+        }
+        let error = e.with_details(serde_json::json!({"execution_id": exec.id}));
+        RunFailure {
+            exec: Some(exec),
+            error,
+        }
+    }
+
+    /// The sandbox failed underneath the execution: record the failure, end the session if the
+    /// sandbox is gone, and answer 503.
+    pub(super) async fn sandbox_failed(
+        &self,
+        live: &Arc<LiveSession>,
+        mut exec: Execution,
+        e: SandboxError,
+        mut recorded: Vec<NewEvent>,
+    ) -> RunFailure {
+        tracing::error!(error = %e, execution = %exec.id, "sandbox failed during execution");
+        exec.status = ExecutionStatus::Failed;
+        exec.error = Some(ExecutionError {
+            name: "SandboxError".into(),
+            value: e.to_string(),
+            traceback: vec![],
+            code: Some("sandbox_lost".into()),
+        });
+        exec.finished_at = Some(airlock_gateway_domain::now());
+        let p = live.session.lock().await.owner.clone();
+        recorded.push(NewEvent::new(
+            types::EXECUTION_COMPLETED,
+            Some(exec.session_id.to_string()),
+            events::completed(&p, &exec, false, false),
+        ));
+        exec.audit_id.clear();
+        if let Ok(sealed) = self
+            .deps
+            .audit
+            .record(vec![Change::PutExecution(Box::new(exec.clone()))], recorded)
+            .await
+        {
+            exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
+        }
+        if !live.sandbox.alive().await {
+            let reason = Self::died_reason(&*live.sandbox).await;
+            let _ = self
+                .end_session(live, SessionStatus::Lost, &reason, types::SESSION_LOST)
+                .await;
+        }
+        let error = GatewayError::new(
+            ErrorCode::SandboxUnavailable,
+            format!("the sandbox failed: {e}"),
+        )
+        .with_details(serde_json::json!({"execution_id": exec.id}));
+        RunFailure {
+            exec: Some(exec),
+            error,
+        }
+    }
+}
