@@ -78,11 +78,19 @@ fn shutdown_destroys_sandboxes_and_records_why() {
         "workspaces left after SIGTERM"
     );
     let events = harness::audit_events(&gw.audit_file());
-    assert!(events.iter().any(|e| e["type"] == "session.lost"
-        && e["data"]["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("shut down")));
+    assert!(
+        events.iter().any(|e| e["type"] == "session.lost"
+            && e["data"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("shut down")),
+        "no session.lost for the shutdown; events {:?}; gateway log:\n{}",
+        events
+            .iter()
+            .map(|e| format!("{} {}", e["type"], e["data"]["reason"]))
+            .collect::<Vec<_>>(),
+        gw.log()
+    );
     // The chain ends with the stop, sealed by a signed checkpoint of it.
     let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(

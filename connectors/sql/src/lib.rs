@@ -12,3 +12,32 @@ mod postgres;
 
 pub use mysql::{MySqlConnector, MySqlSettings};
 pub use postgres::{PostgresConnector, PostgresSettings};
+
+#[cfg(test)]
+mod tests {
+    /// The spellings the configuration's `ssl_mode` maps to (gateway/config/src/modes.rs) are
+    /// ones sqlx knows: a connector never falls back to a weaker mode.
+    #[test]
+    fn every_configured_ssl_mode_is_known_to_sqlx() {
+        for m in [
+            "disable",
+            "allow",
+            "prefer",
+            "require",
+            "verify-ca",
+            "verify-full",
+        ] {
+            assert!(m.parse::<sqlx::postgres::PgSslMode>().is_ok(), "{m}");
+        }
+        for m in [
+            "disabled",
+            "preferred",
+            "required",
+            "verify_ca",
+            "verify_identity",
+        ] {
+            assert!(m.parse::<sqlx::mysql::MySqlSslMode>().is_ok(), "{m}");
+        }
+        assert!("verify_full".parse::<sqlx::postgres::PgSslMode>().is_err());
+    }
+}

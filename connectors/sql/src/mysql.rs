@@ -56,13 +56,17 @@ impl SqlConnector for MySqlConnector {
         limits: &QueryLimits,
     ) -> Result<SqlResult, ConnectorError> {
         let s = &self.settings;
+        // Never a silent fallback: a mode sqlx does not know would weaken TLS unnoticed.
+        let ssl: MySqlSslMode = s.ssl_mode.parse().map_err(|_| {
+            ConnectorError::Unavailable(format!("unknown ssl_mode {:?}", s.ssl_mode))
+        })?;
         let opts = MySqlConnectOptions::new()
             .host(&s.host)
             .port(s.port)
             .database(&s.database)
             .username(&credential.username)
             .password(&credential.password)
-            .ssl_mode(s.ssl_mode.parse().unwrap_or(MySqlSslMode::Preferred))
+            .ssl_mode(ssl)
             .disable_statement_logging();
         let mut conn = connect_within(s.connect_timeout, opts.connect()).await?;
         let result = run(&mut conn, sql, limits).await;

@@ -48,13 +48,17 @@ impl SqlConnector for PostgresConnector {
         limits: &QueryLimits,
     ) -> Result<SqlResult, ConnectorError> {
         let s = &self.settings;
+        // Never a silent fallback: a mode sqlx does not know would weaken TLS unnoticed.
+        let ssl: PgSslMode = s.ssl_mode.parse().map_err(|_| {
+            ConnectorError::Unavailable(format!("unknown ssl_mode {:?}", s.ssl_mode))
+        })?;
         let opts = PgConnectOptions::new()
             .host(&s.host)
             .port(s.port)
             .database(&s.database)
             .username(&credential.username)
             .password(&credential.password)
-            .ssl_mode(s.ssl_mode.parse().unwrap_or(PgSslMode::Prefer))
+            .ssl_mode(ssl)
             .application_name("airlock-connector")
             .disable_statement_logging();
         let mut conn = connect_within(s.connect_timeout, opts.connect()).await?;

@@ -3,7 +3,7 @@
 
 use airlock_connector_sql::{MySqlConnector, MySqlSettings, PostgresConnector, PostgresSettings};
 use airlock_connector_vault::{VaultAuth, VaultBroker, VaultSettings};
-use airlock_gateway_config::Config;
+use airlock_gateway_config::{Config, ConnectorKind, VaultAuthKind};
 use airlock_gateway_core::{ConnectorEntry, Connectors};
 use anyhow::Context;
 use std::{sync::Arc, time::Duration};
@@ -13,8 +13,8 @@ pub fn connectors(cfg: &Config) -> anyhow::Result<Connectors> {
         return Ok(Connectors::default());
     };
     let mount = |default: &str| v.auth_mount.clone().unwrap_or_else(|| default.into());
-    let auth = match v.auth.as_str() {
-        "approle" => VaultAuth::AppRole {
+    let auth = match v.auth {
+        VaultAuthKind::Approle => VaultAuth::AppRole {
             mount: mount("approle"),
             role_id: v.role_id.clone().unwrap_or_default(),
             secret_id: std::fs::read_to_string(v.secret_id_file.clone().unwrap_or_default())
@@ -22,12 +22,12 @@ pub fn connectors(cfg: &Config) -> anyhow::Result<Connectors> {
                 .trim()
                 .to_owned(),
         },
-        "jwt" => VaultAuth::Jwt {
+        VaultAuthKind::Jwt => VaultAuth::Jwt {
             mount: mount("jwt"),
             role: v.role.clone().unwrap_or_default(),
             jwt_path: v.jwt_path.clone().unwrap_or_default(),
         },
-        "kubernetes" => VaultAuth::Kubernetes {
+        VaultAuthKind::Kubernetes => VaultAuth::Kubernetes {
             mount: mount("kubernetes"),
             role: v.role.clone().unwrap_or_default(),
             jwt_path: v
@@ -35,12 +35,14 @@ pub fn connectors(cfg: &Config) -> anyhow::Result<Connectors> {
                 .clone()
                 .unwrap_or_else(|| "/var/run/secrets/kubernetes.io/serviceaccount/token".into()),
         },
-        _ => VaultAuth::Token(std::env::var(&v.token_env).with_context(|| {
-            format!(
-                "vault.auth = \"token\" reads the token from ${}",
-                v.token_env
-            )
-        })?),
+        VaultAuthKind::Token => {
+            VaultAuth::Token(std::env::var(&v.token_env).with_context(|| {
+                format!(
+                    "vault.auth = \"token\" reads the token from ${}",
+                    v.token_env
+                )
+            })?)
+        }
     };
     let renews = !matches!(auth, VaultAuth::Token(_));
     let broker = Arc::new(VaultBroker::new(VaultSettings {
@@ -63,16 +65,12 @@ pub fn connectors(cfg: &Config) -> anyhow::Result<Connectors> {
     let mut by_name = std::collections::HashMap::new();
     for c in &cfg.connectors {
         let connector: Arc<dyn airlock_gateway_domain::connectors::SqlConnector> =
-            if c.kind == "mysql" {
+            if c.kind == ConnectorKind::Mysql {
                 Arc::new(MySqlConnector::new(MySqlSettings {
                     host: c.host.clone(),
                     port: c.port,
                     database: c.database.clone(),
-                    ssl_mode: if c.ssl_mode == "prefer" {
-                        "preferred".into()
-                    } else {
-                        c.ssl_mode.clone()
-                    },
+                    ssl_mode: c.ssl_mode.mysql().into(),
                     connect_timeout: Duration::from_secs(10),
                 }))
             } else {
@@ -81,7 +79,7 @@ pub fn connectors(cfg: &Config) -> anyhow::Result<Connectors> {
                     port: c.port,
                     database: c.database.clone(),
                     default_schema: c.default_schema.clone(),
-                    ssl_mode: c.ssl_mode.clone(),
+                    ssl_mode: c.ssl_mode.postgres().into(),
                     connect_timeout: Duration::from_secs(10),
                 }))
             };

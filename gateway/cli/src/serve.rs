@@ -149,10 +149,9 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
                 setpriv_path: local.setpriv_path.clone(),
                 uid_base: local.uid_base,
                 uid_count: local.uid_count,
-                cgroups: if local.cgroups == "best_effort" {
-                    CgroupMode::BestEffort
-                } else {
-                    CgroupMode::Required
+                cgroups: match local.cgroups {
+                    airlock_gateway_config::CgroupsMode::BestEffort => CgroupMode::BestEffort,
+                    airlock_gateway_config::CgroupsMode::Required => CgroupMode::Required,
                 },
                 instance_id: cfg.server.instance_id.clone(),
                 extra_ro_binds: local.extra_ro_binds.clone(),

@@ -54,7 +54,7 @@ pub fn init(cfg: &Telemetry) -> anyhow::Result<TelemetryGuard> {
         fmt::format::FmtSpan::NONE
     };
     let registry = tracing_subscriber::registry().with(filter).with(otel);
-    if cfg.log_format == "json" {
+    if cfg.log_format == airlock_gateway_config::LogFormat::Json {
         registry
             .with(
                 fmt::layer()

@@ -1,6 +1,6 @@
 //! `[vault]` and `[[connectors]]`: the credential broker and the warehouses SQL may reach.
 
-use crate::{invalid, ConfigError};
+use crate::{invalid, ConfigError, ConnectorKind, SslMode, VaultAuthKind};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub struct Vault {
     pub address: String,
     /// `token` (development), `approle`, `jwt` or `kubernetes`.
-    pub auth: String,
+    pub auth: VaultAuthKind,
     /// The environment variable holding the token (`auth = "token"`).
     pub token_env: String,
     /// Mount of the auth method (`approle`, `jwt`, `kubernetes` by default).
@@ -33,7 +33,7 @@ impl Default for Vault {
     fn default() -> Self {
         Self {
             address: "http://127.0.0.1:8200".into(),
-            auth: "token".into(),
+            auth: VaultAuthKind::Token,
             token_env: "VAULT_TOKEN".into(),
             auth_mount: None,
             role: None,
@@ -53,14 +53,15 @@ pub struct Connector {
     pub name: String,
     /// `postgres`, or `mysql` (MySQL and MariaDB; schemas are databases, the default schema
     /// is `database`).
-    pub kind: String,
+    pub kind: ConnectorKind,
     pub host: String,
     pub port: u16,
     pub database: String,
     #[serde(default = "default_schema")]
     pub default_schema: String,
-    #[serde(default = "default_ssl")]
-    pub ssl_mode: String,
+    /// `disable`, `allow`, `prefer` (default), `require`, `verify-ca`, `verify-full`.
+    #[serde(default)]
+    pub ssl_mode: SslMode,
     /// Mount of Vault's database secrets engine; the role comes from the policy decision.
     #[serde(default = "default_mount")]
     pub vault_mount: String,
@@ -74,9 +75,6 @@ pub struct Connector {
 
 fn default_schema() -> String {
     "public".into()
-}
-fn default_ssl() -> String {
-    "prefer".into()
 }
 fn default_mount() -> String {
     "database".into()
@@ -103,12 +101,6 @@ pub(crate) fn validate(vault: &Option<Vault>, connectors: &[Connector]) -> Resul
                 format!("{:?} is defined twice", c.name),
             ));
         }
-        if c.kind != "postgres" && c.kind != "mysql" {
-            return Err(invalid(
-                &key("kind"),
-                format!("{:?} is not supported (postgres, mysql)", c.kind),
-            ));
-        }
         if c.max_rows == 0 {
             return Err(invalid(&key("max_rows"), "must be at least 1"));
         }
@@ -120,24 +112,20 @@ pub(crate) fn validate(vault: &Option<Vault>, connectors: &[Connector]) -> Resul
         ));
     }
     if let Some(v) = vault {
-        match v.auth.as_str() {
-            "token" => {}
-            "approle" if v.role_id.is_some() && v.secret_id_file.is_some() => {}
-            "approle" => {
+        match v.auth {
+            VaultAuthKind::Token => {}
+            VaultAuthKind::Approle if v.role_id.is_some() && v.secret_id_file.is_some() => {}
+            VaultAuthKind::Approle => {
                 return Err(invalid(
                     "vault.role_id",
                     "approle needs role_id and secret_id_file",
                 ))
             }
-            "jwt" if v.role.is_some() && v.jwt_path.is_some() => {}
-            "jwt" => return Err(invalid("vault.role", "jwt needs role and jwt_path")),
-            "kubernetes" if v.role.is_some() => {}
-            "kubernetes" => return Err(invalid("vault.role", "kubernetes needs role")),
-            other => {
-                return Err(invalid(
-                    "vault.auth",
-                    format!("{other:?} is not token, approle, jwt or kubernetes"),
-                ))
+            VaultAuthKind::Jwt if v.role.is_some() && v.jwt_path.is_some() => {}
+            VaultAuthKind::Jwt => return Err(invalid("vault.role", "jwt needs role and jwt_path")),
+            VaultAuthKind::Kubernetes if v.role.is_some() => {}
+            VaultAuthKind::Kubernetes => {
+                return Err(invalid("vault.role", "kubernetes needs role"))
             }
         }
         if v.attempts == 0 {

@@ -7,10 +7,12 @@
 
 mod audit;
 mod connectors;
+mod modes;
 mod sections;
 
 pub use audit::*;
 pub use connectors::{Connector, Vault};
+pub use modes::*;
 pub use sections::*;
 
 use std::path::{Path, PathBuf};

@@ -503,7 +503,7 @@ pub struct LocalSandbox {
     pub uid_base: u32,
     pub uid_count: u32,
     /// `required` (default) or `best_effort` (development without cgroups).
-    pub cgroups: String,
+    pub cgroups: crate::CgroupsMode,
     pub extra_ro_binds: Vec<PathBuf>,
     pub start_timeout_seconds: u64,
 }
@@ -517,7 +517,7 @@ impl Default for LocalSandbox {
             setpriv_path: PathBuf::from("/usr/bin/setpriv"),
             uid_base: 200_000,
             uid_count: 60_000,
-            cgroups: "required".into(),
+            cgroups: crate::CgroupsMode::Required,
             extra_ro_binds: vec![PathBuf::from("/etc/fonts"), PathBuf::from("/etc/ssl/certs")],
             start_timeout_seconds: 30,
         }
@@ -621,7 +621,7 @@ impl Policy {
 #[serde(deny_unknown_fields, default)]
 pub struct Telemetry {
     /// `text` or `json`.
-    pub log_format: String,
+    pub log_format: crate::LogFormat,
     /// `RUST_LOG`-style filter.
     pub log_filter: String,
     /// OTLP/HTTP endpoint for traces (e.g. http://127.0.0.1:4318); off when unset.
@@ -631,7 +631,7 @@ pub struct Telemetry {
 impl Default for Telemetry {
     fn default() -> Self {
         Self {
-            log_format: "text".into(),
+            log_format: crate::LogFormat::Text,
             log_filter: "info".into(),
             otlp_endpoint: None,
         }

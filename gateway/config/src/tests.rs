@@ -56,6 +56,9 @@ fn env_overrides_nested_keys_with_types() {
     assert_eq!(c.server.listen, "127.0.0.1:9999");
 }
 
+const CONNECTOR_TYPO_SSL: &str = "[auth.dev_issuer]\nenabled = true\n[vault]\n[[connectors]]\nname = \"w\"\nkind = \"postgres\"\nhost = \"db\"\nport = 5432\ndatabase = \"w\"\nssl_mode = \"verify_full\"\n";
+const CONNECTOR_TYPO_KIND: &str = "[auth.dev_issuer]\nenabled = true\n[vault]\n[[connectors]]\nname = \"w\"\nkind = \"postgresql\"\nhost = \"db\"\nport = 5432\ndatabase = \"w\"\n";
+
 #[test]
 fn bad_config_is_rejected_naming_the_key() {
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
@@ -73,6 +76,12 @@ fn bad_config_is_rejected_naming_the_key() {
         ("[auth.dev_issuer]\nenabled = true\n[policy]\nbundle_dir = \"/a\"\nbundle_url = \"https://b\"\n", &[], "bundle_dir, bundle_file, bundle_url"),
         ("[auth.dev_issuer]\nenabled = true\n[policy]\nrequire_signature = true\n", &[], "policy.signing_keys"),
         ("[auth.dev_issuer]\nenabled = true\n[policy]\nbundle_url = \"http://bundles.example.com/b.tar.gz\"\n", &[], "policy.bundle_url"),
+        // Modes are enums: a misspelt mode is refused with its key, never a silent fallback.
+        (CONNECTOR_TYPO_SSL, &[], "connectors[0].ssl_mode"),
+        (CONNECTOR_TYPO_KIND, &[], "connectors[0].kind"),
+        ("[auth.dev_issuer]\nenabled = true\n[vault]\nauth = \"approl\"\n", &[], "vault.auth"),
+        ("[auth.dev_issuer]\nenabled = true\n[sandbox.local]\ncgroups = \"best-effort\"\n", &[], "sandbox.local.cgroups"),
+        ("[auth.dev_issuer]\nenabled = true\n[telemetry]\nlog_format = \"JSON\"\n", &[], "telemetry.log_format"),
     ];
     for (text, e, want) in cases {
         let got = err(text, e);
