@@ -371,7 +371,7 @@ impl Gateway {
                     name: "DatabaseError".into(),
                     value: out_err.unwrap_or_default(),
                     traceback: vec![],
-                    code: Some("sql_error".into()),
+                    code: Some(airlock_gateway_domain::ExecutionErrorCode::SqlError),
                 });
             }
         }

@@ -15,7 +15,7 @@ use airlock_gateway_domain::{
     decision::DecisionResult,
     files::WorkspacePath,
     policy_input::{Action, CodeFacts, PolicyInput},
-    Decision, Execution, ExecutionError, ExecutionStatus,
+    Decision, Execution, ExecutionError, ExecutionErrorCode, ExecutionStatus,
 };
 
 /// The modules refused to one session's code, for the policy revision and requested packages
@@ -131,12 +131,12 @@ impl Gateway {
                 reasons.join("; ")
             ),
             traceback: vec![],
-            code: Some(
+            code: Some(ExecutionErrorCode::Withheld(
                 d.violations
                     .first()
                     .map_or("package_not_allowed", |v| v.code.as_str())
                     .to_owned(),
-            ),
+            )),
         });
     }
 }

@@ -5,8 +5,8 @@ mod fakes;
 
 use airlock_gateway_core::{jobs::JobEvent, Follow};
 use airlock_gateway_domain::{
-    audit::types, decision::DecisionResult, ports::JobEnd, ErrorCode, Execution, ExecutionRequest,
-    ExecutionStatus, Language, SessionId,
+    audit::types, decision::DecisionResult, ports::JobEnd, ErrorCode, Execution,
+    ExecutionErrorCode, ExecutionRequest, ExecutionStatus, Language, SessionId,
 };
 use fakes::{alice, bob, rig, rig_on, Rig, Step};
 use std::time::Duration;
@@ -135,13 +135,16 @@ async fn timeouts_and_out_of_memory_get_their_codes() {
         .unwrap_or_else(|e| panic!("{e:?}"))
         .execution;
     assert_eq!(e.status, ExecutionStatus::TimedOut);
-    assert_eq!(e.error.and_then(|e| e.code).as_deref(), Some("timed_out"));
+    assert_eq!(
+        e.error.and_then(|e| e.code),
+        Some(ExecutionErrorCode::TimedOut)
+    );
     assert_eq!(e.stdout, "x\n");
     let e = run(&r, &s, "oom").await;
     assert_eq!(e.status, ExecutionStatus::Failed);
     assert_eq!(
-        e.error.and_then(|e| e.code).as_deref(),
-        Some("out_of_memory")
+        e.error.and_then(|e| e.code),
+        Some(ExecutionErrorCode::OutOfMemory)
     );
 }
 
@@ -170,7 +173,10 @@ async fn cancel_stops_a_running_job_once_and_the_session_goes_on() {
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert!(ended);
     assert_eq!(e.status, ExecutionStatus::Cancelled);
-    assert_eq!(e.error.and_then(|e| e.code).as_deref(), Some("cancelled"));
+    assert_eq!(
+        e.error.and_then(|e| e.code),
+        Some(ExecutionErrorCode::Cancelled)
+    );
     let again = r.gateway.cancel_execution(&alice(), &id).await;
     assert_eq!(
         again.map(|(e, _)| e.status).ok(),
@@ -240,8 +246,8 @@ async fn a_store_failing_half_way_ends_the_stream_and_a_restart_settles_the_reco
     let e = store.execution(&id).unwrap_or_else(|| panic!("gone"));
     assert_eq!(e.status, ExecutionStatus::Failed);
     assert_eq!(
-        e.error.and_then(|e| e.code).as_deref(),
-        Some("gateway_restarted")
+        e.error.and_then(|e| e.code),
+        Some(ExecutionErrorCode::GatewayRestarted)
     );
 }
 
@@ -278,8 +284,8 @@ async fn a_restart_fails_what_was_running_and_leaves_other_instances_alone() {
         .unwrap_or_else(|e| panic!("{e:?}"));
     let e = store.execution(&a_id).unwrap_or_else(|| panic!("gone"));
     assert_eq!(
-        e.error.and_then(|e| e.code).as_deref(),
-        Some("gateway_restarted")
+        e.error.and_then(|e| e.code),
+        Some(ExecutionErrorCode::GatewayRestarted)
     );
     assert_eq!(
         store.execution(&eb.execution.id).map(|e| e.status),
@@ -387,8 +393,8 @@ async fn a_sandbox_that_dies_fails_the_execution_and_loses_the_session() {
     let e = &page.items[0];
     assert_eq!(e.status, ExecutionStatus::Failed);
     assert_eq!(
-        e.error.as_ref().and_then(|e| e.code.as_deref()),
-        Some("sandbox_lost")
+        e.error.as_ref().and_then(|e| e.code.clone()),
+        Some(ExecutionErrorCode::SandboxLost)
     );
     let session = r.gateway.get_session(&alice(), &s).await;
     assert_eq!(session.map(|s| s.status.as_str()).ok(), Some("lost"));

@@ -60,6 +60,86 @@ error_codes! {
     Internal => ("internal", 500, "An internal error; the audit trail and logs have details."),
 }
 
+macro_rules! execution_codes {
+    ($( $variant:ident => ($code:literal, $doc:literal) ),* $(,)?) => {
+        /// Why an execution ended in an error that its code did not raise: the sandbox or the
+        /// gateway ended it (`error.code` of an execution). Serialised as its snake_case code;
+        /// a gateway error that stopped it before it ran carries that error's code, a policy
+        /// decision that withheld its result the violation's code.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum ExecutionErrorCode {
+            $( #[doc = $doc] $variant, )*
+            /// The request failed before the code ran (`secrets_unavailable`, ...).
+            Gateway(ErrorCode),
+            /// Policy withheld the result after the run (the violation's code, such as
+            /// `package_not_allowed`).
+            Withheld(String),
+        }
+
+        impl ExecutionErrorCode {
+            pub const SANDBOX: &'static [ExecutionErrorCode] = &[$(ExecutionErrorCode::$variant),*];
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $code,)*
+                    Self::Gateway(c) => c.as_str(),
+                    Self::Withheld(v) => v,
+                }
+            }
+
+            pub fn meaning(&self) -> &'static str {
+                match self {
+                    $(Self::$variant => $doc,)*
+                    Self::Gateway(c) => c.meaning(),
+                    Self::Withheld(_) => "Policy withheld the result after the run; see the violation.",
+                }
+            }
+
+            pub fn parse(s: &str) -> Self {
+                match s {
+                    $($code => Self::$variant,)*
+                    other => ErrorCode::ALL
+                        .iter()
+                        .find(|c| c.as_str() == other)
+                        .map_or_else(|| Self::Withheld(other.to_owned()), |c| Self::Gateway(*c)),
+                }
+            }
+        }
+    };
+}
+
+execution_codes! {
+    TimedOut => ("timed_out", "The execution exceeded its time limit and was interrupted (the kernel restarted if the interrupt did not stop it)."),
+    OutOfMemory => ("out_of_memory", "The sandbox ran out of memory; the kernel was restarted and its variables are gone."),
+    KernelDied => ("kernel_died", "The kernel process died; it was restarted and its variables are gone."),
+    SandboxLost => ("sandbox_lost", "The sandbox failed under the execution; the session is lost if the sandbox is gone."),
+    Cancelled => ("cancelled", "Cancelled by POST /v1/executions/{id}/cancel (or by a gateway shutdown)."),
+    GatewayRestarted => ("gateway_restarted", "The gateway restarted while the execution was queued or running; its output is lost."),
+    WorkspaceQuotaExceeded => ("workspace_quota_exceeded", "The execution wrote past the workspace quota; the files it wrote were removed."),
+    SqlError => ("sql_error", "The database refused or failed the statement; see the error's value."),
+}
+
+impl serde::Serialize for ExecutionErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ExecutionErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Self::parse(&s))
+    }
+}
+
+/// The execution error table of docs/api.md (the sandbox's and the gateway's own ends).
+pub fn execution_markdown_rows() -> String {
+    ExecutionErrorCode::SANDBOX
+        .iter()
+        .map(|c| format!("| `{}` | {} |\n", c.as_str(), c.meaning()))
+        .collect()
+}
+
 /// An error on its way to a caller: a stable code, a human message, structured details.
 #[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
 #[error("{code:?}: {message}")]
@@ -125,5 +205,28 @@ mod tests {
             );
             assert!((400..600).contains(&c.http_status()));
         }
+    }
+
+    #[test]
+    fn execution_codes_round_trip_and_never_collide() {
+        for c in ExecutionErrorCode::SANDBOX {
+            assert_eq!(&ExecutionErrorCode::parse(c.as_str()), c);
+            assert!(
+                !ErrorCode::ALL.iter().any(|e| e.as_str() == c.as_str())
+                    || c.as_str() == "workspace_quota_exceeded",
+                "{} is also a gateway error code",
+                c.as_str()
+            );
+        }
+        assert_eq!(
+            ExecutionErrorCode::parse("secrets_unavailable"),
+            ExecutionErrorCode::Gateway(ErrorCode::SecretsUnavailable)
+        );
+        assert_eq!(
+            ExecutionErrorCode::parse("package_not_allowed"),
+            ExecutionErrorCode::Withheld("package_not_allowed".into())
+        );
+        let json = serde_json::to_string(&ExecutionErrorCode::GatewayRestarted).unwrap_or_default();
+        assert_eq!(json, "\"gateway_restarted\"");
     }
 }

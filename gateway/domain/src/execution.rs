@@ -87,10 +87,11 @@ pub struct ExecutionError {
     pub value: String,
     /// Traceback lines, ANSI colour codes stripped.
     pub traceback: Vec<String>,
-    /// A stable code when the sandbox, not the code, ended the execution:
-    /// `out_of_memory`, `timed_out`, `kernel_died`, `output_truncated` is not an error.
+    /// A stable code when the sandbox or the gateway, not the code, ended the execution
+    /// (docs/api.md, "Execution error codes").
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub code: Option<crate::ExecutionErrorCode>,
 }
 
 /// A rich output of the kernel: `execute_result` or `display_data`, keyed by media type.

@@ -22,7 +22,7 @@ pub mod session;
 pub mod urls;
 
 pub use decision::{Decision, DecisionResult, Obligations, Violation};
-pub use error::{ErrorCode, GatewayError};
+pub use error::{ErrorCode, ExecutionErrorCode, GatewayError};
 pub use execution::{
     Artifact, Execution, ExecutionError, ExecutionRequest, ExecutionStatus, Language, Output,
 };

@@ -10,8 +10,8 @@ use airlock_gateway_domain::{
     audit::{types, NewEvent},
     ports::Change,
     session::SessionStatus,
-    ErrorCode, Execution, ExecutionError, ExecutionId, ExecutionStatus, GatewayError, Principal,
-    Session, SessionId,
+    ErrorCode, Execution, ExecutionError, ExecutionErrorCode, ExecutionId, ExecutionStatus,
+    GatewayError, Principal, Session, SessionId,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -134,7 +134,7 @@ impl Gateway {
                 p.subject
             ),
             traceback: vec![],
-            code: Some("cancelled".into()),
+            code: Some(ExecutionErrorCode::Cancelled),
         });
         exec.finished_at = Some(airlock_gateway_domain::now());
         exec.audit_id.clear();

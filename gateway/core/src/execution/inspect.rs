@@ -10,7 +10,7 @@ use crate::{
 use airlock_gateway_domain::{
     decision::DecisionResult,
     ports::{JobEnd, JobOutcome},
-    ExecutionError, ExecutionStatus, GatewayError, Principal,
+    ExecutionError, ExecutionErrorCode, ExecutionStatus, GatewayError, Principal,
 };
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ impl Gateway {
             });
         } else if outcome.end == JobEnd::QuotaExceeded {
             if let Some(e) = exec.error.as_mut() {
-                e.code = Some("workspace_quota_exceeded".into());
+                e.code = Some(ExecutionErrorCode::WorkspaceQuotaExceeded);
             }
         }
         if outcome.kernel_restarted
@@ -100,7 +100,7 @@ impl Gateway {
             JobEnd::TimedOut => (
                 "TimeoutError",
                 format!("the execution exceeded its {timeout_seconds} s limit and was interrupted{restarted}"),
-                "timed_out",
+                ExecutionErrorCode::TimedOut,
             ),
             JobEnd::Cancelled => (
                 "Cancelled",
@@ -108,17 +108,17 @@ impl Gateway {
                     "the execution was cancelled by {}{restarted}",
                     cancelled_by.as_deref().unwrap_or("the gateway")
                 ),
-                "cancelled",
+                ExecutionErrorCode::Cancelled,
             ),
             JobEnd::OutOfMemory => (
                 "MemoryError",
                 format!("the sandbox ran out of memory (limit {} MiB); the kernel was restarted and its variables are gone", self.settings.limits.memory_mib),
-                "out_of_memory",
+                ExecutionErrorCode::OutOfMemory,
             ),
             JobEnd::KernelDied => (
                 "KernelDied",
                 "the kernel process died; it was restarted and its variables are gone".to_owned(),
-                "kernel_died",
+                ExecutionErrorCode::KernelDied,
             ),
             JobEnd::Completed | JobEnd::Failed | JobEnd::QuotaExceeded => return None,
         };
@@ -126,7 +126,7 @@ impl Gateway {
             name: name.into(),
             value,
             traceback: vec![],
-            code: Some(code.into()),
+            code: Some(code),
         })
     }
 }
@@ -152,7 +152,7 @@ pub(super) fn broken(
         name: "GatewayError".into(),
         value: e.message.clone(),
         traceback: vec![],
-        code: Some(e.code.as_str().into()),
+        code: Some(ExecutionErrorCode::Gateway(e.code)),
     });
     exec.finished_at = Some(airlock_gateway_domain::now());
     exec

@@ -11,7 +11,8 @@ use airlock_gateway_domain::{
     audit::{types, NewEvent},
     ports::{Change, SandboxError},
     session::SessionStatus,
-    ErrorCode, Execution, ExecutionError, ExecutionStatus, GatewayError, Principal,
+    ErrorCode, Execution, ExecutionError, ExecutionErrorCode, ExecutionStatus, GatewayError,
+    Principal,
 };
 use std::sync::Arc;
 use tracing::Instrument;
@@ -103,7 +104,7 @@ impl Gateway {
             name: "ConnectorError".into(),
             value: e.message.clone(),
             traceback: vec![],
-            code: Some(e.code.as_str().into()),
+            code: Some(ExecutionErrorCode::Gateway(e.code)),
         });
         exec.finished_at = Some(airlock_gateway_domain::now());
         evs.push(NewEvent::new(
@@ -142,7 +143,7 @@ impl Gateway {
             name: "SandboxError".into(),
             value: e.to_string(),
             traceback: vec![],
-            code: Some("sandbox_lost".into()),
+            code: Some(ExecutionErrorCode::SandboxLost),
         });
         exec.finished_at = Some(airlock_gateway_domain::now());
         let p = live.session.lock().await.owner.clone();

@@ -7,7 +7,7 @@ use crate::{
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     ports::Change,
-    ExecutionError, ExecutionStatus, GatewayError,
+    ExecutionError, ExecutionErrorCode, ExecutionStatus, GatewayError,
 };
 
 impl Gateway {
@@ -29,7 +29,7 @@ impl Gateway {
                         its output is lost"
                     .into(),
                 traceback: vec![],
-                code: Some("gateway_restarted".into()),
+                code: Some(ExecutionErrorCode::GatewayRestarted),
             });
             exec.finished_at = Some(airlock_gateway_domain::now());
             exec.audit_id.clear();
