@@ -17,7 +17,11 @@ fn with_table(doc: &str, header: &str, rows: &str) -> String {
 fn error_table_in_api_docs_is_current() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
     let doc = std::fs::read_to_string(&path).unwrap_or_default();
-    let fresh = with_table(&doc, HEADER, &airlock_gateway_domain::error::markdown_rows());
+    let fresh = with_table(
+        &doc,
+        HEADER,
+        &airlock_gateway_domain::error::markdown_rows(),
+    );
     let fresh = with_table(
         &fresh,
         EXECUTION_HEADER,
