@@ -17,6 +17,8 @@
 //!    same connector code (`AIRLOCK_BENCH_ONLY=connectors`).
 //! 6. Session start on Kubernetes from the warm pool against one agent round trip, and a cold
 //!    start, with the tests' fake API server (`AIRLOCK_BENCH_ONLY=kubernetes`).
+//! 7. Live streams: a printed line's delay to an SSE client beside its delay to the gateway
+//!    process, and gateway memory with 100 streams open (`AIRLOCK_BENCH_ONLY=stream`).
 //!
 //! Prints a Markdown table; docs/performance.md records a run.
 
@@ -29,7 +31,6 @@ use airlock_gateway_domain::{
 use airlock_gateway_sandbox_local::{CgroupMode, LocalBackend, LocalBackendConfig};
 use std::{
     path::PathBuf,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -41,6 +42,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod connectors;
 mod kafka;
 mod kubernetes;
+mod serve;
+mod stream;
 
 pub(crate) struct Stats {
     p50: f64,
@@ -58,7 +61,7 @@ pub(crate) fn stats(mut v: Vec<Duration>) -> Stats {
     }
 }
 
-fn row(name: &str, s: &Stats, unit_us: bool) {
+pub(crate) fn row(name: &str, s: &Stats, unit_us: bool) {
     if unit_us {
         println!(
             "| {name} | {} | {:.1} µs | {:.1} µs |",
@@ -71,7 +74,7 @@ fn row(name: &str, s: &Stats, unit_us: bool) {
     }
 }
 
-fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from))
@@ -299,10 +302,10 @@ async fn audit_bench() -> (Stats, Stats) {
     (full, baseline)
 }
 
-async fn direct_bench() -> Stats {
-    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let backend = LocalBackend::new(LocalBackendConfig {
-        state_dir: state.path().to_path_buf(),
+/// The local backend as `airlock serve` sets it up, with its state in `state_dir`.
+pub(crate) fn local_backend(state_dir: &std::path::Path) -> LocalBackend {
+    LocalBackend::new(LocalBackendConfig {
+        state_dir: state_dir.to_path_buf(),
         agent_path: bin_dir().join("airlock-agent"),
         runtime_dir: PathBuf::from(
             std::env::var("AIRLOCK_RUNTIME_DIR").unwrap_or_else(|_| "/opt/airlock/runtime".into()),
@@ -317,7 +320,12 @@ async fn direct_bench() -> Stats {
         start_timeout: Duration::from_secs(30),
         egress_resolver: Default::default(),
     })
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn direct_bench() -> Stats {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let backend = local_backend(state.path());
     let sb = backend
         .create(SandboxSpec {
             session_id: SessionId::generate(),
@@ -359,43 +367,8 @@ async fn direct_bench() -> Stats {
 }
 
 async fn http_bench() -> (Stats, Stats, Option<(usize, f64, u64, usize)>) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18080);
-    let cfg = dir.path().join("airlock.toml");
-    std::fs::write(
-        &cfg,
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\ninstance_id = \"bench-http\"\n[state]\ndir = \"{}\"\n[auth.dev_issuer]\nenabled = true\n[sessions]\nmax_total = 400\nmax_per_principal = 400\n[telemetry]\nlog_filter = \"warn\"\n", dir.path().join("state").display()),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let airlock = bin_dir().join("airlock");
-    let token = String::from_utf8(
-        Command::new(&airlock)
-            .args(["token", "mint", "--sub", "bench", "--config"])
-            .arg(&cfg)
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .stdout,
-    )
-    .unwrap_or_default();
-    let mut child = Command::new(&airlock)
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let auth = format!("Bearer {}", token.trim());
+    let g = serve::Served::start("bench-http").await;
+    let (http, base, auth) = (&g.http, g.base.clone(), g.auth.clone());
     let mut cold = vec![];
     let mut sid = String::new();
     for i in 0..6 {
@@ -453,9 +426,8 @@ async fn http_bench() -> (Stats, Stats, Option<(usize, f64, u64, usize)>) {
         .header("authorization", &auth)
         .send()
         .await;
-    let live = live_sessions(&http, &base, &auth).await;
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    let live = live_sessions(http, &base, &auth).await;
+    drop(g);
     (stats(warm), stats(cold), live)
 }
 
@@ -590,6 +562,10 @@ async fn main() {
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("kubernetes") {
         kubernetes_rows().await;
+        return;
+    }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("stream") {
+        stream::stream_rows().await;
         return;
     }
     println!("| measurement | samples | p50 | p99 |\n|---|---|---|---|");
