@@ -224,7 +224,8 @@ fn a_sigkilled_gateway_leaves_no_gap_and_no_reorder() {
     let ids = ids_of(&events);
     assert_eq!(ids, file_ids(&gw.audit_file()));
     let (code, out) = kafka::verify_topic(&broker.brokers(), topic, &["--require-sealed"]);
-    assert_eq!(code, 0, "{out}");
+    // Seen once under a full CI run: the stop's own record missing; the log says why.
+    assert_eq!(code, 0, "{out}\ngateway log:\n{}", gw.log());
 }
 
 #[test]

@@ -546,28 +546,32 @@ impl Gateway {
         })
         .await;
         let all: Vec<Arc<LiveSession>> = self.live.read().await.values().cloned().collect();
+        tracing::info!(
+            sessions = all.len(),
+            jobs = running.len(),
+            "shutdown: ending sessions"
+        );
         for l in all {
-            let _ = self
+            if let Err(e) = self
                 .end_session(
                     &l,
                     SessionStatus::Lost,
                     "the gateway shut down; the sandbox was destroyed",
                     types::SESSION_LOST,
                 )
-                .await;
+                .await
+            {
+                tracing::error!(error = %e.message, "shutdown: recording a session's end failed");
+            }
         }
-        let _ = self
-            .deps
-            .audit
-            .record(
-                vec![],
-                vec![NewEvent::new(
-                    types::GATEWAY_STOPPED,
-                    None,
-                    serde_json::json!({"instance_id": self.settings.instance_id}),
-                )],
-            )
-            .await;
+        let stopped = NewEvent::new(
+            types::GATEWAY_STOPPED,
+            None,
+            serde_json::json!({"instance_id": self.settings.instance_id}),
+        );
+        if let Err(e) = self.deps.audit.record(vec![], vec![stopped]).await {
+            tracing::error!(error = %e.message, "shutdown: recording gateway.stopped failed");
+        }
         // A cleanly stopped chain ends with a checkpoint.
         if let Err(e) = self.deps.audit.checkpoint().await {
             tracing::error!(error = %e.message, "final audit checkpoint failed");
