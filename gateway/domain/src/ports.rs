@@ -236,13 +236,18 @@ pub enum Change {
     },
 }
 
+/// Applying a state change together with the audit events that record it.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait StateCommit: Send + Sync {
     /// Applies `changes` and appends `events` to the audit outbox in one transaction.
     async fn commit(&self, changes: Vec<Change>, events: &[AuditEvent]) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
     async fn sessions_by_status(&self, status: SessionStatus) -> Result<Vec<Session>, StoreError>;
-    async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError>;
     /// An owner's sessions, newest first, before the cursor `before`.
     async fn sessions_of_owner(
         &self,
@@ -251,6 +256,11 @@ pub trait Store: Send + Sync {
         before: Option<&SessionId>,
         limit: u32,
     ) -> Result<Vec<Session>, StoreError>;
+}
+
+#[async_trait]
+pub trait ExecutionStore: Send + Sync {
+    async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError>;
     /// A session's executions, newest first, before the cursor `before`.
     async fn executions_of_session(
         &self,
@@ -261,7 +271,16 @@ pub trait Store: Send + Sync {
     /// Executions not ended (`queued`, `running`) whose session is `instance_id`'s or has
     /// ended: after a restart nobody runs them.
     async fn orphaned_executions(&self, instance_id: &str) -> Result<Vec<Execution>, StoreError>;
+}
+
+#[async_trait]
+pub trait FileStore: Send + Sync {
     async fn files(&self, session: &SessionId) -> Result<Vec<FileInfo>, StoreError>;
+}
+
+/// The audit outbox: the chain's events as committed, for sinks catching up and for readers.
+#[async_trait]
+pub trait AuditOutbox: Send + Sync {
     async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
     /// Outbox events of a chain after `seq`, in order (for sinks catching up).
     async fn audit_events_after(
@@ -270,10 +289,13 @@ pub trait Store: Send + Sync {
         seq: u64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError>;
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Events matching `query` in event-id order (UUIDv7: time order), after `query.after`.
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+}
 
-    // --- the relay from the outbox to an external log (Kafka) ---
-
+/// The relay from the outbox to an external log (Kafka): its progress and leases.
+#[async_trait]
+pub trait RelayLeases: Send + Sync {
     /// Registers a chain for relaying (idempotent).
     async fn audit_relay_register(&self, chain_id: &str) -> Result<(), StoreError>;
     /// Chains known to the relay table with their published sequence number.
@@ -295,20 +317,40 @@ pub trait Store: Send + Sync {
         seq: u64,
         now_ms: i64,
     ) -> Result<(), StoreError>;
+}
 
-    // --- leases of issued database credentials ---
-
+/// Leases of issued database credentials, kept until they are revoked.
+#[async_trait]
+pub trait CredentialLeases: Send + Sync {
     /// Records a lease before its credential is used.
     async fn lease_opened(&self, lease: &LeaseRecord) -> Result<(), StoreError>;
     /// Marks a lease revoked.
     async fn lease_closed(&self, lease_hash: &str, at_ms: i64) -> Result<(), StoreError>;
     /// Leases not yet revoked (every instance's).
     async fn leases_open(&self) -> Result<Vec<LeaseRecord>, StoreError>;
+}
 
-    // --- reading the trail (compliance reviewers) ---
+/// The gateway's state: every entity's port, implemented together by one database adapter.
+pub trait Store:
+    StateCommit
+    + SessionStore
+    + ExecutionStore
+    + FileStore
+    + AuditOutbox
+    + RelayLeases
+    + CredentialLeases
+{
+}
 
-    /// Events matching `query` in event-id order (UUIDv7: time order), after `query.after`.
-    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+impl<T> Store for T where
+    T: StateCommit
+        + SessionStore
+        + ExecutionStore
+        + FileStore
+        + AuditOutbox
+        + RelayLeases
+        + CredentialLeases
+{
 }
 
 /// An issued credential's lease, kept until it is revoked.

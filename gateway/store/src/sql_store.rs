@@ -3,7 +3,10 @@ use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead},
     files::FileInfo,
     ids::{ExecutionId, SessionId},
-    ports::{AuditQuery, Change, LeaseRecord, RelayChain, Store, StoreError},
+    ports::{
+        AuditOutbox, AuditQuery, Change, CredentialLeases, ExecutionStore, FileStore, LeaseRecord,
+        RelayChain, RelayLeases, SessionStore, StateCommit, StoreError,
+    },
     session::SessionStatus,
     Execution, Session,
 };
@@ -106,7 +109,7 @@ const UPSERT_FILE: &str = "INSERT INTO files (session_id, path, size, sha256, cl
 const INSERT_EVENT: &str = "INSERT INTO audit_outbox (chain_id, seq, event_id, event_type, subject, hash, body, time_ms, actor, session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 #[async_trait]
-impl Store for SqlStore {
+impl StateCommit for SqlStore {
     async fn commit(&self, changes: Vec<Change>, events: &[AuditEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         for change in changes {
@@ -173,6 +176,17 @@ impl Store for SqlStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db)
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
     async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
             .bind(id.to_string())
@@ -191,16 +205,6 @@ impl Store for SqlStore {
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
-        let row = sqlx::query("SELECT body FROM executions WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        row.map(|r| parse(&r.try_get::<String, _>("body").map_err(db)?))
-            .transpose()
-    }
-
     async fn sessions_of_owner(
         &self,
         owner_key: &str,
@@ -209,6 +213,19 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<Vec<Session>, StoreError> {
         crate::listing::sessions_of_owner(&self.pool, owner_key, status, before, limit).await
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for SqlStore {
+    async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        let row = sqlx::query("SELECT body FROM executions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| parse(&r.try_get::<String, _>("body").map_err(db)?))
+            .transpose()
     }
 
     async fn executions_of_session(
@@ -223,7 +240,10 @@ impl Store for SqlStore {
     async fn orphaned_executions(&self, instance_id: &str) -> Result<Vec<Execution>, StoreError> {
         crate::listing::orphaned_executions(&self.pool, instance_id).await
     }
+}
 
+#[async_trait]
+impl FileStore for SqlStore {
     async fn files(&self, session: &SessionId) -> Result<Vec<FileInfo>, StoreError> {
         let rows = sqlx::query("SELECT path, size, sha256, classification, media_type FROM files WHERE session_id = $1 ORDER BY path")
             .bind(session.to_string())
@@ -232,7 +252,10 @@ impl Store for SqlStore {
             .map_err(db)?;
         rows.iter().map(file_from_row).collect()
     }
+}
 
+#[async_trait]
+impl AuditOutbox for SqlStore {
     async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
         let row = sqlx::query(
             "SELECT seq, hash FROM audit_outbox WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1",
@@ -270,14 +293,13 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(db)
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        crate::audit_rows::query(&self.pool, query).await
     }
+}
 
+#[async_trait]
+impl RelayLeases for SqlStore {
     async fn audit_relay_register(&self, chain_id: &str) -> Result<(), StoreError> {
         crate::audit_rows::register(&self.pool, chain_id).await
     }
@@ -304,7 +326,10 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         crate::audit_rows::mark_published(&self.pool, chain_id, seq, now_ms).await
     }
+}
 
+#[async_trait]
+impl CredentialLeases for SqlStore {
     async fn lease_opened(&self, l: &LeaseRecord) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO credential_leases (lease_hash, lease_id, instance_id, connector, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(l.lease_hash.clone())
@@ -346,10 +371,6 @@ impl Store for SqlStore {
                 })
             })
             .collect()
-    }
-
-    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        crate::audit_rows::query(&self.pool, query).await
     }
 }
 

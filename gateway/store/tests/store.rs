@@ -4,7 +4,9 @@
 use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead, NewEvent},
     files::FileInfo,
-    ports::{Change, Store},
+    ports::{
+        AuditOutbox, Change, CredentialLeases, FileStore, RelayLeases, SessionStore, StateCommit,
+    },
     session::SessionStatus,
     Limits, Principal, Session, SessionId,
 };

@@ -16,9 +16,10 @@ use airlock_gateway_domain::{
     ids::{ExecutionId, SessionId},
     policy_input::{CodeFacts, PolicyInput},
     ports::{
-        AnalysisError, AuditQuery, Change, CodeAnalyzer, JobEnd, JobOutcome, LeaseRecord,
-        PolicyEngine, PolicyError, ReconcileReport, RelayChain, Sandbox, SandboxBackend,
-        SandboxError, SandboxJob, SandboxSpec, Store, StoreError,
+        AnalysisError, AuditOutbox, AuditQuery, Change, CodeAnalyzer, CredentialLeases,
+        ExecutionStore, FileStore, JobEnd, JobOutcome, LeaseRecord, PolicyEngine, PolicyError,
+        ReconcileReport, RelayChain, RelayLeases, Sandbox, SandboxBackend, SandboxError,
+        SandboxJob, SandboxSpec, SessionStore, StateCommit, StoreError,
     },
     session::SessionStatus,
     Execution, Language, Limits, Principal, Session,
@@ -67,7 +68,7 @@ impl MemStore {
 }
 
 #[async_trait]
-impl Store for MemStore {
+impl StateCommit for MemStore {
     async fn commit(&self, changes: Vec<Change>, events: &[AuditEvent]) -> Result<(), StoreError> {
         {
             let mut left = lock(&self.commits_left);
@@ -93,6 +94,13 @@ impl Store for MemStore {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemStore {
     async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         Ok(lock(&self.sessions).get(id.as_str()).cloned())
     }
@@ -103,10 +111,6 @@ impl Store for MemStore {
             .filter(|s| s.status == status)
             .cloned()
             .collect())
-    }
-
-    async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
-        Ok(MemStore::execution(self, id))
     }
 
     async fn sessions_of_owner(
@@ -125,6 +129,13 @@ impl Store for MemStore {
             .take(limit as usize)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for MemStore {
+    async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        Ok(MemStore::execution(self, id))
     }
 
     async fn executions_of_session(
@@ -156,11 +167,17 @@ impl Store for MemStore {
             .cloned()
             .collect())
     }
+}
 
+#[async_trait]
+impl FileStore for MemStore {
     async fn files(&self, _session: &SessionId) -> Result<Vec<FileInfo>, StoreError> {
         Ok(vec![])
     }
+}
 
+#[async_trait]
+impl AuditOutbox for MemStore {
     async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
         Ok(lock(&self.outbox)
             .iter()
@@ -186,10 +203,13 @@ impl Store for MemStore {
             .collect())
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
+    async fn audit_query(&self, _query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(vec![])
     }
+}
 
+#[async_trait]
+impl RelayLeases for MemStore {
     async fn audit_relay_register(&self, _chain_id: &str) -> Result<(), StoreError> {
         Ok(())
     }
@@ -216,7 +236,10 @@ impl Store for MemStore {
     ) -> Result<(), StoreError> {
         Ok(())
     }
+}
 
+#[async_trait]
+impl CredentialLeases for MemStore {
     async fn lease_opened(&self, _lease: &LeaseRecord) -> Result<(), StoreError> {
         Ok(())
     }
@@ -226,10 +249,6 @@ impl Store for MemStore {
     }
 
     async fn leases_open(&self) -> Result<Vec<LeaseRecord>, StoreError> {
-        Ok(vec![])
-    }
-
-    async fn audit_query(&self, _query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
         Ok(vec![])
     }
 }
