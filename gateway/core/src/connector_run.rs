@@ -5,6 +5,7 @@
 //! CSV for the kernel, and records each step.
 
 use crate::{events, redact::Redactor, service::Gateway};
+use airlock_gateway_domain::ports::SandboxSqlAnswer;
 use airlock_gateway_domain::{
     audit::NewEvent,
     connectors::{
@@ -448,36 +449,17 @@ pub(crate) struct SandboxSqlPort(pub std::sync::Weak<Gateway>);
 
 #[async_trait::async_trait]
 impl airlock_gateway_domain::ports::SandboxSql for SandboxSqlPort {
-    async fn query(
-        &self,
-        session_id: &str,
-        connector: &str,
-        sql: &str,
-    ) -> (u16, serde_json::Value) {
-        let fail = |e: GatewayError| {
-            (
-                e.code.http_status(),
-                serde_json::json!({"error": {"code": e.code.as_str(), "message": e.message}}),
-            )
-        };
+    async fn query(&self, session_id: &str, connector: &str, sql: &str) -> SandboxSqlAnswer {
+        let refused = |code, msg: &str| SandboxSqlAnswer::Refused(GatewayError::new(code, msg));
         let Some(gw) = self.0.upgrade() else {
-            return fail(GatewayError::new(
-                ErrorCode::ShuttingDown,
-                "the gateway is stopping",
-            ));
+            return refused(ErrorCode::ShuttingDown, "the gateway is stopping");
         };
         let Some(sid) = airlock_gateway_domain::SessionId::parse(session_id) else {
-            return fail(GatewayError::new(
-                ErrorCode::SessionNotFound,
-                "no such session",
-            ));
+            return refused(ErrorCode::SessionNotFound, "no such session");
         };
         let live = gw.live.read().await.get(&sid).cloned();
         let Some(live) = live else {
-            return fail(GatewayError::new(
-                ErrorCode::SessionNotFound,
-                "no such session",
-            ));
+            return refused(ErrorCode::SessionNotFound, "no such session");
         };
         let principal = live.session.lock().await.owner.clone();
         let req = airlock_gateway_domain::ExecutionRequest {
@@ -489,28 +471,8 @@ impl airlock_gateway_domain::ports::SandboxSql for SandboxSqlPort {
             connector: Some(connector.to_owned()),
         };
         match gw.execute_nested(&principal, &sid, req).await {
-            Ok(e) => {
-                let result = e
-                    .outputs
-                    .first()
-                    .and_then(|o| o.data.get("application/json").cloned());
-                let status = match e.status {
-                    airlock_gateway_domain::ExecutionStatus::Denied => 403,
-                    airlock_gateway_domain::ExecutionStatus::Succeeded => 200,
-                    _ => 422,
-                };
-                (
-                    status,
-                    serde_json::json!({
-                        "execution_id": e.id,
-                        "status": e.status,
-                        "result": result,
-                        "error": e.error,
-                        "violations": e.decision.violations,
-                    }),
-                )
-            }
-            Err(e) => fail(e),
+            Ok(e) => SandboxSqlAnswer::Ran(Box::new(e)),
+            Err(e) => SandboxSqlAnswer::Refused(e),
         }
     }
 }

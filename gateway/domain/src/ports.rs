@@ -435,9 +435,17 @@ pub trait CheckpointSigner: Send + Sync {
 
 /// Runs governed SQL for code inside a session's sandbox (`airlock.sql(...)` in Python): the
 /// same analysis, policy, credential and audit path as a connector execution, for the
-/// session's principal, while one of its executions runs. Answers (HTTP status, JSON body).
+/// session's principal, while one of its executions runs.
 #[async_trait]
 pub trait SandboxSql: Send + Sync {
-    async fn query(&self, session_id: &str, connector: &str, sql: &str)
-        -> (u16, serde_json::Value);
+    async fn query(&self, session_id: &str, connector: &str, sql: &str) -> SandboxSqlAnswer;
+}
+
+/// What became of SQL sent from inside a sandbox.
+#[derive(Debug)]
+pub enum SandboxSqlAnswer {
+    /// It became an execution: ran, failed or was denied (see its status).
+    Ran(Box<Execution>),
+    /// Refused before it became one (no such session, not inside a running execution, ...).
+    Refused(crate::GatewayError),
 }

@@ -3,7 +3,11 @@
 //! behalf (policy, a Vault-issued login, audit) through the [`SandboxSql`] port. The sandbox
 //! never sees a credential, only rows.
 
-use airlock_gateway_domain::{egress::EgressRecord, ports::SandboxSql};
+use airlock_gateway_domain::{
+    egress::EgressRecord,
+    ports::{SandboxSql, SandboxSqlAnswer},
+    ExecutionStatus,
+};
 use std::sync::{Arc, OnceLock};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -43,6 +47,33 @@ async fn answer<S: AsyncWrite + Unpin>(client: &mut S, status: u16, body: &serde
     let _ = client.write_all(head.as_bytes()).await;
     let _ = client.write_all(text.as_bytes()).await;
     let _ = client.shutdown().await;
+}
+
+/// The HTTP answer `airlock.sql()` reads (deploy/runtime/airlock/__init__.py): 200 with the
+/// rows, 403 with the violations, 422 with the error, or an error body with its code's status.
+fn http_answer(a: SandboxSqlAnswer) -> (u16, serde_json::Value) {
+    match a {
+        SandboxSqlAnswer::Ran(e) => {
+            let result = e
+                .outputs
+                .first()
+                .and_then(|o| o.data.get("application/json").cloned());
+            let status = match e.status {
+                ExecutionStatus::Denied => 403,
+                ExecutionStatus::Succeeded => 200,
+                _ => 422,
+            };
+            let body = serde_json::json!({
+                "execution_id": e.id,
+                "status": e.status,
+                "result": result,
+                "error": e.error,
+                "violations": e.decision.violations,
+            });
+            (status, body)
+        }
+        SandboxSqlAnswer::Refused(e) => (e.code.http_status(), error(e.code.as_str(), &e.message)),
+    }
 }
 
 fn error(code: &str, message: &str) -> serde_json::Value {
@@ -119,7 +150,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         return rec;
     };
     rec.bytes_up = len as u64;
-    let (status, out) = h.query(session, connector, sql).await;
+    let (status, out) = http_answer(h.query(session, connector, sql).await);
     rec.admitted = status == 200;
     rec.reason = (status != 200).then(|| format!("sql_{status}"));
     answer(&mut client, status, &out).await;
