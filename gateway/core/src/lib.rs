@@ -10,6 +10,7 @@ mod execution;
 mod files;
 mod imports;
 pub mod jobs;
+mod readiness;
 pub mod redact;
 mod service;
 mod sweeper;
@@ -19,7 +20,8 @@ pub use audit_recorder::{AuditOptions, AuditRecorder};
 pub use audit_relay::{AuditRelay, RelaySettings};
 pub use connector_run::{ConnectorEntry, Connectors};
 pub use execution::{ExecutionReply, Follow, Page, Submitted};
-pub use service::{Gateway, GatewayDeps, GatewaySettings, Readiness};
+pub use readiness::Readiness;
+pub use service::{Gateway, GatewayDeps, GatewaySettings};
 
 /// Metric names, in one place.
 pub mod metric {

@@ -3,7 +3,7 @@
 
 use super::{redact_stream::StreamRedactor, Job, JobEvent};
 use crate::redact::Redactor;
-use airlock_gateway_domain::{ports::JobObserver, ExecutionError, Output};
+use airlock_gateway_domain::{ports::JobObserver, Output};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
@@ -71,15 +71,6 @@ impl LiveOutput {
             outputs: std::mem::take(&mut s.outputs),
             redactions: s.stdout.redactions + s.stderr.redactions + s.output_redactions,
         }
-    }
-
-    /// The error the run ended with, redacted like its output.
-    pub fn redact_error(&self, e: &mut ExecutionError) -> usize {
-        let mut n = self.redactor.redact_str(&mut e.value);
-        for line in &mut e.traceback {
-            n += self.redactor.redact_str(line);
-        }
-        n
     }
 }
 

@@ -1,0 +1,231 @@
+//! The state store in memory, with a switch that makes commits fail from some point on.
+
+use airlock_gateway_domain::{
+    audit::{AuditEvent, ChainHead},
+    files::FileInfo,
+    ids::{ExecutionId, SessionId},
+    ports::{
+        AuditOutbox, AuditQuery, Change, CredentialLeases, ExecutionStore, FileStore, LeaseRecord,
+        RelayChain, RelayLeases, SessionStore, StateCommit, StoreError,
+    },
+    session::SessionStatus,
+    Execution, Session,
+};
+use async_trait::async_trait;
+use std::{collections::BTreeMap, sync::Mutex};
+
+#[derive(Default)]
+pub struct MemStore {
+    pub sessions: Mutex<BTreeMap<String, Session>>,
+    pub executions: Mutex<BTreeMap<String, Execution>>,
+    pub outbox: Mutex<Vec<AuditEvent>>,
+    /// Commits left before every commit fails (None: never).
+    pub commits_left: Mutex<Option<usize>>,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MemStore {
+    pub fn events(&self) -> Vec<AuditEvent> {
+        lock(&self.outbox).clone()
+    }
+
+    pub fn events_of(&self, ty: &str) -> Vec<AuditEvent> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.event_type == ty)
+            .collect()
+    }
+
+    pub fn execution(&self, id: &ExecutionId) -> Option<Execution> {
+        lock(&self.executions).get(id.as_str()).cloned()
+    }
+}
+
+#[async_trait]
+impl StateCommit for MemStore {
+    async fn commit(&self, changes: Vec<Change>, events: &[AuditEvent]) -> Result<(), StoreError> {
+        {
+            let mut left = lock(&self.commits_left);
+            if let Some(n) = left.as_mut() {
+                if *n == 0 {
+                    return Err(StoreError::Database("the fake store is down".into()));
+                }
+                *n -= 1;
+            }
+        }
+        for c in changes {
+            match c {
+                Change::PutSession(s) => {
+                    lock(&self.sessions).insert(s.id.to_string(), s);
+                }
+                Change::PutExecution(e) => {
+                    lock(&self.executions).insert(e.id.to_string(), *e);
+                }
+                Change::PutFile { .. } => {}
+            }
+        }
+        lock(&self.outbox).extend(events.iter().cloned());
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemStore {
+    async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(lock(&self.sessions).get(id.as_str()).cloned())
+    }
+
+    async fn sessions_by_status(&self, status: SessionStatus) -> Result<Vec<Session>, StoreError> {
+        Ok(lock(&self.sessions)
+            .values()
+            .filter(|s| s.status == status)
+            .cloned()
+            .collect())
+    }
+
+    async fn sessions_of_owner(
+        &self,
+        owner_key: &str,
+        status: Option<SessionStatus>,
+        before: Option<&SessionId>,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError> {
+        Ok(lock(&self.sessions)
+            .values()
+            .rev()
+            .filter(|s| s.owner.owner_key() == owner_key)
+            .filter(|s| status.is_none_or(|st| s.status == st))
+            .filter(|s| before.is_none_or(|b| s.id.as_str() < b.as_str()))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for MemStore {
+    async fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        Ok(MemStore::execution(self, id))
+    }
+
+    async fn executions_of_session(
+        &self,
+        session: &SessionId,
+        before: Option<&ExecutionId>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError> {
+        Ok(lock(&self.executions)
+            .values()
+            .rev()
+            .filter(|e| &e.session_id == session)
+            .filter(|e| before.is_none_or(|b| e.id.as_str() < b.as_str()))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn orphaned_executions(&self, instance_id: &str) -> Result<Vec<Execution>, StoreError> {
+        let sessions = lock(&self.sessions).clone();
+        Ok(lock(&self.executions)
+            .values()
+            .filter(|e| !e.status.is_finished() && e.status.as_str() != "pending_review")
+            .filter(|e| {
+                sessions.get(e.session_id.as_str()).is_some_and(|s| {
+                    s.instance_id == instance_id || s.status != SessionStatus::Active
+                })
+            })
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl FileStore for MemStore {
+    async fn files(&self, _session: &SessionId) -> Result<Vec<FileInfo>, StoreError> {
+        Ok(vec![])
+    }
+}
+
+#[async_trait]
+impl AuditOutbox for MemStore {
+    async fn audit_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+        Ok(lock(&self.outbox)
+            .iter()
+            .rev()
+            .find(|e| e.chainid == chain_id)
+            .map(|e| ChainHead {
+                seq: e.seq,
+                hash: e.hash.clone(),
+            }))
+    }
+
+    async fn audit_events_after(
+        &self,
+        chain_id: &str,
+        seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(lock(&self.outbox)
+            .iter()
+            .filter(|e| e.chainid == chain_id && e.seq > seq)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn audit_query(&self, _query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(vec![])
+    }
+}
+
+#[async_trait]
+impl RelayLeases for MemStore {
+    async fn audit_relay_register(&self, _chain_id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn audit_relay_chains(&self) -> Result<Vec<RelayChain>, StoreError> {
+        Ok(vec![])
+    }
+
+    async fn audit_relay_claim(
+        &self,
+        _chain_id: &str,
+        _holder: &str,
+        _now_ms: i64,
+        _until_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    async fn audit_mark_published(
+        &self,
+        _chain_id: &str,
+        _seq: u64,
+        _now_ms: i64,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CredentialLeases for MemStore {
+    async fn lease_opened(&self, _lease: &LeaseRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn lease_closed(&self, _lease_hash: &str, _at_ms: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn leases_open(&self) -> Result<Vec<LeaseRecord>, StoreError> {
+        Ok(vec![])
+    }
+}
