@@ -1,4 +1,5 @@
 use crate::bundle::{Bundle, LoadError};
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     decision::{Decision, DecisionResult, Obligations, Violation},
     policy_input::PolicyInput,
@@ -102,7 +103,8 @@ impl RegoPolicy {
 
     fn timed_out(&self, started: Instant) -> Decision {
         Decision {
-            decision_id: uuid::Uuid::now_v7().to_string(),
+            // The gateway names each decision (its id generator); the engine only decides.
+            decision_id: String::new(),
             result: DecisionResult::Deny,
             violations: vec![Violation {
                 code: "policy_evaluation_timeout".into(),
@@ -147,7 +149,7 @@ impl PolicyEngine for RegoPolicy {
         // text is written and parsed again (that round trip was an eighth of a decision).
         let input = serde_json::to_value(input)
             .and_then(<regorus::Value as serde::Deserialize>::deserialize)
-            .map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+            .map_err(|e| PolicyError::Evaluation(Cause::boxed(e.into())))?;
         let mut engine = self.take();
         engine.set_input(input);
         // regorus 0.14.1 panics on some policies (a hoisted loop of one module looked up in
@@ -157,7 +159,9 @@ impl PolicyEngine for RegoPolicy {
         let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             engine.eval_rule(ENTRY_POINT.into())
         }))
-        .map_err(|_| PolicyError::Evaluation("the policy engine panicked on this input".into()))?;
+        .map_err(|_| {
+            PolicyError::Evaluation(Cause::msg("the policy engine panicked on this input"))
+        })?;
         self.give(engine);
         let value = match value {
             Ok(v) => v,
@@ -172,7 +176,7 @@ impl PolicyEngine for RegoPolicy {
             Err(e) if e.to_string().contains("exceeded time limit") => {
                 return Ok(self.timed_out(started))
             }
-            Err(e) => return Err(PolicyError::Evaluation(e.to_string())),
+            Err(e) => return Err(PolicyError::Evaluation(Cause::boxed(e.into()))),
         };
         if value == regorus::Value::Undefined {
             return Err(PolicyError::MalformedDecision(format!(
@@ -181,7 +185,7 @@ impl PolicyEngine for RegoPolicy {
         }
         let json = value
             .to_json_str()
-            .map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+            .map_err(|e| PolicyError::Evaluation(Cause::boxed(e.into())))?;
         let raw: RawDecision = serde_json::from_str(&json)
             .map_err(|e| PolicyError::MalformedDecision(format!("{e}: {json}")))?;
         let result = match raw.result.as_str() {
@@ -195,7 +199,8 @@ impl PolicyEngine for RegoPolicy {
         }
         violations.sort_by(|a, b| (&a.code, &a.message).cmp(&(&b.code, &b.message)));
         Ok(Decision {
-            decision_id: uuid::Uuid::now_v7().to_string(),
+            // The gateway names each decision (its id generator); the engine only decides.
+            decision_id: String::new(),
             result,
             violations,
             policy_revision: self.revision.clone(),

@@ -401,6 +401,7 @@ fn generated_policies_evaluate_the_same_on_both_engines() {
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
+        #[allow(clippy::disallowed_methods)] // fresh seeds for a long run, printed to replay
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())

@@ -3,8 +3,8 @@
 //! with the same publisher (no outbox reads, no marking); the outbox append latency while the
 //! relay runs; and a read-back of the whole topic to show nothing was lost.
 
+use airlock_gateway_audit::{AuditRecorder, AuditRelay, RelaySettings};
 use airlock_gateway_audit_kafka::{KafkaPublisher, KafkaSettings};
-use airlock_gateway_core::{AuditRecorder, AuditRelay, RelaySettings};
 use airlock_gateway_domain::{
     audit::{AuditEvent, ChainVerifier, NewEvent},
     ports::{AuditPublisher, Store},

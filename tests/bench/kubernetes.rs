@@ -10,7 +10,7 @@
 use airlock_gateway_agent_client::{AgentAddr, AgentClient};
 use airlock_gateway_domain::{
     ports::{SandboxBackend, SandboxSpec},
-    Limits, SessionId,
+    IdGenerator, Limits, SystemIds,
 };
 use airlock_gateway_sandbox_kubernetes::{
     KubernetesBackend, KubernetesOptions, PodManager, PodTemplate, PoolSettings,
@@ -104,7 +104,7 @@ pub async fn pool_bench(samples: usize) -> PoolReport {
     let (mut claim, mut fallbacks) = (vec![], 0);
     for _ in 0..samples {
         until(|| pool.ready_count() == 4).await;
-        let session = SessionId::generate();
+        let session = SystemIds.session_id();
         let t = Instant::now();
         let sandbox = pooled
             .create(SandboxSpec {
@@ -155,7 +155,7 @@ pub async fn pool_bench(samples: usize) -> PoolReport {
         let t = Instant::now();
         let sandbox = cold_backend
             .create(SandboxSpec {
-                session_id: SessionId::generate(),
+                session_id: SystemIds.session_id(),
                 limits: Limits::default(),
             })
             .await

@@ -26,7 +26,7 @@ use airlock_gateway_domain::{
     execution::Language,
     policy_input::{Action, CodeFacts, PolicyInput, RequestFacts},
     ports::{PolicyEngine, SandboxBackend, SandboxJob, SandboxSpec},
-    ExecutionId, Limits, Principal, SessionId,
+    IdGenerator, Limits, Principal, SystemIds,
 };
 use airlock_gateway_sandbox_local::{CgroupMode, LocalBackend, LocalBackendConfig};
 use std::{
@@ -262,7 +262,7 @@ async fn audit_bench() -> (Stats, Stats) {
         } else {
             vec![]
         };
-        let rec = airlock_gateway_core::AuditRecorder::open(
+        let rec = airlock_gateway_audit::AuditRecorder::open(
             bench_audit_options("bench", None),
             store,
             sinks,
@@ -328,13 +328,13 @@ async fn direct_bench() -> Stats {
     let backend = local_backend(state.path());
     let sb = backend
         .create(SandboxSpec {
-            session_id: SessionId::generate(),
+            session_id: SystemIds.session_id(),
             limits: Limits::default(),
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let job = || SandboxJob {
-        execution_id: ExecutionId::generate(),
+        execution_id: SystemIds.execution_id(),
         language: Language::Python,
         code: "1+1".into(),
         timeout: Duration::from_secs(10),
@@ -643,16 +643,18 @@ async fn main() {
 pub(crate) fn bench_audit_options(
     chain: &str,
     max_backlog: Option<u64>,
-) -> airlock_gateway_core::AuditOptions {
-    airlock_gateway_core::AuditOptions {
+) -> airlock_gateway_audit::AuditOptions {
+    airlock_gateway_audit::AuditOptions {
         chain_id: chain.into(),
         source: "airlock://bench".into(),
         store_code: true,
         redactor: std::sync::Arc::new(
-            airlock_gateway_core::redact::Redactor::new(&[]).unwrap_or_else(|e| panic!("{e}")),
+            airlock_gateway_audit::Redactor::new(&[]).unwrap_or_else(|e| panic!("{e}")),
         ),
         signer: None,
         max_backlog,
+        clock: std::sync::Arc::new(airlock_gateway_domain::SystemClock),
+        ids: std::sync::Arc::new(airlock_gateway_domain::SystemIds),
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::{serve::Served, stats, Stats};
 use airlock_gateway_domain::{
     ports::{JobObserver, SandboxBackend, SandboxJob, SandboxSpec},
-    ExecutionId, Language, Limits, Output, SessionId,
+    IdGenerator, Language, Limits, Output, SystemIds,
 };
 use std::{
     sync::{Arc, Mutex},
@@ -19,6 +19,9 @@ const CELL: &str = "import time\nfor i in range(300):\n    print(f'{time.time():
 /// Followers of one execution for the memory measurement.
 const FOLLOWERS: usize = 100;
 
+/// The host's wall clock, compared with the times the sandboxed code prints (one host, one
+/// clock).
+#[allow(clippy::disallowed_methods)]
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -62,14 +65,14 @@ async fn direct() -> Stats {
     let backend = crate::local_backend(state.path());
     let sb = backend
         .create(SandboxSpec {
-            session_id: SessionId::generate(),
+            session_id: SystemIds.session_id(),
             limits: Limits::default(),
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let timed = Arc::new(Timed::default());
     let job = SandboxJob {
-        execution_id: ExecutionId::generate(),
+        execution_id: SystemIds.execution_id(),
         language: Language::Python,
         code: CELL.into(),
         timeout: Duration::from_secs(60),

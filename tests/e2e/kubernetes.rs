@@ -369,7 +369,9 @@ fn job(
     egress: Option<airlock_gateway_domain::egress::EgressGrant>,
 ) -> airlock_gateway_domain::ports::SandboxJob {
     airlock_gateway_domain::ports::SandboxJob {
-        execution_id: airlock_gateway_domain::ExecutionId::generate(),
+        execution_id: airlock_gateway_domain::IdGenerator::execution_id(
+            &airlock_gateway_domain::SystemIds,
+        ),
         language: airlock_gateway_domain::Language::Python,
         code: code.into(),
         timeout: Duration::from_secs(30),
@@ -415,7 +417,7 @@ async fn a_session_claims_a_warm_pod_runs_code_with_governed_egress_and_survives
     use airlock_gateway_domain::{
         egress::EgressGrant,
         ports::{SandboxBackend, SandboxSpec},
-        SessionId,
+        IdGenerator, SystemIds,
     };
     let (state, api, agent_port, dir, agents) = cluster().await;
     let allowed = upstream("hello from allowed").await;
@@ -471,7 +473,7 @@ async fn a_session_claims_a_warm_pod_runs_code_with_governed_egress_and_survives
         );
     }
     let posts_before = state.lock().map(|s| s.count("POST", "/pods")).unwrap_or(0);
-    let session = SessionId::generate();
+    let session = SystemIds.session_id();
     let sandbox = a
         .create(SandboxSpec {
             session_id: session.clone(),
@@ -583,7 +585,7 @@ async fn a_session_claims_a_warm_pod_runs_code_with_governed_egress_and_survives
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.stdout, "42\n");
     assert!(b
-        .adopt(&SessionId::generate())
+        .adopt(&SystemIds.session_id())
         .await
         .ok()
         .flatten()

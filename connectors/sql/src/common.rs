@@ -1,15 +1,16 @@
 //! What the PostgreSQL and MySQL connectors share.
 
 use airlock_gateway_domain::connectors::{ConnectorError, SqlResult};
+use airlock_gateway_domain::Cause;
 use std::time::Duration;
 
 /// "Could not reach" (503 connector_unavailable) against "the database refused" (sql_error).
 pub(crate) fn map_err(e: sqlx::Error) -> ConnectorError {
     match e {
         sqlx::Error::Database(d) => ConnectorError::Query(d.message().to_owned()),
-        sqlx::Error::Io(e) => ConnectorError::Unavailable(e.to_string()),
-        sqlx::Error::Tls(e) => ConnectorError::Unavailable(e.to_string()),
-        sqlx::Error::PoolTimedOut => ConnectorError::Unavailable("timed out".into()),
+        sqlx::Error::Io(e) => ConnectorError::Unavailable(Cause::new(e)),
+        sqlx::Error::Tls(e) => ConnectorError::Unavailable(Cause::boxed(e)),
+        sqlx::Error::PoolTimedOut => ConnectorError::Unavailable(Cause::msg("timed out")),
         other => ConnectorError::Query(other.to_string()),
     }
 }
@@ -27,7 +28,9 @@ pub(crate) async fn connect_within<C>(
 ) -> Result<C, ConnectorError> {
     tokio::time::timeout(d, connect)
         .await
-        .map_err(|_| ConnectorError::Unavailable(format!("no connection within {d:?}")))?
+        .map_err(|_| {
+            ConnectorError::Unavailable(Cause::msg(format!("no connection within {d:?}")))
+        })?
         .map_err(map_err)
 }
 

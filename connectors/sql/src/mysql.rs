@@ -2,6 +2,7 @@ use crate::common::{connect_within, map_err, push_row, statement};
 use airlock_gateway_domain::connectors::{
     ConnectorError, DbCredential, QueryLimits, SqlConnector, SqlDialect, SqlResult,
 };
+use airlock_gateway_domain::Cause;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use sqlx::{
@@ -58,7 +59,7 @@ impl SqlConnector for MySqlConnector {
         let s = &self.settings;
         // Never a silent fallback: a mode sqlx does not know would weaken TLS unnoticed.
         let ssl: MySqlSslMode = s.ssl_mode.parse().map_err(|_| {
-            ConnectorError::Unavailable(format!("unknown ssl_mode {:?}", s.ssl_mode))
+            ConnectorError::Unavailable(Cause::msg(format!("unknown ssl_mode {:?}", s.ssl_mode)))
         })?;
         let opts = MySqlConnectOptions::new()
             .host(&s.host)

@@ -4,6 +4,7 @@
 
 use crate::classify;
 use airlock_gateway_domain::connectors::SecretsError;
+use airlock_gateway_domain::Cause;
 use rustify::endpoint::Endpoint;
 use rustify_derive::Endpoint;
 use serde::{Deserialize, Serialize};
@@ -81,7 +82,7 @@ pub async fn health(c: &VaultClient) -> Result<(), SecretsError> {
         .map_err(rest)?;
     let h: HealthResponse = res.parse().map_err(rest)?;
     if h.sealed {
-        return Err(SecretsError::Refused("Vault is sealed".into()));
+        return Err(SecretsError::Refused(Cause::msg("Vault is sealed")));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 mod leases;
 
 use airlock_gateway_domain::connectors::{CredentialBroker, DbCredential, SecretsError};
+use airlock_gateway_domain::Cause;
 use async_trait::async_trait;
 use rustify::endpoint::Endpoint;
 use std::time::Duration;
@@ -48,8 +49,8 @@ pub struct VaultBroker {
     client: RwLock<Option<std::sync::Arc<VaultClient>>>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> SecretsError {
-    SecretsError::Unavailable(e.to_string())
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> SecretsError {
+    SecretsError::Unavailable(Cause::new(e))
 }
 
 /// Sorts a vaultrs/rustify error into "could not reach" and "refused".
@@ -57,11 +58,14 @@ pub(crate) fn classify(e: vaultrs::error::ClientError) -> SecretsError {
     use vaultrs::error::ClientError as E;
     match e {
         E::APIError { code, errors } => {
-            SecretsError::Refused(format!("HTTP {code}: {}", errors.join("; ")))
+            SecretsError::Refused(Cause::msg(format!("HTTP {code}: {}", errors.join("; "))))
         }
         E::RestClientError { source } => match source {
             rustify::errors::ClientError::ServerResponseError { code, content } => {
-                SecretsError::Refused(format!("HTTP {code}: {}", content.unwrap_or_default()))
+                SecretsError::Refused(Cause::msg(format!(
+                    "HTTP {code}: {}",
+                    content.unwrap_or_default()
+                )))
             }
             other => unavailable(other),
         },
@@ -83,7 +87,7 @@ impl VaultBroker {
             .token(token)
             .timeout(Some(self.settings.timeout))
             .build()
-            .map_err(|e| SecretsError::Refused(format!("Vault settings: {e}")))?;
+            .map_err(|e| SecretsError::Refused(Cause::context("Vault settings", e)))?;
         VaultClient::new(s).map_err(classify)
     }
 
@@ -91,7 +95,7 @@ impl VaultBroker {
         let read = |p: &std::path::Path| {
             std::fs::read_to_string(p)
                 .map(|s| s.trim().to_owned())
-                .map_err(|e| SecretsError::Refused(format!("{}: {e}", p.display())))
+                .map_err(|e| SecretsError::Refused(Cause::context(p.display(), e)))
         };
         match &self.settings.auth {
             VaultAuth::Token(t) => self.base_client(t),
@@ -180,7 +184,7 @@ impl VaultBroker {
                 Err(SecretsError::Refused(e))
                     if !relogged
                         && !matches!(self.settings.auth, VaultAuth::Token(_))
-                        && e.contains("HTTP 403") =>
+                        && e.message().contains("HTTP 403") =>
                 {
                     relogged = true;
                     *self.client.write().await = None;
@@ -201,7 +205,7 @@ impl VaultBroker {
                 .mount(mount)
                 .name(role)
                 .build()
-                .map_err(|e| SecretsError::Refused(e.to_string()))?;
+                .map_err(|e| SecretsError::Refused(Cause::new(e)))?;
             let res = req
                 .with_middleware(c.middle())
                 .exec(c.http())
@@ -216,7 +220,7 @@ impl VaultBroker {
             })?;
             let data = wrapped
                 .data
-                .ok_or_else(|| SecretsError::Refused("no credentials in the answer".into()))?;
+                .ok_or_else(|| SecretsError::Refused(Cause::msg("no credentials in the answer")))?;
             Ok((
                 data.username,
                 data.password,
@@ -258,7 +262,8 @@ impl CredentialBroker for VaultBroker {
             let r = self.issue_once(mount, role).await;
             match r {
                 Err(SecretsError::Refused(e))
-                    if tries < self.settings.attempts.max(3) && is_transient_db_error(&e) =>
+                    if tries < self.settings.attempts.max(3)
+                        && is_transient_db_error(e.message()) =>
                 {
                     tracing::warn!(error = %e, "issuing a credential hit a transient database error; retrying");
                     tokio::time::sleep(delay).await;
@@ -290,11 +295,11 @@ impl CredentialBroker for VaultBroker {
                     let _ = self.revoke(&cred.lease_id).await;
                     return Err(match other {
                         Err(e) => e,
-                        Ok(t) => SecretsError::Refused(format!(
+                        Ok(t) => SecretsError::Refused(Cause::msg(format!(
                             "the lease could not be shortened to {} s (Vault kept {} s)",
                             ttl.as_secs(),
                             t.as_secs()
-                        )),
+                        ))),
                     });
                 }
             }
@@ -331,7 +336,7 @@ impl CredentialBroker for VaultBroker {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| SecretsError::Refused("revocation failed".into())))
+        Err(last.unwrap_or_else(|| SecretsError::Refused(Cause::msg("revocation failed"))))
     }
 }
 

@@ -10,6 +10,7 @@ use airlock_gateway_domain::{
     execution::{ExecutionError, Output},
     files::{media_type_for, FileInfo, WorkspacePath},
     ports::{JobEnd, JobOutcome, SandboxError, SandboxJob},
+    Cause,
 };
 pub use airlock_sandbox_protocol::EgressRoute;
 use airlock_sandbox_protocol::{
@@ -56,7 +57,7 @@ impl AgentClient {
                 .await
                 .map(AgentStream::Tcp),
         }
-        .map_err(|e| SandboxError::Gone(format!("agent connection: {e}")))?;
+        .map_err(|e| SandboxError::Gone(Cause::context("agent connection", e)))?;
         let mut conn = Conn::new(stream);
         let env = Envelope {
             version: PROTOCOL_VERSION,
@@ -199,18 +200,7 @@ impl AgentClient {
             denied_imports: job.denied_imports,
         };
         let mut conn = client.open(Request::Execute(req)).await?;
-        let mut out = JobOutcome {
-            end: JobEnd::Completed,
-            stdout: String::new(),
-            stderr: String::new(),
-            output_truncated: false,
-            error: None,
-            outputs: vec![],
-            artifacts: vec![],
-            kernel_restarted: false,
-            duration: Duration::ZERO,
-            imports: vec![],
-        };
+        let mut out = JobOutcome::new(JobEnd::Completed, Duration::ZERO);
         // The agent enforces the timeout; this outer deadline covers an agent that hangs.
         let hard = job.timeout + Duration::from_secs(30);
         let mut received = 0usize;
@@ -241,7 +231,7 @@ impl AgentClient {
                     if alive() {
                         wire(e)
                     } else {
-                        SandboxError::Gone("sandbox exited".into())
+                        SandboxError::Gone(Cause::msg("sandbox exited"))
                     }
                 })?,
                 Err(_) => {
@@ -262,7 +252,7 @@ impl AgentClient {
                 _ => 0,
             };
             if received > MAX_RESULT_BYTES || out.outputs.len() > MAX_OUTPUTS {
-                return Err(SandboxError::Agent(format!("the agent sent more than {MAX_RESULT_BYTES} bytes or {MAX_OUTPUTS} outputs for one execution")));
+                return Err(SandboxError::Agent(Cause::msg(format!("the agent sent more than {MAX_RESULT_BYTES} bytes or {MAX_OUTPUTS} outputs for one execution"))));
             }
             match ev {
                 Event::Stream { name, text } => {
@@ -338,7 +328,7 @@ pub fn file_info(e: FileEntry) -> FileInfo {
 }
 
 pub fn wire(e: airlock_sandbox_protocol::WireError) -> SandboxError {
-    SandboxError::Agent(e.to_string())
+    SandboxError::Agent(Cause::new(e))
 }
 
 pub fn unexpected(e: Event) -> SandboxError {
@@ -351,7 +341,18 @@ pub fn unexpected(e: Event) -> SandboxError {
             code: FailCode::QuotaExceeded,
             message,
         } => SandboxError::Quota(message),
-        Event::Failed { message, .. } => SandboxError::Agent(message),
-        other => SandboxError::Agent(format!("unexpected agent event {other:?}")),
+        Event::Failed {
+            code: FailCode::Busy,
+            ..
+        } => SandboxError::Busy,
+        Event::Failed {
+            code: FailCode::TooLarge,
+            message,
+        } => SandboxError::TooLarge(message),
+        Event::Failed {
+            code: FailCode::Unauthorized | FailCode::BadRequest | FailCode::Internal,
+            message,
+        } => SandboxError::Agent(Cause::msg(message)),
+        other => SandboxError::Agent(Cause::msg(format!("unexpected agent event {other:?}"))),
     }
 }

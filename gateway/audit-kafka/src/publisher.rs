@@ -1,3 +1,4 @@
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     audit::AuditEvent,
     ports::{AuditPublisher, PublishError},
@@ -95,7 +96,7 @@ impl KafkaPublisher {
         self.producer
             .lock()
             .map(|p| p.clone())
-            .map_err(|_| PublishError("producer lock poisoned".into()))
+            .map_err(|_| PublishError(Cause::msg("producer lock poisoned")))
     }
 
     fn replace_producer(&self) {
@@ -120,7 +121,7 @@ impl AuditPublisher for KafkaPublisher {
         let producer = self.current()?;
         let mut pending = Vec::with_capacity(events.len());
         for e in events {
-            let payload = serde_json::to_vec(e).map_err(|e| PublishError(e.to_string()))?;
+            let payload = serde_json::to_vec(e).map_err(|e| PublishError(Cause::new(e)))?;
             loop {
                 let record = FutureRecord::to(&self.settings.topic)
                     .key(e.chainid.as_bytes())
@@ -139,7 +140,7 @@ impl AuditPublisher for KafkaPublisher {
                     }
                     Err((err, _)) => {
                         self.replace_producer();
-                        return Err(PublishError(format!("seq {}: {err}", e.seq)));
+                        return Err(PublishError(Cause::context(format!("seq {}", e.seq), err)));
                     }
                 }
             }
@@ -149,13 +150,13 @@ impl AuditPublisher for KafkaPublisher {
                 Ok(Ok(_)) => {}
                 Ok(Err((err, _))) => {
                     self.replace_producer();
-                    return Err(PublishError(format!("seq {seq}: {err}")));
+                    return Err(PublishError(Cause::context(format!("seq {seq}"), err)));
                 }
                 Err(_) => {
                     self.replace_producer();
-                    return Err(PublishError(format!(
+                    return Err(PublishError(Cause::msg(format!(
                         "seq {seq}: the producer dropped the delivery report"
-                    )));
+                    ))));
                 }
             }
         }

@@ -98,11 +98,17 @@ impl DevIssuer {
         email: Option<&str>,
         ttl: Duration,
     ) -> Result<String, DevIssuerError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        // A token's times are checked against the real clock by whoever validates it, and its
+        // jti must be unique across processes: neither may come from a test's clock or ids.
+        #[allow(clippy::disallowed_methods)]
+        let (now, jti) = (
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+            uuid::Uuid::new_v4(),
+        );
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(3600);
         let claims = serde_json::json!({
             "iss": DEV_ISSUER, "sub": subject, "aud": audience, "iat": now, "nbf": now, "exp": now + ttl,
-            "groups": groups, "tenant": tenant, "email": email, "jti": uuid::Uuid::new_v4().to_string(),
+            "groups": groups, "tenant": tenant, "email": email, "jti": jti.to_string(),
         });
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());

@@ -1,13 +1,15 @@
 //! Wires the audit trail from config: the recorder (redaction, code retention, checkpoint
 //! key, backpressure), its checkpoint timer, and the relay to Kafka when one is configured.
 
-use airlock_gateway_audit::AuditSigningKey;
+use airlock_gateway_audit::{
+    AuditOptions, AuditRecorder, AuditRelay, AuditSigningKey, Redactor, RelaySettings,
+};
 use airlock_gateway_audit_kafka::{KafkaPublisher, KafkaSettings};
 use airlock_gateway_config::{CodeRetention, Config};
-use airlock_gateway_core::{
-    redact::Redactor, AuditOptions, AuditRecorder, AuditRelay, RelaySettings,
+use airlock_gateway_domain::{
+    ports::{AuditSink, Store},
+    SystemClock, SystemIds,
 };
-use airlock_gateway_domain::ports::{AuditSink, Store};
 use anyhow::Context;
 use std::{sync::Arc, time::Duration};
 
@@ -56,6 +58,8 @@ pub async fn open(
                 redactor,
                 signer: Some(Arc::new(key)),
                 max_backlog: cfg.audit.kafka.as_ref().map(|k| k.max_backlog),
+                clock: Arc::new(SystemClock),
+                ids: Arc::new(SystemIds),
             },
             store.clone(),
             sinks,

@@ -146,6 +146,8 @@ pub fn policy_eval(input: &Path, dir: Option<&Path>) -> anyhow::Result<ExitCode>
         std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let input = serde_json::from_str(&text)
         .context("the input does not match the policy input schema (airlock policy schema)")?;
-    let d = policy.decide(&input)?;
+    let mut d = policy.decide(&input)?;
+    d.decision_id =
+        airlock_gateway_domain::IdGenerator::event_id(&airlock_gateway_domain::SystemIds);
     print_json(&serde_json::to_value(&d)?)
 }

@@ -186,6 +186,8 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             audit: audit.clone(),
             relay: relay.as_ref().map(|r| r.relay.clone()),
             connectors: crate::connector_wiring::connectors(&cfg)?,
+            clock: Arc::new(airlock_gateway_domain::SystemClock),
+            ids: Arc::new(airlock_gateway_domain::SystemIds),
         },
     );
     let _ = sql_hook.0.set(gateway.sandbox_sql());

@@ -45,6 +45,6 @@ impl Gateway {
         }
         let decision = self.decide(&input)?;
         let sql = input.analysis.as_ref().and_then(|a| a.sql.as_ref());
-        Ok(crate::connector_run::enforce_sql_analysis(decision, sql))
+        Ok(crate::connectors::enforce_sql_analysis(decision, sql))
     }
 }

@@ -1,24 +1,24 @@
 //! Uploads, listings and downloads of workspace files, each policy-checked and audited.
 
-use crate::{
-    events,
-    service::{store_err, Gateway},
-};
+use crate::service::{store_err, Gateway};
+use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     policy_input::{Action, RequestFacts},
     ports::{Change, SandboxError},
-    ErrorCode, FileInfo, GatewayError, Principal, SessionId, WorkspacePath,
+    FileInfo, GatewayError, Principal, SessionId, WorkspacePath,
 };
 
 fn sandbox_err(e: SandboxError) -> GatewayError {
-    match e {
-        SandboxError::FileNotFound => {
-            GatewayError::new(ErrorCode::FileNotFound, "no such file in the workspace")
+    let message = match &e {
+        SandboxError::FileNotFound => "no such file in the workspace".to_owned(),
+        SandboxError::Quota(m) => m.clone(),
+        other => {
+            tracing::warn!(error = %other, "a workspace file operation failed");
+            other.to_string()
         }
-        SandboxError::Quota(m) => GatewayError::new(ErrorCode::WorkspaceQuotaExceeded, m),
-        other => GatewayError::new(ErrorCode::SandboxUnavailable, other.to_string()),
-    }
+    };
+    GatewayError::new(e.error_code(), message)
 }
 
 impl Gateway {
@@ -66,7 +66,7 @@ impl Gateway {
         let ev = NewEvent::new(
             types::FILE_UPLOADED,
             Some(id.to_string()),
-            events::file(p, id.as_str(), &info),
+            payload::file(p, id.as_str(), &info),
         );
         self.deps.audit.record(changes, vec![ev]).await?;
         Ok(info)
@@ -118,7 +118,7 @@ impl Gateway {
         let info = FileInfo {
             path: path.to_string(),
             size: data.len() as u64,
-            sha256: events::sha256_hex(&data),
+            sha256: payload::sha256_hex(&data),
             classification: known
                 .iter()
                 .find(|k| k.path == path.as_str())
@@ -128,7 +128,7 @@ impl Gateway {
         let ev = NewEvent::new(
             types::FILE_DOWNLOADED,
             Some(id.to_string()),
-            events::file(p, id.as_str(), &info),
+            payload::file(p, id.as_str(), &info),
         );
         self.deps.audit.record(vec![], vec![ev]).await?;
         Ok((info, data))

@@ -10,7 +10,7 @@
 //!   kernel restarted (variables and loaded modules gone) and the files the run wrote removed,
 //!   so the model never sees anything computed with an unapproved package.
 
-use crate::service::{Gateway, LiveSession};
+use crate::{service::Gateway, sessions::LiveSession};
 use airlock_gateway_domain::{
     decision::DecisionResult,
     files::WorkspacePath,

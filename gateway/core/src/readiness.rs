@@ -70,7 +70,7 @@ impl Gateway {
                 "signed": policy.get("signed"),
                 "last_load_failed": policy.get("last_error").is_some_and(|e| !e.is_null()),
             },
-            "sessions_live": self.live.read().await.len(),
+            "sessions_live": self.sessions.len().await,
             "sandbox_pool": self.deps.backend.status().await,
             "secrets": secrets_state,
             "audit": {
@@ -101,7 +101,7 @@ impl Gateway {
 
     /// The readiness detail (error text, sources, chain) for auditors.
     pub async fn status_detail(&self, p: &Principal) -> Result<serde_json::Value, GatewayError> {
-        self.require_auditor(p)?;
+        self.audit_reader.require_auditor(p)?;
         let r = self.readiness().await;
         Ok(serde_json::json!({"ready": r.ready, "checks": r.checks, "detail": r.detail}))
     }

@@ -6,21 +6,10 @@ mod fakes;
 use airlock_gateway_core::{jobs::JobEvent, Follow};
 use airlock_gateway_domain::{
     audit::types, decision::DecisionResult, ports::JobEnd, ErrorCode, Execution,
-    ExecutionErrorCode, ExecutionRequest, ExecutionStatus, Language, SessionId,
+    ExecutionErrorCode, ExecutionStatus, SessionId,
 };
-use fakes::{alice, bob, rig, rig_on, Rig, Step};
+use fakes::{alice, bob, python, rig, rig_on, until_status, Rig, Step};
 use std::time::Duration;
-
-fn python(code: &str) -> ExecutionRequest {
-    ExecutionRequest {
-        language: Language::Python,
-        code: code.into(),
-        timeout_seconds: None,
-        packages: vec![],
-        egress: vec![],
-        connector: None,
-    }
-}
 
 async fn session(r: &Rig) -> SessionId {
     r.gateway
@@ -45,16 +34,6 @@ fn of_execution(r: &Rig, e: &Execution) -> Vec<String> {
         .filter(|ev| ev.data["execution_id"] == e.id.as_str())
         .map(|ev| ev.event_type)
         .collect()
-}
-
-/// Waits (on the job's own log, not a clock) until the job reports `status`.
-async fn until_status(job: &airlock_gateway_core::jobs::Job, status: ExecutionStatus) {
-    let mut changed = job.log.subscribe();
-    while job.log.status() != status {
-        if changed.changed().await.is_err() {
-            panic!("the job ended before {status:?}");
-        }
-    }
 }
 
 #[tokio::test]

@@ -30,6 +30,12 @@ pub mod types {
     pub const FILE_UPLOADED: &str = "file.uploaded";
     pub const FILE_DOWNLOADED: &str = "file.downloaded";
     pub const EGRESS_CONNECTION: &str = "egress.connection";
+    /// A warehouse login issued for one statement (lease hashed, never the password).
+    pub const CREDENTIAL_ISSUED: &str = "credential.issued";
+    /// That login revoked (at once after the statement, by the sweep, or when abandoned).
+    pub const CREDENTIAL_REVOKED: &str = "credential.revoked";
+    /// The canonical statement run on a connector, with its analysis and row count.
+    pub const SQL_STATEMENT: &str = "sql.statement";
     pub const GATEWAY_STARTED: &str = "gateway.started";
     pub const GATEWAY_STOPPED: &str = "gateway.stopped";
     /// A signed statement of the chain head (sequence and hash) before it.

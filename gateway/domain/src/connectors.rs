@@ -1,6 +1,7 @@
 //! Warehouse connectors: what analysis finds in SQL, what policy grants, and the ports of the
 //! credential broker (Vault) and the database connectors. No I/O here.
 
+use crate::Cause;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -110,9 +111,9 @@ impl std::fmt::Debug for DbCredential {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
     #[error("the secrets service is unreachable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     #[error("the secrets service refused: {0}")]
-    Refused(String),
+    Refused(#[source] Cause),
 }
 
 #[async_trait]
@@ -154,7 +155,7 @@ pub struct SqlResult {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
     #[error("the database is unreachable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// The database refused the login or the statement (permission, syntax, timeout).
     #[error("{0}")]
     Query(String),

@@ -25,6 +25,69 @@ impl EgressGrant {
     }
 }
 
+macro_rules! egress_refusals {
+    ($($variant:ident => ($code:literal, $doc:literal)),* $(,)?) => {
+        /// Why the egress proxy refused a connection or ended it early: recorded in
+        /// `egress.connection` events and answered to the code in `X-Airlock-Egress`. Part of
+        /// the one error table of docs/api.md.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum EgressRefusal {
+            $( #[doc = $doc] $variant, )*
+        }
+
+        impl EgressRefusal {
+            pub const ALL: &'static [EgressRefusal] = &[$(EgressRefusal::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)*
+                }
+            }
+
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $doc,)*
+                }
+            }
+        }
+    };
+}
+
+egress_refusals! {
+    NotGranted => ("not_granted", "The execution's grant does not name this host and port."),
+    RawIp => ("raw_ip", "An IP address where the grant names a host: connect by the granted name."),
+    PrivateAddress => ("private_address", "The name resolves to a private, loopback, link-local or metadata address, and no `[egress] resolve` pin or IP grant allows it."),
+    HostMismatch => ("host_mismatch", "A plain-HTTP request whose Host header does not name its target."),
+    MethodNotAllowed => ("method_not_allowed", "A plain-HTTP method (or a package-index request) the grant does not allow."),
+    SniMismatch => ("sni_mismatch", "The TLS server name differs from the host of the CONNECT."),
+    NoSni => ("no_sni", "A TLS client hello without a server name."),
+    NotTls => ("not_tls", "A CONNECT tunnel whose first bytes are not a TLS client hello."),
+    BadRequest => ("bad_request", "A malformed proxy request (or `sql.airlock` request)."),
+    TooLarge => ("too_large", "A request head or `sql.airlock` body over its size limit."),
+    UpstreamUnreachable => ("upstream_unreachable", "The name does not resolve or the upstream refused the connection."),
+    ExecutionEnded => ("execution_ended", "Cut when its execution ended (a connection never outlives the execution that opened it)."),
+    PeerRefused => ("peer_refused", "A process other than the sandbox's connected to its egress socket."),
+    PackageNotGranted => ("package_not_granted", "The package index refused a file: the package or version is not one the execution may install."),
+    PackageHashMismatch => ("package_hash_mismatch", "The package file's hash is not one the policy pinned."),
+    SqlUnavailable => ("sql_unavailable", "`sql.airlock` while this gateway has no connectors."),
+    SqlRefused => ("sql_refused", "`sql.airlock` answered with an error (the statement was denied, held, or failed; the answer says why)."),
+}
+
+impl std::fmt::Display for EgressRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The egress rows of the error table of docs/api.md.
+pub fn refusal_markdown_rows() -> String {
+    EgressRefusal::ALL
+        .iter()
+        .map(|r| format!("| `{}` | {} |\n", r.as_str(), r.meaning()))
+        .collect()
+}
+
 /// One connection through the proxy, admitted or refused.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressRecord {
@@ -33,12 +96,9 @@ pub struct EgressRecord {
     /// `CONNECT` or the plain-HTTP method.
     pub method: String,
     pub admitted: bool,
-    /// Why it was refused or ended early: `not_granted`, `raw_ip`, `private_address`,
-    /// `host_mismatch`, `method_not_allowed`, `sni_mismatch`, `no_sni`, `not_tls`,
-    /// `bad_request`, `upstream_unreachable`, `execution_ended` (cut when its execution ended),
-    /// `peer_refused` (a process other than the sandbox's on its socket).
+    /// Why it was refused or ended early.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<EgressRefusal>,
     pub bytes_up: u64,
     pub bytes_down: u64,
     #[serde(skip_serializing_if = "Option::is_none")]

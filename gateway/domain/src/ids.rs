@@ -10,11 +10,9 @@ macro_rules! id_type {
         pub struct $name(String);
 
         impl $name {
-            pub fn generate() -> Self {
-                Self(format!(
-                    concat!($prefix, "_{}"),
-                    uuid::Uuid::now_v7().simple()
-                ))
+            /// The id made of `uuid` (minted by an [`crate::IdGenerator`]).
+            pub fn from_uuid(uuid: uuid::Uuid) -> Self {
+                Self(format!(concat!($prefix, "_{}"), uuid.simple()))
             }
 
             /// Parses an id from outside the process; rejects anything not shaped like one of ours.
@@ -51,11 +49,13 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_reject_garbage() {
-        let id = SessionId::generate();
+        let id = SessionId::from_uuid(uuid::Uuid::from_u128(
+            0x0190_1234_5678_7abc_8def_0123_4567_89ab,
+        ));
         assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
         assert_eq!(id.short().len(), 32);
         assert!(SessionId::parse("ses_../../etc").is_none());
-        assert!(SessionId::parse(ExecutionId::generate().as_str()).is_none());
+        assert!(SessionId::parse(ExecutionId::from_uuid(uuid::Uuid::nil()).as_str()).is_none());
         assert!(SessionId::parse("").is_none());
     }
 }

@@ -6,6 +6,8 @@
 
 pub mod audit;
 pub mod canonical_json;
+pub mod cause;
+pub mod clock;
 pub mod connectors;
 pub mod decision;
 pub mod digest;
@@ -21,6 +23,8 @@ pub mod principal;
 pub mod session;
 pub mod urls;
 
+pub use cause::Cause;
+pub use clock::{Clock, IdGenerator, SystemClock, SystemIds};
 pub use decision::{Decision, DecisionResult, Obligations, Violation};
 pub use error::{ErrorCode, ExecutionErrorCode, GatewayError};
 pub use execution::{
@@ -32,14 +36,7 @@ pub use limits::Limits;
 pub use principal::Principal;
 pub use session::{Session, SessionStatus};
 
-/// Current UTC time truncated to milliseconds, the precision the store keeps.
 /// Unix milliseconds of `t` (the state DB's time unit).
 pub fn unix_ms(t: time::OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-pub fn now() -> time::OffsetDateTime {
-    let t = time::OffsetDateTime::now_utc();
-    let ms = t.millisecond();
-    t.replace_nanosecond(u32::from(ms) * 1_000_000).unwrap_or(t)
 }

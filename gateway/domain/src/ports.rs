@@ -9,6 +9,7 @@ use crate::{
     limits::Limits,
     policy_input::{CodeFacts, PolicyInput},
     session::{Session, SessionStatus},
+    Cause, ErrorCode, ExecutionErrorCode,
 };
 use async_trait::async_trait;
 use std::{sync::Arc, time::Duration};
@@ -21,7 +22,7 @@ pub enum PolicyError {
     #[error("no valid policy bundle is loaded")]
     NoBundle,
     #[error("policy evaluation failed: {0}")]
-    Evaluation(String),
+    Evaluation(#[source] Cause),
     #[error("policy returned a malformed decision: {0}")]
     MalformedDecision(String),
 }
@@ -134,20 +135,71 @@ pub struct JobOutcome {
     pub imports: Vec<String>,
 }
 
+impl JobOutcome {
+    /// An outcome with nothing printed, displayed or written yet.
+    pub fn new(end: JobEnd, duration: Duration) -> Self {
+        Self {
+            end,
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            error: None,
+            outputs: vec![],
+            artifacts: vec![],
+            kernel_restarted: false,
+            duration,
+            imports: vec![],
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error("sandbox could not start: {0}")]
-    Start(String),
+    Start(#[source] Cause),
     #[error("sandbox is gone: {0}")]
-    Gone(String),
+    Gone(#[source] Cause),
     #[error("sandbox agent error: {0}")]
-    Agent(String),
+    Agent(#[source] Cause),
     #[error("file not found")]
     FileNotFound,
     #[error("workspace quota exceeded: {0}")]
     Quota(String),
+    /// The agent is running another request (an execution holds the workspace).
+    #[error("the sandbox is busy")]
+    Busy,
+    /// A file or request over the agent's size limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
     #[error("I/O error: {0}")]
-    Io(String),
+    Io(#[source] Cause),
+}
+
+impl SandboxError {
+    /// Where this failure sits in the one error table, for a request about files.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::FileNotFound => ErrorCode::FileNotFound,
+            Self::Quota(_) => ErrorCode::WorkspaceQuotaExceeded,
+            Self::Busy => ErrorCode::SessionBusy,
+            Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::Start(_) | Self::Gone(_) | Self::Agent(_) | Self::Io(_) => {
+                ErrorCode::SandboxUnavailable
+            }
+        }
+    }
+
+    /// Where this failure sits in the one error table, when it ended an execution.
+    pub fn execution_code(&self) -> ExecutionErrorCode {
+        match self {
+            Self::Quota(_) => ExecutionErrorCode::WorkspaceQuotaExceeded,
+            Self::Busy => ExecutionErrorCode::Gateway(ErrorCode::SessionBusy),
+            Self::TooLarge(_) => ExecutionErrorCode::Gateway(ErrorCode::PayloadTooLarge),
+            Self::FileNotFound | Self::Start(_) | Self::Gone(_) | Self::Agent(_) | Self::Io(_) => {
+                ExecutionErrorCode::SandboxLost
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -218,7 +270,7 @@ pub trait SandboxBackend: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] Cause),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -394,7 +446,7 @@ pub struct AuditQuery {
 
 #[derive(Debug, thiserror::Error)]
 #[error("audit sink failed: {0}")]
-pub struct SinkError(pub String);
+pub struct SinkError(#[source] pub Cause);
 
 /// A durable destination for sealed events (beyond the outbox), fed in chain order.
 #[async_trait]
@@ -410,7 +462,7 @@ pub trait AuditSink: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 #[error("publishing audit events failed: {0}")]
-pub struct PublishError(pub String);
+pub struct PublishError(#[source] pub Cause);
 
 /// An external, append-only log (Kafka) the outbox is relayed to.
 #[async_trait]

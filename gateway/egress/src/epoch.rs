@@ -4,7 +4,7 @@
 //! connection outlives its execution or escapes its record.
 
 use crate::proxy::{serve, ProxyConfig};
-use airlock_gateway_domain::egress::{EgressGrant, EgressLog, EgressRecord};
+use airlock_gateway_domain::egress::{EgressGrant, EgressLog, EgressRecord, EgressRefusal};
 use std::{sync::Arc, time::Duration};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -46,7 +46,7 @@ impl Epoch {
                 () = epoch.ended.cancelled() => true,
             };
             if cut {
-                rec.reason = Some("execution_ended".into());
+                rec.reason = Some(EgressRefusal::ExecutionEnded);
             }
             tracing::info!(host = %rec.host, port = rec.port, admitted = rec.admitted, reason = ?rec.reason, "egress connection");
             epoch.log.push(rec);
@@ -54,9 +54,9 @@ impl Epoch {
     }
 
     /// Refuses a connection without serving it (a peer that is not the sandbox), recorded.
-    pub fn refuse(&self, reason: &str) {
+    pub fn refuse(&self, reason: EgressRefusal) {
         self.log.push(EgressRecord {
-            reason: Some(reason.into()),
+            reason: Some(reason),
             decision_id: self.grant.as_ref().map(|g| g.decision_id.clone()),
             ..Default::default()
         });

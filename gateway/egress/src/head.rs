@@ -4,6 +4,8 @@
 //! (no `Transfer-Encoding`: the proxy forwards exactly the admitted request and nothing after
 //! it, so it must know where the request ends).
 
+use airlock_gateway_domain::egress::EgressRefusal;
+
 /// Largest request head accepted.
 pub const MAX_HEAD: usize = 16 << 10;
 /// Most header lines accepted.
@@ -43,10 +45,10 @@ pub enum HeadError {
 
 impl HeadError {
     /// The reason recorded and answered in `X-Airlock-Egress`.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> EgressRefusal {
         match self {
-            Self::HostMismatch => "host_mismatch",
-            _ => "bad_request",
+            Self::HostMismatch => EgressRefusal::HostMismatch,
+            _ => EgressRefusal::BadRequest,
         }
     }
 }

@@ -95,6 +95,7 @@ impl EgressHub {
     /// (its grant decides them; it records them, and closing it cuts them).
     pub fn open(self: &Arc<Self>, session_id: &str, epoch: Arc<Epoch>) -> EgressTicket {
         let mut raw = [0u8; 32];
+        #[allow(clippy::disallowed_methods)] // a secret: the OS's random numbers, never a test's
         rand::thread_rng().fill_bytes(&mut raw);
         let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let ticket = Arc::new(Ticket {

@@ -6,7 +6,7 @@
 
 use airlock_gateway_domain::{
     digest::sha256_hex,
-    egress::{EgressGrant, EgressRecord},
+    egress::{EgressGrant, EgressRecord, EgressRefusal},
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -55,7 +55,7 @@ async fn respond<S: AsyncWrite + Unpin>(
     client: &mut S,
     status: &str,
     ctype: &str,
-    reason: Option<&str>,
+    reason: Option<EgressRefusal>,
     body: &[u8],
 ) {
     let mut head = format!(
@@ -99,16 +99,11 @@ pub async fn serve<S: AsyncWrite + Unpin>(
                 .collect()
         })
         .unwrap_or_default();
-    let refuse = |reason: &str| {
-        (
-            reason.to_owned(),
-            format!("airlock package index: {reason}\n"),
-        )
-    };
-    let outcome: Result<(String, Vec<u8>), (String, String)> = if method != "GET"
+    let refuse = |reason: EgressRefusal| (reason, format!("airlock package index: {reason}\n"));
+    let outcome: Result<(String, Vec<u8>), (EgressRefusal, String)> = if method != "GET"
         && method != "HEAD"
     {
-        Err(refuse("method_not_allowed"))
+        Err(refuse(EgressRefusal::MethodNotAllowed))
     } else if let Some(project) = path
         .strip_prefix("/simple/")
         .map(|p| p.trim_end_matches('/'))
@@ -134,7 +129,7 @@ pub async fn serve<S: AsyncWrite + Unpin>(
             }
         }
         if links.is_empty() {
-            Err(refuse("package_not_granted"))
+            Err(refuse(EgressRefusal::PackageNotGranted))
         } else if json {
             Ok((
                     "application/vnd.pypi.simple.v1+json".into(),
@@ -156,13 +151,13 @@ pub async fn serve<S: AsyncWrite + Unpin>(
                 if hash_allowed(grant, &p, &v, &sha256_hex(&bytes)) {
                     Ok(("application/octet-stream".into(), bytes))
                 } else {
-                    Err(refuse("package_hash_mismatch"))
+                    Err(refuse(EgressRefusal::PackageHashMismatch))
                 }
             }
-            _ => Err(refuse("package_not_granted")),
+            _ => Err(refuse(EgressRefusal::PackageNotGranted)),
         }
     } else {
-        Err(refuse("package_not_granted"))
+        Err(refuse(EgressRefusal::PackageNotGranted))
     };
     match outcome {
         Ok((ctype, body)) => {
@@ -179,7 +174,7 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         }
         Err((reason, body)) => {
             rec.admitted = false;
-            let status = if reason == "method_not_allowed" {
+            let status = if reason == EgressRefusal::MethodNotAllowed {
                 "405 Method Not Allowed"
             } else {
                 "404 Not Found"
@@ -188,7 +183,7 @@ pub async fn serve<S: AsyncWrite + Unpin>(
                 &mut client,
                 status,
                 "text/plain",
-                Some(&reason),
+                Some(reason),
                 body.as_bytes(),
             )
             .await;
@@ -340,7 +335,7 @@ mod tests {
             &cfg,
         )
         .await;
-        assert_eq!(rec.reason.as_deref(), Some("package_not_granted"));
+        assert_eq!(rec.reason, Some(EgressRefusal::PackageNotGranted));
     }
 
     #[test]

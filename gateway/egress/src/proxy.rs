@@ -5,7 +5,7 @@ use crate::{
     head::{self, HeadError, RequestHead},
     tls::{client_hello_sni, Sni},
 };
-use airlock_gateway_domain::egress::{EgressGrant, EgressRecord};
+use airlock_gateway_domain::egress::{EgressGrant, EgressRecord, EgressRefusal};
 use std::{collections::HashMap, net::IpAddr, time::Duration};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
@@ -56,14 +56,14 @@ async fn refuse<S: AsyncWrite + Unpin>(
     client: &mut S,
     rec: &mut EgressRecord,
     status: &str,
-    reason: &str,
+    reason: EgressRefusal,
 ) {
     let body = format!("airlock egress proxy: {reason}\n");
     let resp = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nX-Airlock-Egress: {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     let _ = client.write_all(resp.as_bytes()).await;
     let _ = client.shutdown().await;
     rec.admitted = false;
-    rec.reason = Some(reason.to_owned());
+    rec.reason = Some(reason);
 }
 
 /// Reads and drops the body a refused plain-HTTP request declared (bounded), so the refusal is
@@ -149,7 +149,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     {
         Ok(d) => d,
         Err(reason) => {
-            let status = if reason == "private_address" {
+            let status = if reason == EgressRefusal::PrivateAddress {
                 "403 Forbidden"
             } else {
                 "502 Bad Gateway"
@@ -168,15 +168,19 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 fn admit(
     head: &RequestHead,
     grant: Option<&EgressGrant>,
-) -> Result<(), (&'static str, &'static str)> {
+) -> Result<(), (&'static str, EgressRefusal)> {
     let Some(grant) = grant else {
-        return Err(("403 Forbidden", "not_granted"));
+        return Err(("403 Forbidden", EgressRefusal::NotGranted));
     };
     if !grant.admits(&head.host, head.port) {
         let literal = head.host.parse::<IpAddr>().is_ok();
         return Err((
             "403 Forbidden",
-            if literal { "raw_ip" } else { "not_granted" },
+            if literal {
+                EgressRefusal::RawIp
+            } else {
+                EgressRefusal::NotGranted
+            },
         ));
     }
     if !head.connect
@@ -185,7 +189,7 @@ fn admit(
             .iter()
             .any(|m| m.eq_ignore_ascii_case(&head.method))
     {
-        return Err(("405 Method Not Allowed", "method_not_allowed"));
+        return Err(("405 Method Not Allowed", EgressRefusal::MethodNotAllowed));
     }
     Ok(())
 }
@@ -221,12 +225,12 @@ async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
             Sni::Absent if head.host.parse::<IpAddr>().is_ok() => break,
             other => {
                 let reason = match other {
-                    Sni::Name(_) => "sni_mismatch",
-                    Sni::Absent => "no_sni",
-                    _ => "not_tls",
+                    Sni::Name(_) => EgressRefusal::SniMismatch,
+                    Sni::Absent => EgressRefusal::NoSni,
+                    _ => EgressRefusal::NotTls,
                 };
                 let _ = client.shutdown().await;
-                rec.reason = Some(reason.into());
+                rec.reason = Some(reason);
                 return;
             }
         }
@@ -236,19 +240,19 @@ async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
             }
             _ => {
                 let _ = client.shutdown().await;
-                rec.reason = Some("not_tls".into());
+                rec.reason = Some(EgressRefusal::NotTls);
                 return;
             }
         }
     }
     let Some(mut upstream) = connect(dest).await else {
         let _ = client.shutdown().await;
-        rec.reason = Some("upstream_unreachable".into());
+        rec.reason = Some(EgressRefusal::UpstreamUnreachable);
         return;
     };
     rec.admitted = true;
     if upstream.write_all(&rest).await.is_err() {
-        rec.reason = Some("upstream_unreachable".into());
+        rec.reason = Some(EgressRefusal::UpstreamUnreachable);
         return;
     }
     rec.bytes_up = rest.len() as u64;
@@ -268,7 +272,13 @@ async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let Some(mut upstream) = connect(dest).await else {
         drain_body(&mut client, head, rest.len()).await;
-        return refuse(&mut client, rec, "502 Bad Gateway", "upstream_unreachable").await;
+        return refuse(
+            &mut client,
+            rec,
+            "502 Bad Gateway",
+            EgressRefusal::UpstreamUnreachable,
+        )
+        .await;
     };
     let mut out = format!("{} {} HTTP/1.1\r\n", head.method, head.path).into_bytes();
     for (name, value) in &head.forward {
@@ -282,7 +292,7 @@ async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
     rest.truncate(body_len);
     rec.admitted = true;
     if upstream.write_all(&out).await.is_err() || upstream.write_all(&rest).await.is_err() {
-        rec.reason = Some("upstream_unreachable".into());
+        rec.reason = Some(EgressRefusal::UpstreamUnreachable);
         return;
     }
     rec.bytes_up = (out.len() + rest.len()) as u64;

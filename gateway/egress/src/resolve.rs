@@ -5,6 +5,7 @@
 //! the destination was named explicitly: an IP literal the grant itself names, or a name the
 //! operator pinned in `[egress] resolve` (split horizon).
 
+use airlock_gateway_domain::egress::EgressRefusal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Cloud metadata and platform endpoints that sit in public ranges.
@@ -69,7 +70,7 @@ pub async fn destination(
     host: &str,
     port: u16,
     pinned: Option<IpAddr>,
-) -> Result<SocketAddr, &'static str> {
+) -> Result<SocketAddr, EgressRefusal> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         // A literal the grant named (the proxy admits literals only when granted as such).
         return Ok(SocketAddr::new(ip, port));
@@ -84,15 +85,15 @@ pub async fn destination(
     .await;
     let addrs: Vec<SocketAddr> = match lookup {
         Ok(Ok(a)) => a.collect(),
-        _ => return Err("upstream_unreachable"),
+        _ => return Err(EgressRefusal::UpstreamUnreachable),
     };
     if addrs.is_empty() {
-        return Err("upstream_unreachable");
+        return Err(EgressRefusal::UpstreamUnreachable);
     }
     // One special address among the answers refuses the name: the code does not get to pick
     // the one that works.
     if addrs.iter().any(|a| !is_public(a.ip())) {
-        return Err("private_address");
+        return Err(EgressRefusal::PrivateAddress);
     }
     Ok(addrs[0])
 }
@@ -154,7 +155,7 @@ mod tests {
     async fn names_resolving_to_loopback_are_refused_and_pins_and_literals_are_explicit() {
         assert_eq!(
             destination("localhost", 80, None).await,
-            Err("private_address")
+            Err(EgressRefusal::PrivateAddress)
         );
         let pinned = destination("svc.corp", 443, Some(ip("10.1.2.3"))).await;
         assert_eq!(pinned, Ok(SocketAddr::new(ip("10.1.2.3"), 443)));
@@ -164,7 +165,7 @@ mod tests {
         );
         assert_eq!(
             destination("no-such-host.invalid", 80, None).await,
-            Err("upstream_unreachable")
+            Err(EgressRefusal::UpstreamUnreachable)
         );
     }
 }

@@ -4,7 +4,7 @@
 //! never sees a credential, only rows.
 
 use airlock_gateway_domain::{
-    egress::EgressRecord,
+    egress::{EgressRecord, EgressRefusal},
     ports::{SandboxSql, SandboxSqlAnswer},
     ExecutionStatus,
 };
@@ -99,7 +99,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             &error("connector_unavailable", "no connectors on this gateway"),
         )
         .await;
-        rec.reason = Some("sql_unavailable".into());
+        rec.reason = Some(EgressRefusal::SqlUnavailable);
         return rec;
     };
     if method != "POST" || path != "/v1/query" {
@@ -109,7 +109,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             &error("invalid_request", "POST /v1/query"),
         )
         .await;
-        rec.reason = Some("bad_request".into());
+        rec.reason = Some(EgressRefusal::BadRequest);
         return rec;
     }
     let len = usize::try_from(content_length).unwrap_or(usize::MAX);
@@ -120,7 +120,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             &error("payload_too_large", "at most 1 MiB of SQL"),
         )
         .await;
-        rec.reason = Some("too_large".into());
+        rec.reason = Some(EgressRefusal::TooLarge);
         return rec;
     }
     let mut chunk = [0u8; 8192];
@@ -135,7 +135,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(v) => v,
         Err(e) => {
             answer(&mut client, 400, &error("invalid_json", &e.to_string())).await;
-            rec.reason = Some("bad_request".into());
+            rec.reason = Some(EgressRefusal::BadRequest);
             return rec;
         }
     };
@@ -146,13 +146,13 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             &error("invalid_request", "give connector and sql"),
         )
         .await;
-        rec.reason = Some("bad_request".into());
+        rec.reason = Some(EgressRefusal::BadRequest);
         return rec;
     };
     rec.bytes_up = len as u64;
     let (status, out) = http_answer(h.query(session, connector, sql).await);
     rec.admitted = status == 200;
-    rec.reason = (status != 200).then(|| format!("sql_{status}"));
+    rec.reason = (status != 200).then_some(EgressRefusal::SqlRefused);
     answer(&mut client, status, &out).await;
     rec
 }

@@ -3,6 +3,7 @@
 
 const HEADER: &str = "| code | HTTP | meaning |\n|---|---|---|\n";
 const EXECUTION_HEADER: &str = "| `error.code` | meaning |\n|---|---|\n";
+const EGRESS_HEADER: &str = "| reason | meaning |\n|---|---|\n";
 
 /// `doc` with the table under `header` replaced by `rows`.
 fn with_table(doc: &str, header: &str, rows: &str) -> String {
@@ -26,6 +27,11 @@ fn error_table_in_api_docs_is_current() {
         &fresh,
         EXECUTION_HEADER,
         &airlock_gateway_domain::error::execution_markdown_rows(),
+    );
+    let fresh = with_table(
+        &fresh,
+        EGRESS_HEADER,
+        &airlock_gateway_domain::egress::refusal_markdown_rows(),
     );
     if std::env::var_os("AIRLOCK_UPDATE_GENERATED").is_some() {
         std::fs::write(&path, &fresh).unwrap_or_else(|e| panic!("{e}"));

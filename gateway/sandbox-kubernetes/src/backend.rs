@@ -11,6 +11,7 @@ use crate::{
     pool::{new_token, PoolSettings, WarmPool},
 };
 use airlock_gateway_agent_client::{AgentAddr, AgentClient, EgressRoute};
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     files::{FileInfo, WorkspacePath},
     ids::SessionId,
@@ -57,7 +58,7 @@ pub fn pod_name(session: &SessionId) -> String {
 }
 
 fn start_err(f: PodFailure) -> SandboxError {
-    SandboxError::Start(f.to_string())
+    SandboxError::Start(Cause::msg(f.to_string()))
 }
 
 impl KubernetesBackend {
@@ -90,9 +91,9 @@ impl KubernetesBackend {
     }
 
     fn agent_addr(&self, ip: &str, name: &str) -> Result<AgentAddr, SandboxError> {
-        let ip: IpAddr = ip
-            .parse()
-            .map_err(|_| SandboxError::Start(format!("pod {name} reported IP {ip:?}")))?;
+        let ip: IpAddr = ip.parse().map_err(|_| {
+            SandboxError::Start(Cause::msg(format!("pod {name} reported IP {ip:?}")))
+        })?;
         Ok(AgentAddr::Tcp(SocketAddr::new(
             ip,
             self.manager.template().agent_port,

@@ -9,6 +9,7 @@ use crate::pod::{
     label_value, sandbox_pod, PodTemplate, LABEL_POOL, LABEL_SESSION, LABEL_STATE, LABEL_TENANT,
     STATE_CLAIMED, STATE_WARM,
 };
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{ports::SandboxError, Limits};
 use futures::StreamExt;
 use k8s_openapi::{
@@ -110,7 +111,7 @@ impl Drop for PodManager {
 }
 
 fn api_err(e: kube::Error) -> SandboxError {
-    SandboxError::Start(format!("Kubernetes API: {e}"))
+    SandboxError::Start(Cause::context("Kubernetes API", e))
 }
 
 fn is_not_found(e: &kube::Error) -> bool {
@@ -181,8 +182,8 @@ impl PodManager {
     pub async fn synced(&self, timeout: Duration) -> Result<(), SandboxError> {
         tokio::time::timeout(timeout, self.store.wait_until_ready())
             .await
-            .map_err(|_| SandboxError::Start("the pod watch did not sync in time".into()))?
-            .map_err(|_| SandboxError::Start("the pod watch stopped".into()))
+            .map_err(|_| SandboxError::Start(Cause::msg("the pod watch did not sync in time")))?
+            .map_err(|_| SandboxError::Start(Cause::msg("the pod watch stopped")))
     }
 
     pub fn secret_name(pod: &str) -> String {
@@ -418,7 +419,7 @@ impl PodManager {
             match r {
                 Ok(()) => {}
                 Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(SandboxError::Gone(format!("Kubernetes API: {e}"))),
+                Err(e) => return Err(SandboxError::Gone(Cause::context("Kubernetes API", e))),
             }
         }
         Ok(())

@@ -46,6 +46,7 @@ impl Drop for WarmPool {
 /// A random hex token (start-up and session tokens of pods).
 pub fn new_token() -> String {
     let mut raw = [0u8; 32];
+    #[allow(clippy::disallowed_methods)] // a secret: the OS's random numbers, never a test's
     rand::thread_rng().fill_bytes(&mut raw);
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -5,6 +5,7 @@ use crate::{
     cgroup::{self, CgroupHost, CgroupMode, CgroupVersion, SandboxCgroup},
 };
 use airlock_gateway_agent_client::{AgentAddr, AgentClient};
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     files::{FileInfo, WorkspacePath},
     ids::SessionId,
@@ -56,7 +57,7 @@ impl LocalBackend {
         let cgroup_host = CgroupHost::system();
         let cgroup_version = cgroup_host.detect();
         if cgroup_version.is_none() && cfg.cgroups == CgroupMode::Required {
-            return Err(SandboxError::Start("no cgroup memory controller found (v1 or v2); set sandbox.local.cgroups = \"best_effort\" only for development".into()));
+            return Err(SandboxError::Start(Cause::msg("no cgroup memory controller found (v1 or v2); set sandbox.local.cgroups = \"best_effort\" only for development")));
         }
         for (what, p) in [
             ("agent", &cfg.agent_path),
@@ -64,10 +65,10 @@ impl LocalBackend {
             ("python runtime", &cfg.runtime_dir),
         ] {
             if !p.exists() {
-                return Err(SandboxError::Start(format!(
+                return Err(SandboxError::Start(Cause::msg(format!(
                     "{what} not found at {}",
                     p.display()
-                )));
+                ))));
             }
         }
         let uids = crate::uids::UidPool::new(cfg.uid_base, cfg.uid_count);
@@ -101,16 +102,19 @@ impl SandboxBackend for LocalBackend {
             (dir.join("workspace"), dir.join("run"), dir.join("etc"));
         for d in [&workspace, &run_dir, &etc_dir] {
             std::fs::create_dir_all(d)
-                .map_err(|e| SandboxError::Start(format!("{}: {e}", d.display())))?;
+                .map_err(|e| SandboxError::Start(Cause::msg(format!("{}: {e}", d.display()))))?;
         }
-        let io = |e: std::io::Error| SandboxError::Start(e.to_string());
+        let io = |e: std::io::Error| SandboxError::Start(Cause::new(e));
         let held_uid = match Self::is_root() {
             true => Some(self.uids.take().ok_or_else(|| {
-                SandboxError::Start("every sandbox uid is in use (sandbox.local.uid_count)".into())
+                SandboxError::Start(Cause::msg(
+                    "every sandbox uid is in use (sandbox.local.uid_count)",
+                ))
             })?),
             false => None,
         };
         let host_uid = held_uid.as_ref().map(|h| h.uid);
+        #[allow(clippy::disallowed_methods)] // a secret: the OS's random numbers, never a test's
         let token = format!(
             "{:032x}{:032x}",
             rand::random::<u128>(),
@@ -155,7 +159,7 @@ impl SandboxBackend for LocalBackend {
                 Ok(cg) => Some(cg),
                 Err(e) if self.cfg.cgroups == CgroupMode::Required => {
                     let _ = std::fs::remove_dir_all(&dir);
-                    return Err(SandboxError::Start(format!("cgroup limits: {e}")));
+                    return Err(SandboxError::Start(Cause::context("cgroup limits", e)));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "running sandbox without cgroup limits (best_effort)");
@@ -197,7 +201,7 @@ impl SandboxBackend for LocalBackend {
         let seccomp_path = dir.join("seccomp.bpf");
         std::fs::write(
             &seccomp_path,
-            crate::seccomp::program().map_err(SandboxError::Start)?,
+            crate::seccomp::program().map_err(|e| SandboxError::Start(Cause::msg(e)))?,
         )
         .map_err(io)?;
         let plan = BwrapPlan {
@@ -227,7 +231,7 @@ impl SandboxBackend for LocalBackend {
             .kill_on_drop(true);
         let mut child = cmd
             .spawn()
-            .map_err(|e| SandboxError::Start(format!("spawning bwrap: {e}")))?;
+            .map_err(|e| SandboxError::Start(Cause::context("spawning bwrap", e)))?;
         let stderr = child.stderr.take();
 
         // The egress proxy's end of the sandbox's only way out: a socket in the run directory
@@ -280,9 +284,9 @@ impl SandboxBackend for LocalBackend {
                     }
                 }
                 let _ = sandbox.destroy().await;
-                return Err(SandboxError::Start(format!(
+                return Err(SandboxError::Start(Cause::msg(format!(
                     "sandbox agent did not become ready: {msg}"
-                )));
+                ))));
             }
             tokio::time::sleep(Duration::from_millis(15)).await;
         }
@@ -321,7 +325,7 @@ impl SandboxBackend for LocalBackend {
 
     async fn ready(&self) -> Result<(), SandboxError> {
         std::fs::create_dir_all(self.sandboxes_dir())
-            .map_err(|e| SandboxError::Start(e.to_string()))
+            .map_err(|e| SandboxError::Start(Cause::new(e)))
     }
 }
 
@@ -360,7 +364,7 @@ impl EgressState {
             Ok(c) if c.uid() == sandbox_uid => epoch.serve(stream, cfg.clone()),
             other => {
                 tracing::warn!(peer = ?other.map(|c| c.uid()), "egress socket used by another process than the sandbox's; refused");
-                epoch.refuse("peer_refused");
+                epoch.refuse(airlock_gateway_domain::egress::EgressRefusal::PeerRefused);
             }
         }
     }

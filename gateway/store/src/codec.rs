@@ -1,5 +1,6 @@
 //! Row <-> domain conversions.
 
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{ids::SessionId, ports::StoreError, session::SessionStatus, Session};
 use sqlx::{any::AnyRow, Row};
 use time::OffsetDateTime;
@@ -22,7 +23,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 }
 
 pub fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::Database(Cause::new(e))
 }
 
 pub fn session_from_row(r: &AnyRow) -> Result<Session, StoreError> {

@@ -1,6 +1,9 @@
 //! The same behaviour on both backends: SQLite in a temp file and a fresh PostgreSQL database
 //! on the machine's server (AIRLOCK_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 
+// Test data: unique event ids and database names straight from uuid.
+#![allow(clippy::disallowed_methods)]
+
 use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead, NewEvent},
     files::FileInfo,
@@ -8,7 +11,7 @@ use airlock_gateway_domain::{
         AuditOutbox, Change, CredentialLeases, FileStore, RelayLeases, SessionStore, StateCommit,
     },
     session::SessionStatus,
-    Limits, Principal, Session, SessionId,
+    Clock, IdGenerator, Limits, Principal, Session, SystemClock, SystemIds,
 };
 use airlock_gateway_store::SqlStore;
 use sqlx::{Connection, Executor};
@@ -24,9 +27,9 @@ fn principal() -> Principal {
 }
 
 fn session() -> Session {
-    let now = airlock_gateway_domain::now();
+    let now = SystemClock.now();
     Session {
-        id: SessionId::generate(),
+        id: SystemIds.session_id(),
         owner: principal(),
         status: SessionStatus::Active,
         status_reason: None,

@@ -1,5 +1,10 @@
 //! airlock-agent: runs inside every sandbox (bubblewrap locally, a pod on Kubernetes).
 
+// The agent is the kernel's Jupyter client: its message ids, dates and temporary names are the
+// Jupyter protocol's and the workspace's, never a gateway record (those take the gateway's
+// Clock and IdGenerator).
+#![allow(clippy::disallowed_methods)]
+
 mod execute;
 mod imports;
 mod jupyter_wire;

@@ -2,12 +2,17 @@
 //! job as it comes), or as SQL through a connector in the gateway (credentials never enter the
 //! sandbox).
 
-use super::{prepare::Ready, record::RunFailure};
-use crate::{
-    events,
-    jobs::{Job, LiveOutput},
-    service::{Gateway, LiveSession},
+use super::{
+    prepare::{Ready, Turn},
+    record::RunFailure,
 };
+use crate::{
+    connectors::{Delivery, RunOpts},
+    jobs::{Job, LiveOutput},
+    service::Gateway,
+    sessions::LiveSession,
+};
+use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     egress::{EgressGrant, EgressLog},
@@ -40,9 +45,15 @@ impl Gateway {
         let live = ready.turn.live();
         let timeout = Duration::from_secs(u64::from(ready.timeout_seconds));
         if let Some(grant) = exec.decision.obligations.connector.clone() {
-            let opts = crate::connector_run::RunOpts {
+            let delivery = match ready.turn {
+                Turn::InsideRunning { .. } => Delivery::RunningCode,
+                Turn::Held { .. } => Delivery::Workspace {
+                    row_limit: grant.row_limit as usize,
+                },
+            };
+            let opts = RunOpts {
                 timeout,
-                nested: ready.turn.nested(),
+                delivery,
                 facts: ready.facts.sql.as_ref(),
             };
             let run = self
@@ -59,7 +70,7 @@ impl Gateway {
                 Err((e, evs)) => Err(self.connector_failed(p, exec.clone(), evs, e).await),
             };
         }
-        if ready.turn.nested() {
+        if let Turn::InsideRunning { .. } = ready.turn {
             let e = GatewayError::new(
                 ErrorCode::InvalidRequest,
                 "sql.airlock runs connector SQL only",
@@ -90,7 +101,7 @@ impl Gateway {
                 NewEvent::new(
                     types::EGRESS_CONNECTION,
                     Some(exec.session_id.to_string()),
-                    events::egress(p, exec, r),
+                    payload::egress(p, exec, r),
                 )
             })
             .collect();

@@ -2,10 +2,10 @@
 //! session's executions. Another principal's execution or session is a 404, never a 403.
 
 use crate::{
-    events,
     jobs::Job,
     service::{store_err, Gateway},
 };
+use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     ports::Change,
@@ -100,7 +100,7 @@ impl Gateway {
                 types::EXECUTION_CANCEL_REQUESTED,
                 Some(exec.session_id.to_string()),
                 serde_json::json!({
-                    "principal": events::principal(p),
+                    "principal": payload::principal(p),
                     "session_id": exec.session_id,
                     "execution_id": exec.id,
                 }),
@@ -136,12 +136,12 @@ impl Gateway {
             traceback: vec![],
             code: Some(ExecutionErrorCode::Cancelled),
         });
-        exec.finished_at = Some(airlock_gateway_domain::now());
+        exec.finished_at = Some(self.now());
         exec.audit_id.clear();
         let done = NewEvent::new(
             types::EXECUTION_COMPLETED,
             Some(exec.session_id.to_string()),
-            events::completed(p, &exec, false, false),
+            payload::completed(p, &exec, false, false),
         );
         let sealed = self
             .deps

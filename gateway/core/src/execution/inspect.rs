@@ -146,6 +146,7 @@ fn status_of(end: JobEnd) -> ExecutionStatus {
 pub(super) fn broken(
     mut exec: airlock_gateway_domain::Execution,
     e: &GatewayError,
+    now: time::OffsetDateTime,
 ) -> airlock_gateway_domain::Execution {
     exec.status = ExecutionStatus::Failed;
     exec.error = Some(ExecutionError {
@@ -154,6 +155,6 @@ pub(super) fn broken(
         traceback: vec![],
         code: Some(ExecutionErrorCode::Gateway(e.code)),
     });
-    exec.finished_at = Some(airlock_gateway_domain::now());
+    exec.finished_at = Some(now);
     exec
 }

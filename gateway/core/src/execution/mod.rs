@@ -131,7 +131,7 @@ impl Gateway {
                 Err(f) => f
                     .exec
                     .clone()
-                    .unwrap_or_else(|| inspect::broken(as_recorded, &f.error)),
+                    .unwrap_or_else(|| inspect::broken(as_recorded, &f.error, self.now())),
             };
             if let Some(e) = &last.error {
                 job.log.push(JobEvent::Error(e.clone()));

@@ -1,16 +1,13 @@
 //! Steps 2 to 4: analyse the code, decide, and record both before anything is enforced.
 
-use crate::{
-    events, metric,
-    service::{Gateway, LiveSession},
-};
+use crate::{metric, service::Gateway, sessions::LiveSession};
+use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     decision::DecisionResult,
     policy_input::{Action, CodeFacts, PolicyInput, RequestFacts},
     ports::Change,
-    ErrorCode, Execution, ExecutionId, ExecutionRequest, ExecutionStatus, GatewayError, Principal,
-    SessionId,
+    ErrorCode, Execution, ExecutionRequest, ExecutionStatus, GatewayError, Principal, SessionId,
 };
 use std::{sync::Arc, time::Instant};
 use tokio::sync::OwnedMutexGuard;
@@ -32,10 +29,6 @@ impl Turn {
         match self {
             Self::Held { live, .. } | Self::InsideRunning { live } => live,
         }
-    }
-
-    pub(crate) fn nested(&self) -> bool {
-        matches!(self, Self::InsideRunning { .. })
     }
 }
 
@@ -118,11 +111,11 @@ impl Gateway {
             p,
             Some(&session),
             executions,
-            self.request_facts(&req, &live, turn.nested()),
+            self.request_facts(&req, &turn),
         );
         input.analysis = Some(facts.clone());
         let decision = self.decide(&input)?;
-        let decision = crate::connector_run::enforce_sql_analysis(decision, facts.sql.as_ref());
+        let decision = crate::connectors::enforce_sql_analysis(decision, facts.sql.as_ref());
 
         // 4. record, before anything is enforced
         let limits = &self.settings.limits;
@@ -133,11 +126,11 @@ impl Gateway {
             .min(decision.obligations.max_timeout_seconds.unwrap_or(u32::MAX))
             .max(1);
         let mut exec = Execution {
-            id: ExecutionId::generate(),
+            id: self.deps.ids.execution_id(),
             session_id: session_id.clone(),
             owner_key: p.owner_key(),
             language: req.language,
-            code_sha256: events::sha256_hex(req.code.as_bytes()),
+            code_sha256: payload::sha256_hex(req.code.as_bytes()),
             status: match decision.result {
                 DecisionResult::Allow => ExecutionStatus::Queued,
                 DecisionResult::Deny => ExecutionStatus::Denied,
@@ -151,18 +144,18 @@ impl Gateway {
             decision: decision.clone(),
             duration_ms: 0,
             audit_id: String::new(),
-            created_at: airlock_gateway_domain::now(),
+            created_at: self.now(),
             finished_at: None,
         };
         let requested = NewEvent::new(
             types::EXECUTION_REQUESTED,
             Some(session_id.to_string()),
-            events::requested(p, &exec, &req.code, &facts, timeout_seconds),
+            payload::requested(p, &exec, &req.code, &facts, timeout_seconds),
         );
         let decided = self.decided_event(p, &input, &decision, session_id, Some(exec.id.as_str()));
         let stopped = exec.status != ExecutionStatus::Queued;
         if stopped {
-            exec.finished_at = Some(airlock_gateway_domain::now());
+            exec.finished_at = Some(self.now());
             exec.duration_ms = started.elapsed().as_millis() as u64;
         }
         let sealed = self
@@ -191,12 +184,7 @@ impl Gateway {
     }
 
     /// What policy sees of the request beside the code's analysis.
-    fn request_facts(
-        &self,
-        req: &ExecutionRequest,
-        live: &LiveSession,
-        nested: bool,
-    ) -> RequestFacts {
+    fn request_facts(&self, req: &ExecutionRequest, turn: &Turn) -> RequestFacts {
         RequestFacts {
             language: Some(req.language.as_str().into()),
             code_bytes: Some(req.code.len() as u64),
@@ -210,13 +198,13 @@ impl Gateway {
                 .map(|c| self.connector_labels(c))
                 .unwrap_or_default(),
             // SQL from a running execution is decided knowing that execution's egress.
-            running_egress: if nested {
-                live.running_egress
+            running_egress: match turn {
+                Turn::InsideRunning { live } => live
+                    .running_egress
                     .lock()
                     .map(|g| g.clone())
-                    .unwrap_or_default()
-            } else {
-                vec![]
+                    .unwrap_or_default(),
+                Turn::Held { .. } => vec![],
             },
             ..Default::default()
         }

@@ -3,10 +3,8 @@
 //! failed under.
 
 use super::{enforce::Enforced, prepare::Ready};
-use crate::{
-    events, metric,
-    service::{Gateway, LiveSession},
-};
+use crate::{metric, service::Gateway, sessions::LiveSession};
+use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     ports::{Change, SandboxError},
@@ -45,7 +43,7 @@ impl Gateway {
             ..
         } = ready;
         exec.duration_ms = started.elapsed().as_millis() as u64;
-        exec.finished_at = Some(airlock_gateway_domain::now());
+        exec.finished_at = Some(self.now());
         exec.audit_id.clear();
         let mut changes = vec![Change::PutExecution(Box::new(exec.clone()))];
         for a in &exec.artifacts {
@@ -56,7 +54,7 @@ impl Gateway {
         }
         let live = turn.live();
         let mut s = live.session.lock().await;
-        s.last_active_at = airlock_gateway_domain::now();
+        s.last_active_at = self.now();
         // Reading through a connector marks the session with the connector's labels.
         for l in enforced.labels {
             if !s.labels.contains(&l) {
@@ -68,7 +66,7 @@ impl Gateway {
         let done = NewEvent::new(
             types::EXECUTION_COMPLETED,
             Some(exec.session_id.to_string()),
-            events::completed(
+            payload::completed(
                 p,
                 &exec,
                 enforced.outcome.kernel_restarted,
@@ -106,11 +104,11 @@ impl Gateway {
             traceback: vec![],
             code: Some(ExecutionErrorCode::Gateway(e.code)),
         });
-        exec.finished_at = Some(airlock_gateway_domain::now());
+        exec.finished_at = Some(self.now());
         evs.push(NewEvent::new(
             types::EXECUTION_COMPLETED,
             Some(exec.session_id.to_string()),
-            events::completed(p, &exec, false, false),
+            payload::completed(p, &exec, false, false),
         ));
         exec.audit_id.clear();
         if let Ok(sealed) = self
@@ -143,14 +141,14 @@ impl Gateway {
             name: "SandboxError".into(),
             value: e.to_string(),
             traceback: vec![],
-            code: Some(ExecutionErrorCode::SandboxLost),
+            code: Some(e.execution_code()),
         });
-        exec.finished_at = Some(airlock_gateway_domain::now());
+        exec.finished_at = Some(self.now());
         let p = live.session.lock().await.owner.clone();
         recorded.push(NewEvent::new(
             types::EXECUTION_COMPLETED,
             Some(exec.session_id.to_string()),
-            events::completed(&p, &exec, false, false),
+            payload::completed(&p, &exec, false, false),
         ));
         exec.audit_id.clear();
         if let Ok(sealed) = self
@@ -167,11 +165,12 @@ impl Gateway {
                 .end_session(live, SessionStatus::Lost, &reason, types::SESSION_LOST)
                 .await;
         }
-        let error = GatewayError::new(
-            ErrorCode::SandboxUnavailable,
-            format!("the sandbox failed: {e}"),
-        )
-        .with_details(serde_json::json!({"execution_id": exec.id}));
+        let code = match e {
+            SandboxError::Busy | SandboxError::Quota(_) => e.error_code(),
+            _ => ErrorCode::SandboxUnavailable,
+        };
+        let error = GatewayError::new(code, format!("the sandbox failed: {e}"))
+            .with_details(serde_json::json!({"execution_id": exec.id}));
         RunFailure {
             exec: Some(exec),
             error,

@@ -1,9 +1,7 @@
 //! After a restart: executions nobody runs any more end `failed` with `gateway_restarted`.
 
-use crate::{
-    events,
-    service::{store_err, Gateway},
-};
+use crate::service::{store_err, Gateway};
+use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     ports::Change,
@@ -31,7 +29,7 @@ impl Gateway {
                 traceback: vec![],
                 code: Some(ExecutionErrorCode::GatewayRestarted),
             });
-            exec.finished_at = Some(airlock_gateway_domain::now());
+            exec.finished_at = Some(self.now());
             exec.audit_id.clear();
             let owner = self
                 .deps
@@ -41,7 +39,7 @@ impl Gateway {
                 .map_err(store_err)?
                 .map(|s| s.owner);
             let data = match &owner {
-                Some(p) => events::completed(p, &exec, false, false),
+                Some(p) => payload::completed(p, &exec, false, false),
                 None => {
                     serde_json::json!({"execution_id": exec.id, "status": exec.status.as_str()})
                 }

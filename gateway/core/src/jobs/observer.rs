@@ -2,7 +2,7 @@
 //! so the finished result holds exactly what was streamed.
 
 use super::{redact_stream::StreamRedactor, Job, JobEvent};
-use crate::redact::Redactor;
+use airlock_gateway_audit::Redactor;
 use airlock_gateway_domain::{ports::JobObserver, Output};
 use std::sync::{Arc, Mutex};
 

@@ -8,7 +8,7 @@
 //! partial line is released redacted, and an unterminated key block is replaced by the
 //! redaction marker, its remaining lines dropped until its end marker.
 
-use crate::redact::{Redactor, REDACTED};
+use airlock_gateway_audit::redact::{Redactor, REDACTED};
 
 /// Most bytes held back waiting for a line to end.
 pub const HOLD_MAX: usize = 64 << 10;

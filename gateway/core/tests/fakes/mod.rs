@@ -4,12 +4,17 @@
 
 #![allow(dead_code)]
 
-use airlock_gateway_core::{
-    redact::Redactor, AuditOptions, AuditRecorder, Connectors, Gateway, GatewayDeps,
-    GatewaySettings,
-};
+mod clock;
+mod warehouse;
+pub use clock::{ManualClock, SequentialIds};
+#[allow(unused_imports)] // not every test binary uses the warehouse
+pub use warehouse::{Answer, FakeBroker, FakeWarehouse};
+
+use airlock_gateway_audit::{AuditOptions, AuditRecorder, Redactor};
+use airlock_gateway_core::{Connectors, Gateway, GatewayDeps, GatewaySettings};
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
-    connectors::{SqlDialect, SqlFacts},
+    connectors::{ConnectorGrant, SqlDialect, SqlFacts},
     decision::{Decision, DecisionResult, Obligations, Violation},
     files::{FileInfo, WorkspacePath},
     ids::SessionId,
@@ -40,12 +45,15 @@ pub use store::MemStore;
 /// Decides what the test set: allow, deny or review, for executions; allow for the rest.
 pub struct ScriptedPolicy {
     pub execution: Mutex<DecisionResult>,
+    /// Granted to executions that name a connector.
+    pub connector: Mutex<Option<ConnectorGrant>>,
 }
 
 impl ScriptedPolicy {
     pub fn new() -> Self {
         Self {
             execution: Mutex::new(DecisionResult::Allow),
+            connector: Mutex::new(None),
         }
     }
 }
@@ -68,12 +76,16 @@ impl PolicyEngine for ScriptedPolicy {
             }],
             _ => vec![],
         };
+        let mut obligations = Obligations::default();
+        if input.request.connector.is_some() {
+            obligations.connector = lock(&self.connector).clone();
+        }
         Ok(Decision {
-            decision_id: "d-1".into(),
+            decision_id: String::new(),
             result,
             violations,
             policy_revision: self.revision(),
-            obligations: Obligations::default(),
+            obligations,
             eval_micros: 1,
         })
     }
@@ -86,8 +98,12 @@ impl CodeAnalyzer for NoAnalysis {
         Ok(CodeFacts::default())
     }
 
-    fn analyze_sql(&self, _dialect: SqlDialect, _schema: &str, _sql: &str) -> SqlFacts {
-        SqlFacts::default()
+    /// Accepts any one statement as it is.
+    fn analyze_sql(&self, _dialect: SqlDialect, _schema: &str, sql: &str) -> SqlFacts {
+        SqlFacts {
+            canonical: Some(sql.to_owned()),
+            ..SqlFacts::default()
+        }
     }
 }
 
@@ -179,7 +195,7 @@ impl Sandbox for ScriptedSandbox {
         self.backend.runs.fetch_add(1, Ordering::SeqCst);
         if self.backend.die_next.swap(false, Ordering::SeqCst) {
             self.alive.store(false, Ordering::SeqCst);
-            return Err(SandboxError::Gone("the scripted sandbox died".into()));
+            return Err(SandboxError::Gone(Cause::msg("the scripted sandbox died")));
         }
         let steps = lock(&self.backend.scripts)
             .get(&job.code)
@@ -209,7 +225,7 @@ impl Sandbox for ScriptedSandbox {
     }
 
     async fn write_file(&self, _p: &WorkspacePath, _d: Vec<u8>) -> Result<FileInfo, SandboxError> {
-        Err(SandboxError::Io("not in the fake".into()))
+        Err(SandboxError::Io(Cause::msg("not in the fake")))
     }
 
     async fn read_file(&self, _p: &WorkspacePath, _m: u64) -> Result<Vec<u8>, SandboxError> {
@@ -246,6 +262,7 @@ pub struct Rig {
     pub store: Arc<MemStore>,
     pub policy: Arc<ScriptedPolicy>,
     pub backend: Arc<ScriptedBackend>,
+    pub clock: Arc<ManualClock>,
 }
 
 pub fn alice() -> Principal {
@@ -266,8 +283,15 @@ pub fn bob() -> Principal {
 }
 
 pub async fn rig_on(store: Arc<MemStore>, instance: &str) -> Rig {
+    rig_with(store, instance, Connectors::default()).await
+}
+
+/// A rig whose gateway has `connectors`.
+pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connectors) -> Rig {
     let policy = Arc::new(ScriptedPolicy::new());
     let backend = Arc::new(ScriptedBackend::default());
+    let clock = Arc::new(ManualClock::new());
+    let ids = Arc::new(SequentialIds::default());
     let audit = AuditRecorder::open(
         AuditOptions {
             chain_id: "test-chain".into(),
@@ -276,6 +300,8 @@ pub async fn rig_on(store: Arc<MemStore>, instance: &str) -> Rig {
             redactor: Arc::new(Redactor::new(&[]).unwrap_or_else(|e| panic!("{e}"))),
             signer: None,
             max_backlog: None,
+            clock: clock.clone(),
+            ids: ids.clone(),
         },
         store.clone(),
         vec![],
@@ -300,7 +326,9 @@ pub async fn rig_on(store: Arc<MemStore>, instance: &str) -> Rig {
             backend: Arc::new(Backend(backend.clone())),
             audit: Arc::new(audit),
             relay: None,
-            connectors: Connectors::default(),
+            connectors,
+            clock: clock.clone(),
+            ids,
         },
     );
     Rig {
@@ -308,9 +336,34 @@ pub async fn rig_on(store: Arc<MemStore>, instance: &str) -> Rig {
         store,
         policy,
         backend,
+        clock,
     }
 }
 
 pub async fn rig() -> Rig {
     rig_on(Arc::new(MemStore::default()), "test-instance").await
+}
+
+pub fn python(code: &str) -> airlock_gateway_domain::ExecutionRequest {
+    airlock_gateway_domain::ExecutionRequest {
+        language: Language::Python,
+        code: code.into(),
+        timeout_seconds: None,
+        packages: vec![],
+        egress: vec![],
+        connector: None,
+    }
+}
+
+/// Waits (on the job's own log, not a clock) until the job reports `status`.
+pub async fn until_status(
+    job: &airlock_gateway_core::jobs::Job,
+    status: airlock_gateway_domain::ExecutionStatus,
+) {
+    let mut changed = job.log.subscribe();
+    while job.log.status() != status {
+        if changed.changed().await.is_err() {
+            panic!("the job ended before {status:?}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The state store in memory, with a switch that makes commits fail from some point on.
 
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead},
     files::FileInfo,
@@ -21,6 +22,8 @@ pub struct MemStore {
     pub outbox: Mutex<Vec<AuditEvent>>,
     /// Commits left before every commit fails (None: never).
     pub commits_left: Mutex<Option<usize>>,
+    /// Credential leases by hash, with whether they are closed.
+    pub leases: Mutex<BTreeMap<String, (LeaseRecord, bool)>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -51,7 +54,7 @@ impl StateCommit for MemStore {
             let mut left = lock(&self.commits_left);
             if let Some(n) = left.as_mut() {
                 if *n == 0 {
-                    return Err(StoreError::Database("the fake store is down".into()));
+                    return Err(StoreError::Database(Cause::msg("the fake store is down")));
                 }
                 *n -= 1;
             }
@@ -217,15 +220,23 @@ impl RelayLeases for MemStore {
 
 #[async_trait]
 impl CredentialLeases for MemStore {
-    async fn lease_opened(&self, _lease: &LeaseRecord) -> Result<(), StoreError> {
+    async fn lease_opened(&self, lease: &LeaseRecord) -> Result<(), StoreError> {
+        lock(&self.leases).insert(lease.lease_hash.clone(), (lease.clone(), false));
         Ok(())
     }
 
-    async fn lease_closed(&self, _lease_hash: &str, _at_ms: i64) -> Result<(), StoreError> {
+    async fn lease_closed(&self, lease_hash: &str, _at_ms: i64) -> Result<(), StoreError> {
+        if let Some(l) = lock(&self.leases).get_mut(lease_hash) {
+            l.1 = true;
+        }
         Ok(())
     }
 
     async fn leases_open(&self) -> Result<Vec<LeaseRecord>, StoreError> {
-        Ok(vec![])
+        Ok(lock(&self.leases)
+            .values()
+            .filter(|(_, closed)| !closed)
+            .map(|(l, _)| l.clone())
+            .collect())
     }
 }

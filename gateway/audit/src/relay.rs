@@ -44,10 +44,6 @@ pub struct AuditRelay {
     status: Mutex<Status>,
 }
 
-fn now_ms() -> i64 {
-    airlock_gateway_domain::unix_ms(airlock_gateway_domain::now())
-}
-
 impl AuditRelay {
     pub fn new(
         store: Arc<dyn Store>,
@@ -62,6 +58,10 @@ impl AuditRelay {
             settings,
             status: Mutex::new(Status::default()),
         })
+    }
+
+    fn now_ms(&self) -> i64 {
+        airlock_gateway_domain::unix_ms(self.recorder.now())
     }
 
     fn lease_ms(&self) -> i64 {
@@ -79,7 +79,7 @@ impl AuditRelay {
         &self,
         chain: &airlock_gateway_domain::ports::RelayChain,
     ) -> Result<Option<u64>, String> {
-        let now = now_ms();
+        let now = self.now_ms();
         let held_until = self
             .status
             .lock()
@@ -147,7 +147,7 @@ impl AuditRelay {
                     return Err(e.to_string());
                 }
                 self.store
-                    .audit_mark_published(&chain.chain_id, last, now_ms())
+                    .audit_mark_published(&chain.chain_id, last, self.now_ms())
                     .await
                     .map_err(|e| e.to_string())?;
                 published = last;
@@ -243,10 +243,6 @@ impl AuditRelay {
                 time::OffsetDateTime::parse(&e.time, &time::format_description::well_known::Rfc3339)
                     .ok()
             })
-            .map_or(0.0, |t| {
-                (airlock_gateway_domain::now() - t)
-                    .as_seconds_f64()
-                    .max(0.0)
-            })
+            .map_or(0.0, |t| (self.recorder.now() - t).as_seconds_f64().max(0.0))
     }
 }

@@ -1,13 +1,12 @@
 //! The outbox relay and backpressure against a real SQLite store and a scripted publisher that
 //! stands in for Kafka (the real broker is in the end-to-end tests).
 
-use airlock_gateway_core::{
-    redact::Redactor, AuditOptions, AuditRecorder, AuditRelay, RelaySettings,
-};
+use airlock_gateway_audit::{AuditOptions, AuditRecorder, AuditRelay, Redactor, RelaySettings};
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     audit::{types, AuditEvent, ChainVerifier, NewEvent},
     ports::{AuditPublisher, CheckpointSigner, PublishError, Store},
-    ErrorCode,
+    ErrorCode, SystemClock, SystemIds,
 };
 use async_trait::async_trait;
 use std::{
@@ -33,11 +32,13 @@ impl AuditPublisher for ScriptedLog {
         let mut log = self
             .log
             .lock()
-            .map_err(|_| PublishError("poisoned".into()))?;
+            .map_err(|_| PublishError(Cause::msg("poisoned")))?;
         match fail {
             Some(n) => {
                 log.extend(events.iter().take(n).cloned());
-                Err(PublishError(format!("broker went away after {n}")))
+                Err(PublishError(Cause::msg(format!(
+                    "broker went away after {n}"
+                ))))
             }
             None => {
                 log.extend(events.iter().cloned());
@@ -77,6 +78,8 @@ async fn recorder(store: &Arc<dyn Store>, chain: &str, max_backlog: u64) -> Arc<
                 redactor: Arc::new(Redactor::new(&[]).unwrap_or_else(|e| panic!("{e}"))),
                 signer: Some(Arc::new(TestSigner)),
                 max_backlog: Some(max_backlog),
+                clock: Arc::new(SystemClock),
+                ids: Arc::new(SystemIds),
             },
             store.clone(),
             vec![],
@@ -254,6 +257,8 @@ async fn secrets_are_scrubbed_before_sealing_and_code_can_be_kept_as_a_hash_only
             redactor,
             signer: None,
             max_backlog: None,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(SystemIds),
         },
         store.clone(),
         vec![],

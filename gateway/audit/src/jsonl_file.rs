@@ -1,5 +1,6 @@
 //! An append-only JSON-lines file: one sealed event per line, fsynced before `append` returns.
 
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead},
     ports::{AuditSink, SinkError},
@@ -60,24 +61,24 @@ impl AuditSink for JsonlFileSink {
         let guard = self
             .state
             .lock()
-            .map_err(|_| SinkError("poisoned".into()))?;
+            .map_err(|_| SinkError(Cause::msg("poisoned")))?;
         Ok(guard.1.get(chain_id).cloned())
     }
 
     async fn append(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
         let mut buf = Vec::with_capacity(events.len() * 512);
         for e in events {
-            serde_json::to_writer(&mut buf, e).map_err(|e| SinkError(e.to_string()))?;
+            serde_json::to_writer(&mut buf, e).map_err(|e| SinkError(Cause::new(e)))?;
             buf.push(b'\n');
         }
         let mut guard = self
             .state
             .lock()
-            .map_err(|_| SinkError("poisoned".into()))?;
+            .map_err(|_| SinkError(Cause::msg("poisoned")))?;
         let (file, heads) = &mut *guard;
         file.write_all(&buf)
             .and_then(|()| file.sync_data())
-            .map_err(|e| SinkError(format!("{}: {e}", self.path.display())))?;
+            .map_err(|e| SinkError(Cause::context(self.path.display(), e)))?;
         for e in events {
             heads.insert(e.chainid.clone(), e.head());
         }

@@ -1,6 +1,7 @@
 //! Ends sessions past their TTL or idle timeout.
 
 use crate::service::Gateway;
+use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     ports::Change,
@@ -11,10 +12,10 @@ use std::{sync::Arc, time::Duration};
 impl Gateway {
     /// One sweep; returns how many sessions ended.
     pub async fn sweep(&self) -> usize {
-        let now = airlock_gateway_domain::now();
+        let now = self.now();
         let idle =
             time::Duration::try_from(self.settings.idle_timeout).unwrap_or(time::Duration::MAX);
-        let all: Vec<_> = self.live.read().await.values().cloned().collect();
+        let all = self.sessions.all().await;
         let mut ended = 0;
         for l in all {
             let (expired, idle_out) = {
@@ -38,7 +39,7 @@ impl Gateway {
             let id = l.session.lock().await.id.clone();
             if let Ok(Some(stored)) = self.deps.store.session(&id).await {
                 if stored.instance_id != self.settings.instance_id {
-                    self.live.write().await.remove(&id);
+                    self.sessions.remove(&id).await;
                     continue;
                 }
             }
@@ -71,17 +72,17 @@ impl Gateway {
         else {
             return 0;
         };
-        let now = airlock_gateway_domain::now();
+        let now = self.now();
         let grace = time::Duration::try_from(grace).unwrap_or(time::Duration::ZERO);
         let mut ended = 0;
         for s in active {
-            if now < s.expires_at + grace || self.live.read().await.contains_key(&s.id) {
+            if now < s.expires_at + grace || self.sessions.contains(&s.id).await {
                 continue;
             }
             let id = s.id.clone();
             let reason = "the session reached its time to live while no replica held it";
             if matches!(self.adopt(s.clone(), reason).await, Ok(true)) {
-                let live = self.live.read().await.get(&id).cloned();
+                let live = self.sessions.get(&id).await;
                 if let Some(l) = live {
                     if self
                         .end_session(&l, SessionStatus::Expired, reason, types::SESSION_EXPIRED)
@@ -100,7 +101,7 @@ impl Gateway {
             let ev = NewEvent::new(
                 types::SESSION_EXPIRED,
                 Some(id.to_string()),
-                crate::events::session(&s, serde_json::json!({"sandbox_destroyed": false})),
+                payload::session(&s, serde_json::json!({"sandbox_destroyed": false})),
             );
             if self
                 .deps

@@ -8,10 +8,11 @@
 //! recorder also knows the backlog and refuses new work past its limit ([`AuditRecorder::admit`]).
 
 use crate::{metric, redact::Redactor};
+use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     audit::{types, AuditEvent, ChainHead, Checkpoint, NewEvent},
     ports::{AuditSink, Change, CheckpointSigner, Store},
-    ErrorCode, GatewayError,
+    Clock, ErrorCode, GatewayError, IdGenerator,
 };
 use std::sync::{
     atomic::{AtomicU64, Ordering},
@@ -30,6 +31,10 @@ pub struct AuditOptions {
     pub signer: Option<Arc<dyn CheckpointSigner>>,
     /// When a relay publishes the chain: refuse new work past this many unpublished events.
     pub max_backlog: Option<u64>,
+    /// The time of each event.
+    pub clock: Arc<dyn Clock>,
+    /// The id of each event.
+    pub ids: Arc<dyn IdGenerator>,
 }
 
 struct Head {
@@ -99,6 +104,11 @@ impl AuditRecorder {
 
     pub fn chain_id(&self) -> &str {
         &self.opts.chain_id
+    }
+
+    /// The wall-clock time, from the recorder's clock.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.opts.clock.now()
     }
 
     pub fn redactor(&self) -> &Arc<Redactor> {
@@ -225,7 +235,10 @@ impl AuditRecorder {
         let mut sealed = Vec::with_capacity(events.len());
         let mut cur = head.head.clone();
         for e in events {
-            let time = airlock_gateway_domain::now()
+            let time = self
+                .opts
+                .clock
+                .now()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
             let ev = AuditEvent::seal(
@@ -233,7 +246,7 @@ impl AuditRecorder {
                 &cur,
                 &self.opts.chain_id,
                 &self.opts.source,
-                uuid::Uuid::now_v7().to_string(),
+                self.opts.ids.event_id(),
                 time,
             );
             cur = ev.head();
@@ -271,7 +284,9 @@ impl AuditRecorder {
             let result = if behind + 1 == first {
                 sink.append(&sealed).await
             } else {
-                Err(airlock_gateway_domain::ports::SinkError("behind".into()))
+                Err(airlock_gateway_domain::ports::SinkError(Cause::msg(
+                    "behind",
+                )))
             };
             if let Err(e) = result {
                 metrics::counter!(metric::AUDIT_SINK_FAILURES).increment(1);
