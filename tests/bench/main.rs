@@ -7,7 +7,8 @@
 //! 2. Warm `1+1` round trip through the agent directly (the sandbox backend, no gateway) and
 //!    through the whole HTTP path of a running `airlock serve` (authentication, policy, audit in
 //!    SQLite and the JSON-lines file, the sandbox), in the same run: the difference is the
-//!    gateway's overhead.
+//!    gateway's overhead; and, as the target's baseline, a bare Python `jupyter_client` sending
+//!    `1+1` straight to the runtime's ipykernel in bubblewrap (`jupyter.rs`).
 //! 3. Cold session start (sandbox + kernel) through HTTP (`AIRLOCK_BENCH_ONLY=http` stops after
 //!    1-3).
 //! 4. Audit events into Kafka (a tansu broker on 127.0.0.1): relay throughput from the outbox
@@ -40,6 +41,7 @@ use std::{
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod connectors;
+mod jupyter;
 mod kafka;
 mod kubernetes;
 mod serve;
@@ -303,13 +305,18 @@ async fn audit_bench() -> (Stats, Stats) {
 }
 
 /// The local backend as `airlock serve` sets it up, with its state in `state_dir`.
+/// The sandbox Python runtime (`AIRLOCK_RUNTIME_DIR`, default `/opt/airlock/runtime`).
+pub(crate) fn runtime_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("AIRLOCK_RUNTIME_DIR").unwrap_or_else(|_| "/opt/airlock/runtime".into()),
+    )
+}
+
 pub(crate) fn local_backend(state_dir: &std::path::Path) -> LocalBackend {
     LocalBackend::new(LocalBackendConfig {
         state_dir: state_dir.to_path_buf(),
         agent_path: bin_dir().join("airlock-agent"),
-        runtime_dir: PathBuf::from(
-            std::env::var("AIRLOCK_RUNTIME_DIR").unwrap_or_else(|_| "/opt/airlock/runtime".into()),
-        ),
+        runtime_dir: runtime_dir(),
         bwrap_path: "/usr/bin/bwrap".into(),
         setpriv_path: "/usr/bin/setpriv".into(),
         uid_base: 200_000,
@@ -617,7 +624,18 @@ async fn main() {
         false,
     );
     row("session create, cold (sandbox + kernel)", &cold, false);
+    let bare = jupyter::bare_jupyter_client(&runtime_dir(), 300);
+    row(
+        "`1+1` from a bare jupyter_client to ipykernel in bubblewrap (baseline)",
+        &bare,
+        false,
+    );
     println!();
+    println!(
+        "`1+1` through HTTP / bare jupyter_client: {:.2}x at p50 (target <= 1.0), {:.2}x at p99",
+        warm.p50 / bare.p50,
+        warm.p99 / bare.p99
+    );
     println!(
         "policy: {:.0} decisions/s at p50; default bundle / baseline p50 = {:.2}x",
         1e3 / policy.p50,

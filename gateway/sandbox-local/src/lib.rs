@@ -12,5 +12,6 @@ mod sandbox;
 mod seccomp;
 mod uids;
 
+pub use bwrap::sandbox_env;
 pub use cgroup::{CgroupMode, CgroupVersion};
 pub use sandbox::{LocalBackend, LocalBackendConfig};

@@ -1,0 +1,132 @@
+//! The baseline of the `1+1` target: a bare Jupyter client (Python `jupyter_client`, as a new
+//! user would write it) talking straight to the same kind of kernel: the sandbox runtime's
+//! ipykernel, with the gateway's kernel flags, in bubblewrap (its own user, pid, ipc and uts
+//! namespaces, read-only `/usr` and runtime; the network namespace is shared so the client on
+//! the host reaches the kernel's loopback ports). No gateway, no agent, no policy, no audit.
+
+use crate::{stats, Stats};
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+/// The client: `execute_interactive`, the documented blocking call, 20 warm-up runs, then
+/// `n` timed ones; prints the seconds of each as JSON.
+const CLIENT: &str = r#"
+import json, sys, time
+from jupyter_client import BlockingKernelClient
+kc = BlockingKernelClient(connection_file=sys.argv[1])
+kc.load_connection_file()
+kc.start_channels()
+kc.wait_for_ready(timeout=60)
+out = {}
+def hook(msg):
+    if msg["msg_type"] == "execute_result":
+        out["r"] = msg["content"]["data"]["text/plain"]
+def run():
+    out.clear()
+    reply = kc.execute_interactive("1+1", output_hook=hook, timeout=30)
+    assert reply["content"]["status"] == "ok" and out.get("r") == "2", (reply, out)
+for _ in range(20):
+    run()
+times = []
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter()
+    run()
+    times.append(time.perf_counter() - t)
+kc.stop_channels()
+print(json.dumps(times))
+"#;
+
+fn free_port_base() -> u16 {
+    // Five consecutive ports from a bound-and-released one (the kernel binds them at once).
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(40000)
+        .clamp(20000, 60000)
+}
+
+fn kernel_in_bwrap(runtime: &Path, dir: &Path, conn: &Path) -> std::process::Child {
+    let python = runtime.join("bin/python");
+    let mut cmd = Command::new("bwrap");
+    cmd.args([
+        "--unshare-user",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-uts",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/lib64",
+        "/lib64",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+    ])
+    .arg("--ro-bind")
+    .arg(runtime)
+    .arg(runtime)
+    .arg("--bind")
+    .arg(dir)
+    .arg("/workspace")
+    .args(["--chdir", "/workspace", "--clearenv"]);
+    for (k, v) in airlock_gateway_sandbox_local::sandbox_env(runtime) {
+        cmd.args(["--setenv", &k, &v]);
+    }
+    cmd.arg("--")
+        .arg(python)
+        .args(["-m", "ipykernel_launcher", "-f"])
+        .arg(Path::new("/workspace").join(conn.file_name().unwrap_or_default()))
+        .args([
+            "--IPKernelApp.log_level=ERROR",
+            "--HistoryManager.enabled=False",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.spawn().unwrap_or_else(|e| panic!("bwrap: {e}"))
+}
+
+/// `1+1` from a bare `jupyter_client` to ipykernel in bubblewrap, `n` times after 20.
+pub(crate) fn bare_jupyter_client(runtime: &Path, n: usize) -> Stats {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let b = free_port_base();
+    let conn = dir.path().join("kernel.json");
+    let spec = serde_json::json!({
+        "transport": "tcp", "ip": "127.0.0.1", "key": "bench-key", "signature_scheme": "hmac-sha256",
+        "shell_port": b, "iopub_port": b + 1, "stdin_port": b + 2, "control_port": b + 3,
+        "hb_port": b + 4, "kernel_name": "python3",
+    });
+    std::fs::write(&conn, spec.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let mut kernel = kernel_in_bwrap(runtime, dir.path(), &conn);
+    let client = Command::new(runtime.join("bin/python"))
+        .args(["-c", CLIENT])
+        .arg(&conn)
+        .arg(n.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = kernel.kill();
+    let _ = kernel.wait();
+    assert!(
+        client.status.success(),
+        "the jupyter_client baseline failed: {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let secs: Vec<f64> = serde_json::from_slice(&client.stdout).unwrap_or_default();
+    assert_eq!(secs.len(), n, "{}", String::from_utf8_lossy(&client.stdout));
+    stats(secs.into_iter().map(Duration::from_secs_f64).collect())
+}
