@@ -1,7 +1,6 @@
 //! Sessions, files, connectors and the execution pipeline, written only against the domain
 //! ports (the audit trail is `airlock-gateway-audit`).
 
-mod analyse;
 mod connectors;
 mod execution;
 mod files;

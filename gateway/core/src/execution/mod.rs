@@ -3,18 +3,25 @@
 //! clients follow, cancel and wait for: enforce, inspect, record and reply (`run`).
 //!
 //! ```text
-//! submit ─ prepare.rs  analyse ▸ decide ▸ record (queued | denied | pending_review)
-//!        └ spawn ───── enforce.rs   the sandbox (live output) or a connector
-//!                      inspect.rs   the outcome as the caller sees it (status, error, redaction)
-//!                      record.rs    execution.completed with everything it touched; result
+//! submit ─ prepare.rs  the session's turn, then
+//!                      analyse.rs  the code's facts (and its SQL's)
+//!                      decide.rs   policy on request, session and facts
+//!                      prepare.rs  recorded: queued | denied | pending_review
+//!        └ spawn ───── enforce.rs  sandbox.rs (live output) | connector.rs
+//!                      inspect.rs  the outcome as the caller sees it (status, error, redaction)
+//!                      record.rs   execution.completed with everything it touched; result
 //! ```
 
+mod analyse;
+mod connector;
+mod decide;
 mod enforce;
 mod follow;
 mod inspect;
 mod prepare;
 mod record;
 mod recover;
+mod sandbox;
 
 pub use follow::{Follow, Page};
 

@@ -1,11 +1,12 @@
-//! Steps 2 to 4: analyse the code, decide, and record both before anything is enforced.
+//! The session's turn, then steps 2 to 4: analyse the code (`analyse.rs`), decide
+//! (`decide.rs`), and record both before anything is enforced.
 
 use crate::{metric, service::Gateway, sessions::LiveSession};
 use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     decision::DecisionResult,
-    policy_input::{Action, CodeFacts, PolicyInput, RequestFacts},
+    policy_input::{CodeFacts, PolicyInput},
     ports::Change,
     ErrorCode, Execution, ExecutionRequest, ExecutionStatus, GatewayError, Principal, SessionId,
 };
@@ -106,16 +107,8 @@ impl Gateway {
         let facts = self.analyse(req.language, &req.code, req.connector.as_deref())?;
 
         // 3. decide
-        let mut input = self.input(
-            Action::ExecutionRun,
-            p,
-            Some(&session),
-            executions,
-            self.request_facts(&req, &turn),
-        );
-        input.analysis = Some(facts.clone());
-        let decision = self.decide(&input)?;
-        let decision = crate::connectors::enforce_sql_analysis(decision, facts.sql.as_ref());
+        let (input, decision) =
+            self.decide_execution(p, &session, executions, &req, &turn, &facts)?;
 
         // 4. record, before anything is enforced
         let limits = &self.settings.limits;
@@ -181,32 +174,5 @@ impl Gateway {
             timeout_seconds,
             started,
         })))
-    }
-
-    /// What policy sees of the request beside the code's analysis.
-    fn request_facts(&self, req: &ExecutionRequest, turn: &Turn) -> RequestFacts {
-        RequestFacts {
-            language: Some(req.language.as_str().into()),
-            code_bytes: Some(req.code.len() as u64),
-            timeout_seconds: req.timeout_seconds,
-            packages: req.packages.clone(),
-            egress: req.egress.clone(),
-            connector: req.connector.clone(),
-            connector_labels: req
-                .connector
-                .as_deref()
-                .map(|c| self.connector_labels(c))
-                .unwrap_or_default(),
-            // SQL from a running execution is decided knowing that execution's egress.
-            running_egress: match turn {
-                Turn::InsideRunning { live } => live
-                    .running_egress
-                    .lock()
-                    .map(|g| g.clone())
-                    .unwrap_or_default(),
-                Turn::Held { .. } => vec![],
-            },
-            ..Default::default()
-        }
     }
 }
