@@ -17,7 +17,7 @@ mod relay;
 mod signing;
 mod verify;
 
-pub use jsonl_file::JsonlFileSink;
+pub use jsonl_file::{FileSync, JsonlFileSink};
 pub use query::{AuditPage, AuditReader, MAX_PAGE};
 pub use recorder::{AuditOptions, AuditRecorder};
 pub use redact::Redactor;

@@ -2,9 +2,9 @@
 
 use crate::{commands::load_config, telemetry};
 use actix_web::{web, App, HttpServer};
-use airlock_gateway_audit::JsonlFileSink;
+use airlock_gateway_audit::{FileSync, JsonlFileSink};
 use airlock_gateway_auth::{Authenticator, DevIssuer, IssuerSettings, KeySource};
-use airlock_gateway_config::Config;
+use airlock_gateway_config::{Config, FileSyncMode};
 use airlock_gateway_core::{Gateway, GatewayDeps, GatewaySettings};
 use airlock_gateway_domain::audit::{types, NewEvent};
 use airlock_gateway_sandbox_local::{CgroupMode, LocalBackend, LocalBackendConfig};
@@ -120,8 +120,14 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         .map(|_| policy.spawn_poller(Duration::from_secs(cfg.policy.poll_seconds)));
 
     let sink = Arc::new(
-        JsonlFileSink::open(&cfg.audit_file())
-            .with_context(|| format!("opening {}", cfg.audit_file().display()))?,
+        JsonlFileSink::open_with(
+            &cfg.audit_file(),
+            match cfg.audit.file_sync {
+                FileSyncMode::Background => FileSync::Background,
+                FileSyncMode::Always => FileSync::EveryAppend,
+            },
+        )
+        .with_context(|| format!("opening {}", cfg.audit_file().display()))?,
     );
     let (audit, relay) = crate::audit_wiring::open(&cfg, store.clone(), vec![sink]).await?;
 

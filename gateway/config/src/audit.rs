@@ -10,6 +10,11 @@ use std::path::PathBuf;
 pub struct Audit {
     /// The append-only JSON-lines file (default `state.dir/audit.jsonl`).
     pub file: Option<PathBuf>,
+    /// When the file's lines reach the disk: `background` (written before the request
+    /// answers, fsynced by a thread of its own moments later; the outbox, fsynced on the
+    /// request path, is the durable record the file is caught up from after a crash) or
+    /// `always` (each append fsynced before the request goes on).
+    pub file_sync: FileSyncMode,
     /// CloudEvents `source` of this gateway's events.
     pub source: String,
     /// `full` keeps the code of every execution in its `execution.requested` event (it is the
@@ -32,6 +37,7 @@ impl Default for Audit {
     fn default() -> Self {
         Self {
             file: None,
+            file_sync: FileSyncMode::Background,
             source: "airlock://gateway".into(),
             code: CodeRetention::Full,
             redact_patterns: Vec::new(),
@@ -41,6 +47,13 @@ impl Default for Audit {
             kafka: None,
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileSyncMode {
+    Background,
+    Always,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
