@@ -21,7 +21,7 @@ const MAX_LITERAL_NESTING: usize = 3;
 
 /// Analyses a notebook cell (on a large stack: see `crate::stack`).
 pub fn analyze(code: &str) -> Result<CodeFacts, AnalysisError> {
-    crate::stack::on_large_stack(|| analyze_nested(code, 0))
+    crate::stack::on_large_stack(code.len(), || analyze_nested(code, 0))
 }
 
 fn analyze_nested(code: &str, nesting: usize) -> Result<CodeFacts, AnalysisError> {

@@ -55,7 +55,7 @@ fn parse(dialect: SqlDialect, sql: &str) -> Result<Vec<Statement>, String> {
 /// Analyses `sql` for a connector whose unqualified names resolve to `default_schema`.
 /// Runs on a large stack: syntax trees of deeply nested input are dropped recursively.
 pub fn analyze(dialect: SqlDialect, default_schema: &str, sql: &str) -> SqlFacts {
-    crate::stack::on_large_stack(|| analyze_here(dialect, default_schema, sql))
+    crate::stack::on_large_stack(sql.len(), || analyze_here(dialect, default_schema, sql))
 }
 
 fn analyze_here(dialect: SqlDialect, default_schema: &str, sql: &str) -> SqlFacts {
