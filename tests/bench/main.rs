@@ -20,6 +20,8 @@
 //!    start, with the tests' fake API server (`AIRLOCK_BENCH_ONLY=kubernetes`).
 //! 7. Live streams: a printed line's delay to an SSE client beside its delay to the gateway
 //!    process, and gateway memory with 100 streams open (`AIRLOCK_BENCH_ONLY=stream`).
+//! 8. Output inspection: the scanner's MB/s on mixed text beside a plain byte scan, and its
+//!    latency on 10 KB outputs (`AIRLOCK_BENCH_ONLY=inspect`).
 //!
 //! Prints a Markdown table; docs/performance.md records a run.
 
@@ -41,6 +43,7 @@ use std::{
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod connectors;
+mod inspect;
 mod jupyter;
 mod kafka;
 mod kubernetes;
@@ -569,6 +572,10 @@ async fn main() {
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("kubernetes") {
         kubernetes_rows().await;
+        return;
+    }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("inspect") {
+        inspect::inspect_rows();
         return;
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("stream") {
