@@ -106,7 +106,30 @@ const UPSERT_EXECUTION: &str = "INSERT INTO executions (id, session_id, owner_ke
 const UPSERT_FILE: &str = "INSERT INTO files (session_id, path, size, sha256, classification, media_type) VALUES ($1, $2, $3, $4, $5, $6)
  ON CONFLICT (session_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
  classification = COALESCE(excluded.classification, files.classification), media_type = excluded.media_type";
-const INSERT_EVENT: &str = "INSERT INTO audit_outbox (chain_id, seq, event_id, event_type, subject, hash, body, time_ms, actor, session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const INSERT_EVENTS: &str = "INSERT INTO audit_outbox (chain_id, seq, event_id, event_type, subject, hash, body, time_ms, actor, session_id) VALUES ";
+/// Columns of one event row.
+const EVENT_COLUMNS: usize = 10;
+/// Events per INSERT: 1,000 parameters, well under SQLite's and PostgreSQL's limits.
+const EVENTS_PER_INSERT: usize = 100;
+
+/// `INSERT ... VALUES ($1, ..., $10), ($11, ...)` for `n` events.
+fn insert_events_sql(n: usize) -> String {
+    let mut sql = String::from(INSERT_EVENTS);
+    for row in 0..n {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..EVENT_COLUMNS {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * EVENT_COLUMNS + col + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 #[async_trait]
 impl StateCommit for SqlStore {
@@ -157,21 +180,25 @@ impl StateCommit for SqlStore {
                 }
             }
         }
-        for e in events {
-            sqlx::query(INSERT_EVENT)
-                .bind(e.chainid.clone())
-                .bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
-                .bind(e.id.clone())
-                .bind(e.event_type.clone())
-                .bind(e.subject.clone())
-                .bind(e.hash.clone())
-                .bind(json(e)?)
-                .bind(crate::audit_rows::event_time_ms(e))
-                .bind(crate::audit_rows::event_actor(e))
-                .bind(crate::audit_rows::event_session(e))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        // One statement per chunk of events, not one per event: every statement is a round trip
+        // to the database (for SQLite, to its worker thread), and a commit's events go together.
+        for chunk in events.chunks(EVENTS_PER_INSERT) {
+            let sql = insert_events_sql(chunk.len());
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.chainid.clone())
+                    .bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
+                    .bind(e.id.clone())
+                    .bind(e.event_type.clone())
+                    .bind(e.subject.clone())
+                    .bind(e.hash.clone())
+                    .bind(json(e)?)
+                    .bind(crate::audit_rows::event_time_ms(e))
+                    .bind(crate::audit_rows::event_actor(e))
+                    .bind(crate::audit_rows::event_session(e));
+            }
+            q.execute(&mut *tx).await.map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }

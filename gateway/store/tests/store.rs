@@ -131,6 +131,26 @@ async fn exercise(store: &SqlStore) {
             .map(|v| v.len()),
         Some(0)
     );
+
+    // A commit with more events than one INSERT carries: every one lands, in order.
+    let mut head = e2.head();
+    let many: Vec<AuditEvent> = (3..253)
+        .map(|i| {
+            let e = event(&head, i);
+            head = e.head();
+            e
+        })
+        .collect();
+    store
+        .commit(vec![], &many)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.audit_head("gw-test").await.ok().flatten(), Some(head));
+    let after = store
+        .audit_events_after("gw-test", 2, 1000)
+        .await
+        .unwrap_or_default();
+    assert_eq!(after, many);
 }
 
 #[tokio::test]
