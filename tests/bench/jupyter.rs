@@ -58,25 +58,8 @@ fn kernel_in_bwrap(runtime: &Path, dir: &Path, conn: &Path) -> std::process::Chi
         "--unshare-uts",
         "--die-with-parent",
         "--new-session",
-        "--ro-bind",
-        "/usr",
-        "/usr",
-        "--symlink",
-        "usr/lib",
-        "/lib",
-        "--symlink",
-        "usr/lib64",
-        "/lib64",
-        "--symlink",
-        "usr/bin",
-        "/bin",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
     ])
+    .args(airlock_gateway_sandbox_local::SYSTEM_MOUNTS)
     .arg("--ro-bind")
     .arg(runtime)
     .arg(runtime)

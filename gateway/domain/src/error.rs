@@ -1,6 +1,7 @@
 //! The one table of error codes. Every error the API returns has one of these codes; the HTTP
 //! layer maps them to responses in exactly one place.
 
+use crate::ports::SandboxError;
 use serde::Serialize;
 
 macro_rules! error_codes {
@@ -187,6 +188,34 @@ pub fn markdown_rows() -> String {
             )
         })
         .collect()
+}
+
+/// The sandbox agent's failures, placed in the one error table.
+impl SandboxError {
+    /// Where this failure sits in the one error table, for a request about files.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::FileNotFound => ErrorCode::FileNotFound,
+            Self::Quota(_) => ErrorCode::WorkspaceQuotaExceeded,
+            Self::Busy => ErrorCode::SessionBusy,
+            Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::Start(_) | Self::Gone(_) | Self::Agent(_) | Self::Io(_) => {
+                ErrorCode::SandboxUnavailable
+            }
+        }
+    }
+
+    /// Where this failure sits in the one error table, when it ended an execution.
+    pub fn execution_code(&self) -> ExecutionErrorCode {
+        match self {
+            Self::Quota(_) => ExecutionErrorCode::WorkspaceQuotaExceeded,
+            Self::Busy => ExecutionErrorCode::Gateway(ErrorCode::SessionBusy),
+            Self::TooLarge(_) => ExecutionErrorCode::Gateway(ErrorCode::PayloadTooLarge),
+            Self::FileNotFound | Self::Start(_) | Self::Gone(_) | Self::Agent(_) | Self::Io(_) => {
+                ExecutionErrorCode::SandboxLost
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::{
     limits::Limits,
     policy_input::{CodeFacts, PolicyInput},
     session::{Session, SessionStatus},
-    Cause, ErrorCode, ExecutionErrorCode,
+    Cause,
 };
 use async_trait::async_trait;
 use std::{sync::Arc, time::Duration};
@@ -173,33 +173,6 @@ pub enum SandboxError {
     TooLarge(String),
     #[error("I/O error: {0}")]
     Io(#[source] Cause),
-}
-
-impl SandboxError {
-    /// Where this failure sits in the one error table, for a request about files.
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            Self::FileNotFound => ErrorCode::FileNotFound,
-            Self::Quota(_) => ErrorCode::WorkspaceQuotaExceeded,
-            Self::Busy => ErrorCode::SessionBusy,
-            Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
-            Self::Start(_) | Self::Gone(_) | Self::Agent(_) | Self::Io(_) => {
-                ErrorCode::SandboxUnavailable
-            }
-        }
-    }
-
-    /// Where this failure sits in the one error table, when it ended an execution.
-    pub fn execution_code(&self) -> ExecutionErrorCode {
-        match self {
-            Self::Quota(_) => ExecutionErrorCode::WorkspaceQuotaExceeded,
-            Self::Busy => ExecutionErrorCode::Gateway(ErrorCode::SessionBusy),
-            Self::TooLarge(_) => ExecutionErrorCode::Gateway(ErrorCode::PayloadTooLarge),
-            Self::FileNotFound | Self::Start(_) | Self::Gone(_) | Self::Agent(_) | Self::Io(_) => {
-                ExecutionErrorCode::SandboxLost
-            }
-        }
-    }
 }
 
 #[async_trait]

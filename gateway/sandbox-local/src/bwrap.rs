@@ -88,28 +88,8 @@ impl BwrapPlan<'_> {
             &SANDBOX_UID.to_string(),
             "--hostname",
             "sandbox",
-            "--ro-bind",
-            "/usr",
-            "/usr",
-            "--symlink",
-            "usr/lib",
-            "/lib",
-            "--symlink",
-            "usr/lib64",
-            "/lib64",
-            "--symlink",
-            "usr/bin",
-            "/bin",
-            "--symlink",
-            "usr/sbin",
-            "/sbin",
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
         ]);
+        push(SYSTEM_MOUNTS);
         let mut bind = |flag: &str, src: &Path, dst: &str| {
             a.push(flag.into());
             a.push(src.as_os_str().to_owned());
@@ -153,6 +133,33 @@ impl BwrapPlan<'_> {
 
 /// The host's Python package directories (Debian's `dist-packages`, anything pip put under
 /// `/usr/local`): the system interpreter in the sandbox sees the standard library only, so no
+/// The system a sandbox sees: `/usr` read-only (with the usual links into it), a fresh `/proc`,
+/// a minimal `/dev` and an empty `/tmp`. Shared with the bench's bare-kernel baseline, so both
+/// run the same kind of sandbox.
+pub const SYSTEM_MOUNTS: &[&str] = &[
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/sbin",
+    "/sbin",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+];
+
 /// package outside the runtime's allowlisted set can be imported from the sandbox at all.
 pub fn host_python_package_dirs() -> Vec<PathBuf> {
     let mut out = vec![];

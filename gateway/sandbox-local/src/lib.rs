@@ -12,6 +12,6 @@ mod sandbox;
 mod seccomp;
 mod uids;
 
-pub use bwrap::sandbox_env;
+pub use bwrap::{sandbox_env, SYSTEM_MOUNTS};
 pub use cgroup::{CgroupMode, CgroupVersion};
 pub use sandbox::{LocalBackend, LocalBackendConfig};
