@@ -65,6 +65,8 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "airlock/hints/hints_test.rego",
     "airlock/imports/imports.rego",
     "airlock/imports/imports_test.rego",
+    "airlock/outputs/outputs.rego",
+    "airlock/outputs/outputs_test.rego",
     "airlock/install/install.rego",
     "airlock/install/install_test.rego",
     "airlock/files/files_test.rego",

@@ -36,6 +36,8 @@ pub mod types {
     pub const CREDENTIAL_REVOKED: &str = "credential.revoked";
     /// The canonical statement run on a connector, with its analysis and row count.
     pub const SQL_STATEMENT: &str = "sql.statement";
+    /// What output inspection found (detector, place, count, action; never a value).
+    pub const OUTPUT_INSPECTED: &str = "output.inspected";
     pub const GATEWAY_STARTED: &str = "gateway.started";
     pub const GATEWAY_STOPPED: &str = "gateway.stopped";
     /// A signed statement of the chain head (sequence and hash) before it.

@@ -64,6 +64,9 @@ pub struct Obligations {
     /// not load (the sandbox's import hook refuses them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied_imports: Vec<String>,
+    /// For action `output.inspect`: what happens to each finding (allow, mask, hold, block).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::outputs::OutputRuling>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]

@@ -32,6 +32,7 @@ error_codes! {
     InvalidClaims => ("invalid_claims", 401, "A required claim is missing or has the wrong type."),
     IssuerUnavailable => ("issuer_unavailable", 503, "The issuer's discovery document or JWKS could not be fetched."),
     PolicyDenied => ("policy_denied", 403, "Policy denied the request; see details.violations."),
+    OutputBlocked => ("output_blocked", 403, "Output inspection found data that policy does not let leave (or holds for review); the output is withheld. See details.violations."),
     NotAnAuditor => ("not_an_auditor", 403, "Only principals in a configured auditor group may read the audit trail."),
     SessionNotFound => ("session_not_found", 404, "No such session for this caller."),
     ExecutionNotFound => ("execution_not_found", 404, "No such execution for this caller."),

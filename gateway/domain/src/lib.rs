@@ -17,6 +17,7 @@ pub mod execution;
 pub mod files;
 pub mod ids;
 pub mod limits;
+pub mod outputs;
 pub mod policy_input;
 pub mod ports;
 pub mod principal;

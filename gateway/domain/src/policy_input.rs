@@ -19,6 +19,10 @@ pub enum Action {
     /// The modules an execution loaded at run time (`analysis.imports`), checked again.
     #[serde(rename = "execution.imports")]
     ExecutionImports,
+    /// What output inspection found in an execution's output or a file on its way out
+    /// (`request.findings`); policy rules on each finding (`obligations.outputs`).
+    #[serde(rename = "output.inspect")]
+    OutputInspect,
 }
 
 impl Action {
@@ -29,6 +33,7 @@ impl Action {
             Self::FileDownload => "file.download",
             Self::ExecutionRun => "execution.run",
             Self::ExecutionImports => "execution.imports",
+            Self::OutputInspect => "output.inspect",
         }
     }
 }
@@ -81,6 +86,9 @@ pub struct RequestFacts {
     /// execution holds now. Labelled data must not arrive where it could leave.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub running_egress: Vec<String>,
+    /// For `output.inspect`: what the detectors found, per detector and place (counts only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::outputs::FindingFacts>,
 }
 
 /// What static analysis found in the code.

@@ -82,6 +82,21 @@ fn bundle_without_entry_point_is_rejected() {
     ));
 }
 
+/// A file added to `policy/bundle` but not to the embedded list would be missing from the
+/// binary's default bundle (its rules silently undefined).
+#[test]
+fn every_bundle_file_is_embedded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle");
+    let on_disk = Bundle::from_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let embedded = Bundle::embedded().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        crate::test_rules(&on_disk).len(),
+        crate::test_rules(&embedded).len(),
+        "a *_test.rego file of policy/bundle is not in bundle.rs's EMBEDDED list"
+    );
+    assert_eq!(on_disk.revision, embedded.revision, "the bundles differ");
+}
+
 #[test]
 fn shipped_rego_tests_pass() {
     let bundle = Bundle::embedded().unwrap_or_else(|e| panic!("{e}"));

@@ -15,6 +15,7 @@ import data.airlock.execution
 import data.airlock.files
 import data.airlock.imports
 import data.airlock.install
+import data.airlock.outputs
 import data.airlock.review as review_rules
 import data.airlock.sessions
 
@@ -35,11 +36,12 @@ decision := {
 	| {v | input.action in {"file.upload", "file.download"}; some v in files.violations})
 	| {v | input.action == "session.create"; some v in sessions.violations}
 	| {v | input.action == "execution.imports"; some v in imports.violations}
+	| {v | input.action == "output.inspect"; some v in outputs.violations}
 	| {v |
-		not input.action in {"session.create", "file.upload", "file.download", "execution.run", "execution.imports"}
+		not input.action in {"session.create", "file.upload", "file.download", "execution.run", "execution.imports", "output.inspect"}
 		v := {"code": "unknown_action", "message": sprintf("no rules for action %q", [input.action]), "hint": ""}
 	}
-	review := {r | run; count(data.airlock.packages.review) > 0; some r in review_rules.review}
+	review := {r | run; count(data.airlock.packages.review) > 0; some r in review_rules.review} | {r | input.action == "output.inspect"; some r in outputs.review}
 	# Indexed through variables: regorus takes an internal error path (a backtrace capture when
 	# RUST_BACKTRACE is set) for an index into a literal.
 	held := {false: "allow", true: "review"}
@@ -59,5 +61,6 @@ decision := {
 		"package_hashes": {k: h | run; wants_packages; some k, h in install.granted_hashes},
 		"connector": object.get({"grant": g | run; wants_connector; g := connectors.grant}, "grant", null),
 		"denied_imports": [m | input.action == "execution.imports"; some m in imports.denied_modules],
+		"outputs": [r | input.action == "output.inspect"; some r in outputs.rulings],
 	}
 }
