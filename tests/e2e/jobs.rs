@@ -1,109 +1,12 @@
 //! Executions as jobs: live Server-Sent Events, resume with Last-Event-ID, async submit,
 //! cancel, listings, a secret split across flushes, and a gateway killed mid-run.
 
-use crate::harness::{self, Api, Gateway};
-use serde_json::{json, Value};
-use std::{
-    io::{BufRead, BufReader},
-    time::{Duration, Instant, SystemTime},
+use crate::{
+    harness::{self, Api, Gateway},
+    sse::{follow, printed, streaming_client, submit_streaming, Sse},
 };
-
-/// One SSE event as a client saw it, with when it arrived (Unix seconds).
-#[derive(Clone, Debug, PartialEq)]
-struct Sse {
-    id: String,
-    event: String,
-    data: Value,
-    received: f64,
-}
-
-/// The host's wall clock, compared with the times the sandboxed code prints (one host, one
-/// clock).
-#[allow(clippy::disallowed_methods)]
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
-}
-
-/// An open event stream.
-struct Stream {
-    status: u16,
-    reader: BufReader<reqwest::blocking::Response>,
-}
-
-impl Stream {
-    /// The next event (heartbeat comments skipped); None at the end of the stream.
-    fn next(&mut self) -> Option<Sse> {
-        let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
-        loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).ok()? == 0 {
-                return None;
-            }
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                if event.is_empty() {
-                    continue;
-                }
-                let data = serde_json::from_str(&data).unwrap_or(Value::Null);
-                return Some(Sse {
-                    id,
-                    event,
-                    data,
-                    received: unix_now(),
-                });
-            }
-            if let Some(v) = line.strip_prefix("id: ") {
-                id = v.to_owned();
-            } else if let Some(v) = line.strip_prefix("event: ") {
-                event = v.to_owned();
-            } else if let Some(v) = line.strip_prefix("data: ") {
-                data.push_str(v);
-            }
-        }
-    }
-
-    fn rest(&mut self) -> Vec<Sse> {
-        std::iter::from_fn(|| self.next()).collect()
-    }
-}
-
-fn streaming_client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn submit_streaming(api: &Api, session: &str, code: &str) -> Stream {
-    let r = streaming_client()
-        .post(format!("{}/v1/sessions/{session}/executions", api.base))
-        .bearer_auth(&api.token)
-        .header("accept", "text/event-stream")
-        .json(&json!({"language": "python", "code": code}))
-        .send()
-        .unwrap_or_else(|e| panic!("{e}"));
-    Stream {
-        status: r.status().as_u16(),
-        reader: BufReader::new(r),
-    }
-}
-
-fn follow(api: &Api, execution: &str, last_event_id: Option<&str>) -> Stream {
-    let mut rb = streaming_client()
-        .get(format!("{}/v1/executions/{execution}/events", api.base))
-        .bearer_auth(&api.token);
-    if let Some(id) = last_event_id {
-        rb = rb.header("last-event-id", id);
-    }
-    let r = rb.send().unwrap_or_else(|e| panic!("{e}"));
-    Stream {
-        status: r.status().as_u16(),
-        reader: BufReader::new(r),
-    }
-}
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 /// Submits with `Prefer: respond-async`; returns the 202 body.
 fn submit_async(api: &Api, session: &str, body: Value) -> (u16, Option<String>, Value) {
@@ -122,14 +25,6 @@ fn submit_async(api: &Api, session: &str, body: Value) -> (u16, Option<String>, 
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     (status, location, r.json().unwrap_or(Value::Null))
-}
-
-fn printed(events: &[Sse]) -> String {
-    events
-        .iter()
-        .filter(|e| e.event == "stdout")
-        .filter_map(|e| e.data["text"].as_str())
-        .collect()
 }
 
 fn wait_status(api: &Api, execution: &str, want: &str) -> Value {

@@ -122,3 +122,35 @@ pub fn egress(
         "bytes_down": r.bytes_down,
     })
 }
+
+/// What output inspection found in an execution's outputs or a file on its way out: per
+/// detector and place, the count and the action taken (never a value).
+pub struct OutputInspected<'a> {
+    pub session_id: &'a str,
+    pub execution_id: Option<&'a str>,
+    pub path: Option<&'a str>,
+    /// `[{detector, where, count, action}]`.
+    pub findings: Value,
+    /// `released`, `blocked` or `held`.
+    pub outcome: &'static str,
+    pub decision_id: Option<&'a str>,
+    pub policy_revision: Option<&'a str>,
+}
+
+pub fn output_inspected(p: &Principal, o: &OutputInspected<'_>) -> Value {
+    let mut data = json!({
+        "principal": principal(p),
+        "session_id": o.session_id,
+        "findings": o.findings,
+        "outcome": o.outcome,
+        "decision_id": o.decision_id,
+        "policy_revision": o.policy_revision,
+    });
+    if let Some(e) = o.execution_id {
+        data["execution_id"] = e.into();
+    }
+    if let Some(path) = o.path {
+        data["path"] = path.into();
+    }
+    data
+}

@@ -194,6 +194,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             connectors: crate::connector_wiring::connectors(&cfg)?,
             clock: Arc::new(airlock_gateway_domain::SystemClock),
             ids: Arc::new(airlock_gateway_domain::SystemIds),
+            outputs: output_inspection(&cfg)?,
         },
     );
     let _ = sql_hook.0.set(gateway.sandbox_sql());
@@ -242,4 +243,20 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// The built-in detectors and the operator's named ones (`[outputs] detectors`).
+fn output_inspection(
+    cfg: &airlock_gateway_config::Config,
+) -> anyhow::Result<airlock_gateway_core::OutputInspection> {
+    let named: Vec<airlock_gateway_core::NamedDetector> = cfg
+        .outputs
+        .detectors
+        .iter()
+        .map(|d| airlock_gateway_core::NamedDetector {
+            name: d.name.clone(),
+            pattern: d.pattern.clone(),
+        })
+        .collect();
+    Ok(airlock_gateway_core::OutputInspection::new(&named)?)
 }

@@ -8,11 +8,13 @@
 mod audit;
 mod connectors;
 mod modes;
+mod outputs;
 mod sections;
 
 pub use audit::*;
 pub use connectors::{Connector, Vault};
 pub use modes::*;
+pub use outputs::{NamedDetector, Outputs};
 pub use sections::*;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,8 @@ pub struct Config {
     pub egress: Egress,
     pub packages: Packages,
     pub telemetry: Telemetry,
+    /// Output inspection's named detectors.
+    pub outputs: crate::Outputs,
     /// The credential broker for connectors.
     pub vault: Option<crate::Vault>,
     /// Warehouses SQL may reach through Vault-issued credentials.
@@ -36,6 +38,7 @@ impl Config {
         self.policy.validate()?;
         self.egress.validate()?;
         self.packages.validate()?;
+        self.outputs.validate()?;
         crate::connectors::validate(&self.vault, &self.connectors)?;
         Ok(())
     }

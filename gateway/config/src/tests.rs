@@ -82,6 +82,10 @@ fn bad_config_is_rejected_naming_the_key() {
         ("[auth.dev_issuer]\nenabled = true\n[vault]\nauth = \"approl\"\n", &[], "vault.auth"),
         ("[auth.dev_issuer]\nenabled = true\n[sandbox.local]\ncgroups = \"best-effort\"\n", &[], "sandbox.local.cgroups"),
         ("[auth.dev_issuer]\nenabled = true\n[telemetry]\nlog_format = \"JSON\"\n", &[], "telemetry.log_format"),
+        // Named detectors: a bad pattern, a built-in's name, or one matching nothing at all.
+        (&format!("{DEV}[outputs]\ndetectors = [{{ name = \"x\", pattern = \"(\" }}]\n"), &[], "outputs.detectors[0]"),
+        (&format!("{DEV}[outputs]\ndetectors = [{{ name = \"email\", pattern = \"@\" }}]\n"), &[], "outputs.detectors[0]"),
+        (&format!("{DEV}[outputs]\ndetectors = [{{ name = \"a\", pattern = \"b\" }}, {{ name = \"z\", pattern = \"x*\" }}]\n"), &[], "outputs.detectors[1]"),
     ];
     for (text, e, want) in cases {
         let got = err(text, e);

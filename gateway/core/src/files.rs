@@ -4,9 +4,10 @@ use crate::service::{store_err, Gateway};
 use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
+    outputs::OutputPlace,
     policy_input::{Action, RequestFacts},
     ports::{Change, SandboxError},
-    FileInfo, GatewayError, Principal, SessionId, WorkspacePath,
+    ErrorCode, FileInfo, GatewayError, Principal, SessionId, WorkspacePath,
 };
 
 fn sandbox_err(e: SandboxError) -> GatewayError {
@@ -49,12 +50,7 @@ impl Gateway {
             .map_err(sandbox_err)?;
         info.classification = Some(classification.unwrap_or_else(|| "internal".into()));
         let mut s = live.session.lock().await;
-        if let Some(c) = &info.classification {
-            if !s.labels.contains(c) {
-                s.labels.push(c.clone());
-                s.labels.sort();
-            }
-        }
+        live.add_labels(&mut s, info.classification.clone());
         let changes = vec![
             Change::PutFile {
                 session_id: id.clone(),
@@ -114,6 +110,21 @@ impl Gateway {
             .read_file(path, max)
             .await
             .map_err(sandbox_err)?;
+        let (data, inspected) = self.inspect_file(p, &live, id, data);
+        let inspected_event = inspected.map(|i| {
+            (
+                i.event(p, id.as_str(), None, Some(path.as_str())),
+                i.withheld,
+            )
+        });
+        if let Some((ev, Some(w))) = inspected_event.clone() {
+            self.deps.audit.record(vec![], vec![ev]).await?;
+            return Err(GatewayError::new(
+                ErrorCode::OutputBlocked,
+                format!("{}; the file is withheld", w.reasons()),
+            )
+            .with_details(serde_json::json!({"violations": w.violations})));
+        }
         let known = self.deps.store.files(id).await.map_err(store_err)?;
         let info = FileInfo {
             path: path.to_string(),
@@ -130,7 +141,29 @@ impl Gateway {
             Some(id.to_string()),
             payload::file(p, id.as_str(), &info),
         );
-        self.deps.audit.record(vec![], vec![ev]).await?;
+        let mut events: Vec<NewEvent> = inspected_event.map(|(e, _)| e).into_iter().collect();
+        events.push(ev);
+        self.deps.audit.record(vec![], events).await?;
         Ok((info, data))
+    }
+
+    /// A file on its way out, inspected: text masked as policy says, a file that is not text
+    /// reported as `uninspectable`. Withheld: empty data and the inspection says why.
+    fn inspect_file(
+        &self,
+        p: &Principal,
+        live: &crate::sessions::LiveSession,
+        id: &SessionId,
+        data: Vec<u8>,
+    ) -> (Vec<u8>, Option<crate::outputs::Inspected>) {
+        let mut g = self.output_guard(p, live, id);
+        let data = match String::from_utf8(data) {
+            Ok(text) => g.text(OutputPlace::File, text).map(String::into_bytes),
+            Err(not_text) => {
+                g.uninspectable(OutputPlace::File);
+                g.withheld().is_none().then(|| not_text.into_bytes())
+            }
+        };
+        (data.unwrap_or_default(), g.finish())
     }
 }

@@ -6,12 +6,14 @@ mod execution;
 mod files;
 mod imports;
 pub mod jobs;
+mod outputs;
 mod readiness;
 mod service;
 mod sessions;
 
 pub use connectors::{ConnectorEntry, Connectors};
 pub use execution::{ExecutionReply, Follow, Page, Submitted};
+pub use outputs::{NamedDetector, OutputInspection};
 pub use readiness::Readiness;
 pub use service::{Gateway, GatewayDeps, GatewaySettings};
 

@@ -42,6 +42,8 @@ pub struct GatewayDeps {
     pub clock: Arc<dyn Clock>,
     /// Session, execution and decision ids.
     pub ids: Arc<dyn IdGenerator>,
+    /// The detectors of output inspection.
+    pub outputs: crate::OutputInspection,
 }
 
 pub struct Gateway {

@@ -1,7 +1,12 @@
 //! Step 6: the outcome as the caller sees it: status, a clear error for every way the sandbox
-//! ended the code, secrets redacted, and what the code loaded at run time decided again.
+//! ended the code, secrets redacted, outputs inspected (`outputs.rs`), and what the code
+//! loaded at run time decided again.
 
-use super::{enforce::Enforced, prepare::Ready};
+use super::{
+    enforce::Enforced,
+    outputs::ToInspect,
+    prepare::{Ready, Turn},
+};
 use crate::{
     jobs::{Job, JobEvent},
     metric,
@@ -26,18 +31,20 @@ impl Gateway {
         let span = tracing::info_span!("inspect");
         let outcome = &mut enforced.outcome;
         let exec = &mut ready.exec;
-        match enforced.streamed.take() {
+        let guard = match enforced.streamed.take() {
             Some(s) => {
                 exec.stdout = s.stdout;
                 exec.stderr = s.stderr;
                 exec.outputs = s.outputs;
+                s.guard
             }
             None => {
                 exec.stdout = std::mem::take(&mut outcome.stdout);
                 exec.stderr = std::mem::take(&mut outcome.stderr);
                 exec.outputs = std::mem::take(&mut outcome.outputs);
+                None
             }
-        }
+        };
         exec.artifacts = std::mem::take(&mut outcome.artifacts);
         exec.error = outcome.error.take();
         if let Some(e) = exec.error.as_mut() {
@@ -70,6 +77,19 @@ impl Gateway {
             metrics::counter!(metric::KERNEL_RESTARTS).increment(1);
         }
         drop(span);
+        // What leaves is inspected (rows delivered to the running code are not leaving: the
+        // code's own output is inspected on its way out).
+        if !matches!(ready.turn, Turn::InsideRunning { .. }) {
+            let left = ToInspect {
+                streamed: guard,
+                labels: enforced.labels.clone(),
+            };
+            let exec = &mut ready.exec;
+            let live = ready.turn.live();
+            let event = self.inspect_outputs(p, live, exec, left).await;
+            enforced.events.extend(event);
+        }
+        let exec = &mut ready.exec;
         if let Some(job) = job {
             for a in &exec.artifacts {
                 job.log.push(JobEvent::Artifact(a.clone()));

@@ -9,6 +9,7 @@
 //!                      prepare.rs  recorded: queued | denied | pending_review
 //!        └ spawn ───── enforce.rs  sandbox.rs (live output) | connector.rs
 //!                      inspect.rs  the outcome as the caller sees it (status, error, redaction)
+//!                      outputs.rs  what leaves, inspected: masked, or withheld
 //!                      record.rs   execution.completed with everything it touched; result
 //! ```
 
@@ -18,6 +19,7 @@ mod decide;
 mod enforce;
 mod follow;
 mod inspect;
+mod outputs;
 mod prepare;
 mod record;
 mod recover;

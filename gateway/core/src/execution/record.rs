@@ -45,7 +45,13 @@ impl Gateway {
         exec.duration_ms = started.elapsed().as_millis() as u64;
         exec.finished_at = Some(self.now());
         exec.audit_id.clear();
-        let mut changes = vec![Change::PutExecution(Box::new(exec.clone()))];
+        let stored = match &turn {
+            // Rows that went to the running code are its input, not output for the caller:
+            // they are not kept where the API could read them back uninspected.
+            super::prepare::Turn::InsideRunning { .. } => without_rows(&exec),
+            super::prepare::Turn::Held { .. } => exec.clone(),
+        };
+        let mut changes = vec![Change::PutExecution(Box::new(stored))];
         for a in &exec.artifacts {
             changes.push(Change::PutFile {
                 session_id: exec.session_id.clone(),
@@ -56,11 +62,7 @@ impl Gateway {
         let mut s = live.session.lock().await;
         s.last_active_at = self.now();
         // Reading through a connector marks the session with the connector's labels.
-        for l in enforced.labels {
-            if !s.labels.contains(&l) {
-                s.labels.push(l);
-            }
-        }
+        live.add_labels(&mut s, enforced.labels);
         changes.push(Change::PutSession(s.clone()));
         drop(s);
         let done = NewEvent::new(
@@ -176,4 +178,17 @@ impl Gateway {
             error,
         }
     }
+}
+
+/// `exec` with the rows of its statement's result left out (their count stays).
+fn without_rows(exec: &Execution) -> Execution {
+    let mut e = exec.clone();
+    for o in e.outputs.iter_mut().filter(|o| o.kind == "sql_result") {
+        if let Some(serde_json::Value::Object(r)) = o.data.get_mut("application/json") {
+            r.insert("rows".into(), serde_json::Value::Array(vec![]));
+            r.insert("rows_shown".into(), 0.into());
+            r.insert("delivered_to".into(), "the running code".into());
+        }
+    }
+    e
 }

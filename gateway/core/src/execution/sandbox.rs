@@ -45,6 +45,7 @@ impl Gateway {
             Arc::new(LiveOutput::new(
                 j.clone(),
                 self.deps.audit.redactor().clone(),
+                self.output_guard(p, live, &exec.session_id),
             ))
         });
         let run = SandboxRun {

@@ -1,12 +1,13 @@
-//! The sandbox's live output on its way to a job's followers: redacted as it streams, and kept
-//! so the finished result holds exactly what was streamed.
+//! The sandbox's live output on its way to a job's followers: secrets redacted and the rest
+//! inspected as it streams (a line at a time, so a value split across flushes is whole when it
+//! is checked), and kept so the finished result holds exactly what was streamed.
 
 use super::{redact_stream::StreamRedactor, Job, JobEvent};
+use crate::outputs::OutputGuard;
 use airlock_gateway_audit::Redactor;
-use airlock_gateway_domain::{ports::JobObserver, Output};
+use airlock_gateway_domain::{outputs::OutputPlace, ports::JobObserver, Output};
 use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Default)]
 struct Streams {
     stdout: StreamRedactor,
     stderr: StreamRedactor,
@@ -15,30 +16,49 @@ struct Streams {
     outputs: Vec<Output>,
     /// Secrets redacted in rich outputs.
     output_redactions: usize,
+    /// Output inspection (taken at the end).
+    guard: Option<OutputGuard>,
 }
 
-/// What the run printed and displayed, redacted.
-#[derive(Debug, Default)]
+/// What the run printed and displayed, redacted and inspected.
+#[derive(Default)]
 pub struct Streamed {
     pub stdout: String,
     pub stderr: String,
     pub outputs: Vec<Output>,
     pub redactions: usize,
+    /// The inspection of what streamed, to go on with the rest of the outputs.
+    pub(crate) guard: Option<OutputGuard>,
 }
 
-#[derive(Debug)]
 pub struct LiveOutput {
     job: Arc<Job>,
     redactor: Arc<Redactor>,
     streams: Mutex<Streams>,
 }
 
+impl std::fmt::Debug for LiveOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveOutput")
+            .field("execution_id", &self.job.execution_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl LiveOutput {
-    pub fn new(job: Arc<Job>, redactor: Arc<Redactor>) -> Self {
+    pub(crate) fn new(job: Arc<Job>, redactor: Arc<Redactor>, guard: OutputGuard) -> Self {
         Self {
             job,
             redactor,
-            streams: Mutex::new(Streams::default()),
+            streams: Mutex::new(Streams {
+                stdout: StreamRedactor::default(),
+                stderr: StreamRedactor::default(),
+                stdout_text: String::new(),
+                stderr_text: String::new(),
+                outputs: vec![],
+                output_redactions: 0,
+                guard: Some(guard),
+            }),
         }
     }
 
@@ -46,16 +66,41 @@ impl LiveOutput {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sends `text` on if inspection lets it out (masked as policy says).
     fn emit(&self, s: &mut Streams, stderr: bool, text: String) {
         if text.is_empty() {
             return;
         }
+        let place = if stderr {
+            OutputPlace::Stderr
+        } else {
+            OutputPlace::Stdout
+        };
+        let Some(text) = self.inspect(s, |g| g.text(place, text)) else {
+            return;
+        };
         if stderr {
             s.stderr_text.push_str(&text);
         } else {
             s.stdout_text.push_str(&text);
         }
         self.job.log.push(JobEvent::Printed { stderr, text });
+    }
+
+    /// Runs `check` on the guard; once the output is withheld nothing more goes out and the
+    /// code is stopped (what it would print next could not leave either).
+    fn inspect<T>(
+        &self,
+        s: &mut Streams,
+        check: impl FnOnce(&mut OutputGuard) -> Option<T>,
+    ) -> Option<T> {
+        let g = s.guard.as_mut()?;
+        let out = check(g);
+        if out.is_none() && !self.job.cancel.is_cancelled() {
+            tracing::info!(execution = %self.job.execution_id, "output withheld by inspection; stopping the code");
+            self.job.cancel.cancel();
+        }
+        out
     }
 
     /// The end of the run: what was held is released; returns everything streamed.
@@ -70,6 +115,7 @@ impl LiveOutput {
             stderr: std::mem::take(&mut s.stderr_text),
             outputs: std::mem::take(&mut s.outputs),
             redactions: s.stdout.redactions + s.stderr.redactions + s.output_redactions,
+            guard: s.guard.take(),
         }
     }
 }
@@ -96,6 +142,14 @@ impl JobObserver for LiveOutput {
         }
         let mut s = self.lock();
         s.output_redactions += n;
+        if self
+            .inspect(&mut s, |g| {
+                g.output(OutputPlace::Display, &mut o).then_some(())
+            })
+            .is_none()
+        {
+            return;
+        }
         s.outputs.push(o.clone());
         self.job.log.push(JobEvent::Displayed(o));
     }

@@ -24,11 +24,16 @@ pub(crate) struct LiveSession {
     pub denied_imports: Mutex<Option<crate::imports::DeniedImports>>,
     /// The egress the running execution holds (`host:port`), empty between executions.
     pub running_egress: std::sync::Mutex<Vec<String>>,
+    /// The session's data labels, readable without the session's lock (output inspection
+    /// asks policy with them while an execution streams).
+    pub labels: SessionLabels,
 }
 
 impl LiveSession {
     pub fn new(session: Session, sandbox: Arc<dyn Sandbox>) -> Arc<Self> {
+        let labels = SessionLabels::new(session.labels.clone());
         Arc::new(Self {
+            labels,
             session: Mutex::new(session),
             sandbox,
             turn: Arc::new(Mutex::new(())),
@@ -36,6 +41,37 @@ impl LiveSession {
             denied_imports: Mutex::new(None),
             running_egress: std::sync::Mutex::new(vec![]),
         })
+    }
+}
+
+impl LiveSession {
+    /// Marks the session (`s`, its locked record) with `labels`, here and in [`Self::labels`].
+    pub fn add_labels(&self, s: &mut Session, labels: impl IntoIterator<Item = String>) {
+        for l in labels {
+            if !s.labels.contains(&l) {
+                s.labels.push(l);
+            }
+        }
+        s.labels.sort();
+        self.labels.set(s.labels.clone());
+    }
+}
+
+/// A session's data labels as of now, shared with the guards of its running outputs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SessionLabels(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl SessionLabels {
+    pub fn new(labels: Vec<String>) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(labels)))
+    }
+
+    pub fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, labels: Vec<String>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = labels;
     }
 }
 

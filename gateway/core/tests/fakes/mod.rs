@@ -11,13 +11,14 @@ pub use clock::{ManualClock, SequentialIds};
 pub use warehouse::{Answer, FakeBroker, FakeWarehouse};
 
 use airlock_gateway_audit::{AuditOptions, AuditRecorder, Redactor};
-use airlock_gateway_core::{Connectors, Gateway, GatewayDeps, GatewaySettings};
+use airlock_gateway_core::{Connectors, Gateway, GatewayDeps, GatewaySettings, OutputInspection};
 use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     connectors::{ConnectorGrant, SqlDialect, SqlFacts},
     decision::{Decision, DecisionResult, Obligations, Violation},
     files::{FileInfo, WorkspacePath},
     ids::SessionId,
+    outputs::{FindingFacts, OutputAction, OutputRuling},
     policy_input::{CodeFacts, PolicyInput},
     ports::{
         AnalysisError, CodeAnalyzer, JobEnd, JobOutcome, PolicyEngine, PolicyError,
@@ -47,6 +48,12 @@ pub struct ScriptedPolicy {
     pub execution: Mutex<DecisionResult>,
     /// Granted to executions that name a connector.
     pub connector: Mutex<Option<ConnectorGrant>>,
+    /// The rulings of every `output.inspect` (as a bundle's table would give them), and
+    /// the findings each was asked about.
+    pub outputs: Mutex<Vec<OutputRuling>>,
+    pub inspected: Mutex<Vec<Vec<FindingFacts>>>,
+    /// `output.inspect` fails as an engine that cannot evaluate.
+    pub outputs_fail: AtomicBool,
 }
 
 impl ScriptedPolicy {
@@ -54,6 +61,9 @@ impl ScriptedPolicy {
         Self {
             execution: Mutex::new(DecisionResult::Allow),
             connector: Mutex::new(None),
+            outputs: Mutex::new(vec![]),
+            inspected: Mutex::new(vec![]),
+            outputs_fail: AtomicBool::new(false),
         }
     }
 }
@@ -64,6 +74,12 @@ impl PolicyEngine for ScriptedPolicy {
     }
 
     fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
+        if input.action.as_str() == "output.inspect" {
+            if self.outputs_fail.load(Ordering::SeqCst) {
+                return Err(PolicyError::Evaluation(Cause::msg("scripted failure")));
+            }
+            return Ok(self.rule_outputs(input));
+        }
         let result = match input.action.as_str() {
             "execution.run" => *lock(&self.execution),
             _ => DecisionResult::Allow,
@@ -91,6 +107,43 @@ impl PolicyEngine for ScriptedPolicy {
     }
 }
 
+impl ScriptedPolicy {
+    /// Every scripted ruling whose detector was found; a block is also a violation.
+    fn rule_outputs(&self, input: &PolicyInput) -> Decision {
+        let found = &input.request.findings;
+        lock(&self.inspected).push(found.clone());
+        let rulings: Vec<OutputRuling> = lock(&self.outputs)
+            .iter()
+            .filter(|r| found.iter().any(|f| f.detector == r.detector))
+            .cloned()
+            .collect();
+        let violations: Vec<Violation> = rulings
+            .iter()
+            .filter(|r| r.action == OutputAction::Block)
+            .map(|r| Violation {
+                code: "output_blocked".into(),
+                message: format!("{} may not leave", r.detector),
+                hint: Some("print counts instead".into()),
+            })
+            .collect();
+        Decision {
+            decision_id: String::new(),
+            result: if violations.is_empty() {
+                DecisionResult::Allow
+            } else {
+                DecisionResult::Deny
+            },
+            violations,
+            policy_revision: self.revision(),
+            obligations: Obligations {
+                outputs: rulings,
+                ..Obligations::default()
+            },
+            eval_micros: 1,
+        }
+    }
+}
+
 pub struct NoAnalysis;
 
 impl CodeAnalyzer for NoAnalysis {
@@ -115,6 +168,8 @@ impl CodeAnalyzer for NoAnalysis {
 pub enum Step {
     Print(&'static str),
     PrintErr(&'static str),
+    /// A rich output: this text as `text/plain` and inside `application/json`.
+    Display(&'static str),
     Sleep(Duration),
     /// Waits until cancelled (or the job's timeout).
     Block,
@@ -210,6 +265,17 @@ impl Sandbox for ScriptedSandbox {
                         o.printed(stderr, t);
                     }
                     if stderr { &mut err } else { &mut out }.push_str(t);
+                }
+                Step::Display(t) => {
+                    let mut data = BTreeMap::new();
+                    data.insert("text/plain".to_owned(), serde_json::json!(t));
+                    data.insert("application/json".to_owned(), serde_json::json!({"v": [t]}));
+                    if let Some(o) = &job.observer {
+                        o.displayed(&airlock_gateway_domain::Output {
+                            kind: "display_data".into(),
+                            data,
+                        });
+                    }
                 }
                 Step::Sleep(d) => tokio::time::sleep(d).await,
                 Step::Block => {
@@ -329,6 +395,7 @@ pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connecto
             connectors,
             clock: clock.clone(),
             ids,
+            outputs: OutputInspection::new(&[]).unwrap_or_else(|e| panic!("{e}")),
         },
     );
     Rig {
