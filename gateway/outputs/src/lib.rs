@@ -142,6 +142,20 @@ impl Scanner {
     }
 }
 
+/// Whether a rich output's media type carries text (inspected) rather than base64 of binary
+/// data (images but SVG, PDF, octet streams). Unknown types count as text: inspecting base64
+/// finds nothing, missing text would let it out.
+pub fn is_text_media(media: &str) -> bool {
+    let binary = (media.starts_with("image/") && !media.starts_with("image/svg"))
+        || media.starts_with("audio/")
+        || media.starts_with("video/")
+        || matches!(
+            media,
+            "application/pdf" | "application/octet-stream" | "application/zip"
+        );
+    !binary
+}
+
 /// How many findings of each detector (what audit and policy see: never the values).
 pub fn counts(findings: &[Finding]) -> BTreeMap<String, usize> {
     let mut c = BTreeMap::new();

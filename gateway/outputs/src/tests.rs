@@ -83,3 +83,19 @@ fn non_ascii_text_is_scanned_and_offsets_stay_on_char_boundaries() {
         "{masked}"
     );
 }
+
+#[test]
+fn svg_and_unknown_media_are_text_and_pictures_are_not() {
+    for text in [
+        "text/html",
+        "application/json",
+        "image/svg+xml",
+        "text/markdown",
+        "application/x-custom",
+    ] {
+        assert!(crate::is_text_media(text), "{text}");
+    }
+    for binary in ["image/png", "image/jpeg", "application/pdf"] {
+        assert!(!crate::is_text_media(binary), "{binary}");
+    }
+}

@@ -134,9 +134,9 @@ impl JobObserver for LiveOutput {
     fn displayed(&self, output: &Output) {
         let mut o = output.clone();
         let mut n = 0;
-        // Text is redacted; images and other binary media are not text and stay whole.
+        // Text (SVG included) is redacted; images and other binary media stay whole.
         for (media, v) in o.data.iter_mut() {
-            if media.starts_with("text/") || media.ends_with("json") {
+            if airlock_gateway_outputs::is_text_media(media) {
                 n += self.redactor.redact_value(v);
             }
         }

@@ -5,13 +5,22 @@
 //! a secret printed in pieces with no line break between them is matched once it is complete.
 //! A private-key block (`-----BEGIN ... PRIVATE KEY-----` to `-----END ...`) spans lines; its
 //! lines are held until the block ends. What is held is bounded: past [`HOLD_MAX`] bytes a
-//! partial line is released redacted, and an unterminated key block is replaced by the
+//! partial line is released redacted but for its last kilobyte (so a value printed across that
+//! cut is still whole when it is checked), and an unterminated key block is replaced by the
 //! redaction marker, its remaining lines dropped until its end marker.
 
 use airlock_gateway_audit::redact::{Redactor, REDACTED};
 
 /// Most bytes held back waiting for a line to end.
 pub const HOLD_MAX: usize = 64 << 10;
+
+/// What stays held of a line released past [`HOLD_MAX`]: values longer than this can be cut.
+const TAIL: usize = 1 << 10;
+
+/// Characters no secret form or detector's value holds: where a long line is best cut.
+const SEPARATORS: &[char] = &[
+    '\t', ',', ';', '|', '"', '\'', '<', '>', '(', ')', '[', ']', '{', '}',
+];
 
 #[derive(Debug, Default)]
 pub struct StreamRedactor {
@@ -54,7 +63,7 @@ impl StreamRedactor {
         }
         let Some(last_break) = self.held.rfind(['\n', '\r']) else {
             if self.held.len() > HOLD_MAX {
-                out = self.release_all(r);
+                out = self.release_head(r);
             }
             return out;
         };
@@ -86,6 +95,23 @@ impl StreamRedactor {
             return String::new();
         }
         self.release_all(r)
+    }
+
+    /// A line past the bound: everything but its last [`TAIL`] bytes goes out, cut after a
+    /// separator where there is one near, so a value (a secret, an address, a card number)
+    /// printed across the cut is still whole in what stays held.
+    fn release_head(&mut self, r: &Redactor) -> String {
+        let mut cut = self.held.len() - TAIL;
+        while !self.held.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let window = cut.saturating_sub(TAIL);
+        if let Some(i) = self.held[window..cut].rfind(SEPARATORS) {
+            cut = window + i + 1;
+        }
+        let mut head: String = self.held.drain(..cut).collect();
+        self.redactions += r.redact_str(&mut head);
+        head
     }
 
     fn release_all(&mut self, r: &Redactor) -> String {
@@ -171,6 +197,18 @@ mod tests {
         let r = redactor();
         let mut s = StreamRedactor::default();
         let big = "x".repeat(HOLD_MAX + 1);
-        assert_eq!(s.push(&big, &r).len(), big.len());
+        assert_eq!(s.push(&big, &r).len(), big.len() - TAIL);
+        assert_eq!(s.finish(&r).len(), TAIL);
+    }
+
+    #[test]
+    fn a_secret_across_the_bound_of_a_long_line_is_still_caught() {
+        // The line grows past the bound while the secret is half printed.
+        let filler = format!("{},", "x".repeat(HOLD_MAX - 10));
+        let (half_a, half_b) = SECRET.split_at(20);
+        let (_, all) = run(&[&filler, half_a, half_b, " end\n"]);
+        assert!(!all.contains(half_a) && !all.contains(half_b), "leaked");
+        assert!(all.contains(REDACTED));
+        assert!(all.ends_with(" end\n"));
     }
 }

@@ -115,12 +115,12 @@ impl OutputGuard {
         }
     }
 
-    /// A rich output's text, HTML and JSON parts (images are not text: they pass as they are);
-    /// false: withheld.
+    /// A rich output's text parts (HTML, JSON, SVG, Markdown...; base64 of an image or a PDF
+    /// is not text and passes as it is); false: withheld.
     pub fn output(&mut self, place: OutputPlace, o: &mut Output) -> bool {
         o.data
             .iter_mut()
-            .filter(|(media, _)| media.starts_with("text/") || media.ends_with("json"))
+            .filter(|(media, _)| airlock_gateway_outputs::is_text_media(media))
             .all(|(_, v)| self.value(place, v))
     }
 
