@@ -186,7 +186,8 @@ fn operator_rules_mask_named_detectors_and_block_what_may_not_leave() {
 }
 
 /// Rows from a connector labelled restricted come back masked (the session holds the label
-/// from that statement on), and so does their CSV in the workspace on download.
+/// from that statement on), and so does their CSV in the workspace on download; code that
+/// reads them through `airlock.sql()` gets them whole and prints them masked.
 #[test]
 fn sql_rows_of_restricted_data_are_masked_in_the_result_and_the_csv() {
     let bao = Bao::start();
@@ -222,6 +223,25 @@ fn sql_rows_of_restricted_data_are_masked_in_the_result_and_the_csv() {
     assert_eq!(d.status, 200, "{}", d.body);
     let text = String::from_utf8_lossy(&d.bytes);
     assert!(!text.contains(EMAIL) && text.contains("[email]"), "{text}");
+    // Code that reads the same data itself (`airlock.sql()`, rows to the running code) and
+    // prints it, in a session that held no label when the run began: the label arrives with
+    // the rows, mid-run, and what the code prints after is masked.
+    let fresh = api.session();
+    let code = "import airlock\n\
+                df = airlock.sql(\"SELECT 'jane.doe@example.com' AS contact FROM sales.orders LIMIT 1\", connector='hr')\n\
+                print(len(df), df.contact[0].split('@')[1], flush=True)\nprint(df.contact[0])";
+    let r = api.run(&fresh, "python", code);
+    assert_eq!(stdout_of(&r), "1 example.com\n[email]\n", "{}", r.body);
+    // The rows the code got are not kept where the API could read them back.
+    let listed = api
+        .get(&format!("/v1/sessions/{fresh}/executions"))
+        .body
+        .to_string();
+    assert!(!listed.contains(EMAIL), "{listed}");
+    assert!(
+        listed.contains("the running code"),
+        "the nested statement is listed: {listed}"
+    );
     let ev = inspected(&gw);
     assert!(
         ev.iter().any(|e| e["findings"]

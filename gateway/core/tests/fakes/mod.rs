@@ -117,22 +117,29 @@ impl ScriptedPolicy {
             .filter(|r| found.iter().any(|f| f.detector == r.detector))
             .cloned()
             .collect();
-        let violations: Vec<Violation> = rulings
-            .iter()
-            .filter(|r| r.action == OutputAction::Block)
-            .map(|r| Violation {
-                code: "output_blocked".into(),
-                message: format!("{} may not leave", r.detector),
-                hint: Some("print counts instead".into()),
-            })
-            .collect();
+        let stopped = |action: OutputAction, code: &str| -> Vec<Violation> {
+            rulings
+                .iter()
+                .filter(|r| r.action == action)
+                .map(|r| Violation {
+                    code: code.into(),
+                    message: format!("{} may not leave", r.detector),
+                    hint: Some("print counts instead".into()),
+                })
+                .collect()
+        };
+        let (blocked, held) = (
+            stopped(OutputAction::Block, "output_blocked"),
+            stopped(OutputAction::Hold, "output_held"),
+        );
+        let (result, violations) = match (blocked.is_empty(), held.is_empty()) {
+            (false, _) => (DecisionResult::Deny, blocked),
+            (true, false) => (DecisionResult::Review, held),
+            (true, true) => (DecisionResult::Allow, vec![]),
+        };
         Decision {
             decision_id: String::new(),
-            result: if violations.is_empty() {
-                DecisionResult::Allow
-            } else {
-                DecisionResult::Deny
-            },
+            result,
             violations,
             policy_revision: self.revision(),
             obligations: Obligations {
