@@ -5,7 +5,7 @@ mod fakes;
 
 use airlock_gateway_domain::{audit::types, ExecutionStatus, SessionStatus};
 use fakes::{alice, python, rig, SequentialIds, Step};
-use std::time::Duration;
+use std::{sync::atomic::Ordering, time::Duration};
 
 #[tokio::test]
 async fn the_sweeper_ends_a_session_when_the_gateways_clock_passes_its_time_to_live() {
@@ -92,4 +92,76 @@ async fn one_scenario_run_twice_records_the_same_trail() {
     assert_eq!(strip(&first), strip(&second));
     // The decision was named by the gateway's generator, not the engine.
     assert!(!first.last().map(|l| l.1.is_empty()).unwrap_or(true));
+}
+
+/// Session limits (5 per principal, 10 in all on the rig) hold under concurrent creates: the
+/// count and the taking of a place are one step, and a place comes back when a start fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_never_exceed_the_session_limits() {
+    let r = rig().await;
+    *r.backend
+        .start_delay
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Duration::from_millis(20);
+    let carol = airlock_domain_principal("carol");
+    let mut tasks = vec![];
+    for i in 0..24 {
+        let gw = r.gateway.clone();
+        let who = match i % 3 {
+            0 => alice(),
+            1 => fakes::bob(),
+            _ => carol.clone(),
+        };
+        tasks.push(tokio::spawn(async move {
+            (who.subject.clone(), gw.create_session(&who).await)
+        }));
+    }
+    let mut made: std::collections::BTreeMap<String, u32> = Default::default();
+    for t in tasks {
+        let (who, res) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        match res {
+            Ok(_) => *made.entry(who).or_default() += 1,
+            Err(e) => assert_eq!(e.code.as_str(), "too_many_sessions", "{e:?}"),
+        }
+    }
+    let total: u32 = made.values().sum();
+    assert_eq!(total, 10, "{made:?}");
+    assert!(made.values().all(|n| *n <= 5), "{made:?}");
+    assert_eq!(r.gateway.live_count().await, 10);
+    // A place comes back with a deleted session, and a start that fails gives its place back.
+    let alice_has = made.get("alice").copied().unwrap_or(0);
+    assert!(alice_has > 0, "{made:?}");
+    let mine = r
+        .gateway
+        .list_sessions(&alice(), Some(SessionStatus::Active), None, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .items;
+    let one = mine
+        .first()
+        .map(|s| s.id.clone())
+        .unwrap_or_else(|| panic!("none"));
+    r.gateway
+        .delete_session(&alice(), &one)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    // The gateway has one place; a start that fails must not keep it.
+    r.backend.fail_start.store(true, Ordering::SeqCst);
+    let failed = r.gateway.create_session(&alice()).await;
+    assert_eq!(
+        failed.err().map(|e| e.code.as_str()),
+        Some("sandbox_unavailable")
+    );
+    r.backend.fail_start.store(false, Ordering::SeqCst);
+    r.gateway
+        .create_session(&alice())
+        .await
+        .unwrap_or_else(|e| panic!("the freed place: {e:?}"));
+}
+
+fn airlock_domain_principal(subject: &str) -> airlock_gateway_domain::Principal {
+    airlock_gateway_domain::Principal {
+        subject: subject.into(),
+        ..alice()
+    }
 }

@@ -1,6 +1,6 @@
 //! A session's life: created (policy, sandbox, record), found for its owner, ended.
 
-use super::LiveSession;
+use super::{Full, LiveSession};
 use crate::{
     metric,
     service::{err, store_err, Gateway},
@@ -18,24 +18,27 @@ use std::sync::Arc;
 impl Gateway {
     pub async fn create_session(&self, p: &Principal) -> Result<Session, GatewayError> {
         self.check_admits_work()?;
-        {
-            if self.sessions.len().await >= self.settings.max_sessions_total as usize {
-                return Err(err(
+        let slot = self
+            .sessions
+            .reserve(
+                &p.owner_key(),
+                self.settings.max_sessions_total,
+                self.settings.max_sessions_per_principal,
+            )
+            .await
+            .map_err(|full| match full {
+                Full::Gateway => err(
                     ErrorCode::TooManySessions,
                     "the gateway is at its session limit; try again later",
-                ));
-            }
-            let mine = self.sessions.count_owned_by(p).await;
-            if mine >= self.settings.max_sessions_per_principal {
-                return Err(err(
+                ),
+                Full::Owner(mine) => err(
                     ErrorCode::TooManySessions,
                     format!("you have {mine} live sessions; delete one first"),
                 )
                 .with_details(
                     serde_json::json!({"limit": self.settings.max_sessions_per_principal}),
-                ));
-            }
-        }
+                ),
+            })?;
         let id = self.deps.ids.session_id();
         let input = self.input(Action::SessionCreate, p, None, 0, RequestFacts::default());
         let decision = self.decide_recorded(p, &input, &id).await?;
@@ -97,7 +100,7 @@ impl Gateway {
             return Err(e);
         }
         self.sessions
-            .insert(LiveSession::new(session.clone(), sandbox))
+            .insert_reserved(LiveSession::new(session.clone(), sandbox), slot)
             .await;
         Ok(session)
     }

@@ -191,6 +191,10 @@ pub struct ScriptedBackend {
     pub runs: AtomicUsize,
     /// The next sandbox run fails as if the sandbox died.
     pub die_next: AtomicBool,
+    /// How long a sandbox takes to start (a window for concurrent creates).
+    pub start_delay: Mutex<Duration>,
+    /// Sandboxes fail to start.
+    pub fail_start: AtomicBool,
 }
 
 impl ScriptedBackend {
@@ -215,6 +219,13 @@ impl SandboxBackend for Backend {
     }
 
     async fn create(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
+        let delay = *lock(&self.0.start_delay);
+        tokio::time::sleep(delay).await;
+        if self.0.fail_start.load(Ordering::SeqCst) {
+            return Err(SandboxError::Start(Cause::msg(
+                "the scripted sandbox does not start",
+            )));
+        }
         self.0.created.fetch_add(1, Ordering::SeqCst);
         Ok(Arc::new(ScriptedSandbox {
             session_id: spec.session_id,
