@@ -820,10 +820,18 @@ fn a_gone_replicas_session_nobody_comes_back_for_ends_at_its_ttl_with_its_pod() 
             .lock()
             .is_ok_and(|s| s.pods.is_empty() && s.secrets.is_empty())
     });
+    // The pod goes first, the record right after it: wait for the record too.
+    let is_expiry =
+        |e: &serde_json::Value| e["type"] == "session.expired" && e["subject"] == sid.as_str();
+    crate::harness::wait_until("session.expired recorded", Duration::from_secs(30), || {
+        crate::harness::audit_events(&gw.audit_file())
+            .iter()
+            .any(is_expiry)
+    });
     let events = crate::harness::audit_events(&gw.audit_file());
     let expired = events
         .iter()
-        .find(|e| e["type"] == "session.expired" && e["subject"] == sid.as_str())
+        .find(|e| is_expiry(e))
         .unwrap_or_else(|| panic!("no session.expired"));
     assert_eq!(expired["data"]["sandbox_destroyed"], true);
     assert!(events

@@ -226,11 +226,18 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     })
     .workers(workers)
     .shutdown_timeout(cfg.server.shutdown_grace_seconds)
+    // The gateway takes the signals itself: the sweeper must stop before the HTTP workers do
+    // (their runtimes hold tasks of the sandboxes they started; a sweep in between would
+    // record those sessions as died instead of ended by the shutdown).
+    .disable_signals()
     .bind(addr)
     .with_context(|| format!("binding {addr}"))?;
     eprintln!("airlock: listening on http://{addr}");
     tracing::info!(%addr, instance = %cfg.server.instance_id, "gateway serving");
-    server.run().await?;
+    let server = server.run();
+    let on_signal = stop_on_signal(server.handle(), sweeper.abort_handle());
+    server.await?;
+    on_signal.abort();
     tracing::info!("shutting down: destroying sandboxes");
     sweeper.abort();
     if let Some(p) = poller {
@@ -243,6 +250,33 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// On SIGTERM or SIGINT: the sweeper stops, then the HTTP server stops gracefully.
+fn stop_on_signal(
+    server: actix_web::dev::ServerHandle,
+    sweeper: tokio::task::AbortHandle,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "no SIGTERM handler; stop with SIGINT");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            () = term => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("signal received: stopping the sweeper, then the HTTP server");
+        sweeper.abort();
+        server.stop(true).await;
+    })
 }
 
 /// The built-in detectors and the operator's named ones (`[outputs] detectors`).
