@@ -135,6 +135,16 @@ async fn cards_keep_their_last_digits_in_displays_and_stderr() {
         !shown.contains(CARD) && shown.contains("**** **** **** 1111"),
         "{shown}"
     );
+    // The card is also a key of the JSON part: masked there too.
+    let keys: Vec<&String> = e.outputs[0].data["application/json"]
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    assert!(
+        keys.iter()
+            .any(|k| k.as_str() == "card **** **** **** 1111"),
+        "{keys:?}"
+    );
     let ev = inspected_events(&r);
     let places: Vec<&str> = ev[0]["findings"]
         .as_array()

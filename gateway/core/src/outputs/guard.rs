@@ -110,7 +110,21 @@ impl OutputGuard {
                 }
             }
             Value::Array(a) => a.iter_mut().all(|x| self.value(place, x)),
-            Value::Object(o) => o.values_mut().all(|x| self.value(place, x)),
+            // Keys are output too (`{"jane@example.com": 3}`): inspected and masked like values.
+            Value::Object(o) => {
+                let mut inspected = serde_json::Map::with_capacity(o.len());
+                for (k, mut x) in std::mem::take(o) {
+                    let Some(k) = self.text(place, k) else {
+                        return false;
+                    };
+                    if !self.value(place, &mut x) {
+                        return false;
+                    }
+                    inspected.insert(k, x);
+                }
+                *o = inspected;
+                true
+            }
             Value::Null | Value::Bool(_) => true,
         }
     }

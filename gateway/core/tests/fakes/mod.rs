@@ -287,7 +287,10 @@ impl Sandbox for ScriptedSandbox {
                 Step::Display(t) => {
                     let mut data = BTreeMap::new();
                     data.insert("text/plain".to_owned(), serde_json::json!(t));
-                    data.insert("application/json".to_owned(), serde_json::json!({"v": [t]}));
+                    data.insert(
+                        "application/json".to_owned(),
+                        serde_json::json!({"v": [t], t: "as a key"}),
+                    );
                     if let Some(o) = &job.observer {
                         o.displayed(&airlock_gateway_domain::Output {
                             kind: "display_data".into(),
