@@ -6,7 +6,7 @@
 use airlock_connector_sql::{PostgresConnector, PostgresSettings};
 use airlock_connector_vault::{VaultAuth, VaultBroker, VaultSettings};
 use airlock_gateway_domain::connectors::{
-    CredentialBroker, DbCredential, QueryLimits, SqlConnector,
+    CredentialBroker, DbCredential, PlainStatement, QueryLimits, SqlConnector,
 };
 use std::time::{Duration, Instant};
 
@@ -58,10 +58,11 @@ pub async fn connectors_bench() -> Option<ConnectorReport> {
         lease_id: String::new(),
         ttl: Duration::ZERO,
     };
+    let plain = PlainStatement(QUERY.to_owned());
     let (mut governed, mut baseline, mut issue, mut revoke) = (vec![], vec![], vec![], vec![]);
     for i in 0..220 {
         let t = Instant::now();
-        let r = connector.query(&standing, QUERY, &limits).await;
+        let r = connector.query(&standing, &plain, &limits).await;
         let base = t.elapsed();
         assert!(r.is_ok_and(|r| r.rows.len() == 3));
 
@@ -71,7 +72,7 @@ pub async fn connectors_bench() -> Option<ConnectorReport> {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let issued = t.elapsed();
-        let r = connector.query(&cred, QUERY, &limits).await;
+        let r = connector.query(&cred, &plain, &limits).await;
         assert!(r.is_ok_and(|r| r.rows.len() == 3));
         let t2 = Instant::now();
         broker

@@ -1,6 +1,6 @@
 use crate::common::{connect_within, map_err, push_row, statement};
 use airlock_gateway_domain::connectors::{
-    ConnectorError, DbCredential, QueryLimits, SqlConnector, SqlDialect, SqlResult,
+    ConnectorError, DbCredential, QueryLimits, SqlConnector, SqlDialect, SqlResult, StatementPlan,
 };
 use airlock_gateway_domain::Cause;
 use async_trait::async_trait;
@@ -53,7 +53,7 @@ impl SqlConnector for MySqlConnector {
     async fn query(
         &self,
         credential: &DbCredential,
-        sql: &str,
+        plan: &dyn StatementPlan,
         limits: &QueryLimits,
     ) -> Result<SqlResult, ConnectorError> {
         let s = &self.settings;
@@ -70,15 +70,41 @@ impl SqlConnector for MySqlConnector {
             .ssl_mode(ssl)
             .disable_statement_logging();
         let mut conn = connect_within(s.connect_timeout, opts.connect()).await?;
-        let result = run(&mut conn, sql, limits).await;
+        let result = run(&mut conn, plan, limits).await;
         let _ = conn.close().await;
         result
     }
 }
 
+/// The columns of each governed table, in the table's order, as this login may see them.
+async fn governed_columns(
+    tx: &mut sqlx::MySqlConnection,
+    plan: &dyn StatementPlan,
+) -> Result<Vec<Vec<String>>, ConnectorError> {
+    let mut all = vec![];
+    for t in plan.governed_tables() {
+        // Bytes: MariaDB describes information_schema's names as VARBINARY to sqlx.
+        let cols: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+        )
+        .bind(&t.schema)
+        .bind(&t.table)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        all.push(
+            cols.into_iter()
+                .map(|c| String::from_utf8_lossy(&c).into_owned())
+                .collect(),
+        );
+    }
+    Ok(all)
+}
+
 async fn run(
     conn: &mut sqlx::MySqlConnection,
-    sql: &str,
+    plan: &dyn StatementPlan,
     limits: &QueryLimits,
 ) -> Result<SqlResult, ConnectorError> {
     // The statement timeout: MariaDB's max_statement_time (seconds), else MySQL's
@@ -106,7 +132,9 @@ async fn run(
             .map_err(map_err)?;
     }
     let mut tx = conn.begin().await.map_err(map_err)?;
-    let stmt = statement(sql);
+    let governed = governed_columns(&mut tx, plan).await?;
+    let sql = plan.statement(&governed).map_err(ConnectorError::Refused)?;
+    let stmt = statement(&sql);
     let described = tx.describe(stmt).await.map_err(map_err)?;
     let columns: Vec<String> = described
         .columns()
@@ -115,6 +143,7 @@ async fn run(
         .collect();
     let mut out = SqlResult {
         columns: columns.clone(),
+        statement: stmt.to_owned(),
         ..Default::default()
     };
     if columns.is_empty() {
@@ -133,9 +162,11 @@ async fn run(
         );
         let mut rows = sqlx::query(&wrapped).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await.map_err(map_err)? {
-            let text: String = row.try_get(0).map_err(map_err)?;
+            // Bytes: JSON_ARRAY over a binary string (a masked column's CONCAT, say) is
+            // VARBINARY to the client, and still JSON text.
+            let text: Vec<u8> = row.try_get(0).map_err(map_err)?;
             let values: Vec<serde_json::Value> =
-                serde_json::from_str(&text).map_err(|e| ConnectorError::Query(e.to_string()))?;
+                serde_json::from_slice(&text).map_err(|e| ConnectorError::Query(e.to_string()))?;
             if !push_row(&mut out, limits.max_rows, values) {
                 break;
             }

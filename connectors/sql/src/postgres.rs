@@ -1,6 +1,6 @@
 use crate::common::{connect_within, map_err, push_row, statement};
 use airlock_gateway_domain::connectors::{
-    ConnectorError, DbCredential, QueryLimits, SqlConnector, SqlDialect, SqlResult,
+    ConnectorError, DbCredential, QueryLimits, SqlConnector, SqlDialect, SqlResult, StatementPlan,
 };
 use airlock_gateway_domain::Cause;
 use async_trait::async_trait;
@@ -45,7 +45,7 @@ impl SqlConnector for PostgresConnector {
     async fn query(
         &self,
         credential: &DbCredential,
-        sql: &str,
+        plan: &dyn StatementPlan,
         limits: &QueryLimits,
     ) -> Result<SqlResult, ConnectorError> {
         let s = &self.settings;
@@ -63,15 +63,37 @@ impl SqlConnector for PostgresConnector {
             .application_name("airlock-connector")
             .disable_statement_logging();
         let mut conn = connect_within(s.connect_timeout, opts.connect()).await?;
-        let result = run(&mut conn, sql, limits).await;
+        let result = run(&mut conn, plan, limits).await;
         let _ = conn.close().await;
         result
     }
 }
 
+/// The columns of each governed table, in the table's order, as this login may see them
+/// (information_schema shows only columns the role has a privilege on).
+async fn governed_columns(
+    tx: &mut sqlx::PgConnection,
+    plan: &dyn StatementPlan,
+) -> Result<Vec<Vec<String>>, ConnectorError> {
+    let mut all = vec![];
+    for t in plan.governed_tables() {
+        let cols: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+        )
+        .bind(&t.schema)
+        .bind(&t.table)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        all.push(cols);
+    }
+    Ok(all)
+}
+
 async fn run(
     conn: &mut sqlx::PgConnection,
-    sql: &str,
+    plan: &dyn StatementPlan,
     limits: &QueryLimits,
 ) -> Result<SqlResult, ConnectorError> {
     let mut tx = conn.begin().await.map_err(map_err)?;
@@ -91,7 +113,9 @@ async fn run(
     tx.execute(format!("SET LOCAL statement_timeout = {ms}").as_str())
         .await
         .map_err(map_err)?;
-    let stmt = statement(sql);
+    let columns = governed_columns(&mut tx, plan).await?;
+    let sql = plan.statement(&columns).map_err(ConnectorError::Refused)?;
+    let stmt = statement(&sql);
     // The column names in order, from the server's description of the statement itself.
     let described = tx.describe(stmt).await.map_err(map_err)?;
     let columns: Vec<String> = described
@@ -101,6 +125,7 @@ async fn run(
         .collect();
     let mut out = SqlResult {
         columns: columns.clone(),
+        statement: stmt.to_owned(),
         ..Default::default()
     };
     if columns.is_empty() {

@@ -5,8 +5,10 @@ mod python;
 mod sql;
 pub mod stack;
 
+use std::collections::BTreeMap;
+
 use airlock_gateway_domain::{
-    connectors::{SqlDialect, SqlFacts},
+    connectors::{SqlDialect, SqlFacts, SqlRefusal, StatementPlan, TableRules},
     execution::Language,
     policy_input::CodeFacts,
     ports::{AnalysisError, CodeAnalyzer},
@@ -30,5 +32,17 @@ impl CodeAnalyzer for Analyzer {
 
     fn analyze_sql(&self, dialect: SqlDialect, default_schema: &str, sql: &str) -> SqlFacts {
         sql::analyze(dialect, default_schema, sql)
+    }
+
+    fn plan_sql(
+        &self,
+        dialect: SqlDialect,
+        default_schema: &str,
+        canonical: &str,
+        governed: &BTreeMap<String, TableRules>,
+    ) -> Result<Box<dyn StatementPlan>, SqlRefusal> {
+        stack::on_large_stack(canonical.len(), || {
+            sql::plan(dialect, default_schema, canonical, governed)
+        })
     }
 }

@@ -101,20 +101,13 @@ impl Gateway {
 
     /// Runs policy, fails closed, and counts the decision.
     pub(crate) fn decide(&self, input: &PolicyInput) -> Result<Decision, GatewayError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!("decide", action = input.action.as_str());
-        let _g = span.enter();
-        let mut d = self.deps.policy.decide(input).map_err(|e| {
+        decide_with(self.deps.policy.as_ref(), self.deps.ids.as_ref(), input).map_err(|e| {
             tracing::error!(error = %e, "policy evaluation failed; denying");
             err(
                 ErrorCode::PolicyUnavailable,
                 "policy could not be evaluated; the request is denied",
             )
-        })?;
-        d.decision_id = self.deps.ids.event_id();
-        metrics::histogram!(metric::DECISION_SECONDS).record(started.elapsed().as_secs_f64());
-        metrics::counter!(metric::DECISIONS, "action" => input.action.as_str(), "result" => d.result.as_str()).increment(1);
-        Ok(d)
+        })
     }
 
     /// The `policy.decided` event, masked by the bundle's `system.log.mask`.
@@ -208,4 +201,21 @@ impl Gateway {
     pub async fn audit_checkpoint(&self, p: &Principal) -> Result<Checkpoint, GatewayError> {
         self.audit_reader.checkpoint(p).await
     }
+}
+
+/// One decision: the engine's answer with the gateway's decision id, timed and counted. Every
+/// path that asks policy (requests, the output guard) goes through here.
+pub(crate) fn decide_with(
+    policy: &dyn airlock_gateway_domain::ports::PolicyEngine,
+    ids: &dyn airlock_gateway_domain::clock::IdGenerator,
+    input: &PolicyInput,
+) -> Result<Decision, airlock_gateway_domain::ports::PolicyError> {
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("decide", action = input.action.as_str());
+    let _g = span.enter();
+    let mut d = policy.decide(input)?;
+    d.decision_id = ids.event_id();
+    metrics::histogram!(metric::DECISION_SECONDS).record(started.elapsed().as_secs_f64());
+    metrics::counter!(metric::DECISIONS, "action" => input.action.as_str(), "result" => d.result.as_str()).increment(1);
+    Ok(d)
 }

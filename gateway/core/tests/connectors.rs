@@ -5,12 +5,14 @@ mod fakes;
 
 use airlock_gateway_core::{ConnectorEntry, Connectors};
 use airlock_gateway_domain::{
-    audit::types, connectors::ConnectorGrant, ErrorCode, ExecutionErrorCode, ExecutionRequest,
-    ExecutionStatus, Language, SessionId,
+    audit::types,
+    connectors::{ColumnMask, ConnectorGrant, TableRules},
+    ErrorCode, Execution, ExecutionErrorCode, ExecutionRequest, ExecutionStatus, Language,
+    SessionId,
 };
 use fakes::{alice, rig_with, Answer, FakeBroker, FakeWarehouse, MemStore, Rig, Step};
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -22,6 +24,14 @@ struct Warehouse {
 }
 
 async fn warehouse(answer: Answer, role: &str) -> Warehouse {
+    governed_warehouse(answer, role, BTreeMap::new()).await
+}
+
+async fn governed_warehouse(
+    answer: Answer,
+    role: &str,
+    governed: BTreeMap<String, TableRules>,
+) -> Warehouse {
     let broker = Arc::new(FakeBroker::default());
     let mut by_name = HashMap::new();
     by_name.insert(
@@ -49,6 +59,7 @@ async fn warehouse(answer: Answer, role: &str) -> Warehouse {
         role: role.into(),
         row_limit: 10,
         read_only: true,
+        governed,
     });
     let session = rig
         .gateway
@@ -87,13 +98,7 @@ fn leases_all_closed(w: &Warehouse) -> bool {
 #[tokio::test]
 async fn a_statement_runs_on_a_login_revoked_at_once_that_never_leaves() {
     let w = warehouse(Answer::LeakThePassword, "reader").await;
-    let e = w
-        .rig
-        .gateway
-        .execute(&alice(), &w.session, sql("SELECT secret FROM t"))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .execution;
+    let e = alice_runs(&w, sql("SELECT secret FROM t")).await;
     assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:?}");
     let reply = serde_json::to_string(&e).unwrap_or_default();
     assert!(reply.contains("v-user-1"), "{reply}");
@@ -129,13 +134,7 @@ async fn a_statement_runs_on_a_login_revoked_at_once_that_never_leaves() {
 #[tokio::test]
 async fn a_refused_statement_is_an_sql_error_and_its_login_is_revoked() {
     let w = warehouse(Answer::Refuse, "reader").await;
-    let e = w
-        .rig
-        .gateway
-        .execute(&alice(), &w.session, sql("DELETE FROM t"))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .execution;
+    let e = alice_runs(&w, sql("DELETE FROM t")).await;
     assert_eq!(e.status, ExecutionStatus::Failed);
     let code = e.error.as_ref().and_then(|x| x.code.clone());
     assert_eq!(code, Some(ExecutionErrorCode::SqlError));
@@ -201,4 +200,72 @@ async fn a_run_dropped_half_way_still_revokes_its_login_and_says_so() {
     }
     job.request_cancel("test");
     let _ = held.finished().await;
+}
+
+async fn alice_runs(w: &Warehouse, req: ExecutionRequest) -> Execution {
+    w.rig
+        .gateway
+        .execute(&alice(), &w.session, req)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .execution
+}
+
+fn contacts_governed() -> BTreeMap<String, TableRules> {
+    let rules = TableRules {
+        masks: BTreeMap::from([("email".to_owned(), ColumnMask::Redact {})]),
+        row_filter: vec![],
+    };
+    BTreeMap::from([("sales.contacts".to_owned(), rules)])
+}
+
+#[tokio::test]
+async fn a_governed_table_is_read_through_the_plan_and_the_caller_is_told_what_was_masked() {
+    let w = governed_warehouse(Answer::LeakThePassword, "reader", contacts_governed()).await;
+    let e = alice_runs(&w, sql("SELECT email FROM sales.contacts")).await;
+    assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:?}");
+    let result = &e.outputs[0].data["application/json"];
+    assert_eq!(
+        result["governed"]["sales.contacts"]["masked_columns"],
+        serde_json::json!(["email"]),
+        "{result}"
+    );
+    // What ran is the plan's statement, completed with the columns the connector read.
+    let statement = &w.rig.store.events_of(types::SQL_STATEMENT)[0].data;
+    let ran = statement["rewritten"].as_str().unwrap_or_default();
+    assert!(ran.contains(r#"[["id", "email"]]"#), "{statement}");
+    assert_eq!(
+        statement["governed"]["sales.contacts"]["masked_columns"][0],
+        "email"
+    );
+}
+
+#[tokio::test]
+async fn a_statement_the_plan_refuses_gets_no_login_and_fails_with_the_refusals_code() {
+    let w = governed_warehouse(Answer::LeakThePassword, "reader", contacts_governed()).await;
+    let e = alice_runs(&w, sql("UPDATE sales.contacts SET email = 'x'")).await;
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    let code = e.error.as_ref().and_then(|x| x.code.clone());
+    assert_eq!(
+        code.map(|c| c.as_str().to_owned()).as_deref(),
+        Some("sql_write_governed")
+    );
+    assert_eq!(w.broker.issued(), 0, "a refused statement got a login");
+    let statement = &w.rig.store.events_of(types::SQL_STATEMENT)[0].data;
+    assert_eq!(statement["refused"], "sql_write_governed", "{statement}");
+}
+
+#[tokio::test]
+async fn a_governed_table_the_database_does_not_show_refuses_and_the_login_is_revoked() {
+    let w = governed_warehouse(Answer::NoTables, "reader", contacts_governed()).await;
+    let e = alice_runs(&w, sql("SELECT * FROM sales.contacts")).await;
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    let err = e.error.clone().unwrap_or_else(|| panic!("no error"));
+    assert_eq!(
+        err.code.map(|c| c.as_str().to_owned()).as_deref(),
+        Some("sql_table_not_found")
+    );
+    assert!(e.outputs.is_empty(), "{:?}", e.outputs);
+    assert_eq!(w.broker.revoked().len(), 1);
+    assert!(leases_all_closed(&w));
 }

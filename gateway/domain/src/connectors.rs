@@ -5,7 +5,12 @@ use crate::Cause;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
+
+pub mod governance;
+pub use governance::{
+    ColumnMask, FilterValue, PlainStatement, RowCondition, StatementPlan, TableName, TableRules,
+};
 
 /// One SQL statement as analysis sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -86,6 +91,11 @@ pub struct ConnectorGrant {
     pub row_limit: u64,
     /// A read-only transaction (no write was granted).
     pub read_only: bool,
+    /// Tables (`schema.table`) read through column masks and row filters: every reference of
+    /// one becomes a derived table of its masked columns and permitted rows; writes to one are
+    /// refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub governed: BTreeMap<String, TableRules>,
 }
 
 /// A short-lived database login from the credential broker.
@@ -150,6 +160,9 @@ pub struct SqlResult {
     pub rows: Vec<Vec<serde_json::Value>>,
     /// More rows existed than `max_rows`.
     pub truncated: bool,
+    /// The statement the database ran (the plan's, after any rewrite).
+    #[serde(default, skip)]
+    pub statement: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +172,9 @@ pub enum ConnectorError {
     /// The database refused the login or the statement (permission, syntax, timeout).
     #[error("{0}")]
     Query(String),
+    /// The statement could not be rewritten for the governed tables it reads; nothing ran.
+    #[error("{}", .0.message)]
+    Refused(SqlRefusal),
 }
 
 #[async_trait]
@@ -166,10 +182,12 @@ pub trait SqlConnector: Send + Sync {
     fn dialect(&self) -> SqlDialect;
     /// The schema unqualified names resolve to.
     fn default_schema(&self) -> &str;
+    /// Runs the plan's statement (completed with the governed tables' columns, read in the
+    /// same transaction with the same login).
     async fn query(
         &self,
         credential: &DbCredential,
-        sql: &str,
+        plan: &dyn StatementPlan,
         limits: &QueryLimits,
     ) -> Result<SqlResult, ConnectorError>;
 }

@@ -64,6 +64,16 @@ pub trait CodeAnalyzer: Send + Sync {
         default_schema: &str,
         sql: &str,
     ) -> crate::connectors::SqlFacts;
+    /// What a connector runs for `canonical` (a statement [`Self::analyze_sql`] accepted),
+    /// under the column masks and row filters of the tables policy governs: a refusal when the
+    /// statement writes a governed table or cannot be rewritten safely.
+    fn plan_sql(
+        &self,
+        dialect: crate::connectors::SqlDialect,
+        default_schema: &str,
+        canonical: &str,
+        governed: &std::collections::BTreeMap<String, crate::connectors::TableRules>,
+    ) -> Result<Box<dyn crate::connectors::StatementPlan>, crate::connectors::SqlRefusal>;
 }
 
 // ---------------------------------------------------------------------------------------------

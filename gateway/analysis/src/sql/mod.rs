@@ -10,12 +10,17 @@
 mod allow;
 mod dml;
 mod expr;
+mod govern;
 mod lexical;
 mod relation;
 mod walk;
 
 #[cfg(test)]
+mod govern_tests;
+#[cfg(test)]
 mod tests;
+
+pub(crate) use govern::plan;
 
 use airlock_gateway_domain::connectors::{SqlDialect, SqlFacts, SqlRefusal, SqlStatementFacts};
 use sqlparser::{

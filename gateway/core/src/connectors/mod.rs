@@ -5,6 +5,7 @@
 //! a crash left behind ([`sweep`]), and answers `sql.airlock` from code in a sandbox through a
 //! typed port ([`sandbox_sql`]).
 
+mod governed;
 mod lease;
 mod query;
 mod result;

@@ -3,6 +3,7 @@
 //! scrubbed from everything that leaves; each step recorded.
 
 use super::{
+    governed,
     lease::Lease,
     result::{self, RegisteredSecret},
 };
@@ -104,6 +105,21 @@ impl Gateway {
                 vec![],
             ));
         };
+        let plan = match self.statement_plan(entry, grant, opts.facts) {
+            Ok(p) => p,
+            Err(r) => {
+                let ev = step.event(
+                    types::SQL_STATEMENT,
+                    serde_json::json!({"ok": false, "refused": r.code, "error": r.message,
+                        "statement": opts.facts}),
+                );
+                return Ok(ConnectorRun {
+                    outcome: governed::refused(&r, started.elapsed()),
+                    events: vec![ev],
+                    labels: vec![],
+                });
+            }
+        };
         let ttl = opts.timeout + self.deps.connectors.lease_grace;
         let cred = match broker.issue(&entry.vault_mount, &grant.role, ttl).await {
             Ok(c) => c,
@@ -142,18 +158,18 @@ impl Gateway {
             read_only: grant.read_only,
         };
         // The canonical statement (the analysed tree printed back, tables qualified), never the
-        // text as sent; enforce_sql_analysis refused the execution if there is none.
-        let canonical = opts
-            .facts
-            .and_then(|f| f.canonical.as_deref())
-            .unwrap_or_default();
-        let result = entry.connector.query(&cred, canonical, &limits).await;
+        // text as sent, rewritten over the governed tables it reads.
+        let result = entry.connector.query(&cred, plan.as_ref(), &limits).await;
         // Revoked at once, whatever happened; a failure is retried by the broker and recorded,
         // never dropped (the lease still ends with the execution's deadline).
         let revoked = lease.revoke().await;
         let facts = serde_json::to_value(opts.facts).unwrap_or_default();
+        let governed = governed::summary(plan.as_ref(), &grant.governed);
         let statement = |extra: serde_json::Value| {
             let mut v = serde_json::json!({"db_user": cred.username, "statement": facts});
+            if let (Some(o), Some(g)) = (v.as_object_mut(), &governed) {
+                o.insert("governed".into(), g.clone());
+            }
             if let (Some(o), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
                 o.extend(e);
             }
@@ -162,12 +178,21 @@ impl Gateway {
         let (outcome, labels, recorded) = match result {
             Ok(mut r) => {
                 result::scrub(red, &mut r);
-                let o =
+                let mut o =
                     result::rows(live, &exec.id, entry, &r, opts.delivery, started.elapsed()).await;
+                result::note_governed(&mut o, governed.as_ref());
+                let ran = (!r.statement.is_empty() && governed.is_some()).then_some(&r.statement);
                 let ev = statement(serde_json::json!({
                     "ok": true, "rows": r.rows.len(), "truncated": r.truncated, "error": null,
+                    "rewritten": ran,
                 }));
                 (o, entry.labels.clone(), ev)
+            }
+            Err(ConnectorError::Refused(r)) => {
+                let ev = statement(serde_json::json!({
+                    "ok": false, "rows": null, "truncated": null, "refused": r.code, "error": r.message,
+                }));
+                (governed::refused(&r, started.elapsed()), vec![], ev)
             }
             Err(ConnectorError::Query(mut m)) => {
                 red.redact_str(&mut m);

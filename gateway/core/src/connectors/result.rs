@@ -111,6 +111,16 @@ pub(super) async fn rows(
     o
 }
 
+/// Tells the caller, with the rows, which columns came masked and which rows were filtered.
+pub(super) fn note_governed(o: &mut JobOutcome, governed: Option<&serde_json::Value>) {
+    let Some(g) = governed else { return };
+    for out in o.outputs.iter_mut().filter(|x| x.kind == "sql_result") {
+        if let Some(serde_json::Value::Object(m)) = out.data.get_mut("application/json") {
+            m.insert("governed".into(), g.clone());
+        }
+    }
+}
+
 async fn write_csv(
     live: &LiveSession,
     exec_id: &ExecutionId,

@@ -3,7 +3,7 @@
 //! and withholds everything once policy blocks or holds.
 
 use super::report::{Inspected, Ruled};
-use crate::{metric, sessions::SessionLabels};
+use crate::sessions::SessionLabels;
 use airlock_gateway_domain::{
     decision::{Decision, DecisionResult, Violation},
     outputs::{ruling_for, FindingFacts, OutputAction, OutputPlace},
@@ -199,23 +199,20 @@ impl OutputGuard {
             },
             analysis: None,
         };
-        let decision = match self.policy.decide(&input) {
-            Ok(mut d) => {
-                d.decision_id = self.ids.event_id();
-                metrics::counter!(metric::DECISIONS, "action" => "output.inspect", "result" => d.result.as_str()).increment(1);
-                d
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "output policy failed; withholding the output");
-                self.withheld = Some(Withheld {
-                    violations: vec![violation(
+        let decision =
+            match crate::service::decide_with(self.policy.as_ref(), self.ids.as_ref(), &input) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "output policy failed; withholding the output");
+                    self.withheld = Some(Withheld {
+                        violations: vec![violation(
                         "policy could not be evaluated on what the output holds; it is withheld",
                     )],
-                    held: false,
-                });
-                return;
-            }
-        };
+                        held: false,
+                    });
+                    return;
+                }
+            };
         self.withheld = withheld_by(&decision, &self.totals);
         self.ruled = Some(Ruled {
             totals: self.totals.clone(),

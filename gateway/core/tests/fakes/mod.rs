@@ -14,7 +14,10 @@ use airlock_gateway_audit::{AuditOptions, AuditRecorder, Redactor};
 use airlock_gateway_core::{Connectors, Gateway, GatewayDeps, GatewaySettings, OutputInspection};
 use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
-    connectors::{ConnectorGrant, SqlDialect, SqlFacts},
+    connectors::{
+        ConnectorGrant, PlainStatement, SqlDialect, SqlFacts, SqlRefusal, StatementPlan, TableName,
+        TableRules,
+    },
     decision::{Decision, DecisionResult, Obligations, Violation},
     files::{FileInfo, WorkspacePath},
     ids::SessionId,
@@ -164,6 +167,56 @@ impl CodeAnalyzer for NoAnalysis {
             canonical: Some(sql.to_owned()),
             ..SqlFacts::default()
         }
+    }
+
+    /// Governs every table the grant names (the rewrite itself is the analyser's, tested
+    /// there): refuses a statement starting with UPDATE, else appends the columns it got.
+    fn plan_sql(
+        &self,
+        _dialect: SqlDialect,
+        _schema: &str,
+        canonical: &str,
+        governed: &BTreeMap<String, TableRules>,
+    ) -> Result<Box<dyn StatementPlan>, SqlRefusal> {
+        if governed.is_empty() {
+            return Ok(Box::new(PlainStatement(canonical.to_owned())));
+        }
+        if canonical.starts_with("UPDATE") {
+            return Err(SqlRefusal {
+                code: "sql_write_governed".into(),
+                message: "the table is governed".into(),
+                hint: "read it".into(),
+            });
+        }
+        let tables = governed
+            .keys()
+            .filter_map(|k| k.split_once('.'))
+            .map(|(schema, table)| TableName {
+                schema: schema.into(),
+                table: table.into(),
+            })
+            .collect();
+        Ok(Box::new(FakePlan(canonical.to_owned(), tables)))
+    }
+}
+
+/// A statement over governed tables: the canonical text with the columns it was given.
+pub struct FakePlan(String, Vec<TableName>);
+
+impl StatementPlan for FakePlan {
+    fn governed_tables(&self) -> &[TableName] {
+        &self.1
+    }
+
+    fn statement(&self, columns: &[Vec<String>]) -> Result<String, SqlRefusal> {
+        if columns.iter().any(Vec::is_empty) {
+            return Err(SqlRefusal {
+                code: "sql_table_not_found".into(),
+                message: "no such table".into(),
+                hint: "check the name".into(),
+            });
+        }
+        Ok(format!("{} /* over {columns:?} */", self.0))
     }
 }
 

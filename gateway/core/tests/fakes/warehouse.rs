@@ -5,7 +5,7 @@ use super::store::lock;
 use airlock_gateway_domain::{
     connectors::{
         ConnectorError, CredentialBroker, DbCredential, QueryLimits, SecretsError, SqlConnector,
-        SqlDialect, SqlResult,
+        SqlDialect, SqlResult, StatementPlan,
     },
     Cause,
 };
@@ -91,7 +91,12 @@ pub enum Answer {
     Hang,
     /// Refuses the statement.
     Refuse,
+    /// Has no governed table the plan asks about (no columns): the plan refuses.
+    NoTables,
 }
+
+/// The columns the fake warehouse reports for every governed table.
+pub const GOVERNED_COLUMNS: [&str; 2] = ["id", "email"];
 
 pub struct FakeWarehouse(pub Mutex<Answer>);
 
@@ -108,18 +113,28 @@ impl SqlConnector for FakeWarehouse {
     async fn query(
         &self,
         credential: &DbCredential,
-        _sql: &str,
+        plan: &dyn StatementPlan,
         _limits: &QueryLimits,
     ) -> Result<SqlResult, ConnectorError> {
         let answer = *lock(&self.0);
+        let columns: Vec<Vec<String>> = plan
+            .governed_tables()
+            .iter()
+            .map(|_| match answer {
+                Answer::NoTables => vec![],
+                _ => GOVERNED_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
+            })
+            .collect();
+        let statement = plan.statement(&columns).map_err(ConnectorError::Refused)?;
         match answer {
-            Answer::LeakThePassword => Ok(SqlResult {
+            Answer::LeakThePassword | Answer::NoTables => Ok(SqlResult {
                 columns: vec!["who".into(), "secret".into()],
                 rows: vec![vec![
                     credential.username.clone().into(),
                     credential.password.clone().into(),
                 ]],
                 truncated: false,
+                statement,
             }),
             Answer::Hang => {
                 std::future::pending::<()>().await;
