@@ -49,6 +49,15 @@ INSERT INTO sales.orders VALUES
   ON CONFLICT DO NOTHING;
 INSERT INTO sales.customers VALUES (1, 'Acme', 'north'), (2, 'Globex', 'south') ON CONFLICT DO NOTHING;
 INSERT INTO hr.salaries VALUES ('alice', 91000), ('bob', 87000) ON CONFLICT DO NOTHING;
+-- Personal data under column masks and row filters (tests/e2e/governed_sql.rs).
+CREATE TABLE IF NOT EXISTS sales.contacts (id int PRIMARY KEY, tenant text NOT NULL, region text NOT NULL, name text NOT NULL, email text, card text);
+INSERT INTO sales.contacts VALUES
+  (1, 'acme', 'north', 'Ann Archer', 'ann@acme.test', '4111111111111111'),
+  (2, 'acme', 'south', 'Bo Brand', 'bo@acme.test', '5500005555555559'),
+  (3, 'globex', 'north', 'Cy Cole', 'cy@globex.test', '4012888888881881'),
+  (4, 'globex', 'east', 'Di Dunn', 'di@globex.test', '378282246310005'),
+  (5, 'acme', 'east', 'Ed Ek', NULL, '123')
+  ON CONFLICT DO NOTHING;
 SQL
 echo "warehouse ready: $db (scram-sha-256 over TCP)"
 
@@ -74,6 +83,13 @@ INSERT IGNORE INTO sales.orders VALUES
   (3, 'north', 42.25, '2026-02-01'), (4, 'east', 300.00, '2026-02-14'),
   (5, 'south', 15.75, '2026-03-03');
 INSERT IGNORE INTO hr.salaries VALUES ('alice', 91000), ('bob', 87000);
+CREATE TABLE IF NOT EXISTS sales.contacts (id INT PRIMARY KEY, tenant VARCHAR(20) NOT NULL, region VARCHAR(20) NOT NULL, name VARCHAR(40) NOT NULL, email VARCHAR(80), card VARCHAR(20));
+INSERT IGNORE INTO sales.contacts VALUES
+  (1, 'acme', 'north', 'Ann Archer', 'ann@acme.test', '4111111111111111'),
+  (2, 'acme', 'south', 'Bo Brand', 'bo@acme.test', '5500005555555559'),
+  (3, 'globex', 'north', 'Cy Cole', 'cy@globex.test', '4012888888881881'),
+  (4, 'globex', 'east', 'Di Dunn', 'di@globex.test', '378282246310005'),
+  (5, 'acme', 'east', 'Ed Ek', NULL, '123');
 CREATE USER IF NOT EXISTS 'airlock_vault'@'%' IDENTIFIED BY 'vault-admin-7Hq2';
 ALTER USER 'airlock_vault'@'%' IDENTIFIED BY 'vault-admin-7Hq2';
 GRANT ALL PRIVILEGES ON *.* TO 'airlock_vault'@'%' WITH GRANT OPTION;

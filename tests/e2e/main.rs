@@ -17,6 +17,7 @@ mod crash_inputs;
 mod data_scopes;
 mod egress;
 mod egress_attacks;
+mod governed_sql;
 mod isolation;
 mod jobs;
 mod kafka;

@@ -8,6 +8,7 @@ import http from 'node:http';
 const CLIENTS = {
   'alice-tool': { groups: ['analysts'], tenant: 'acme' },
   'bob-tool': { groups: ['analysts'], tenant: 'acme' },
+  'carol-tool': { groups: ['analysts'], tenant: 'globex' },
   'steward-tool': { groups: ['data-stewards'], tenant: 'acme' },
   'auditor-tool': { groups: ['airlock-auditors'], tenant: 'acme' },
 };

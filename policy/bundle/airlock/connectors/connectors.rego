@@ -141,9 +141,56 @@ violations contains v if {
 }
 
 # The obligation: the first grant's role, the smallest row limit of the grants.
+# Column masks and row filters: data.airlock.connector_grants[connector].tables names governed
+# tables ("schema.table") with "masks" (column -> {"kind": "null" | "redact" | "keep_last",
+# "keep": n}), a "row_filter" (conditions that all hold: {"column", "in": [values]} or
+# {"column", "in_principal": "tenant" | "subject" | "email" | "groups"}, the principal's own
+# values; a principal without the attribute sees no row) and "exempt_groups" (who reads the
+# table as it is). The gateway rewrites every reference of a governed table into a view of
+# masked columns and permitted rows, and refuses writes to one.
+table_rules := object.get(object.get(data.airlock.connector_grants, input.request.connector, {}), "tables", {})
+
+exempt(rules) if {
+	some g in object.get(rules, "exempt_groups", [])
+	g in input.principal.groups
+}
+
+principal_values(attribute) := v if {
+	v := object.get(input.principal, attribute, null)
+	is_array(v)
+} else := [v] if {
+	v := object.get(input.principal, attribute, null)
+	v != null
+} else := []
+
+filter_condition(c) := {"column": c.column, "in": principal_values(c.in_principal)} if {
+	c.in_principal
+} else := {"column": c.column, "in": c["in"]}
+
+governed[lower(table)] := {
+	"masks": object.get(rules, "masks", {}),
+	"row_filter": [filter_condition(c) | some c in object.get(rules, "row_filter", [])],
+} if {
+	some table, rules in table_rules
+	not exempt(rules)
+}
+
+violations contains v if {
+	granted
+	some s in sql.statements
+	some t in s.writes_to
+	governed[lower(t)]
+	v := common.violation(
+		"sql_write_governed",
+		sprintf("%s is read through column masks or row filters and cannot be changed through a connector", [t]),
+		"read it here; change it through a process that owns the data",
+	)
+}
+
 grant := {
 	"name": input.request.connector,
 	"role": grants[0].role,
 	"row_limit": min([object.get(g, "row_limit", 1000) | some g in grants]),
 	"read_only": count(write_patterns) == 0,
+	"governed": governed,
 } if granted

@@ -24,7 +24,7 @@ test_analyst_reads_sales if {
 	codes(req(["analysts"], [read(["sales.orders", "sales.customers"])])) == set()
 	g := connectors.grant with input as req(["analysts"], [read(["sales.orders"])])
 		with data.airlock.connector_grants as grants
-	g == {"name": "warehouse", "role": "analyst_read", "row_limit": 100, "read_only": true}
+	g == {"name": "warehouse", "role": "analyst_read", "row_limit": 100, "read_only": true, "governed": {}}
 }
 
 test_other_schema_denied_naming_the_table if {
@@ -92,4 +92,49 @@ test_labelled_data_never_reaches_an_execution_with_egress if {
 	codes(no_egress) == set()
 	other := object.union(base, {"request": {"language": "sql", "connector": "warehouse", "connector_labels": ["internal"], "running_egress": ["pypi.org:443"]}})
 	codes(other) == set()
+}
+
+governed_grants := {"warehouse": {
+	"groups": grants.warehouse.groups,
+	"tables": {"Sales.Contacts": {
+		"masks": {"email": {"kind": "redact"}, "card": {"kind": "keep_last", "keep": 4}},
+		"row_filter": [{"column": "tenant", "in_principal": "tenant"}, {"column": "region", "in": ["north", "south"]}],
+		"exempt_groups": ["data-stewards"],
+	}},
+}}
+
+governed_for(principal) := g if {
+	inp := object.union(req(["analysts"], [read(["sales.contacts"])]), {"principal": principal})
+	g := connectors.grant.governed with input as inp with data.airlock.connector_grants as governed_grants
+}
+
+test_governed_tables_carry_masks_and_the_principals_own_filter_values if {
+	g := governed_for({"groups": ["analysts"], "tenant": "acme"})
+	g["sales.contacts"].masks.card == {"kind": "keep_last", "keep": 4}
+	g["sales.contacts"].row_filter == [{"column": "tenant", "in": ["acme"]}, {"column": "region", "in": ["north", "south"]}]
+}
+
+test_a_principal_without_the_attribute_sees_no_row if {
+	g := governed_for({"groups": ["analysts"]})
+	g["sales.contacts"].row_filter[0] == {"column": "tenant", "in": []}
+}
+
+test_list_attributes_filter_by_any_of_their_values if {
+	inp := object.union(req(["analysts"], [read(["sales.contacts"])]), {"principal": {"groups": ["analysts", "emea"]}})
+	tables := {"sales.contacts": {"row_filter": [{"column": "team", "in_principal": "groups"}]}}
+	g := connectors.grant.governed with input as inp
+		with data.airlock.connector_grants as {"warehouse": {"groups": grants.warehouse.groups, "tables": tables}}
+	g["sales.contacts"].row_filter == [{"column": "team", "in": ["analysts", "emea"]}]
+}
+
+test_exempt_groups_read_the_table_as_it_is if {
+	g := governed_for({"groups": ["analysts", "data-stewards"], "tenant": "acme"})
+	g == {}
+}
+
+test_writes_to_a_governed_table_are_denied if {
+	w := {"kind": "update", "writes": true, "reads": ["sales.contacts"], "writes_to": ["sales.contacts"]}
+	inp := req(["loaders"], [w])
+	vs := {v.code | some v in connectors.violations} with input as inp with data.airlock.connector_grants as governed_grants
+	"sql_write_governed" in vs
 }
