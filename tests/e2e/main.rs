@@ -29,6 +29,7 @@ mod outputs;
 mod packages;
 mod policy_source;
 mod restart;
+mod review;
 mod runtime_imports;
 mod sql_allowlist;
 mod sse;

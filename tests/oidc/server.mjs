@@ -11,6 +11,9 @@ const CLIENTS = {
   'carol-tool': { groups: ['analysts'], tenant: 'globex' },
   'steward-tool': { groups: ['data-stewards'], tenant: 'acme' },
   'auditor-tool': { groups: ['airlock-auditors'], tenant: 'acme' },
+  'rita-tool': { groups: ['reviewers'], tenant: 'acme' },
+  'rex-tool': { groups: ['reviewers'], tenant: 'acme' },
+  'gina-tool': { groups: ['reviewers'], tenant: 'globex' },
 };
 
 // Resource indicators -> the access token's audience and lifetime.

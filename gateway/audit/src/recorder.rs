@@ -11,7 +11,7 @@ use crate::{metric, redact::Redactor};
 use airlock_gateway_domain::Cause;
 use airlock_gateway_domain::{
     audit::{types, AuditEvent, ChainHead, Checkpoint, NewEvent},
-    ports::{AuditSink, Change, CheckpointSigner, Store},
+    ports::{AuditSink, Change, CheckpointSigner, Store, StoreError},
     Clock, ErrorCode, GatewayError, IdGenerator,
 };
 use std::sync::{
@@ -265,7 +265,11 @@ impl AuditRecorder {
         self.store
             .commit(changes, &sealed)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| match e {
+                // A versioned write lost to another: nothing was applied, the chain is as it was.
+                StoreError::Conflict(m) => GatewayError::new(ErrorCode::Conflict, m),
+                e => unavailable(e),
+            })?;
         head.head = cur;
         head.sealed = sealed
             .last()

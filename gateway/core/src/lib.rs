@@ -8,6 +8,7 @@ mod imports;
 pub mod jobs;
 mod outputs;
 mod readiness;
+mod review;
 mod service;
 mod sessions;
 
@@ -15,6 +16,7 @@ pub use connectors::{ConnectorEntry, Connectors};
 pub use execution::{ExecutionReply, Follow, Page, Submitted};
 pub use outputs::{NamedDetector, OutputInspection};
 pub use readiness::Readiness;
+pub use review::{CaseAction, CaseFilter};
 pub use service::{Gateway, GatewayDeps, GatewaySettings};
 
 /// Metric names, in one place (the audit trail's are `airlock_gateway_audit::metric`).

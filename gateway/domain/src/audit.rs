@@ -44,6 +44,14 @@ pub mod types {
     pub const AUDIT_CHECKPOINT: &str = "audit.checkpoint";
     /// A compliance reviewer read the audit trail.
     pub const AUDIT_QUERIED: &str = "audit.queried";
+    /// Held work became a review case; the case's life follows.
+    pub const REVIEW_REQUESTED: &str = "review.requested";
+    pub const REVIEW_COMMENTED: &str = "review.commented";
+    pub const REVIEW_APPROVED: &str = "review.approved";
+    pub const REVIEW_REJECTED: &str = "review.rejected";
+    pub const REVIEW_WITHDRAWN: &str = "review.withdrawn";
+    pub const REVIEW_EXPIRED: &str = "review.expired";
+    pub const REVIEW_SUPERSEDED: &str = "review.superseded";
 }
 
 /// An event before it is placed in a chain.

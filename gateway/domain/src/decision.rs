@@ -67,6 +67,10 @@ pub struct Obligations {
     /// For action `output.inspect`: what happens to each finding (allow, mask, hold, block).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<crate::outputs::OutputRuling>,
+    /// For a held request: who may decide its case and how (the gateway's defaults when
+    /// policy says nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<crate::review::ReviewRules>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]

@@ -34,11 +34,17 @@ error_codes! {
     PolicyDenied => ("policy_denied", 403, "Policy denied the request; see details.violations."),
     OutputBlocked => ("output_blocked", 403, "Output inspection found data that policy does not let leave (or holds for review); the output is withheld. See details.violations."),
     NotAnAuditor => ("not_an_auditor", 403, "Only principals in a configured auditor group may read the audit trail."),
+    NotAReviewer => ("not_a_reviewer", 403, "Only principals in one of the case's approver groups may approve or reject it."),
+    SelfApproval => ("self_approval", 403, "The requester of held work never approves or rejects their own case (four eyes)."),
+    NotTheRequester => ("not_the_requester", 403, "Only the requester of held work withdraws its case."),
+    CaseNotFound => ("case_not_found", 404, "No such review case for this caller (cases of another tenant do not exist for its reviewers)."),
+    CaseClosed => ("case_closed", 409, "The review case is no longer pending (approved, rejected, withdrawn, expired or superseded)."),
     SessionNotFound => ("session_not_found", 404, "No such session for this caller."),
     ExecutionNotFound => ("execution_not_found", 404, "No such execution for this caller."),
     FileNotFound => ("file_not_found", 404, "No such file in the session workspace."),
     RouteNotFound => ("route_not_found", 404, "No such API route."),
     MethodNotAllowed => ("method_not_allowed", 405, "The route does not accept this method."),
+    Conflict => ("conflict", 409, "The record changed while the request was applied; read it again and retry."),
     SessionNotActive => ("session_not_active", 409, "The session is deleted, expired or lost."),
     SessionBusy => ("session_busy", 409, "Another execution is running in this session."),
     ExecutionElsewhere => ("execution_elsewhere", 409, "The execution runs on another gateway replica; send the request there (session affinity)."),
@@ -119,6 +125,10 @@ execution_codes! {
     GatewayRestarted => ("gateway_restarted", "The gateway restarted while the execution was queued or running; its output is lost."),
     WorkspaceQuotaExceeded => ("workspace_quota_exceeded", "The execution wrote past the workspace quota; the files it wrote were removed."),
     SqlError => ("sql_error", "The database refused or failed the statement; see the error's value."),
+    ReviewRejected => ("review_rejected", "A reviewer rejected the held execution; see its case for the reason. Nothing ran."),
+    ReviewWithdrawn => ("review_withdrawn", "The requester withdrew the held execution's case. Nothing ran."),
+    ReviewExpired => ("review_expired", "Nobody decided the held execution's case before it expired. Nothing ran."),
+    ReviewSuperseded => ("review_superseded", "The held execution was approved, but could no longer run as approved (policy in force denies it, the session ended or the code changed). Nothing ran."),
 }
 
 impl serde::Serialize for ExecutionErrorCode {

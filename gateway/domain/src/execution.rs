@@ -125,4 +125,7 @@ pub struct Execution {
     pub audit_id: String,
     pub created_at: OffsetDateTime,
     pub finished_at: Option<OffsetDateTime>,
+    /// The review case of held work (`pending_review`, and after its decision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<crate::review::CaseId>,
 }

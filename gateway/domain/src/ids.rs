@@ -1,7 +1,6 @@
 //! Identifiers. UUIDv7 so they sort by creation time in the store and in logs.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 macro_rules! id_type {
     ($name:ident, $prefix:literal) => {
@@ -32,13 +31,15 @@ macro_rules! id_type {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
     };
 }
+
+pub(crate) use id_type;
 
 id_type!(SessionId, "ses");
 id_type!(ExecutionId, "exe");

@@ -256,6 +256,10 @@ pub enum StoreError {
     Database(#[source] Cause),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A versioned write found another version: someone changed the record first. Nothing of
+    /// the commit was applied.
+    #[error("changed concurrently: {0}")]
+    Conflict(String),
 }
 
 /// A state change, applied atomically together with the audit events that record it.
@@ -269,6 +273,9 @@ pub enum Change {
         session_id: SessionId,
         file: FileInfo,
     },
+    /// A review case at `case.version`: inserted when `case.version` is 1, else applied only
+    /// over version `case.version - 1` (the commit fails with [`StoreError::Conflict`]).
+    PutCase(Box<crate::review::ReviewCase>),
 }
 
 /// Applying a state change together with the audit events that record it.
@@ -365,9 +372,30 @@ pub trait CredentialLeases: Send + Sync {
     async fn leases_open(&self) -> Result<Vec<LeaseRecord>, StoreError>;
 }
 
+/// Review cases.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    async fn case(
+        &self,
+        id: &crate::review::CaseId,
+    ) -> Result<Option<crate::review::ReviewCase>, StoreError>;
+    /// Cases matching `query`, newest first.
+    async fn cases(
+        &self,
+        query: &crate::review::CaseQuery,
+    ) -> Result<Vec<crate::review::ReviewCase>, StoreError>;
+    /// Pending cases whose expiry is at or before `now_ms`, oldest first, at most `limit`.
+    async fn cases_expiring(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::review::ReviewCase>, StoreError>;
+}
+
 /// The gateway's state: every entity's port, implemented together by one database adapter.
 pub trait Store:
     StateCommit
+    + ReviewStore
     + SessionStore
     + ExecutionStore
     + FileStore
@@ -379,6 +407,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: StateCommit
+        + ReviewStore
         + SessionStore
         + ExecutionStore
         + FileStore

@@ -79,6 +79,9 @@ pub struct ExecutionView {
     pub audit_id: String,
     pub code_sha256: String,
     pub created_at: String,
+    /// The review case of held work: follow it at `/v1/reviews/{case_id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
 }
 
 impl From<Execution> for ExecutionView {
@@ -98,6 +101,7 @@ impl From<Execution> for ExecutionView {
             audit_id: e.audit_id,
             code_sha256: e.code_sha256,
             created_at: rfc3339(e.created_at),
+            case_id: e.case_id.map(|c| c.to_string()),
         }
     }
 }

@@ -5,6 +5,7 @@ mod dto;
 mod error;
 mod extract;
 mod openapi;
+mod review_dto;
 mod routes;
 mod sse;
 
@@ -56,6 +57,12 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::executions::events)
                     .service(routes::executions::cancel)
                     .service(routes::policy::evaluate)
+                    .service(routes::reviews::list)
+                    .service(routes::reviews::get)
+                    .service(routes::reviews::approve)
+                    .service(routes::reviews::reject)
+                    .service(routes::reviews::comment)
+                    .service(routes::reviews::withdraw)
                     .service(routes::audit::events)
                     .service(routes::audit::checkpoint)
                     .service(routes::audit::status),

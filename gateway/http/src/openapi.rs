@@ -15,11 +15,13 @@ use utoipa::{
         crate::routes::executions::create, crate::routes::executions::list, crate::routes::executions::get,
         crate::routes::executions::events, crate::routes::executions::cancel,
         crate::routes::policy::evaluate,
+        crate::routes::reviews::list, crate::routes::reviews::get, crate::routes::reviews::approve,
+        crate::routes::reviews::reject, crate::routes::reviews::comment, crate::routes::reviews::withdraw,
         crate::routes::audit::events, crate::routes::audit::checkpoint, crate::routes::audit::status,
     ),
     components(schemas(crate::dto::ErrorBody, crate::dto::ErrorDetail)),
     modifiers(&Bearer),
-    tags((name = "sessions"), (name = "files"), (name = "executions"), (name = "policy"), (name = "audit"))
+    tags((name = "sessions"), (name = "files"), (name = "executions"), (name = "policy"), (name = "reviews"), (name = "audit"))
 )]
 pub struct ApiDoc;
 

@@ -5,6 +5,7 @@
 mod audit_rows;
 mod codec;
 mod listing;
+mod reviews;
 mod sql_store;
 
 pub use sql_store::{Backend, SqlStore, StoreOpenError};

@@ -5,8 +5,9 @@ use airlock_gateway_domain::{
     ids::{ExecutionId, SessionId},
     ports::{
         AuditOutbox, AuditQuery, Change, CredentialLeases, ExecutionStore, FileStore, LeaseRecord,
-        RelayChain, RelayLeases, SessionStore, StateCommit, StoreError,
+        RelayChain, RelayLeases, ReviewStore, SessionStore, StateCommit, StoreError,
     },
+    review::{CaseId, CaseQuery, ReviewCase},
     session::SessionStatus,
     Execution, Session,
 };
@@ -178,6 +179,7 @@ impl StateCommit for SqlStore {
                         .await
                         .map_err(db)?;
                 }
+                Change::PutCase(c) => crate::reviews::put_case(&mut tx, &c).await?,
             }
         }
         // One statement per chunk of events, not one per event: every statement is a round trip
@@ -209,6 +211,21 @@ impl StateCommit for SqlStore {
             .await
             .map(|_| ())
             .map_err(db)
+    }
+}
+
+#[async_trait]
+impl ReviewStore for SqlStore {
+    async fn case(&self, id: &CaseId) -> Result<Option<ReviewCase>, StoreError> {
+        crate::reviews::case(&self.pool, id).await
+    }
+
+    async fn cases(&self, query: &CaseQuery) -> Result<Vec<ReviewCase>, StoreError> {
+        crate::reviews::cases(&self.pool, query).await
+    }
+
+    async fn cases_expiring(&self, now_ms: i64, limit: u32) -> Result<Vec<ReviewCase>, StoreError> {
+        crate::reviews::cases_expiring(&self.pool, now_ms, limit).await
     }
 }
 

@@ -13,8 +13,9 @@ use airlock_gateway_domain::{
     session::SessionStatus,
     Clock, IdGenerator, Limits, Principal, Session, SystemClock, SystemIds,
 };
+mod common;
+
 use airlock_gateway_store::SqlStore;
-use sqlx::{Connection, Executor};
 
 fn principal() -> Principal {
     Principal {
@@ -155,44 +156,17 @@ async fn exercise(store: &SqlStore) {
 
 #[tokio::test]
 async fn sqlite_store_commits_atomically() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("state.db").display()
-    );
-    let store = SqlStore::connect(&url, true)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    exercise(&store).await;
-    exercise_audit(&store).await;
+    let db = common::sqlite().await;
+    exercise(&db.store).await;
+    exercise_audit(&db.store).await;
 }
 
 #[tokio::test]
 async fn postgres_store_commits_atomically() {
-    let admin = std::env::var("AIRLOCK_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("airlock_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "{}/{name}",
-        admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(base, _)| base)
-    );
-    let store = SqlStore::connect(&url, true)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (store, name) = common::postgres().await;
     exercise(&store).await;
     exercise_audit(&store).await;
-    store.close().await;
-    let _ = conn
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-        .await;
+    common::drop_postgres(store, &name).await;
 }
 
 /// The relay table and the audit query, on both backends.

@@ -1,7 +1,6 @@
 //! Step 3: policy decides on the request, the session and the code's facts; SQL the analyser
 //! did not accept whole is refused whatever the bundle says.
 
-use super::prepare::Turn;
 use crate::service::Gateway;
 use airlock_gateway_domain::{
     policy_input::{Action, CodeFacts, PolicyInput, RequestFacts},
@@ -9,13 +8,13 @@ use airlock_gateway_domain::{
 };
 
 impl Gateway {
-    pub(super) fn decide_execution(
+    pub(crate) fn decide_execution(
         &self,
         p: &Principal,
         session: &Session,
         executions: u64,
         req: &ExecutionRequest,
-        turn: &Turn,
+        running_egress: Vec<String>,
         facts: &CodeFacts,
     ) -> Result<(PolicyInput, Decision), GatewayError> {
         let mut input = self.input(
@@ -23,7 +22,7 @@ impl Gateway {
             p,
             Some(session),
             executions,
-            self.request_facts(req, turn),
+            self.request_facts(req, running_egress),
         );
         input.analysis = Some(facts.clone());
         let decision = self.decide(&input)?;
@@ -32,7 +31,7 @@ impl Gateway {
     }
 
     /// What policy sees of the request beside the code's analysis.
-    fn request_facts(&self, req: &ExecutionRequest, turn: &Turn) -> RequestFacts {
+    fn request_facts(&self, req: &ExecutionRequest, running_egress: Vec<String>) -> RequestFacts {
         RequestFacts {
             language: Some(req.language.as_str().into()),
             code_bytes: Some(req.code.len() as u64),
@@ -46,14 +45,7 @@ impl Gateway {
                 .map(|c| self.connector_labels(c))
                 .unwrap_or_default(),
             // SQL from a running execution is decided knowing that execution's egress.
-            running_egress: match turn {
-                Turn::InsideRunning { live } => live
-                    .running_egress
-                    .lock()
-                    .map(|g| g.clone())
-                    .unwrap_or_default(),
-                Turn::Held { .. } => vec![],
-            },
+            running_egress,
             ..Default::default()
         }
     }

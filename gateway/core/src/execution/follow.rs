@@ -78,7 +78,7 @@ impl Gateway {
     /// cancelled at once, a finished one is returned as it is (cancelling is idempotent).
     /// Returns the execution and whether it has ended.
     pub async fn cancel_execution(
-        &self,
+        self: &std::sync::Arc<Self>,
         p: &Principal,
         id: &ExecutionId,
     ) -> Result<(Execution, bool), GatewayError> {
@@ -87,6 +87,21 @@ impl Gateway {
             return Ok((exec, true));
         }
         if exec.status == ExecutionStatus::PendingReview {
+            // Held work with a case: cancelling withdraws the case (one versioned write,
+            // so an approval at the same moment either wins or sees it withdrawn).
+            if let Some(case) = exec.case_id.clone() {
+                let reason = crate::review::CaseAction::Withdraw {
+                    reason: "the execution was cancelled".into(),
+                };
+                match self.act_on_case(p, &case, reason).await {
+                    Ok(_) => {}
+                    Err(e) if e.code == ErrorCode::CaseClosed => {}
+                    Err(e) => return Err(e),
+                }
+                let now = self.get_execution(p, id).await?;
+                let ended = now.status.is_finished();
+                return Ok((now, ended));
+            }
             return self.cancel_held(p, exec).await.map(|e| (e, true));
         }
         let Some(job) = self.jobs.get(id).filter(|j| j.log.finished_at().is_none()) else {

@@ -26,6 +26,7 @@ mod recover;
 mod sandbox;
 
 pub use follow::{Follow, Page};
+pub(crate) use prepare::Resumed;
 
 use crate::{
     jobs::{Job, JobEvent},
@@ -94,19 +95,43 @@ impl Gateway {
             }
             prepare::Prepared::Ready(r) => r,
         };
-        let job = self
-            .jobs
-            .open(&ready.exec.id, &p.owner_key(), ready.exec.status);
         let execution = ready.exec.clone();
-        let gw = self.clone();
-        let principal = p.clone();
-        let running = job.clone();
-        let done = tokio::spawn(async move { gw.run(&principal, *ready, Some(running)).await });
+        let (job, done) = self.start_job(p.clone(), *ready);
         Ok(Submitted {
             execution,
             job: Some(job),
             done: Some(done),
         })
+    }
+
+    /// Opens the execution's job and runs it in a task of its own.
+    fn start_job(
+        self: &Arc<Self>,
+        p: Principal,
+        ready: prepare::Ready,
+    ) -> (Arc<Job>, JoinHandle<Result<Execution, GatewayError>>) {
+        let job = self
+            .jobs
+            .open(&ready.exec.id, &p.owner_key(), ready.exec.status);
+        let gw = self.clone();
+        let running = job.clone();
+        let done = tokio::spawn(async move { gw.run(&p, ready, Some(running)).await });
+        (job, done)
+    }
+
+    /// An approved execution: its job opens at once (the requester follows it), and it runs
+    /// when the session's current execution, if any, has ended.
+    pub(crate) fn start_resumed(self: &Arc<Self>, p: Principal, resumed: prepare::Resumed) {
+        let job = self
+            .jobs
+            .open(&resumed.exec.id, &p.owner_key(), resumed.exec.status);
+        let gw = self.clone();
+        tokio::spawn(async move {
+            let ready = resumed.take_turn().await;
+            if let Err(e) = gw.run(&p, ready, Some(job)).await {
+                tracing::warn!(error = %e, "an approved execution failed");
+            }
+        });
     }
 
     /// SQL that code inside the sandbox sent (`sql.airlock`) while one of the session's

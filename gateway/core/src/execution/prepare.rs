@@ -31,6 +31,18 @@ impl Turn {
             Self::Held { live, .. } | Self::InsideRunning { live } => live,
         }
     }
+
+    /// The egress of the execution whose code sends this SQL (none for a turn of its own).
+    fn running_egress(&self) -> Vec<String> {
+        match self {
+            Self::InsideRunning { live } => live
+                .running_egress
+                .lock()
+                .map(|g| g.clone())
+                .unwrap_or_default(),
+            Self::Held { .. } => vec![],
+        }
+    }
 }
 
 /// An execution recorded and allowed, ready for its sandbox or connector.
@@ -42,6 +54,35 @@ pub(crate) struct Ready {
     pub facts: CodeFacts,
     pub timeout_seconds: u32,
     pub started: Instant,
+}
+
+/// An execution a review approved, waiting for its session's turn.
+pub(crate) struct Resumed {
+    pub exec: Execution,
+    pub live: Arc<LiveSession>,
+    pub req: ExecutionRequest,
+    pub input: PolicyInput,
+    pub facts: CodeFacts,
+    pub timeout_seconds: u32,
+}
+
+impl Resumed {
+    /// Waits for the session's turn (another execution may hold it).
+    pub(crate) async fn take_turn(self) -> Ready {
+        let guard = self.live.turn.clone().lock_owned().await;
+        Ready {
+            exec: self.exec,
+            turn: Turn::Held {
+                live: self.live,
+                _guard: guard,
+            },
+            req: self.req,
+            input: self.input,
+            facts: self.facts,
+            timeout_seconds: self.timeout_seconds,
+            started: Instant::now(),
+        }
+    }
 }
 
 pub(crate) enum Prepared {
@@ -108,7 +149,7 @@ impl Gateway {
 
         // 3. decide
         let (input, decision) =
-            self.decide_execution(p, &session, executions, &req, &turn, &facts)?;
+            self.decide_execution(p, &session, executions, &req, turn.running_egress(), &facts)?;
 
         // 4. record, before anything is enforced
         let limits = &self.settings.limits;
@@ -139,6 +180,7 @@ impl Gateway {
             audit_id: String::new(),
             created_at: self.now(),
             finished_at: None,
+            case_id: None,
         };
         let requested = NewEvent::new(
             types::EXECUTION_REQUESTED,
@@ -146,18 +188,33 @@ impl Gateway {
             payload::requested(p, &exec, &req.code, &facts, timeout_seconds),
         );
         let decided = self.decided_event(p, &input, &decision, session_id, Some(exec.id.as_str()));
+        let mut events = vec![requested, decided];
+        let mut changes = vec![];
         let stopped = exec.status != ExecutionStatus::Queued;
         if stopped {
             exec.finished_at = Some(self.now());
             exec.duration_ms = started.elapsed().as_millis() as u64;
         }
+        if exec.status == ExecutionStatus::PendingReview {
+            // Held work is a case in the same commit: it pins exactly what would run.
+            let (case, opened) = self.open_case(crate::review::Held {
+                requester: p,
+                session: &session,
+                exec: &exec,
+                req: &req,
+                facts: &facts,
+                decision: &decision,
+                timeout_seconds,
+            });
+            exec.case_id = Some(case.id.clone());
+            events.push(opened);
+            changes.push(Change::PutCase(Box::new(case)));
+        }
+        changes.insert(0, Change::PutExecution(Box::new(exec.clone())));
         let sealed = self
             .deps
             .audit
-            .record(
-                vec![Change::PutExecution(Box::new(exec.clone()))],
-                vec![requested, decided],
-            )
+            .record(changes, events)
             .instrument(tracing::info_span!("record"))
             .await?;
         exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();

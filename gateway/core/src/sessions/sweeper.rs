@@ -129,6 +129,9 @@ impl Gateway {
                 }
                 gw.sweep_leases(false).await;
                 gw.jobs.sweep();
+                if let Err(e) = gw.expire_cases().await {
+                    tracing::warn!(error = %e, "review case expiry failed; retried next sweep");
+                }
                 let n = gw.sweep().await + gw.sweep_unheld(interval * 3).await;
                 if n > 0 {
                     tracing::info!(ended = n, "session sweep");

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod clock;
+mod reviews;
 mod warehouse;
 pub use clock::{ManualClock, SequentialIds};
 #[allow(unused_imports)] // not every test binary uses the warehouse

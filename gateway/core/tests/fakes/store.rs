@@ -24,6 +24,8 @@ pub struct MemStore {
     pub commits_left: Mutex<Option<usize>>,
     /// Credential leases by hash, with whether they are closed.
     pub leases: Mutex<BTreeMap<String, (LeaseRecord, bool)>>,
+    /// Review cases by id (`reviews.rs`).
+    pub cases: Mutex<BTreeMap<String, airlock_gateway_domain::review::ReviewCase>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -59,6 +61,8 @@ impl StateCommit for MemStore {
                 *n -= 1;
             }
         }
+        // A stale case version refuses the whole commit, as the database's transaction does.
+        super::reviews::check_versions(&lock(&self.cases), &changes)?;
         for c in changes {
             match c {
                 Change::PutSession(s) => {
@@ -68,6 +72,9 @@ impl StateCommit for MemStore {
                     lock(&self.executions).insert(e.id.to_string(), *e);
                 }
                 Change::PutFile { .. } => {}
+                Change::PutCase(c) => {
+                    lock(&self.cases).insert(c.id.to_string(), *c);
+                }
             }
         }
         lock(&self.outbox).extend(events.iter().cloned());

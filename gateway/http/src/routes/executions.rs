@@ -167,13 +167,7 @@ pub async fn list(
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::session_id(&id)?;
-    let before =
-        match page.cursor.as_deref() {
-            None => None,
-            Some(c) => Some(ExecutionId::parse(c).ok_or_else(|| {
-                code(ErrorCode::InvalidRequest, "cursor is not one this API gave")
-            })?),
-        };
+    let before = super::cursor(page.cursor.as_deref(), ExecutionId::parse)?;
     let p = state
         .gateway
         .list_executions(&caller.0, &id, before.as_ref(), page.limit()?)

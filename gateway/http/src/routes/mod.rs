@@ -3,6 +3,7 @@ pub mod executions;
 pub mod files;
 pub mod ops;
 pub mod policy;
+pub mod reviews;
 pub mod sessions;
 
 use crate::error::{code, ApiError};
@@ -12,4 +13,12 @@ use airlock_gateway_domain::{ErrorCode, SessionId};
 pub fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     SessionId::parse(raw)
         .ok_or_else(|| code(ErrorCode::SessionNotFound, format!("no session {raw}")))
+}
+
+/// A page cursor as this API gave it (an id of the listed kind), or 400.
+pub fn cursor<T>(raw: Option<&str>, parse: fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+    raw.map(|c| {
+        parse(c).ok_or_else(|| code(ErrorCode::InvalidRequest, "cursor is not one this API gave"))
+    })
+    .transpose()
 }

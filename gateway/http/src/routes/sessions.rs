@@ -68,13 +68,7 @@ pub async fn list(
             )
         })?),
     };
-    let before =
-        match q.cursor.as_deref() {
-            None => None,
-            Some(c) => Some(SessionId::parse(c).ok_or_else(|| {
-                code(ErrorCode::InvalidRequest, "cursor is not one this API gave")
-            })?),
-        };
+    let before = super::cursor(q.cursor.as_deref(), SessionId::parse)?;
     let limit = PageQuery {
         cursor: None,
         limit: q.limit,

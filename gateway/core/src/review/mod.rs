@@ -1,0 +1,95 @@
+//! Compliance review: held work is a case that reviewers other than the requester decide; on
+//! the last approval the gateway decides again and runs exactly the held execution, once.
+//!
+//! ```text
+//! prepare (held) ─ open.rs    the case, pinned, in the execution's own commit
+//! reviewers ────── act.rs     approve | reject | comment | withdraw (versioned: one winner)
+//! last approval ── resume.rs  decided again, session and code checked, the job started
+//! sweeper ──────── expire.rs  pending cases past their expiry
+//! ```
+//!
+//! Four eyes is the gateway's, whatever policy says: a requester never decides their own
+//! case, one person never counts twice, and reviewers outside the case's tenant do not see it.
+
+mod act;
+mod expire;
+mod open;
+mod resume;
+
+pub use act::CaseAction;
+pub(crate) use open::Held;
+
+use crate::service::{err, store_err, Gateway};
+use airlock_gateway_domain::{
+    review::{CaseId, CaseQuery, CaseStatus, ReviewCase},
+    ErrorCode, GatewayError, Principal,
+};
+
+/// Which cases a list asks for.
+#[derive(Clone, Debug, Default)]
+pub struct CaseFilter {
+    pub status: Option<CaseStatus>,
+    /// Only the caller's own cases (as requester); otherwise the caller's queue as a reviewer.
+    pub mine: bool,
+    pub before: Option<CaseId>,
+    pub limit: u32,
+}
+
+/// Rounds of the store a reviewer's page may take to fill up with cases they may see.
+const QUEUE_ROUNDS: usize = 8;
+
+impl Gateway {
+    /// A case the caller may see: their own, or one they could review. Others are 404.
+    pub async fn review_case(
+        &self,
+        p: &Principal,
+        id: &CaseId,
+    ) -> Result<ReviewCase, GatewayError> {
+        let case = self
+            .deps
+            .store
+            .case(id)
+            .await
+            .map_err(store_err)?
+            .filter(|c| c.is_requester(p) || c.visible_to_reviewer(p))
+            .ok_or_else(|| err(ErrorCode::CaseNotFound, "no such review case"))?;
+        self.expire_if_due(case).await
+    }
+
+    /// The caller's own cases, or their queue as a reviewer: cases of their tenant (when the
+    /// rules bind reviewers to it) in one of their approver groups, never their own.
+    pub async fn review_cases(
+        &self,
+        p: &Principal,
+        filter: &CaseFilter,
+    ) -> Result<Vec<ReviewCase>, GatewayError> {
+        let limit = filter.limit.clamp(1, 200);
+        let mut query = CaseQuery {
+            status: filter.status,
+            tenant: None,
+            requester: filter.mine.then(|| p.owner_key()),
+            before: filter.before.clone(),
+            limit: if filter.mine { limit } else { limit * 2 },
+        };
+        if filter.mine {
+            return self.deps.store.cases(&query).await.map_err(store_err);
+        }
+        // Most deployments bind reviewers to their tenant: the store narrows to it, the
+        // rules of each case decide the rest.
+        let mut page = vec![];
+        for _ in 0..QUEUE_ROUNDS {
+            let rows = self.deps.store.cases(&query).await.map_err(store_err)?;
+            let exhausted = (rows.len() as u32) < query.limit;
+            query.before = rows.last().map(|c| c.id.clone());
+            page.extend(
+                rows.into_iter()
+                    .filter(|c| c.visible_to_reviewer(p) && !c.is_requester(p)),
+            );
+            if exhausted || page.len() as u32 >= limit {
+                break;
+            }
+        }
+        page.truncate(limit as usize);
+        Ok(page)
+    }
+}

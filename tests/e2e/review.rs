@@ -1,0 +1,214 @@
+//! Compliance review in a running gateway with real OIDC personas: held work becomes a case,
+//! four eyes holds whatever the caller tries, and an approval runs the exact held code once.
+
+use crate::harness::{self, Api, Gateway, Resp};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Code that imports numpy, which the test bundle holds for review.
+const HELD: &str = "import numpy as np\nprint(int(np.arange(5).sum()))";
+
+fn gateway(dir: &std::path::Path) -> Gateway {
+    let bundle = harness::bundle_copy(dir, |d| {
+        d["airlock"]["packages"]["review"] = json!(["numpy"]);
+    });
+    Gateway::start_opts("", &[("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str())])
+}
+
+/// A held execution of alice's: (execution id, case id).
+fn hold(alice: &Api, sid: &str) -> (String, String) {
+    let r = alice.run(sid, "python", HELD);
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["status"], "pending_review", "{}", r.body);
+    let case = r.body["case_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no case: {}", r.body));
+    (str_of(&r.body["id"]), case.to_owned())
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn approve(api: &Api, case: &str) -> Resp {
+    api.post(
+        &format!("/v1/reviews/{case}/approve"),
+        json!({"comment": "looks fine"}),
+    )
+}
+
+fn code_of(r: &Resp) -> String {
+    str_of(&r.body["error"]["code"])
+}
+
+/// The execution once it has ended.
+fn ended(api: &Api, exec: &str) -> Value {
+    let mut last = Value::Null;
+    harness::wait_until(
+        "the approved execution ends",
+        Duration::from_secs(60),
+        || {
+            last = api.get(&format!("/v1/executions/{exec}")).body;
+            !matches!(
+                last["status"].as_str(),
+                Some("pending_review" | "queued" | "running")
+            )
+        },
+    );
+    last
+}
+
+#[test]
+fn an_analysts_held_execution_runs_once_a_reviewer_from_another_person_approves_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let gw = gateway(dir.path());
+    let alice = gw.api(&harness::token("alice-tool"));
+    let rita = gw.api(&harness::token("rita-tool"));
+    let sid = alice.session();
+    let (exec, case) = hold(&alice, &sid);
+
+    // The case pins the exact code and what policy saw; the requester sees her own case.
+    let c = alice.get(&format!("/v1/reviews/{case}"));
+    assert_eq!(c.status, 200, "{}", c.body);
+    assert_eq!(c.body["code"], HELD);
+    assert_eq!(c.body["status"], "pending");
+    assert_eq!(c.body["requester"]["subject"], "alice-tool");
+    assert_eq!(c.body["approver_groups"], json!(["reviewers"]));
+    assert_eq!(
+        c.body["decision"]["violations"][0]["code"],
+        "package_requires_review"
+    );
+    // Four eyes: alice cannot approve; another tenant's reviewer and an analyst see nothing.
+    assert_eq!(code_of(&approve(&alice, &case)), "self_approval");
+    let gina = gw.api(&harness::token("gina-tool"));
+    assert_eq!(gina.get(&format!("/v1/reviews/{case}")).status, 404);
+    assert_eq!(approve(&gina, &case).status, 404);
+    let bob = gw.api(&harness::token("bob-tool"));
+    assert_eq!(approve(&bob, &case).status, 404);
+    assert_eq!(gina.get("/v1/reviews").body["cases"], json!([]));
+
+    // Rita's queue has it; her approval runs it; alice follows it to its output.
+    let queue = rita.get("/v1/reviews?status=pending");
+    assert_eq!(
+        queue.body["cases"][0]["id"],
+        case.as_str(),
+        "{}",
+        queue.body
+    );
+    let a = approve(&rita, &case);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "approved");
+    let done = ended(&alice, &exec);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["stdout"], "10\n");
+    assert_eq!(done["case_id"], case.as_str());
+    // Approving again is a no-op: nothing runs twice.
+    assert_eq!(approve(&rita, &case).body["status"], "approved");
+    let audit = harness::audit_events(&gw.audit_file());
+    let ran = |ty: &str| {
+        audit
+            .iter()
+            .filter(|e| e["type"] == ty && e["data"]["execution_id"] == exec.as_str())
+            .count()
+    };
+    assert_eq!(ran("execution.completed"), 1);
+    assert_eq!(ran("review.requested"), 1);
+    assert_eq!(ran("review.approved"), 1);
+    // Decided when held and again when approved (the run's import check is a third action).
+    let decided: Vec<&Value> = audit
+        .iter()
+        .filter(|e| e["type"] == "policy.decided" && e["data"]["execution_id"] == exec.as_str())
+        .filter(|e| e["data"]["action"] == "execution.run")
+        .map(|e| &e["data"]["result"])
+        .collect();
+    assert_eq!(decided, [&json!("review"), &json!("review")]);
+}
+
+#[test]
+fn reject_withdraw_two_approvals_for_restricted_data_and_simultaneous_approvals() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let gw = gateway(dir.path());
+    let alice = gw.api(&harness::token("alice-tool"));
+    let (rita, rex) = (
+        gw.api(&harness::token("rita-tool")),
+        gw.api(&harness::token("rex-tool")),
+    );
+    let sid = alice.session();
+
+    // Reject needs a reason; the execution ends denied.
+    let (exec, case) = hold(&alice, &sid);
+    let no_reason = rex.post(&format!("/v1/reviews/{case}/reject"), json!({}));
+    assert_eq!(code_of(&no_reason), "invalid_request");
+    let r = rex.post(
+        &format!("/v1/reviews/{case}/reject"),
+        json!({"reason": "not this week"}),
+    );
+    assert_eq!(r.body["status"], "rejected", "{}", r.body);
+    let e = alice.get(&format!("/v1/executions/{exec}")).body;
+    assert_eq!(e["status"], "denied");
+    assert_eq!(e["error"]["code"], "review_rejected");
+    assert_eq!(code_of(&approve(&rita, &case)), "case_closed");
+
+    // Withdraw: only the requester; then the case is closed.
+    let (exec, case) = hold(&alice, &sid);
+    let w = format!("/v1/reviews/{case}/withdraw");
+    assert_eq!(code_of(&rita.post(&w, json!({}))), "not_the_requester");
+    assert_eq!(
+        alice.post(&w, json!({"reason": "wrong cell"})).body["status"],
+        "withdrawn"
+    );
+    assert_eq!(
+        alice.get(&format!("/v1/executions/{exec}")).body["status"],
+        "cancelled"
+    );
+
+    // Two reviewers at the same moment: exactly one run.
+    let (exec, case) = hold(&alice, &sid);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| approve(&rita, &case));
+        let b = s.spawn(|| approve(&rex, &case));
+        (a.join(), b.join())
+    });
+    let statuses: Vec<u16> = [a, b]
+        .into_iter()
+        .map(|r| r.map(|r| r.status).unwrap_or(0))
+        .collect();
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(ended(&alice, &exec)["status"], "succeeded");
+    let runs = harness::audit_events(&gw.audit_file())
+        .into_iter()
+        .filter(|e| {
+            e["type"] == "execution.completed" && e["data"]["execution_id"] == exec.as_str()
+        })
+        .count();
+    assert_eq!(runs, 1);
+
+    // A session holding restricted data needs two approvals: one leaves the case pending.
+    let up = alice.upload(
+        &sid,
+        "salaries.csv",
+        b"name,salary\nx,1\n".to_vec(),
+        Some("restricted"),
+    );
+    assert_eq!(up.status, 201, "{}", up.body);
+    let (exec, case) = hold(&alice, &sid);
+    let first = approve(&rita, &case);
+    assert_eq!(first.body["status"], "pending", "{}", first.body);
+    assert_eq!(first.body["approvals_required"], 2);
+    assert_eq!(
+        approve(&rita, &case).body["approvals"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        alice.get(&format!("/v1/executions/{exec}")).body["status"],
+        "pending_review"
+    );
+    assert_eq!(approve(&rex, &case).body["status"], "approved");
+    assert_eq!(ended(&alice, &exec)["status"], "succeeded");
+}
