@@ -30,6 +30,7 @@ mod packages;
 mod policy_source;
 mod restart;
 mod review;
+mod review_webhooks;
 mod runtime_imports;
 mod sql_allowlist;
 mod sse;

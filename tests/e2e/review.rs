@@ -212,3 +212,113 @@ fn reject_withdraw_two_approvals_for_restricted_data_and_simultaneous_approvals(
     assert_eq!(approve(&rex, &case).body["status"], "approved");
     assert_eq!(ended(&alice, &exec)["status"], "succeeded");
 }
+
+/// `airlock policy build DIR -o OUT`.
+fn build_bundle(dir: &str, out: &std::path::Path) {
+    let ok = std::process::Command::new(harness::airlock_bin())
+        .args(["policy", "build", dir, "-o"])
+        .arg(out)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "policy build {dir}");
+}
+
+#[test]
+fn policy_changed_between_hold_and_approval_is_decided_again_and_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let held = harness::bundle_copy(&d.join("held"), |d| {
+        d["airlock"]["packages"]["review"] = json!(["numpy"]);
+    });
+    // The stricter bundle, with a newer revision (the gateway refuses to roll back): numpy is
+    // no longer allowed at all.
+    let strict = harness::bundle_copy(&d.join("strict"), |d| {
+        d["airlock"]["packages"]["review"] = json!(["numpy"]);
+        if let Some(allowed) = d["airlock"]["packages"]["allowed"].as_array_mut() {
+            allowed.retain(|p| p != "numpy");
+        }
+    });
+    harness::write_file(
+        &d.join("strict/.manifest"),
+        r#"{"revision": "airlock-default-9999.1", "roots": ["airlock"]}"#,
+    );
+    let www = d.join("www");
+    std::fs::create_dir_all(&www).unwrap_or_else(|e| panic!("{e}"));
+    build_bundle(&held, &www.join("bundle.tar.gz"));
+    build_bundle(&strict, &d.join("strict.tar.gz"));
+    let port = harness::free_port();
+    let _server = harness::KillOnDrop(
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(&www)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let url = format!("http://127.0.0.1:{port}/bundle.tar.gz");
+    harness::wait_until("the bundle server listens", Duration::from_secs(20), || {
+        harness::client()
+            .get(&url)
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+    });
+    let gw = Gateway::start_opts(
+        "",
+        &[
+            ("AIRLOCK_POLICY__BUNDLE_URL", url.as_str()),
+            ("AIRLOCK_POLICY__POLL_SECONDS", "1"),
+        ],
+    );
+    let alice = gw.api(&harness::token("alice-tool"));
+    let rita = gw.api(&harness::token("rita-tool"));
+    let sid = alice.session();
+    let (exec, case) = hold(&alice, &sid);
+
+    // The operator tightens policy while the case waits.
+    std::fs::rename(d.join("strict.tar.gz"), www.join("bundle.tar.gz"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    harness::wait_until(
+        "the stricter bundle is active",
+        Duration::from_secs(30),
+        || {
+            let ready: Value = harness::client()
+                .get(format!("{}/readyz", gw.url))
+                .send()
+                .and_then(|r| r.json())
+                .unwrap_or_default();
+            ready["checks"]["policy"]["revision"] == "airlock-default-9999.1"
+        },
+    );
+    let a = approve(&rita, &case);
+    assert_eq!(a.body["status"], "superseded", "{}", a.body);
+    let e = alice.get(&format!("/v1/executions/{exec}")).body;
+    assert_eq!(e["status"], "denied", "{e}");
+    assert_eq!(e["error"]["code"], "review_superseded");
+    let audit = harness::audit_events(&gw.audit_file());
+    let decided: Vec<&Value> = audit
+        .iter()
+        .filter(|ev| ev["type"] == "policy.decided" && ev["data"]["execution_id"] == exec.as_str())
+        .map(|ev| &ev["data"]["result"])
+        .collect();
+    assert_eq!(decided, [&json!("review"), &json!("deny")]);
+    assert!(audit
+        .iter()
+        .any(|ev| ev["type"] == "review.superseded" && ev["data"]["case_id"] == case.as_str()));
+    assert_eq!(runs_of(&audit, &exec), 0);
+}
+
+/// `execution.completed` events of `exec` that say it ran (succeeded or failed).
+fn runs_of(audit: &[Value], exec: &str) -> usize {
+    audit
+        .iter()
+        .filter(|ev| ev["type"] == "execution.completed" && ev["data"]["execution_id"] == exec)
+        .filter(|ev| matches!(ev["data"]["status"].as_str(), Some("succeeded" | "failed")))
+        .count()
+}

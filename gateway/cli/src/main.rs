@@ -6,6 +6,7 @@ mod audit_wiring;
 mod commands;
 mod connector_wiring;
 mod kubernetes_wiring;
+mod review_wiring;
 mod serve;
 mod telemetry;
 

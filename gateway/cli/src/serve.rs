@@ -195,6 +195,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             clock: Arc::new(airlock_gateway_domain::SystemClock),
             ids: Arc::new(airlock_gateway_domain::SystemIds),
             outputs: output_inspection(&cfg)?,
+            webhooks: crate::review_wiring::webhooks(&cfg)?,
         },
     );
     let _ = sql_hook.0.set(gateway.sandbox_sql());
@@ -213,6 +214,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let sweeper = gateway.spawn_sweeper(Duration::from_secs(cfg.sessions.sweep_interval_seconds));
+    let webhooks = gateway.spawn_webhooks(Duration::from_secs(1));
 
     let state = web::Data::new(airlock_gateway_http::AppState {
         gateway: gateway.clone(),
@@ -240,6 +242,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     on_signal.abort();
     tracing::info!("shutting down: destroying sandboxes");
     sweeper.abort();
+    webhooks.abort();
     if let Some(p) = poller {
         p.abort();
     }

@@ -9,12 +9,14 @@ mod audit;
 mod connectors;
 mod modes;
 mod outputs;
+mod review;
 mod sections;
 
 pub use audit::*;
 pub use connectors::{Connector, Vault};
 pub use modes::*;
 pub use outputs::{NamedDetector, Outputs};
+pub use review::{Review, Webhook};
 pub use sections::*;
 
 use std::path::{Path, PathBuf};

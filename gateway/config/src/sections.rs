@@ -21,6 +21,8 @@ pub struct Config {
     pub telemetry: Telemetry,
     /// Output inspection's named detectors.
     pub outputs: crate::Outputs,
+    /// Signed webhooks of review cases.
+    pub review: crate::Review,
     /// The credential broker for connectors.
     pub vault: Option<crate::Vault>,
     /// Warehouses SQL may reach through Vault-issued credentials.
@@ -39,6 +41,7 @@ impl Config {
         self.egress.validate()?;
         self.packages.validate()?;
         self.outputs.validate()?;
+        self.review.validate()?;
         crate::connectors::validate(&self.vault, &self.connectors)?;
         Ok(())
     }

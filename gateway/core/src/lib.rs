@@ -16,7 +16,7 @@ pub use connectors::{ConnectorEntry, Connectors};
 pub use execution::{ExecutionReply, Follow, Page, Submitted};
 pub use outputs::{NamedDetector, OutputInspection};
 pub use readiness::Readiness;
-pub use review::{CaseAction, CaseFilter};
+pub use review::{CaseAction, CaseFilter, Webhooks};
 pub use service::{Gateway, GatewayDeps, GatewaySettings};
 
 /// Metric names, in one place (the audit trail's are `airlock_gateway_audit::metric`).
@@ -28,4 +28,11 @@ pub mod metric {
     pub const SANDBOXES_LIVE: &str = "airlock_sandboxes_live";
     pub const SANDBOX_START_SECONDS: &str = "airlock_sandbox_start_seconds";
     pub const KERNEL_RESTARTS: &str = "airlock_kernel_restarts_total";
+    /// Review cases by the state they ended in (`status` label).
+    pub const REVIEW_CASES_DECIDED: &str = "airlock_review_cases_decided_total";
+    /// Time from a case's creation to its decision (approved, rejected, withdrawn, expired).
+    pub const REVIEW_DECISION_SECONDS: &str = "airlock_review_decision_seconds";
+    /// Cases pending, as the sweeper last counted them.
+    pub const REVIEW_CASES_PENDING: &str = "airlock_review_cases_pending";
+    pub const WEBHOOKS_DELIVERED: &str = "airlock_webhooks_delivered_total";
 }

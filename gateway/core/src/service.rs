@@ -44,6 +44,8 @@ pub struct GatewayDeps {
     pub ids: Arc<dyn IdGenerator>,
     /// The detectors of output inspection.
     pub outputs: crate::OutputInspection,
+    /// Signed webhooks of review cases.
+    pub webhooks: crate::Webhooks,
 }
 
 pub struct Gateway {
@@ -54,6 +56,8 @@ pub struct Gateway {
     /// Executions running here, and recently finished ones, as jobs.
     pub(crate) jobs: crate::jobs::JobHub,
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
+    /// Wakes the webhook task when a commit queued deliveries.
+    pub(crate) webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 pub(crate) fn err(code: ErrorCode, msg: impl Into<String>) -> GatewayError {
@@ -78,6 +82,7 @@ impl Gateway {
             settings,
             deps,
             shutting_down: false.into(),
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 

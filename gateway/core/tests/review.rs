@@ -334,3 +334,50 @@ async fn a_case_nobody_decides_expires_and_the_execution_ends() {
     );
     assert_eq!(r.store.events_of(types::REVIEW_EXPIRED).len(), 1);
 }
+
+#[tokio::test]
+async fn webhooks_arrive_in_order_after_the_receiver_was_down_and_only_where_routed() {
+    let r = rig().await;
+    let (_, _, case) = held(&r).await;
+    r.hooks.down.store(true, Ordering::SeqCst);
+    assert_eq!(r.gateway.deliver_webhooks().await, 0);
+    let comment = CaseAction::Comment {
+        text: "a question".into(),
+    };
+    assert_eq!(
+        act(&r, &reviewer("rita"), &case, comment).await,
+        Ok(CaseStatus::Pending)
+    );
+    let reject = CaseAction::Reject {
+        reason: "no".into(),
+    };
+    assert_eq!(
+        act(&r, &reviewer("rita"), &case, reject).await,
+        Ok(CaseStatus::Rejected)
+    );
+    // Still down, and not yet due again: nothing is sent, nothing is lost.
+    assert_eq!(r.gateway.deliver_webhooks().await, 0);
+    r.hooks.down.store(false, Ordering::SeqCst);
+    assert_eq!(
+        r.gateway.deliver_webhooks().await,
+        0,
+        "sent before its backoff"
+    );
+    r.clock.advance(Duration::from_secs(2));
+    assert_eq!(r.gateway.deliver_webhooks().await, 3);
+    assert_eq!(
+        r.hooks.types("all"),
+        [
+            types::REVIEW_REQUESTED,
+            types::REVIEW_COMMENTED,
+            types::REVIEW_REJECTED
+        ]
+    );
+    // alice has no tenant: the globex receiver hears nothing of her case.
+    assert!(r.hooks.types("globex").is_empty());
+    assert_eq!(r.gateway.deliver_webhooks().await, 0, "delivered twice");
+    let first = &r.hooks.received.lock().unwrap_or_else(|e| e.into_inner())[0].1;
+    assert_eq!(first["specversion"], "1.0");
+    assert_eq!(first["subject"], case.as_str());
+    assert_eq!(first["data"]["case_id"], case.as_str());
+}

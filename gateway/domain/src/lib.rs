@@ -24,6 +24,7 @@ pub mod principal;
 pub mod review;
 pub mod session;
 pub mod urls;
+pub mod webhooks;
 
 pub use cause::Cause;
 pub use clock::{Clock, IdGenerator, SystemClock, SystemIds};

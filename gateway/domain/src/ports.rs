@@ -276,6 +276,8 @@ pub enum Change {
     /// A review case at `case.version`: inserted when `case.version` is 1, else applied only
     /// over version `case.version - 1` (the commit fails with [`StoreError::Conflict`]).
     PutCase(Box<crate::review::ReviewCase>),
+    /// A webhook delivery for the outbox (inserted; its id is new).
+    PutWebhook(crate::webhooks::WebhookDelivery),
 }
 
 /// Applying a state change together with the audit events that record it.
@@ -384,6 +386,8 @@ pub trait ReviewStore: Send + Sync {
         &self,
         query: &crate::review::CaseQuery,
     ) -> Result<Vec<crate::review::ReviewCase>, StoreError>;
+    /// How many cases are in `status`.
+    async fn count_cases(&self, status: crate::review::CaseStatus) -> Result<u64, StoreError>;
     /// Pending cases whose expiry is at or before `now_ms`, oldest first, at most `limit`.
     async fn cases_expiring(
         &self,
@@ -392,10 +396,30 @@ pub trait ReviewStore: Send + Sync {
     ) -> Result<Vec<crate::review::ReviewCase>, StoreError>;
 }
 
+/// The webhook outbox: deliveries waiting for their endpoint.
+#[async_trait]
+pub trait WebhookOutbox: Send + Sync {
+    /// The oldest undelivered deliveries of `endpoint`, in order, at most `limit`.
+    async fn webhooks_pending(
+        &self,
+        endpoint: &str,
+        limit: u32,
+    ) -> Result<Vec<crate::webhooks::WebhookDelivery>, StoreError>;
+    async fn webhook_delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Records a failed attempt: the next is not before `next_attempt_ms`.
+    async fn webhook_failed(
+        &self,
+        id: &str,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> Result<(), StoreError>;
+}
+
 /// The gateway's state: every entity's port, implemented together by one database adapter.
 pub trait Store:
     StateCommit
     + ReviewStore
+    + WebhookOutbox
     + SessionStore
     + ExecutionStore
     + FileStore
@@ -408,6 +432,7 @@ pub trait Store:
 impl<T> Store for T where
     T: StateCommit
         + ReviewStore
+        + WebhookOutbox
         + SessionStore
         + ExecutionStore
         + FileStore

@@ -7,5 +7,6 @@ mod codec;
 mod listing;
 mod reviews;
 mod sql_store;
+mod webhooks;
 
 pub use sql_store::{Backend, SqlStore, StoreOpenError};

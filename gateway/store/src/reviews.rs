@@ -109,3 +109,14 @@ pub async fn cases_expiring(
         .map(|r| parse(&r.try_get::<String, _>("body").map_err(db)?))
         .collect()
 }
+
+pub async fn count_cases(pool: &AnyPool, status: CaseStatus) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM review_cases WHERE status = $1")
+        .bind(status.as_str())
+        .fetch_one(pool)
+        .await
+        .map_err(db)?
+        .try_get("n")
+        .map_err(db)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}

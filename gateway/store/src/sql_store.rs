@@ -5,10 +5,11 @@ use airlock_gateway_domain::{
     ids::{ExecutionId, SessionId},
     ports::{
         AuditOutbox, AuditQuery, Change, CredentialLeases, ExecutionStore, FileStore, LeaseRecord,
-        RelayChain, RelayLeases, ReviewStore, SessionStore, StateCommit, StoreError,
+        RelayChain, RelayLeases, ReviewStore, SessionStore, StateCommit, StoreError, WebhookOutbox,
     },
-    review::{CaseId, CaseQuery, ReviewCase},
+    review::{CaseId, CaseQuery, CaseStatus, ReviewCase},
     session::SessionStatus,
+    webhooks::WebhookDelivery,
     Execution, Session,
 };
 use async_trait::async_trait;
@@ -180,6 +181,7 @@ impl StateCommit for SqlStore {
                         .map_err(db)?;
                 }
                 Change::PutCase(c) => crate::reviews::put_case(&mut tx, &c).await?,
+                Change::PutWebhook(d) => crate::webhooks::put(&mut tx, &d).await?,
             }
         }
         // One statement per chunk of events, not one per event: every statement is a round trip
@@ -226,6 +228,34 @@ impl ReviewStore for SqlStore {
 
     async fn cases_expiring(&self, now_ms: i64, limit: u32) -> Result<Vec<ReviewCase>, StoreError> {
         crate::reviews::cases_expiring(&self.pool, now_ms, limit).await
+    }
+
+    async fn count_cases(&self, status: CaseStatus) -> Result<u64, StoreError> {
+        crate::reviews::count_cases(&self.pool, status).await
+    }
+}
+
+#[async_trait]
+impl WebhookOutbox for SqlStore {
+    async fn webhooks_pending(
+        &self,
+        endpoint: &str,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        crate::webhooks::pending(&self.pool, endpoint, limit).await
+    }
+
+    async fn webhook_delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        crate::webhooks::delivered(&self.pool, id, at_ms).await
+    }
+
+    async fn webhook_failed(
+        &self,
+        id: &str,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        crate::webhooks::failed(&self.pool, id, next_attempt_ms, error).await
     }
 }
 

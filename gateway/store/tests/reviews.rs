@@ -10,9 +10,11 @@ use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead, NewEvent},
     decision::{Decision, DecisionResult},
     policy_input::CodeFacts,
-    ports::{AuditOutbox, Change, ReviewStore, StateCommit, StoreError},
+    ports::{AuditOutbox, Change, ReviewStore, StateCommit, StoreError, WebhookOutbox},
     review::{CaseId, CaseQuery, CaseStatus, PinnedWork, ReviewCase, ReviewRules},
-    unix_ms, ExecutionRequest, IdGenerator, Language, Principal, SystemIds,
+    unix_ms,
+    webhooks::WebhookDelivery,
+    ExecutionRequest, IdGenerator, Language, Principal, SystemIds,
 };
 use airlock_gateway_store::SqlStore;
 use time::OffsetDateTime;
@@ -173,15 +175,56 @@ async fn exercise(store: &SqlStore) {
     assert_eq!(later, [globex.id.clone(), none.id.clone()]);
 }
 
+/// The webhook outbox: in order per endpoint, attempts counted, delivered ones gone.
+async fn exercise_webhooks(store: &SqlStore) {
+    let delivery = |endpoint: &str| WebhookDelivery {
+        id: SystemIds.event_id(),
+        endpoint: endpoint.into(),
+        body: "{}".into(),
+        attempts: 0,
+        next_attempt_ms: 1,
+    };
+    let (a1, a2, b1) = (delivery("a"), delivery("a"), delivery("b"));
+    let changes = [&a1, &b1, &a2]
+        .into_iter()
+        .map(|d| Change::PutWebhook(d.clone()))
+        .collect();
+    store
+        .commit(changes, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids = |v: Vec<WebhookDelivery>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    let pending = store.webhooks_pending("a", 10).await.unwrap_or_default();
+    assert_eq!(ids(pending), vec![a1.id.clone(), a2.id.clone()]);
+    store
+        .webhook_failed(&a1.id, 5_000, "503")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first = store.webhooks_pending("a", 1).await.unwrap_or_default();
+    assert_eq!((first[0].attempts, first[0].next_attempt_ms), (1, 5_000));
+    store
+        .webhook_delivered(&a1.id, 6_000)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pending = store.webhooks_pending("a", 10).await.unwrap_or_default();
+    assert_eq!(ids(pending), vec![a2.id.clone()]);
+    assert_eq!(
+        ids(store.webhooks_pending("b", 10).await.unwrap_or_default()),
+        vec![b1.id]
+    );
+}
+
 #[tokio::test]
 async fn sqlite_cases_are_versioned_and_listed() {
     let db = common::sqlite().await;
     exercise(&db.store).await;
+    exercise_webhooks(&db.store).await;
 }
 
 #[tokio::test]
 async fn postgres_cases_are_versioned_and_listed() {
     let (store, name) = common::postgres().await;
     exercise(&store).await;
+    exercise_webhooks(&store).await;
     common::drop_postgres(store, &name).await;
 }

@@ -207,6 +207,7 @@ impl Gateway {
                 timeout_seconds,
             });
             exec.case_id = Some(case.id.clone());
+            changes.extend(self.webhook_changes(&case, std::slice::from_ref(&opened)));
             events.push(opened);
             changes.push(Change::PutCase(Box::new(case)));
         }
@@ -218,6 +219,9 @@ impl Gateway {
             .instrument(tracing::info_span!("record"))
             .await?;
         exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
+        if exec.case_id.is_some() {
+            self.webhook_wake.notify_one();
+        }
         if stopped {
             metrics::counter!(metric::EXECUTIONS, "status" => exec.status.as_str()).increment(1);
             return Ok(Prepared::Stopped(Box::new(exec)));

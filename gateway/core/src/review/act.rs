@@ -2,7 +2,10 @@
 //! the same moment one wins, the other reads the case again and sees it decided.
 
 use super::open::case_event;
-use crate::service::{err, store_err, Gateway};
+use crate::{
+    metric,
+    service::{err, store_err, Gateway},
+};
 use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
@@ -182,6 +185,7 @@ impl Gateway {
         mut events: Vec<NewEvent>,
     ) -> Result<Step, GatewayError> {
         let mut changes = vec![Change::PutCase(Box::new(case.clone()))];
+        changes.extend(self.webhook_changes(&case, &events));
         if let Some(e) = execution {
             events.push(NewEvent::new(
                 types::EXECUTION_COMPLETED,
@@ -190,8 +194,28 @@ impl Gateway {
             ));
             changes.push(Change::PutExecution(Box::new(e)));
         }
+        self.record_case(case, changes, events).await
+    }
+
+    /// Records a case's change; a stale version is `Step::Stale` (nothing applied).
+    pub(super) async fn record_case(
+        &self,
+        case: ReviewCase,
+        changes: Vec<Change>,
+        events: Vec<NewEvent>,
+    ) -> Result<Step, GatewayError> {
         match self.deps.audit.record(changes, events).await {
-            Ok(_) => Ok(Step::Done(Box::new(case))),
+            Ok(_) => {
+                self.webhook_wake.notify_one();
+                if case.status != CaseStatus::Pending {
+                    let waited = (case.updated_at - case.created_at)
+                        .as_seconds_f64()
+                        .max(0.0);
+                    metrics::histogram!(metric::REVIEW_DECISION_SECONDS).record(waited);
+                    metrics::counter!(metric::REVIEW_CASES_DECIDED, "status" => case.status.as_str()).increment(1);
+                }
+                Ok(Step::Done(Box::new(case)))
+            }
             Err(e) if e.code == ErrorCode::Conflict => Ok(Step::Stale),
             Err(e) => Err(e),
         }

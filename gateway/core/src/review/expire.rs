@@ -64,6 +64,9 @@ impl Gateway {
                 expired += 1;
             }
         }
+        if let Ok(n) = self.deps.store.count_cases(CaseStatus::Pending).await {
+            metrics::gauge!(crate::metric::REVIEW_CASES_PENDING).set(n as f64);
+        }
         Ok(expired)
     }
 }

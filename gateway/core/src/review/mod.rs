@@ -6,6 +6,7 @@
 //! reviewers ────── act.rs     approve | reject | comment | withdraw (versioned: one winner)
 //! last approval ── resume.rs  decided again, session and code checked, the job started
 //! sweeper ──────── expire.rs  pending cases past their expiry
+//! every change ─── notify.rs  signed webhooks, from an outbox written in the same commit
 //! ```
 //!
 //! Four eyes is the gateway's, whatever policy says: a requester never decides their own
@@ -13,6 +14,7 @@
 
 mod act;
 mod expire;
+mod notify;
 mod open;
 mod resume;
 
@@ -24,6 +26,13 @@ use airlock_gateway_domain::{
     review::{CaseId, CaseQuery, CaseStatus, ReviewCase},
     ErrorCode, GatewayError, Principal,
 };
+
+/// Where case events are delivered as signed webhooks.
+#[derive(Clone, Default)]
+pub struct Webhooks {
+    pub sender: Option<std::sync::Arc<dyn airlock_gateway_domain::webhooks::WebhookSender>>,
+    pub routes: Vec<airlock_gateway_domain::webhooks::WebhookRoute>,
+}
 
 /// Which cases a list asks for.
 #[derive(Clone, Debug, Default)]

@@ -9,6 +9,7 @@ use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     decision::DecisionResult,
+    ports::Change,
     review::{CaseStatus, ReviewCase},
     ExecutionErrorCode, ExecutionStatus, GatewayError, Principal, SessionStatus,
 };
@@ -105,15 +106,12 @@ impl Gateway {
         exec: airlock_gateway_domain::Execution,
         events: Vec<NewEvent>,
     ) -> Result<Step, GatewayError> {
-        let changes = vec![
-            airlock_gateway_domain::ports::Change::PutCase(Box::new(case.clone())),
-            airlock_gateway_domain::ports::Change::PutExecution(Box::new(exec)),
+        let mut changes = vec![
+            Change::PutCase(Box::new(case.clone())),
+            Change::PutExecution(Box::new(exec)),
         ];
-        match self.deps.audit.record(changes, events).await {
-            Ok(_) => Ok(Step::Done(Box::new(case))),
-            Err(e) if e.code == airlock_gateway_domain::ErrorCode::Conflict => Ok(Step::Stale),
-            Err(e) => Err(e),
-        }
+        changes.extend(self.webhook_changes(&case, &events));
+        self.record_case(case, changes, events).await
     }
 
     /// Approved, but it cannot run as approved: the case is superseded, the execution ends.

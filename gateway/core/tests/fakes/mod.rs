@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod clock;
+pub mod hooks;
 mod reviews;
 mod warehouse;
 pub use clock::{ManualClock, SequentialIds};
@@ -404,6 +405,8 @@ pub struct Rig {
     pub policy: Arc<ScriptedPolicy>,
     pub backend: Arc<ScriptedBackend>,
     pub clock: Arc<ManualClock>,
+    /// The webhook receivers: `all` hears every case, `globex` only globex's.
+    pub hooks: Arc<hooks::FakeHooks>,
 }
 
 pub fn alice() -> Principal {
@@ -433,6 +436,7 @@ pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connecto
     let backend = Arc::new(ScriptedBackend::default());
     let clock = Arc::new(ManualClock::new());
     let ids = Arc::new(SequentialIds::default());
+    let hooks = Arc::new(hooks::FakeHooks::default());
     let audit = AuditRecorder::open(
         AuditOptions {
             chain_id: "test-chain".into(),
@@ -471,6 +475,7 @@ pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connecto
             clock: clock.clone(),
             ids,
             outputs: OutputInspection::new(&[]).unwrap_or_else(|e| panic!("{e}")),
+            webhooks: hooks::FakeHooks::wired(&hooks),
         },
     );
     Rig {
@@ -479,6 +484,7 @@ pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connecto
         policy,
         backend,
         clock,
+        hooks,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Review cases in the in-memory store: versioned like the database's.
 
 use super::store::{lock, MemStore};
+use airlock_gateway_domain::{ports::WebhookOutbox, webhooks::WebhookDelivery};
 use airlock_gateway_domain::{
     ports::{Change, ReviewStore, StoreError},
     review::{CaseId, CaseQuery, CaseStatus, ReviewCase},
@@ -52,6 +53,13 @@ impl ReviewStore for MemStore {
             .collect())
     }
 
+    async fn count_cases(&self, status: CaseStatus) -> Result<u64, StoreError> {
+        Ok(lock(&self.cases)
+            .values()
+            .filter(|c| c.status == status)
+            .count() as u64)
+    }
+
     async fn cases_expiring(&self, now_ms: i64, limit: u32) -> Result<Vec<ReviewCase>, StoreError> {
         Ok(lock(&self.cases)
             .values()
@@ -59,5 +67,41 @@ impl ReviewStore for MemStore {
             .take(limit as usize)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl WebhookOutbox for MemStore {
+    async fn webhooks_pending(
+        &self,
+        endpoint: &str,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        Ok(lock(&self.webhooks)
+            .values()
+            .filter(|(d, done)| d.endpoint == endpoint && done.is_none())
+            .take(limit as usize)
+            .map(|(d, _)| d.clone())
+            .collect())
+    }
+
+    async fn webhook_delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        if let Some(entry) = lock(&self.webhooks).get_mut(id) {
+            entry.1 = Some(at_ms);
+        }
+        Ok(())
+    }
+
+    async fn webhook_failed(
+        &self,
+        id: &str,
+        next_attempt_ms: i64,
+        _error: &str,
+    ) -> Result<(), StoreError> {
+        if let Some((d, _)) = lock(&self.webhooks).get_mut(id) {
+            d.attempts += 1;
+            d.next_attempt_ms = next_attempt_ms;
+        }
+        Ok(())
     }
 }

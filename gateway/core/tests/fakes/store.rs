@@ -26,6 +26,16 @@ pub struct MemStore {
     pub leases: Mutex<BTreeMap<String, (LeaseRecord, bool)>>,
     /// Review cases by id (`reviews.rs`).
     pub cases: Mutex<BTreeMap<String, airlock_gateway_domain::review::ReviewCase>>,
+    /// The webhook outbox by id, with the time each was delivered (`reviews.rs`).
+    pub webhooks: Mutex<
+        BTreeMap<
+            String,
+            (
+                airlock_gateway_domain::webhooks::WebhookDelivery,
+                Option<i64>,
+            ),
+        >,
+    >,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -74,6 +84,9 @@ impl StateCommit for MemStore {
                 Change::PutFile { .. } => {}
                 Change::PutCase(c) => {
                     lock(&self.cases).insert(c.id.to_string(), *c);
+                }
+                Change::PutWebhook(d) => {
+                    lock(&self.webhooks).insert(d.id.clone(), (d, None));
                 }
             }
         }
