@@ -6,14 +6,17 @@ CREATE TABLE review_cases (
     session_id    TEXT NOT NULL,
     status        TEXT NOT NULL,
     tenant        TEXT,
+    -- Which reviewers may see it: `*` (any tenant) or `t:` and the requester's tenant.
+    reviewer_scope TEXT NOT NULL,
     requester_key TEXT NOT NULL,
     created_at    BIGINT NOT NULL,
     expires_at    BIGINT NOT NULL,
     version       BIGINT NOT NULL,
     body          TEXT NOT NULL
 );
--- A reviewer's queue (status and tenant, newest first), a requester's own cases, and the
+-- A reviewer's queue (status and scope, newest first), a requester's own cases, and the
 -- sweeper's pending cases past their expiry.
-CREATE INDEX review_cases_queue ON review_cases (status, tenant, id);
+CREATE INDEX review_cases_queue ON review_cases (status, reviewer_scope, id);
+CREATE INDEX review_cases_scope ON review_cases (reviewer_scope, id);
 CREATE INDEX review_cases_requester ON review_cases (requester_key, id);
 CREATE INDEX review_cases_expiry ON review_cases (status, expires_at);

@@ -10,6 +10,7 @@ mod bundle;
 mod engine;
 mod holder;
 mod mask;
+pub mod replay;
 pub mod revision;
 pub mod signing;
 mod testing;

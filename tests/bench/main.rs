@@ -23,6 +23,9 @@
 //! 8. Output inspection: the scanner's MB/s on mixed text beside a plain byte scan, and its
 //!    latency on 10 KB outputs (`AIRLOCK_BENCH_ONLY=inspect`).
 //!
+//! 9. The review queue over 100,000 cases on PostgreSQL through HTTP beside the session list
+//!    (`AIRLOCK_BENCH_ONLY=reviews`).
+//!
 //! Prints a Markdown table; docs/performance.md records a run.
 
 use airlock_gateway_domain::{
@@ -47,6 +50,7 @@ mod inspect;
 mod jupyter;
 mod kafka;
 mod kubernetes;
+mod reviews;
 mod serve;
 mod stream;
 
@@ -576,6 +580,10 @@ async fn main() {
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("inspect") {
         inspect::inspect_rows();
+        return;
+    }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("reviews") {
+        reviews::review_rows().await;
         return;
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("stream") {

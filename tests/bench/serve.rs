@@ -17,6 +17,11 @@ pub(crate) struct Served {
 
 impl Served {
     pub async fn start(instance: &str) -> Self {
+        Self::start_with(instance, &[], &["--sub", "bench"]).await
+    }
+
+    /// With `AIRLOCK_*` overrides in `env` and the token minted with `token_args`.
+    pub async fn start_with(instance: &str, env: &[(&str, &str)], token_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -31,7 +36,9 @@ impl Served {
         let airlock = bin_dir().join("airlock");
         let token = String::from_utf8(
             Command::new(&airlock)
-                .args(["token", "mint", "--sub", "bench", "--config"])
+                .args(["token", "mint"])
+                .args(token_args)
+                .arg("--config")
                 .arg(&cfg)
                 .output()
                 .unwrap_or_else(|e| panic!("{e}"))
@@ -39,6 +46,7 @@ impl Served {
         )
         .unwrap_or_default();
         let child = Command::new(&airlock)
+            .envs(env.iter().copied())
             .args(["serve", "--config"])
             .arg(&cfg)
             .stdout(Stdio::null())

@@ -27,6 +27,7 @@ mod limits;
 mod observability;
 mod outputs;
 mod packages;
+mod policy_replay;
 mod policy_source;
 mod restart;
 mod review;

@@ -6,6 +6,7 @@ mod audit_wiring;
 mod commands;
 mod connector_wiring;
 mod kubernetes_wiring;
+mod replay_cmd;
 mod review_wiring;
 mod serve;
 mod telemetry;
@@ -105,6 +106,9 @@ enum PolicyCommand {
     },
     /// Print the JSON schema of the policy input.
     Schema,
+    /// Decide the recorded decisions of a time range (the state DB's `policy.decided` events)
+    /// again with a candidate bundle and report every one that would change.
+    Replay(replay_cmd::ReplayArgs),
     /// Build a bundle archive (.tar.gz) from a directory, optionally signed.
     Build {
         dir: PathBuf,
@@ -168,6 +172,9 @@ fn main() -> std::process::ExitCode {
         Command::Policy {
             command: PolicyCommand::Eval { input, bundle },
         } => commands::policy_eval(&input, bundle.as_deref()),
+        Command::Policy {
+            command: PolicyCommand::Replay(args),
+        } => replay_cmd::policy_replay(cli.config.as_deref(), &args),
         Command::Policy {
             command: PolicyCommand::Schema,
         } => commands::print_json(&airlock_policy::input_schema()),

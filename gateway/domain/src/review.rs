@@ -168,6 +168,15 @@ impl ReviewCase {
         self.requester.tenant.as_deref()
     }
 
+    /// Which reviewers may see the case: `*`, or `t:` and the requester's tenant.
+    pub fn reviewer_scope(&self) -> String {
+        if self.rules.same_tenant {
+            scope_of(self.tenant())
+        } else {
+            "*".into()
+        }
+    }
+
     pub fn is_requester(&self, p: &Principal) -> bool {
         self.requester.owner_key() == p.owner_key()
     }
@@ -220,6 +229,11 @@ impl ReviewCase {
     }
 }
 
+/// The reviewer scope of cases bound to `tenant`.
+pub fn scope_of(tenant: Option<&str>) -> String {
+    format!("t:{}", tenant.unwrap_or_default())
+}
+
 /// A page of cases: the filter a list asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CaseQuery {
@@ -228,6 +242,8 @@ pub struct CaseQuery {
     pub tenant: Option<Option<String>>,
     /// Only cases of this requester (owner key).
     pub requester: Option<String>,
+    /// Only cases a reviewer of this tenant may see (scope `*` or theirs).
+    pub reviewer_tenant: Option<Option<String>>,
     /// Cases created before this one (newest first).
     pub before: Option<CaseId>,
     pub limit: u32,

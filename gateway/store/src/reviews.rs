@@ -4,12 +4,12 @@
 use crate::codec::{db, json, ms, parse};
 use airlock_gateway_domain::{
     ports::StoreError,
-    review::{CaseId, CaseQuery, CaseStatus, ReviewCase},
+    review::{scope_of, CaseId, CaseQuery, CaseStatus, ReviewCase},
 };
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-const INSERT_CASE: &str = "INSERT INTO review_cases (id, execution_id, session_id, status, tenant, requester_key, created_at, expires_at, version, body)
- VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const INSERT_CASE: &str = "INSERT INTO review_cases (id, execution_id, session_id, status, tenant, requester_key, created_at, expires_at, version, body, reviewer_scope)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 const UPDATE_CASE: &str =
     "UPDATE review_cases SET status = $1, version = $2, body = $3 WHERE id = $4 AND version = $5";
 
@@ -28,6 +28,7 @@ pub async fn put_case(tx: &mut Transaction<'_, Any>, c: &ReviewCase) -> Result<(
             .bind(ms(c.expires_at))
             .bind(version)
             .bind(json(c)?)
+            .bind(c.reviewer_scope())
             .execute(&mut **tx)
             .await
             .map_err(db)?;
@@ -76,6 +77,13 @@ pub async fn cases(pool: &AnyPool, q: &CaseQuery) -> Result<Vec<ReviewCase>, Sto
     }
     if let Some(r) = &q.requester {
         param(&mut sql, " AND requester_key = ?", r.clone());
+    }
+    if let Some(t) = &q.reviewer_tenant {
+        param(
+            &mut sql,
+            " AND reviewer_scope IN ('*', ?)",
+            scope_of(t.as_deref()),
+        );
     }
     if let Some(b) = &q.before {
         param(&mut sql, " AND id < ?", b.to_string());

@@ -164,6 +164,20 @@ async fn exercise(store: &SqlStore) {
         vec![globex.id.clone()]
     );
 
+    // A reviewer of acme sees acme's cases and those open to any tenant.
+    let mut open = case(Some("initech"), "erin", t0 + time::Duration::seconds(3));
+    open.rules.same_tenant = false;
+    put(store, &open, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut for_acme = q(|_| {});
+    for_acme.reviewer_tenant = Some(Some("acme".into()));
+    let seen = ids(store.cases(&for_acme).await.unwrap_or_default());
+    assert_eq!(seen, vec![open.id.clone(), acme.id.clone()]);
+    for_acme.reviewer_tenant = Some(None);
+    let seen = ids(store.cases(&for_acme).await.unwrap_or_default());
+    assert_eq!(seen, vec![open.id.clone(), none.id.clone()]);
+
     // Expiring: pending cases at or past their time, oldest first; decided ones never.
     let at = unix_ms(globex.expires_at);
     let due = ids(store.cases_expiring(at, 10).await.unwrap_or_default());
@@ -172,7 +186,7 @@ async fn exercise(store: &SqlStore) {
         .cases_expiring(at + 5_000, 10)
         .await
         .unwrap_or_default());
-    assert_eq!(later, [globex.id.clone(), none.id.clone()]);
+    assert_eq!(later, [globex.id.clone(), none.id.clone(), open.id.clone()]);
 }
 
 /// The webhook outbox: in order per endpoint, attempts counted, delivered ones gone.

@@ -77,14 +77,15 @@ impl Gateway {
             status: filter.status,
             tenant: None,
             requester: filter.mine.then(|| p.owner_key()),
+            reviewer_tenant: (!filter.mine).then(|| p.tenant.clone()),
             before: filter.before.clone(),
             limit: if filter.mine { limit } else { limit * 2 },
         };
         if filter.mine {
             return self.deps.store.cases(&query).await.map_err(store_err);
         }
-        // Most deployments bind reviewers to their tenant: the store narrows to it, the
-        // rules of each case decide the rest.
+        // The store narrows to cases a reviewer of the caller's tenant may see; the approver
+        // groups of each case (policy's) decide the rest.
         let mut page = vec![];
         for _ in 0..QUEUE_ROUNDS {
             let rows = self.deps.store.cases(&query).await.map_err(store_err)?;

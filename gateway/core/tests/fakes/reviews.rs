@@ -4,7 +4,7 @@ use super::store::{lock, MemStore};
 use airlock_gateway_domain::{ports::WebhookOutbox, webhooks::WebhookDelivery};
 use airlock_gateway_domain::{
     ports::{Change, ReviewStore, StoreError},
-    review::{CaseId, CaseQuery, CaseStatus, ReviewCase},
+    review::{scope_of, CaseId, CaseQuery, CaseStatus, ReviewCase},
     unix_ms,
 };
 use async_trait::async_trait;
@@ -46,6 +46,12 @@ impl ReviewStore for MemStore {
                 q.requester
                     .as_ref()
                     .is_none_or(|r| *r == c.requester.owner_key())
+            })
+            .filter(|c| {
+                q.reviewer_tenant.as_ref().is_none_or(|t| {
+                    let scope = c.reviewer_scope();
+                    scope == "*" || scope == scope_of(t.as_deref())
+                })
             })
             .filter(|c| q.before.as_ref().is_none_or(|b| c.id < *b))
             .take(q.limit as usize)

@@ -1,0 +1,89 @@
+//! `airlock policy replay`: the recorded decisions of a time range, decided again by a
+//! candidate bundle, and every one that would change.
+
+use airlock_gateway_domain::ports::{AuditOutbox, AuditQuery};
+use anyhow::Context;
+use std::{path::Path, path::PathBuf, process::ExitCode};
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// The candidate bundle: a directory or a .tar.gz archive.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// From this time (RFC 3339); default: seven days before `until`.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until this time (RFC 3339, exclusive); default: now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// `table` (Markdown) or `json`.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// Recorded decisions read per page from the state DB.
+const PAGE: u32 = 1_000;
+
+fn time_ms(raw: Option<&str>, default: time::OffsetDateTime) -> anyhow::Result<i64> {
+    let t = match raw {
+        None => default,
+        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("{s:?} is not an RFC 3339 time"))?,
+    };
+    Ok(airlock_gateway_domain::unix_ms(t))
+}
+
+fn candidate(path: &Path) -> anyhow::Result<airlock_policy::RegoPolicy> {
+    let bundle = if path.is_dir() {
+        airlock_policy::Bundle::from_dir(path)?
+    } else {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        airlock_policy::Bundle::from_raw(airlock_policy::read_tar_gz(&bytes)?)?
+    };
+    Ok(airlock_policy::RegoPolicy::new(&bundle)?)
+}
+
+pub fn policy_replay(config: Option<&Path>, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let cfg = crate::commands::load_config(config)?;
+    let engine = candidate(&args.bundle)?;
+    let now = airlock_gateway_domain::Clock::now(&airlock_gateway_domain::SystemClock);
+    let until = time_ms(args.until.as_deref(), now)?;
+    let since = time_ms(args.since.as_deref(), now - time::Duration::days(7))?.min(until);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let events = rt.block_on(async {
+        let store = airlock_gateway_store::SqlStore::connect(&cfg.database_url(), false).await?;
+        let mut all = vec![];
+        let mut after = None;
+        loop {
+            let page = store
+                .audit_query(&AuditQuery {
+                    event_type: Some("policy.decided".into()),
+                    since_ms: Some(since),
+                    until_ms: Some(until),
+                    after: after.clone(),
+                    limit: PAGE,
+                    ..Default::default()
+                })
+                .await?;
+            after = page.last().map(|e| e.id.clone());
+            let more = page.len() as u32 == PAGE;
+            all.extend(page);
+            if !more {
+                break;
+            }
+        }
+        store.close().await;
+        anyhow::Ok(all)
+    })?;
+    let report = airlock_policy::replay::replay(&engine, &events);
+    match args.format.as_str() {
+        "json" => crate::commands::print_json(&serde_json::to_value(&report)?),
+        "table" => {
+            print!("{}", report.table());
+            Ok(ExitCode::SUCCESS)
+        }
+        other => anyhow::bail!("--format {other:?}: use table or json"),
+    }
+}
