@@ -10,7 +10,6 @@ mod bundle;
 mod engine;
 mod holder;
 mod mask;
-pub mod replay;
 pub mod revision;
 pub mod signing;
 mod testing;

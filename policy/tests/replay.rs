@@ -1,13 +1,14 @@
 //! Replay: recorded decisions decided again by a candidate bundle; exactly the changed ones
 //! are listed, with what they were and what they would be.
 
+use airlock_gateway_domain::replay::replay;
 use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead, NewEvent},
     policy_input::{Action, CodeFacts, PolicyInput, RequestFacts},
     ports::PolicyEngine,
     Principal,
 };
-use airlock_policy::{replay::replay, Bundle, RegoPolicy};
+use airlock_policy::{Bundle, RegoPolicy};
 
 fn input(import: &str) -> PolicyInput {
     PolicyInput {

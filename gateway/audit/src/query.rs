@@ -78,6 +78,53 @@ impl AuditReader {
         Ok(AuditPage { events, next })
     }
 
+    /// The recorded decisions of `[since_ms, until_ms)` decided again by `candidate`
+    /// (at most `MAX_REPLAYED` of them, the oldest first), and every one that would change.
+    pub async fn replay(
+        &self,
+        p: &Principal,
+        candidate: &dyn airlock_gateway_domain::ports::PolicyEngine,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<airlock_gateway_domain::replay::Report, GatewayError> {
+        self.require_auditor(p)?;
+        let mut events = vec![];
+        let mut after = None;
+        while events.len() < MAX_REPLAYED {
+            let page = self
+                .store
+                .audit_query(&AuditQuery {
+                    event_type: Some(types::POLICY_DECIDED.into()),
+                    since_ms: Some(since_ms),
+                    until_ms: Some(until_ms),
+                    after: after.clone(),
+                    limit: MAX_PAGE,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "state store error");
+                    GatewayError::new(ErrorCode::Internal, "the state store failed")
+                })?;
+            after = page.last().map(|e| e.id.clone());
+            let more = page.len() == MAX_PAGE as usize;
+            events.extend(page);
+            if !more {
+                break;
+            }
+        }
+        events.truncate(MAX_REPLAYED);
+        let report = airlock_gateway_domain::replay::replay(candidate, &events);
+        let filter = serde_json::json!({
+            "since_ms": since_ms, "until_ms": until_ms,
+            "candidate_revision": report.candidate_revision, "changed": report.changed.len(),
+        });
+        self.recorder
+            .record(vec![], vec![queried(p, "replay", filter, report.decisions)])
+            .await?;
+        Ok(report)
+    }
+
     /// A signed statement of this gateway's chain head, for an auditor to keep outside the
     /// log (`airlock audit verify --checkpoint FILE` later proves the log was not truncated).
     pub async fn checkpoint(&self, p: &Principal) -> Result<Checkpoint, GatewayError> {
@@ -97,6 +144,9 @@ impl AuditReader {
         Ok(cp)
     }
 }
+
+/// Recorded decisions one replay reads at most (a range with more is replayed in parts).
+const MAX_REPLAYED: usize = 200_000;
 
 fn queried(p: &Principal, what: &str, filter: serde_json::Value, returned: usize) -> NewEvent {
     NewEvent::new(

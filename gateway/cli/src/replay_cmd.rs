@@ -77,7 +77,7 @@ pub fn policy_replay(config: Option<&Path>, args: &ReplayArgs) -> anyhow::Result
         store.close().await;
         anyhow::Ok(all)
     })?;
-    let report = airlock_policy::replay::replay(&engine, &events);
+    let report = airlock_gateway_domain::replay::replay(&engine, &events);
     match args.format.as_str() {
         "json" => crate::commands::print_json(&serde_json::to_value(&report)?),
         "table" => {
@@ -85,5 +85,28 @@ pub fn policy_replay(config: Option<&Path>, args: &ReplayArgs) -> anyhow::Result
             Ok(ExitCode::SUCCESS)
         }
         other => anyhow::bail!("--format {other:?}: use table or json"),
+    }
+}
+
+/// Candidate bundles for replay through the API: archives, loaded but never activated.
+pub struct Compiler;
+
+impl airlock_gateway_domain::ports::BundleCompiler for Compiler {
+    fn compile(
+        &self,
+        archive: &[u8],
+    ) -> Result<
+        Box<dyn airlock_gateway_domain::ports::PolicyEngine>,
+        airlock_gateway_domain::ports::PolicyError,
+    > {
+        let load = |e: airlock_policy::LoadError| {
+            airlock_gateway_domain::ports::PolicyError::Load(e.to_string())
+        };
+        let bundle =
+            airlock_policy::Bundle::from_raw(airlock_policy::read_tar_gz(archive).map_err(load)?)
+                .map_err(load)?;
+        Ok(Box::new(
+            airlock_policy::RegoPolicy::new(&bundle).map_err(load)?,
+        ))
     }
 }

@@ -196,6 +196,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             ids: Arc::new(airlock_gateway_domain::SystemIds),
             outputs: output_inspection(&cfg)?,
             webhooks: crate::review_wiring::webhooks(&cfg)?,
+            bundles: Some(Arc::new(crate::replay_cmd::Compiler)),
         },
     );
     let _ = sql_hook.0.set(gateway.sandbox_sql());

@@ -46,6 +46,8 @@ pub struct GatewayDeps {
     pub outputs: crate::OutputInspection,
     /// Signed webhooks of review cases.
     pub webhooks: crate::Webhooks,
+    /// Compiles candidate bundles for replay (None: replay through the API is off).
+    pub bundles: Option<Arc<dyn airlock_gateway_domain::ports::BundleCompiler>>,
 }
 
 pub struct Gateway {
@@ -93,6 +95,11 @@ impl Gateway {
 
     pub fn settings(&self) -> &GatewaySettings {
         &self.settings
+    }
+
+    /// The gateway's clock, for defaults of API parameters (time ranges).
+    pub fn now_for_api(&self) -> time::OffsetDateTime {
+        self.now()
     }
 
     /// The wall-clock time of a record.
@@ -194,6 +201,32 @@ impl Gateway {
     }
 
     /// Audit events for an auditor (the read itself is recorded).
+    /// Recorded decisions of a time range decided again by a candidate bundle (auditors).
+    pub async fn replay_policy(
+        &self,
+        p: &Principal,
+        archive: &[u8],
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<airlock_gateway_domain::replay::Report, GatewayError> {
+        self.audit_reader.require_auditor(p)?;
+        let compiler = self.deps.bundles.as_ref().ok_or_else(|| {
+            err(
+                ErrorCode::PolicyUnavailable,
+                "replay is not available on this gateway",
+            )
+        })?;
+        let candidate = compiler.compile(archive).map_err(|e| {
+            err(
+                ErrorCode::InvalidRequest,
+                format!("the candidate bundle: {e}"),
+            )
+        })?;
+        self.audit_reader
+            .replay(p, candidate.as_ref(), since_ms, until_ms.max(since_ms))
+            .await
+    }
+
     pub async fn audit_events(
         &self,
         p: &Principal,

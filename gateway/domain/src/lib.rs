@@ -21,6 +21,7 @@ pub mod outputs;
 pub mod policy_input;
 pub mod ports;
 pub mod principal;
+pub mod replay;
 pub mod review;
 pub mod session;
 pub mod urls;

@@ -25,6 +25,14 @@ pub enum PolicyError {
     Evaluation(#[source] Cause),
     #[error("policy returned a malformed decision: {0}")]
     MalformedDecision(String),
+    #[error("the bundle does not load: {0}")]
+    Load(String),
+}
+
+/// Turns a candidate bundle (a `.tar.gz` archive) into an engine that is never activated: for
+/// replaying recorded decisions against it.
+pub trait BundleCompiler: Send + Sync {
+    fn compile(&self, archive: &[u8]) -> Result<Box<dyn PolicyEngine>, PolicyError>;
 }
 
 pub trait PolicyEngine: Send + Sync {

@@ -65,7 +65,12 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::reviews::withdraw)
                     .service(routes::audit::events)
                     .service(routes::audit::checkpoint)
-                    .service(routes::audit::status),
+                    .service(routes::audit::status)
+                    .service(
+                        web::resource("/audit/replay")
+                            .app_data(web::PayloadConfig::new(routes::replay::MAX_ARCHIVE))
+                            .route(web::post().to(routes::replay::replay)),
+                    ),
             )
             .default_service(web::to(routes::ops::not_found));
     }

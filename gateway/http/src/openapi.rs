@@ -18,6 +18,7 @@ use utoipa::{
         crate::routes::reviews::list, crate::routes::reviews::get, crate::routes::reviews::approve,
         crate::routes::reviews::reject, crate::routes::reviews::comment, crate::routes::reviews::withdraw,
         crate::routes::audit::events, crate::routes::audit::checkpoint, crate::routes::audit::status,
+        crate::routes::replay::replay,
     ),
     components(schemas(crate::dto::ErrorBody, crate::dto::ErrorDetail)),
     modifiers(&Bearer),

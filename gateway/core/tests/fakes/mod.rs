@@ -476,6 +476,7 @@ pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connecto
             ids,
             outputs: OutputInspection::new(&[]).unwrap_or_else(|e| panic!("{e}")),
             webhooks: hooks::FakeHooks::wired(&hooks),
+            bundles: None,
         },
     );
     Rig {

@@ -3,6 +3,7 @@ pub mod executions;
 pub mod files;
 pub mod ops;
 pub mod policy;
+pub mod replay;
 pub mod reviews;
 pub mod sessions;
 

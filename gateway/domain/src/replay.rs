@@ -2,12 +2,13 @@
 //! recorded, masked as decision logs are) decided again by a candidate bundle, and every one
 //! that would change: allow to deny, deny to allow, review gained or lost, other reasons.
 
-use airlock_gateway_domain::{audit::AuditEvent, policy_input::PolicyInput, ports::PolicyEngine};
+use crate::{audit::AuditEvent, policy_input::PolicyInput, ports::PolicyEngine};
 use serde::Serialize;
 use std::collections::BTreeSet;
+use utoipa::ToSchema;
 
 /// One recorded decision the candidate decides differently.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Changed {
     pub event_id: String,
     pub time: String,
@@ -24,7 +25,7 @@ pub struct Changed {
     pub reasons_after: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Report {
     pub candidate_revision: String,
     /// Recorded decisions read.
