@@ -9,7 +9,7 @@ use crate::{
 };
 use serde_json::{json, Value};
 
-fn start(bao: &Bao, extra: &str, env: &[(&str, &str)]) -> Gateway {
+pub(crate) fn start(bao: &Bao, extra: &str, env: &[(&str, &str)]) -> Gateway {
     let mut all = vec![("VAULT_TOKEN", vault::ROOT_TOKEN)];
     all.extend_from_slice(env);
     Gateway::start_opts(&vault::gateway_config(bao, extra), &all)

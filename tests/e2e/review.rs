@@ -322,3 +322,61 @@ fn runs_of(audit: &[Value], exec: &str) -> usize {
         .filter(|ev| matches!(ev["data"]["status"].as_str(), Some("succeeded" | "failed")))
         .count()
 }
+
+#[test]
+fn warehouse_sql_outside_the_grants_is_held_and_runs_once_with_the_review_role() {
+    let bao = crate::vault::Bao::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = harness::bundle_copy(dir.path(), |d| {
+        d["airlock"]["connector_grants"]["warehouse"]["review"] =
+            json!({"read": ["hr.*"], "role": "analyst_broad"});
+    });
+    let gw = crate::connectors::start(&bao, "", &[("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str())]);
+    let alice = gw.api(&harness::token("alice-tool"));
+    let rita = gw.api(&harness::token("rita-tool"));
+    let sid = alice.session();
+    let sql = "SELECT employee, salary FROM hr.salaries ORDER BY employee";
+    let r = alice.run_with(
+        &sid,
+        json!({"language": "sql", "code": sql, "connector": "warehouse"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(
+        r.body["decision"]["violations"][0]["code"], "sql_table_needs_review",
+        "{}",
+        r.body
+    );
+    let exec = str_of(&r.body["id"]);
+    let case = str_of(&r.body["case_id"]);
+    // Held: no login was issued for it.
+    let issued = |gw: &Gateway| {
+        harness::audit_events(&gw.audit_file())
+            .into_iter()
+            .filter(|e| {
+                e["type"] == "credential.issued" && e["data"]["execution_id"] == exec.as_str()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(issued(&gw).is_empty());
+    let c = rita.get(&format!("/v1/reviews/{case}")).body;
+    assert_eq!(c["connector"], "warehouse");
+    assert_eq!(c["code"], sql);
+    assert_eq!(approve(&rita, &case).body["status"], "approved");
+    let done = ended(&alice, &exec);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let rows = &done["outputs"][0]["data"]["application/json"]["rows"];
+    assert_eq!(rows.as_array().map(Vec::len), Some(2), "{done}");
+    assert_eq!(rows[0][0], "alice");
+    let logins = issued(&gw);
+    assert_eq!(logins.len(), 1, "one statement, one login");
+    assert_eq!(logins[0]["data"]["role"], "analyst_broad", "{}", logins[0]);
+    // Approving again runs nothing more.
+    assert_eq!(approve(&rita, &case).body["status"], "approved");
+    assert_eq!(issued(&gw).len(), 1);
+    // The same statement again is held again: an approval is for one statement, once.
+    let again = alice.run_with(
+        &sid,
+        json!({"language": "sql", "code": sql, "connector": "warehouse"}),
+    );
+    assert_eq!(again.body["status"], "pending_review");
+}

@@ -103,12 +103,42 @@ violations contains v if {
 	)
 }
 
+# Tables outside the caller's grants that a reviewer may open, one statement at a time:
+# data.airlock.connector_grants[connector].review = {"read": ["hr.*"], "role": "hr_reviewed"}.
+# A read of one is held for review instead of denied; approved, that one statement runs once
+# with the review's Vault role.
+review_grant := object.get(object.get(data.airlock.connector_grants, input.request.connector, {}), "review", {})
+
+reviewable(table) if {
+	some p in object.get(review_grant, "read", [])
+	matches(table, p)
+}
+
+held_tables contains t if {
+	granted
+	some s in sql.statements
+	some t in s.reads
+	not readable(t)
+	not writable(t)
+	reviewable(t)
+}
+
+review contains r if {
+	some t in held_tables
+	r := common.violation(
+		"sql_table_needs_review",
+		sprintf("reading %s needs a reviewer's approval", [t]),
+		"the statement is held until a reviewer decides; approved, it runs once",
+	)
+}
+
 violations contains v if {
 	granted
 	some s in sql.statements
 	some t in s.reads
 	not readable(t)
 	not writable(t)
+	not reviewable(t)
 	v := common.violation(
 		"sql_table_not_allowed",
 		sprintf("you may not read %s", [t]),
@@ -187,9 +217,15 @@ violations contains v if {
 	)
 }
 
+# A held statement runs, once approved, with the review's role.
+grant_role := r if {
+	count(held_tables) > 0
+	r := review_grant.role
+} else := grants[0].role
+
 grant := {
 	"name": input.request.connector,
-	"role": grants[0].role,
+	"role": grant_role,
 	"row_limit": min([object.get(g, "row_limit", 1000) | some g in grants]),
 	"read_only": count(write_patterns) == 0,
 	"governed": governed,

@@ -138,3 +138,22 @@ test_writes_to_a_governed_table_are_denied if {
 	vs := {v.code | some v in connectors.violations} with input as inp with data.airlock.connector_grants as governed_grants
 	"sql_write_governed" in vs
 }
+
+hr_query := {
+	"principal": {"groups": ["analysts"]},
+	"request": {"connector": "warehouse", "language": "sql"},
+	"analysis": {"sql": {"statements": [{"kind": "select", "reads": ["hr.salaries"], "writes": false, "writes_to": []}]}},
+}
+
+test_a_table_outside_grants_is_denied_without_a_review_grant if {
+	d := data.airlock.decision.decision with input as object.union(hr_query, {"action": "execution.run"})
+	d.result == "deny"
+}
+
+test_a_reviewable_table_is_held_and_runs_with_the_review_role if {
+	d := data.airlock.decision.decision with input as object.union(hr_query, {"action": "execution.run"})
+		with data.airlock.connector_grants.warehouse.review as {"read": ["hr.*"], "role": "hr_reviewed"}
+	d.result == "review"
+	d.review[0].code == "sql_table_needs_review"
+	d.obligations.connector.role == "hr_reviewed"
+}

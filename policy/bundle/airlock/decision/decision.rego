@@ -41,7 +41,7 @@ decision := {
 		not input.action in {"session.create", "file.upload", "file.download", "execution.run", "execution.imports", "output.inspect"}
 		v := {"code": "unknown_action", "message": sprintf("no rules for action %q", [input.action]), "hint": ""}
 	}
-	review := {r | run; count(data.airlock.packages.review) > 0; some r in review_rules.review} | {r | input.action == "output.inspect"; some r in outputs.review}
+	review := ({r | run; count(data.airlock.packages.review) > 0; some r in review_rules.review} | {r | input.action == "output.inspect"; some r in outputs.review}) | {r | run; wants_connector; some r in connectors.review}
 	# Indexed through variables: regorus takes an internal error path (a backtrace capture when
 	# RUST_BACKTRACE is set) for an index into a literal.
 	held := {false: "allow", true: "review"}
