@@ -380,3 +380,48 @@ fn warehouse_sql_outside_the_grants_is_held_and_runs_once_with_the_review_role()
     );
     assert_eq!(again.body["status"], "pending_review");
 }
+
+#[test]
+fn a_case_nobody_decides_expires_and_its_execution_ends() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = harness::bundle_copy(dir.path(), |d| {
+        d["airlock"]["packages"]["review"] = json!(["numpy"]);
+        d["airlock"]["review_rules"]["expires_in_seconds"] = json!(1);
+    });
+    let gw = Gateway::start_opts("", &[("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str())]);
+    let alice = gw.api(&harness::token("alice-tool"));
+    let rita = gw.api(&harness::token("rita-tool"));
+    let sid = alice.session();
+    let (exec, case) = hold(&alice, &sid);
+    // The sweeper expires it (nobody reads the case meanwhile).
+    let mut e = Value::Null;
+    harness::wait_until(
+        "the sweeper expires the case",
+        Duration::from_secs(30),
+        || {
+            e = alice.get(&format!("/v1/executions/{exec}")).body;
+            e["status"] == "cancelled"
+        },
+    );
+    assert_eq!(e["error"]["code"], "review_expired", "{e}");
+    assert_eq!(
+        alice.get(&format!("/v1/reviews/{case}")).body["status"],
+        "expired"
+    );
+    assert_eq!(code_of(&approve(&rita, &case)), "case_closed");
+    let audit = harness::audit_events(&gw.audit_file());
+    let expired: Vec<&Value> = audit
+        .iter()
+        .filter(|ev| ev["type"] == "review.expired")
+        .collect();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0]["data"]["case_id"], case.as_str());
+    // The execution's own end names its case.
+    let ended = audit
+        .iter()
+        .find(|ev| {
+            ev["type"] == "execution.completed" && ev["data"]["execution_id"] == exec.as_str()
+        })
+        .unwrap_or_else(|| panic!("no execution.completed"));
+    assert_eq!(ended["data"]["case_id"], case.as_str());
+}

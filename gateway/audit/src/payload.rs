@@ -90,6 +90,7 @@ pub fn completed(p: &Principal, e: &Execution, kernel_restarted: bool, truncated
         "artifacts": e.artifacts,
         "kernel_restarted": kernel_restarted,
         "duration_ms": e.duration_ms,
+        "case_id": e.case_id,
     })
 }
 

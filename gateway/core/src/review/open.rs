@@ -27,7 +27,7 @@ impl Gateway {
     pub(crate) fn open_case(&self, held: Held<'_>) -> (ReviewCase, NewEvent) {
         let now = self.now();
         let rules = held.decision.obligations.review.clone().unwrap_or_default();
-        let expires_in = rules.expires_in_seconds.clamp(60, 90 * 86_400);
+        let expires_in = rules.expires_in_seconds.clamp(1, 90 * 86_400);
         let case = ReviewCase {
             id: CaseId::from_uuid(self.deps.ids.uuid()),
             execution_id: held.exec.id.clone(),
@@ -51,7 +51,7 @@ impl Gateway {
             decided_by: None,
             reason: None,
             created_at: now,
-            expires_at: now + time::Duration::seconds(i64::try_from(expires_in).unwrap_or(60)),
+            expires_at: now + time::Duration::seconds(i64::try_from(expires_in).unwrap_or(1)),
             updated_at: now,
             version: 1,
         };
