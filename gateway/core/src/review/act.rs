@@ -204,10 +204,15 @@ impl Gateway {
         changes: Vec<Change>,
         events: Vec<NewEvent>,
     ) -> Result<Step, GatewayError> {
+        // A decision (not a comment on a case decided before) is counted once.
+        let decided = case.status != CaseStatus::Pending
+            && events.iter().any(|e| {
+                e.event_type.starts_with("review.") && e.event_type != types::REVIEW_COMMENTED
+            });
         match self.deps.audit.record(changes, events).await {
             Ok(_) => {
                 self.webhook_wake.notify_one();
-                if case.status != CaseStatus::Pending {
+                if decided {
                     let waited = (case.updated_at - case.created_at)
                         .as_seconds_f64()
                         .max(0.0);
