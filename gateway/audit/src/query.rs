@@ -83,7 +83,7 @@ impl AuditReader {
     pub async fn replay(
         &self,
         p: &Principal,
-        candidate: &dyn airlock_gateway_domain::ports::PolicyEngine,
+        candidate: Box<dyn airlock_gateway_domain::ports::PolicyEngine>,
         since_ms: i64,
         until_ms: i64,
     ) -> Result<airlock_gateway_domain::replay::Report, GatewayError> {
@@ -114,7 +114,15 @@ impl AuditReader {
             }
         }
         events.truncate(MAX_REPLAYED);
-        let report = airlock_gateway_domain::replay::replay(candidate, &events);
+        // Thousands of decisions are CPU work: off the request's async worker.
+        let report = tokio::task::spawn_blocking(move || {
+            airlock_gateway_domain::replay::replay(candidate.as_ref(), &events)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the replay task failed");
+            GatewayError::new(ErrorCode::Internal, "the replay failed")
+        })?;
         let filter = serde_json::json!({
             "since_ms": since_ms, "until_ms": until_ms,
             "candidate_revision": report.candidate_revision, "changed": report.changed.len(),

@@ -216,14 +216,20 @@ impl Gateway {
                 "replay is not available on this gateway",
             )
         })?;
-        let candidate = compiler.compile(archive).map_err(|e| {
+        // Loading the candidate (parsing and compiling its Rego) is CPU work as well.
+        let compiler = compiler.clone();
+        let archive = archive.to_vec();
+        let compiled = tokio::task::spawn_blocking(move || compiler.compile(&archive))
+            .await
+            .map_err(|_| GatewayError::internal("the bundle compiler failed"))?;
+        let candidate = compiled.map_err(|e| {
             err(
                 ErrorCode::InvalidRequest,
                 format!("the candidate bundle: {e}"),
             )
         })?;
         self.audit_reader
-            .replay(p, candidate.as_ref(), since_ms, until_ms.max(since_ms))
+            .replay(p, candidate, since_ms, until_ms.max(since_ms))
             .await
     }
 
