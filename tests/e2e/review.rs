@@ -95,6 +95,18 @@ fn an_analysts_held_execution_runs_once_a_reviewer_from_another_person_approves_
         "{}",
         queue.body
     );
+    let found = |q: &str| {
+        rita.get(&format!("/v1/reviews?{q}")).body["cases"]
+            .as_array()
+            .map(Vec::len)
+    };
+    assert_eq!(
+        found("requester=alice-tool&tenant=acme&since=2026-01-01T00:00:00Z"),
+        Some(1)
+    );
+    assert_eq!(found("requester=bob-tool"), Some(0));
+    assert_eq!(found("until=2020-01-01T00:00:00Z"), Some(0));
+    assert_eq!(rita.get("/v1/reviews?since=yesterday").status, 400);
     let a = approve(&rita, &case);
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["status"], "approved");

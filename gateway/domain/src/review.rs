@@ -244,6 +244,9 @@ pub struct CaseQuery {
     pub requester: Option<String>,
     /// Only cases a reviewer of this tenant may see (scope `*` or theirs).
     pub reviewer_tenant: Option<Option<String>>,
+    /// Created at or after / before these times (Unix ms).
+    pub created_since_ms: Option<i64>,
+    pub created_until_ms: Option<i64>,
     /// Cases created before this one (newest first).
     pub before: Option<CaseId>,
     pub limit: u32,

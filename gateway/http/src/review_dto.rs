@@ -136,6 +136,14 @@ pub struct CaseQuery {
     pub status: Option<String>,
     /// `true`: the caller's own cases (as requester); otherwise the caller's review queue.
     pub mine: Option<bool>,
+    /// Only cases of requesters of this tenant.
+    pub tenant: Option<String>,
+    /// Only cases of this requester (their `sub`).
+    pub requester: Option<String>,
+    /// Created at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// Created before this RFC 3339 time.
+    pub until: Option<String>,
     pub cursor: Option<String>,
     /// Items per page: 1-100, default 20.
     pub limit: Option<u32>,

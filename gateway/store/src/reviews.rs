@@ -88,10 +88,24 @@ pub async fn cases(pool: &AnyPool, q: &CaseQuery) -> Result<Vec<ReviewCase>, Sto
     if let Some(b) = &q.before {
         param(&mut sql, " AND id < ?", b.to_string());
     }
+    // Times are numbers: bound after the text parameters, numbered after them.
+    let mut times = vec![];
+    for (clause, t) in [
+        (" AND created_at >= ", q.created_since_ms),
+        (" AND created_at < ", q.created_until_ms),
+    ] {
+        if let Some(t) = t {
+            times.push(t);
+            sql.push_str(&format!("{clause}${}", binds.len() + times.len()));
+        }
+    }
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", q.limit.max(1)));
     let mut query = sqlx::query(&sql);
     for b in binds {
         query = query.bind(b);
+    }
+    for t in times {
+        query = query.bind(t);
     }
     let rows = query.fetch_all(pool).await.map_err(db)?;
     rows.iter()

@@ -164,6 +164,16 @@ async fn exercise(store: &SqlStore) {
         vec![globex.id.clone()]
     );
 
+    // Created in a time range: [t0 + 1 s, t0 + 2 s) holds globex's case only.
+    let mut range = q(|_| {});
+    range.created_since_ms = Some(unix_ms(t0) + 1_000);
+    range.created_until_ms = Some(unix_ms(t0) + 2_000);
+    range.status = Some(CaseStatus::Pending);
+    assert_eq!(
+        ids(store.cases(&range).await.unwrap_or_default()),
+        vec![globex.id.clone()]
+    );
+
     // A reviewer of acme sees acme's cases and those open to any tenant.
     let mut open = case(Some("initech"), "erin", t0 + time::Duration::seconds(3));
     open.rules.same_tenant = false;

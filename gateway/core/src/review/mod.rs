@@ -40,6 +40,13 @@ pub struct CaseFilter {
     pub status: Option<CaseStatus>,
     /// Only the caller's own cases (as requester); otherwise the caller's queue as a reviewer.
     pub mine: bool,
+    /// Only cases of requesters of this tenant.
+    pub tenant: Option<String>,
+    /// Only cases of this requester (subject).
+    pub requester: Option<String>,
+    /// Created in `[since, until)` (Unix ms).
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
     pub before: Option<CaseId>,
     pub limit: u32,
 }
@@ -75,14 +82,24 @@ impl Gateway {
         let limit = filter.limit.clamp(1, 200);
         let mut query = CaseQuery {
             status: filter.status,
-            tenant: None,
+            tenant: filter.tenant.clone().map(Some),
             requester: filter.mine.then(|| p.owner_key()),
             reviewer_tenant: (!filter.mine).then(|| p.tenant.clone()),
+            created_since_ms: filter.since_ms,
+            created_until_ms: filter.until_ms,
             before: filter.before.clone(),
             limit: if filter.mine { limit } else { limit * 2 },
         };
+        let wanted = |c: &ReviewCase| {
+            filter
+                .requester
+                .as_ref()
+                .is_none_or(|s| *s == c.requester.subject)
+        };
         if filter.mine {
-            return self.deps.store.cases(&query).await.map_err(store_err);
+            let mut own = self.deps.store.cases(&query).await.map_err(store_err)?;
+            own.retain(wanted);
+            return Ok(own);
         }
         // The store narrows to cases a reviewer of the caller's tenant may see; the approver
         // groups of each case (policy's) decide the rest.
@@ -93,7 +110,7 @@ impl Gateway {
             query.before = rows.last().map(|c| c.id.clone());
             page.extend(
                 rows.into_iter()
-                    .filter(|c| c.visible_to_reviewer(p) && !c.is_requester(p)),
+                    .filter(|c| c.visible_to_reviewer(p) && !c.is_requester(p) && wanted(c)),
             );
             if exhausted || page.len() as u32 >= limit {
                 break;

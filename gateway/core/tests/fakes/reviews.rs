@@ -54,6 +54,11 @@ impl ReviewStore for MemStore {
                 })
             })
             .filter(|c| q.before.as_ref().is_none_or(|b| c.id < *b))
+            .filter(|c| {
+                q.created_since_ms
+                    .is_none_or(|t| unix_ms(c.created_at) >= t)
+            })
+            .filter(|c| q.created_until_ms.is_none_or(|t| unix_ms(c.created_at) < t))
             .take(q.limit as usize)
             .cloned()
             .collect())

@@ -23,3 +23,13 @@ pub fn cursor<T>(raw: Option<&str>, parse: fn(&str) -> Option<T>) -> Result<Opti
     })
     .transpose()
 }
+
+/// An optional RFC 3339 time parameter as Unix ms, or 400 naming the parameter.
+pub fn millis(raw: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
+    raw.map(|s| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(airlock_gateway_domain::unix_ms)
+            .map_err(|e| code(ErrorCode::InvalidRequest, format!("{name}: {e}")))
+    })
+    .transpose()
+}

@@ -1,13 +1,9 @@
 //! Policy replay for auditors: a candidate bundle archive in, every recorded decision of the
 //! range it would change out (the API form of `airlock policy replay`).
 
-use crate::{
-    error::{code, ApiError},
-    extract::Caller,
-    AppState,
-};
+use crate::{error::ApiError, extract::Caller, AppState};
 use actix_web::{web, HttpResponse};
-use airlock_gateway_domain::{replay::Report, ErrorCode};
+use airlock_gateway_domain::replay::Report;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -21,15 +17,6 @@ pub struct ReplayParams {
     since: Option<String>,
     /// RFC 3339 time, exclusive; default: now.
     until: Option<String>,
-}
-
-fn millis(raw: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
-    raw.map(|s| {
-        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map(airlock_gateway_domain::unix_ms)
-            .map_err(|e| code(ErrorCode::InvalidRequest, format!("{name}: {e}")))
-    })
-    .transpose()
 }
 
 /// Decide the recorded decisions of a time range again with a candidate bundle (the body: a
@@ -47,8 +34,8 @@ pub async fn replay(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let now = airlock_gateway_domain::unix_ms(state.gateway.now_for_api());
-    let until = millis(q.until.as_deref(), "until")?.unwrap_or(now);
-    let since = millis(q.since.as_deref(), "since")?.unwrap_or(until - 7 * 86_400_000);
+    let until = super::millis(q.until.as_deref(), "until")?.unwrap_or(now);
+    let since = super::millis(q.since.as_deref(), "since")?.unwrap_or(until - 7 * 86_400_000);
     let report = state
         .gateway
         .replay_policy(&caller.0, &body, since, until)

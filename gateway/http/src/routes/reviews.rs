@@ -54,6 +54,10 @@ pub async fn list(
     let filter = CaseFilter {
         status,
         mine: q.mine.unwrap_or(false),
+        tenant: q.tenant.clone(),
+        requester: q.requester.clone(),
+        since_ms: super::millis(q.since.as_deref(), "since")?,
+        until_ms: super::millis(q.until.as_deref(), "until")?,
         before,
         limit: limit + 1,
     };
