@@ -4,7 +4,7 @@
 use crate::{payload, AuditRecorder};
 use airlock_gateway_domain::{
     audit::{types, AuditEvent, Checkpoint, NewEvent},
-    ports::{AuditQuery, Store},
+    ports::{AuditOutbox, AuditQuery, Store, StoreError},
     ErrorCode, GatewayError, Principal,
 };
 use std::sync::Arc;
@@ -88,32 +88,12 @@ impl AuditReader {
         until_ms: i64,
     ) -> Result<airlock_gateway_domain::replay::Report, GatewayError> {
         self.require_auditor(p)?;
-        let mut events = vec![];
-        let mut after = None;
-        while events.len() < MAX_REPLAYED {
-            let page = self
-                .store
-                .audit_query(&AuditQuery {
-                    event_type: Some(types::POLICY_DECIDED.into()),
-                    since_ms: Some(since_ms),
-                    until_ms: Some(until_ms),
-                    after: after.clone(),
-                    limit: MAX_PAGE,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "state store error");
-                    GatewayError::new(ErrorCode::Internal, "the state store failed")
-                })?;
-            after = page.last().map(|e| e.id.clone());
-            let more = page.len() == MAX_PAGE as usize;
-            events.extend(page);
-            if !more {
-                break;
-            }
-        }
-        events.truncate(MAX_REPLAYED);
+        let events = decisions_in(self.store.as_ref(), since_ms, until_ms, MAX_REPLAYED)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "state store error");
+                GatewayError::new(ErrorCode::Internal, "the state store failed")
+            })?;
         // Thousands of decisions are CPU work: off the request's async worker.
         let report = tokio::task::spawn_blocking(move || {
             airlock_gateway_domain::replay::replay(candidate.as_ref(), &events)
@@ -151,6 +131,38 @@ impl AuditReader {
             .await?;
         Ok(cp)
     }
+}
+
+/// The recorded decisions (`policy.decided`) of `[since_ms, until_ms)`, oldest first, at most
+/// `max`: what a policy replay decides again (the CLI's and the API's).
+pub async fn decisions_in<S: AuditOutbox + ?Sized>(
+    store: &S,
+    since_ms: i64,
+    until_ms: i64,
+    max: usize,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut events = vec![];
+    let mut after = None;
+    while events.len() < max {
+        let page = store
+            .audit_query(&AuditQuery {
+                event_type: Some(types::POLICY_DECIDED.into()),
+                since_ms: Some(since_ms),
+                until_ms: Some(until_ms),
+                after: after.clone(),
+                limit: MAX_PAGE,
+                ..Default::default()
+            })
+            .await?;
+        after = page.last().map(|e| e.id.clone());
+        let more = page.len() == MAX_PAGE as usize;
+        events.extend(page);
+        if !more {
+            break;
+        }
+    }
+    events.truncate(max);
+    Ok(events)
 }
 
 /// Recorded decisions one replay reads at most (a range with more is replayed in parts).

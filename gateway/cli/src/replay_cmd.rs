@@ -1,7 +1,6 @@
 //! `airlock policy replay`: the recorded decisions of a time range, decided again by a
 //! candidate bundle, and every one that would change.
 
-use airlock_gateway_domain::ports::{AuditOutbox, AuditQuery};
 use anyhow::Context;
 use std::{path::Path, path::PathBuf, process::ExitCode};
 
@@ -21,9 +20,6 @@ pub struct ReplayArgs {
     pub format: String,
 }
 
-/// Recorded decisions read per page from the state DB.
-const PAGE: u32 = 1_000;
-
 fn time_ms(raw: Option<&str>, default: time::OffsetDateTime) -> anyhow::Result<i64> {
     let t = match raw {
         None => default,
@@ -34,13 +30,20 @@ fn time_ms(raw: Option<&str>, default: time::OffsetDateTime) -> anyhow::Result<i
 }
 
 fn candidate(path: &Path) -> anyhow::Result<airlock_policy::RegoPolicy> {
-    let bundle = if path.is_dir() {
-        airlock_policy::Bundle::from_dir(path)?
-    } else {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        airlock_policy::Bundle::from_raw(airlock_policy::read_tar_gz(&bytes)?)?
-    };
-    Ok(airlock_policy::RegoPolicy::new(&bundle)?)
+    if path.is_dir() {
+        return Ok(airlock_policy::RegoPolicy::new(
+            &airlock_policy::Bundle::from_dir(path)?,
+        )?);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(from_archive(&bytes)?)
+}
+
+/// A candidate bundle archive loaded, never activated (the CLI's and the API's).
+fn from_archive(archive: &[u8]) -> Result<airlock_policy::RegoPolicy, airlock_policy::LoadError> {
+    airlock_policy::RegoPolicy::new(&airlock_policy::Bundle::from_raw(
+        airlock_policy::read_tar_gz(archive)?,
+    )?)
 }
 
 pub fn policy_replay(config: Option<&Path>, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -54,28 +57,9 @@ pub fn policy_replay(config: Option<&Path>, args: &ReplayArgs) -> anyhow::Result
         .build()?;
     let events = rt.block_on(async {
         let store = airlock_gateway_store::SqlStore::connect(&cfg.database_url(), false).await?;
-        let mut all = vec![];
-        let mut after = None;
-        loop {
-            let page = store
-                .audit_query(&AuditQuery {
-                    event_type: Some("policy.decided".into()),
-                    since_ms: Some(since),
-                    until_ms: Some(until),
-                    after: after.clone(),
-                    limit: PAGE,
-                    ..Default::default()
-                })
-                .await?;
-            after = page.last().map(|e| e.id.clone());
-            let more = page.len() as u32 == PAGE;
-            all.extend(page);
-            if !more {
-                break;
-            }
-        }
+        let events = airlock_gateway_audit::decisions_in(&store, since, until, usize::MAX).await;
         store.close().await;
-        anyhow::Ok(all)
+        anyhow::Ok(events?)
     })?;
     let report = airlock_gateway_domain::replay::replay(&engine, &events);
     match args.format.as_str() {
@@ -99,14 +83,8 @@ impl airlock_gateway_domain::ports::BundleCompiler for Compiler {
         Box<dyn airlock_gateway_domain::ports::PolicyEngine>,
         airlock_gateway_domain::ports::PolicyError,
     > {
-        let load = |e: airlock_policy::LoadError| {
-            airlock_gateway_domain::ports::PolicyError::Load(e.to_string())
-        };
-        let bundle =
-            airlock_policy::Bundle::from_raw(airlock_policy::read_tar_gz(archive).map_err(load)?)
-                .map_err(load)?;
-        Ok(Box::new(
-            airlock_policy::RegoPolicy::new(&bundle).map_err(load)?,
-        ))
+        from_archive(archive)
+            .map(|e| Box::new(e) as Box<dyn airlock_gateway_domain::ports::PolicyEngine>)
+            .map_err(|e| airlock_gateway_domain::ports::PolicyError::Load(e.to_string()))
     }
 }

@@ -215,7 +215,9 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let sweeper = gateway.spawn_sweeper(Duration::from_secs(cfg.sessions.sweep_interval_seconds));
-    let webhooks = gateway.spawn_webhooks(Duration::from_secs(1));
+    // The delivery task only where receivers are configured.
+    let webhooks =
+        (!cfg.review.webhooks.is_empty()).then(|| gateway.spawn_webhooks(Duration::from_secs(1)));
 
     let state = web::Data::new(airlock_gateway_http::AppState {
         gateway: gateway.clone(),
@@ -243,7 +245,9 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     on_signal.abort();
     tracing::info!("shutting down: destroying sandboxes");
     sweeper.abort();
-    webhooks.abort();
+    if let Some(w) = webhooks {
+        w.abort();
+    }
     if let Some(p) = poller {
         p.abort();
     }

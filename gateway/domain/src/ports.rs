@@ -382,46 +382,8 @@ pub trait CredentialLeases: Send + Sync {
     async fn leases_open(&self) -> Result<Vec<LeaseRecord>, StoreError>;
 }
 
-/// Review cases.
-#[async_trait]
-pub trait ReviewStore: Send + Sync {
-    async fn case(
-        &self,
-        id: &crate::review::CaseId,
-    ) -> Result<Option<crate::review::ReviewCase>, StoreError>;
-    /// Cases matching `query`, newest first.
-    async fn cases(
-        &self,
-        query: &crate::review::CaseQuery,
-    ) -> Result<Vec<crate::review::ReviewCase>, StoreError>;
-    /// How many cases are in `status`.
-    async fn count_cases(&self, status: crate::review::CaseStatus) -> Result<u64, StoreError>;
-    /// Pending cases whose expiry is at or before `now_ms`, oldest first, at most `limit`.
-    async fn cases_expiring(
-        &self,
-        now_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<crate::review::ReviewCase>, StoreError>;
-}
-
-/// The webhook outbox: deliveries waiting for their endpoint.
-#[async_trait]
-pub trait WebhookOutbox: Send + Sync {
-    /// The oldest undelivered deliveries of `endpoint`, in order, at most `limit`.
-    async fn webhooks_pending(
-        &self,
-        endpoint: &str,
-        limit: u32,
-    ) -> Result<Vec<crate::webhooks::WebhookDelivery>, StoreError>;
-    async fn webhook_delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError>;
-    /// Records a failed attempt: the next is not before `next_attempt_ms`.
-    async fn webhook_failed(
-        &self,
-        id: &str,
-        next_attempt_ms: i64,
-        error: &str,
-    ) -> Result<(), StoreError>;
-}
+pub use crate::review::ReviewStore;
+pub use crate::webhooks::WebhookOutbox;
 
 /// The gateway's state: every entity's port, implemented together by one database adapter.
 pub trait Store:

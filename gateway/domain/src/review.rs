@@ -5,6 +5,7 @@ use crate::{
     decision::Decision, policy_input::CodeFacts, ExecutionId, ExecutionRequest, Principal,
     SessionId,
 };
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -250,6 +251,22 @@ pub struct CaseQuery {
     /// Cases created before this one (newest first).
     pub before: Option<CaseId>,
     pub limit: u32,
+}
+
+/// Review cases.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    async fn case(&self, id: &CaseId) -> Result<Option<ReviewCase>, crate::ports::StoreError>;
+    /// Cases matching `query`, newest first.
+    async fn cases(&self, query: &CaseQuery) -> Result<Vec<ReviewCase>, crate::ports::StoreError>;
+    /// How many cases are in `status`.
+    async fn count_cases(&self, status: CaseStatus) -> Result<u64, crate::ports::StoreError>;
+    /// Pending cases whose expiry is at or before `now_ms`, oldest first, at most `limit`.
+    async fn cases_expiring(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ReviewCase>, crate::ports::StoreError>;
 }
 
 #[cfg(test)]

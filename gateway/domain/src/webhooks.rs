@@ -51,6 +51,26 @@ impl WebhookRoute {
     }
 }
 
+/// The webhook outbox: deliveries waiting for their endpoint.
+#[async_trait]
+pub trait WebhookOutbox: Send + Sync {
+    /// The oldest undelivered deliveries of `endpoint`, in order, at most `limit`.
+    async fn webhooks_pending(
+        &self,
+        endpoint: &str,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>, crate::ports::StoreError>;
+    async fn webhook_delivered(&self, id: &str, at_ms: i64)
+        -> Result<(), crate::ports::StoreError>;
+    /// Records a failed attempt: the next is not before `next_attempt_ms`.
+    async fn webhook_failed(
+        &self,
+        id: &str,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> Result<(), crate::ports::StoreError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

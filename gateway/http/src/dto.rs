@@ -6,7 +6,7 @@ use airlock_gateway_domain::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

@@ -1,5 +1,6 @@
 //! Bodies of the review API: a case with everything a reviewer needs to decide.
 
+use crate::dto::rfc3339;
 use airlock_gateway_domain::{
     decision::Decision,
     review::{ReviewCase, StoredNote},
@@ -7,11 +8,6 @@ use airlock_gateway_domain::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct PersonView {

@@ -43,21 +43,6 @@ pub struct EventsResponse {
     next: Option<String>,
 }
 
-fn millis(raw: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
-    raw.as_ref()
-        .map(|s| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
-                .map_err(|e| {
-                    code(
-                        ErrorCode::InvalidRequest,
-                        format!("{name} is not an RFC 3339 time: {e}"),
-                    )
-                })
-        })
-        .transpose()
-}
-
 /// Audit events, oldest first. Only principals in an auditor group; the read is recorded as an
 /// `audit.queried` event.
 #[utoipa::path(get, path = "/v1/audit/events", tag = "audit", params(EventsParams),
@@ -90,8 +75,8 @@ pub async fn events(
         actor: p.subject,
         session_id: p.session_id,
         event_type: p.event_type,
-        since_ms: millis(&p.since, "since")?,
-        until_ms: millis(&p.until, "until")?,
+        since_ms: super::millis(p.since.as_deref(), "since")?,
+        until_ms: super::millis(p.until.as_deref(), "until")?,
         after: p.after,
         limit: p.limit.unwrap_or(100),
     };

@@ -29,7 +29,12 @@ pub fn millis(raw: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
     raw.map(|s| {
         time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
             .map(airlock_gateway_domain::unix_ms)
-            .map_err(|e| code(ErrorCode::InvalidRequest, format!("{name}: {e}")))
+            .map_err(|e| {
+                code(
+                    ErrorCode::InvalidRequest,
+                    format!("{name} is not an RFC 3339 time: {e}"),
+                )
+            })
     })
     .transpose()
 }
