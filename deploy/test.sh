@@ -58,6 +58,8 @@ if ! command -v npm >/dev/null; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq npm >/dev/null
 fi
 ( cd tests/oidc && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund --loglevel=error; } )
+# The official TypeScript MCP SDK, the second client of /mcp.
+( cd tests/mcp && { [ -d node_modules/@modelcontextprotocol/sdk ] || npm ci --no-audit --no-fund --loglevel=error; } )
 
 # The Kafka broker (tansu, from crates.io) and the tests' own Kafka client.
 bash deploy/install-kafka-broker.sh

@@ -69,6 +69,7 @@ fn input(import: &str) -> PolicyInput {
             email: None,
             groups: vec![],
             tenant: None,
+            via: None,
         },
         session: None,
         request: RequestFacts {

@@ -43,6 +43,7 @@ fn input() -> PolicyInput {
             email: None,
             groups: vec![],
             tenant: None,
+            via: None,
         },
         session: None,
         request: RequestFacts::default(),

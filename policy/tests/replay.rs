@@ -19,6 +19,7 @@ fn input(import: &str) -> PolicyInput {
             email: None,
             groups: vec![],
             tenant: None,
+            via: None,
         },
         session: None,
         request: RequestFacts {

@@ -26,6 +26,8 @@
 //! 9. The review queue over 100,000 cases on PostgreSQL through HTTP beside the session list
 //!    (`AIRLOCK_BENCH_ONLY=reviews`).
 //!
+//! 10. `1+1` through MCP beside the same cell through REST (`AIRLOCK_BENCH_ONLY=mcp`).
+//!
 //! Prints a Markdown table; docs/performance.md records a run.
 
 use airlock_gateway_domain::{
@@ -50,6 +52,7 @@ mod inspect;
 mod jupyter;
 mod kafka;
 mod kubernetes;
+mod mcp;
 mod reviews;
 mod serve;
 mod stream;
@@ -106,6 +109,7 @@ fn policy_bench() -> (Stats, Stats, Option<Stats>) {
             email: None,
             groups: vec!["analysts".into()],
             tenant: Some("acme".into()),
+            via: None,
         },
         session: None,
         request: RequestFacts {
@@ -580,6 +584,10 @@ async fn main() {
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("inspect") {
         inspect::inspect_rows();
+        return;
+    }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("mcp") {
+        mcp::mcp_rows().await;
         return;
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("reviews") {

@@ -31,12 +31,15 @@ fn case(i: usize) -> ReviewCase {
         execution_id: SystemIds.execution_id(),
         session_id: SystemIds.session_id(),
         status,
+        kind: Default::default(),
+        held_output: None,
         requester: Principal {
             issuer: "https://bench".into(),
             subject: format!("analyst-{}", i % 500),
             email: None,
             groups: vec!["analysts".into()],
             tenant: Some(TENANTS[i % 4].into()),
+            via: None,
         },
         work: PinnedWork {
             request: ExecutionRequest {

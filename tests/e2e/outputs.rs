@@ -252,3 +252,98 @@ fn sql_rows_of_restricted_data_are_masked_in_the_result_and_the_csv() {
         "{ev:?}"
     );
 }
+
+/// Output policy that holds: the code runs to its end, the requester gets nothing held (not in
+/// the stream, the result or her view of the case), reviewers of her tenant see it whole; an
+/// approval by someone else releases it into the execution, a rejection ends it
+/// `output_blocked`. The audit trail records counts and decisions, never the value.
+#[test]
+fn a_held_output_reaches_the_requester_only_when_a_reviewer_releases_it() {
+    const IBAN: &str = "DE89370400440532013000";
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = harness::bundle_copy(dir.path(), |d| {
+        d["airlock"]["outputs"]["default"] = json!({"iban": {"action": "hold"}});
+    });
+    let gw = Gateway::start_opts("", &[("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str())]);
+    let alice = gw.api(&harness::token("alice-tool"));
+    let rita = gw.api(&harness::token("rita-tool"));
+    let gina = gw.api(&harness::token("gina-tool"));
+    let sid = alice.session();
+    let code = "import time\nprint('paying', flush=True)\ntime.sleep(0.3)\n\
+                print('to DE89' + '370400440532013000', flush=True)\ntime.sleep(0.3)\nprint('done')";
+    let held = |api: &harness::Api| -> (Value, String) {
+        let mut stream = submit_streaming(api, &sid, code);
+        let events = stream.rest();
+        let result = events
+            .iter()
+            .find(|e| e.event == "result")
+            .map(|e| e.data.clone())
+            .unwrap_or_else(|| panic!("no result in {events:?}"));
+        let text = serde_json::to_string(&events.iter().map(|e| &e.data).collect::<Vec<_>>())
+            .unwrap_or_default();
+        (result, text)
+    };
+    let (result, streamed) = held(&alice);
+    assert_eq!(result["status"], "pending_review", "{result}");
+    assert_eq!(error_code(&result), "output_held", "{result}");
+    assert!(streamed.contains("paying"), "{streamed}");
+    assert!(
+        !streamed.contains(IBAN) && !streamed.contains("done"),
+        "{streamed}"
+    );
+    let exec = result["id"].as_str().unwrap_or_default().to_owned();
+    let case = result["case_id"].as_str().unwrap_or_default().to_owned();
+    let fetched = alice.get(&format!("/v1/executions/{exec}"));
+    assert_eq!(fetched.body["status"], "pending_review");
+    assert!(!fetched.body.to_string().contains(IBAN));
+
+    // The requester's view of her case has no held output; her tenant's reviewer sees it all.
+    let own = alice.get(&format!("/v1/reviews/{case}"));
+    assert_eq!(own.body["kind"], "output", "{}", own.body);
+    assert!(own.body.get("held_output").is_none(), "{}", own.body);
+    assert!(!own.body.to_string().contains(IBAN));
+    let seen = rita.get(&format!("/v1/reviews/{case}"));
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    assert_eq!(
+        seen.body["held_output"]["stdout"],
+        format!("paying\nto {IBAN}\ndone\n")
+    );
+    assert_eq!(gina.get(&format!("/v1/reviews/{case}")).status, 404);
+    let own_approval = alice.post(&format!("/v1/reviews/{case}/approve"), json!({}));
+    assert_eq!(own_approval.status, 403, "{}", own_approval.body);
+
+    let ok = rita.post(
+        &format!("/v1/reviews/{case}/approve"),
+        json!({"comment": "finance"}),
+    );
+    assert_eq!(ok.body["status"], "approved", "{}", ok.body);
+    let released = alice.get(&format!("/v1/executions/{exec}")).body;
+    assert_eq!(released["status"], "succeeded", "{released}");
+    assert_eq!(released["stdout"], format!("paying\nto {IBAN}\ndone\n"));
+
+    // Rejected, it never leaves.
+    let (result, _) = held(&alice);
+    let exec = result["id"].as_str().unwrap_or_default().to_owned();
+    let case = result["case_id"].as_str().unwrap_or_default().to_owned();
+    let no = rita.post(
+        &format!("/v1/reviews/{case}/reject"),
+        json!({"reason": "account numbers stay in finance"}),
+    );
+    assert_eq!(no.body["status"], "rejected", "{}", no.body);
+    let rejected = alice.get(&format!("/v1/executions/{exec}")).body;
+    assert_eq!(rejected["status"], "failed", "{rejected}");
+    assert_eq!(error_code(&rejected), "output_blocked", "{rejected}");
+    assert!(!rejected.to_string().contains(IBAN));
+
+    let audit = audit_text(&gw);
+    assert!(
+        !audit.contains(IBAN),
+        "the value never reaches the audit trail"
+    );
+    let types: Vec<String> = harness::audit_events(&gw.audit_file())
+        .into_iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(types.iter().filter(|t| *t == "output.released").count(), 1);
+    assert_eq!(types.iter().filter(|t| *t == "review.rejected").count(), 1);
+}

@@ -10,7 +10,11 @@ use airlock_gateway_domain::{
 use serde_json::{json, Value};
 
 pub fn principal(p: &Principal) -> Value {
-    json!({"issuer": p.issuer, "subject": p.subject, "email": p.email, "groups": p.groups, "tenant": p.tenant})
+    let mut v = json!({"issuer": p.issuer, "subject": p.subject, "email": p.email, "groups": p.groups, "tenant": p.tenant});
+    if let (Some(via), Value::Object(o)) = (&p.via, &mut v) {
+        o.insert("via".into(), json!(via));
+    }
+    v
 }
 
 pub fn session(s: &Session, extra: Value) -> Value {

@@ -226,8 +226,14 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         max_json_bytes: cfg.server.max_json_bytes,
     });
     let addr = cfg.server.addr()?;
+    let mcp = mcp_endpoint(&cfg, &gateway, &state.auth);
     let server = HttpServer::new(move || {
-        App::new().configure(airlock_gateway_http::configure(state.clone()))
+        let app = App::new();
+        let app = match &mcp {
+            Some(m) => app.configure(|c| m.configure(c)),
+            None => app,
+        };
+        app.configure(airlock_gateway_http::configure(state.clone()))
     })
     .workers(workers)
     .shutdown_timeout(cfg.server.shutdown_grace_seconds)
@@ -288,9 +294,7 @@ fn stop_on_signal(
 }
 
 /// The built-in detectors and the operator's named ones (`[outputs] detectors`).
-fn output_inspection(
-    cfg: &airlock_gateway_config::Config,
-) -> anyhow::Result<airlock_gateway_core::OutputInspection> {
+fn output_inspection(cfg: &Config) -> anyhow::Result<airlock_gateway_core::OutputInspection> {
     let named: Vec<airlock_gateway_core::NamedDetector> = cfg
         .outputs
         .detectors
@@ -301,4 +305,24 @@ fn output_inspection(
         })
         .collect();
     Ok(airlock_gateway_core::OutputInspection::new(&named)?)
+}
+
+/// `/mcp`, unless `[mcp] enabled = false`: the tokens of the configured issuers (and the
+/// development issuer's) are its authorization servers.
+fn mcp_endpoint(
+    cfg: &Config,
+    gateway: &Arc<Gateway>,
+    auth: &Arc<Authenticator>,
+) -> Option<airlock_gateway_mcp::Mcp> {
+    cfg.mcp.enabled.then(|| {
+        airlock_gateway_mcp::Mcp::new(
+            gateway.clone(),
+            auth.clone(),
+            airlock_gateway_mcp::McpSettings {
+                resource: cfg.mcp.resource_for(&cfg.server.listen),
+                authorization_servers: auth.issuer_names(),
+                allowed_hosts: cfg.mcp.hosts_for(&cfg.server.listen),
+            },
+        )
+    })
 }

@@ -7,6 +7,7 @@
 
 mod audit;
 mod connectors;
+mod mcp;
 mod modes;
 mod outputs;
 mod review;
@@ -14,6 +15,7 @@ mod sections;
 
 pub use audit::*;
 pub use connectors::{Connector, Vault};
+pub use mcp::Mcp;
 pub use modes::*;
 pub use outputs::{NamedDetector, Outputs};
 pub use review::{Review, Webhook};

@@ -23,6 +23,7 @@ pub struct Config {
     pub outputs: crate::Outputs,
     /// Signed webhooks of review cases.
     pub review: crate::Review,
+    pub mcp: crate::Mcp,
     /// The credential broker for connectors.
     pub vault: Option<crate::Vault>,
     /// Warehouses SQL may reach through Vault-issued credentials.
@@ -42,6 +43,7 @@ impl Config {
         self.packages.validate()?;
         self.outputs.validate()?;
         self.review.validate()?;
+        self.mcp.validate()?;
         crate::connectors::validate(&self.vault, &self.connectors)?;
         Ok(())
     }

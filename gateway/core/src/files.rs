@@ -56,7 +56,7 @@ impl Gateway {
                 session_id: id.clone(),
                 file: info.clone(),
             },
-            Change::PutSession(s.clone()),
+            Change::PutSession(Box::new(s.clone())),
         ];
         drop(s);
         let ev = NewEvent::new(
@@ -148,7 +148,9 @@ impl Gateway {
     }
 
     /// A file on its way out, inspected: text masked as policy says, a file that is not text
-    /// reported as `uninspectable`. Withheld: empty data and the inspection says why.
+    /// reported as `uninspectable`. Withheld: empty data and the inspection says why. A file
+    /// is read anew on every download, so there is no one output a reviewer could release: a
+    /// hold refuses it like a block.
     fn inspect_file(
         &self,
         p: &Principal,
@@ -161,9 +163,10 @@ impl Gateway {
             Ok(text) => g.text(OutputPlace::File, text).map(String::into_bytes),
             Err(not_text) => {
                 g.uninspectable(OutputPlace::File);
-                g.withheld().is_none().then(|| not_text.into_bytes())
+                Some(not_text.into_bytes())
             }
         };
+        let data = data.filter(|_| !g.blocked() && !g.holding());
         (data.unwrap_or_default(), g.finish())
     }
 }

@@ -188,27 +188,6 @@ async fn a_blocked_output_stops_the_code_and_fails_with_output_blocked() {
 }
 
 #[tokio::test]
-async fn a_held_output_is_withheld_until_review_exists_and_recorded_as_held() {
-    let r = rig().await;
-    let s = session(&r).await;
-    rule(&r, "iban", OutputAction::Hold, None);
-    r.backend
-        .script("iban", vec![Step::Print("pay to DE89370400440532013000\n")]);
-    let (e, job) = run(&r, &s, "iban").await;
-    assert_eq!(e.status, ExecutionStatus::Failed);
-    let err = e.error.clone().unwrap_or_else(|| panic!("no error"));
-    assert_eq!(err.name, "OutputHeld");
-    assert_eq!(
-        err.code.as_ref().map(|c| c.as_str()),
-        Some("output_blocked")
-    );
-    assert!(!streamed(&job).contains("DE89"));
-    let ev = inspected_events(&r);
-    assert_eq!(ev[0]["outcome"], "held");
-    assert_eq!(ev[0]["findings"][0]["action"], "hold");
-}
-
-#[tokio::test]
 async fn output_policy_that_fails_withholds_the_output() {
     let r = rig().await;
     let s = session(&r).await;

@@ -10,16 +10,8 @@ use airlock_gateway_domain::{
     review::{CaseId, CaseStatus},
     ErrorCode, Execution, ExecutionErrorCode, ExecutionStatus, Principal, SessionId,
 };
-use fakes::{alice, python, rig, Rig};
+use fakes::{act, alice, approve, python, reviewer, rig, Rig};
 use std::{sync::atomic::Ordering, time::Duration};
-
-fn reviewer(name: &str) -> Principal {
-    Principal {
-        subject: name.into(),
-        groups: vec!["reviewers".into()],
-        ..alice()
-    }
-}
 
 fn hold(r: &Rig, result: DecisionResult) {
     *r.policy.execution.lock().unwrap_or_else(|e| e.into_inner()) = result;
@@ -46,25 +38,6 @@ async fn held(r: &Rig) -> (SessionId, Execution, CaseId) {
         .clone()
         .unwrap_or_else(|| panic!("no case: {e:?}"));
     (s, e, case)
-}
-
-async fn act(
-    r: &Rig,
-    who: &Principal,
-    case: &CaseId,
-    a: CaseAction,
-) -> Result<CaseStatus, ErrorCode> {
-    r.gateway
-        .act_on_case(who, case, a)
-        .await
-        .map(|c| c.status)
-        .map_err(|e| e.code)
-}
-
-fn approve() -> CaseAction {
-    CaseAction::Approve {
-        comment: String::new(),
-    }
 }
 
 /// The execution once it has ended (the approved run is a job of its own).

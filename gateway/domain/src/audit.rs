@@ -38,6 +38,8 @@ pub mod types {
     pub const SQL_STATEMENT: &str = "sql.statement";
     /// What output inspection found (detector, place, count, action; never a value).
     pub const OUTPUT_INSPECTED: &str = "output.inspected";
+    /// Output policy held for review, released into its execution by the case's approval.
+    pub const OUTPUT_RELEASED: &str = "output.released";
     pub const GATEWAY_STARTED: &str = "gateway.started";
     pub const GATEWAY_STOPPED: &str = "gateway.stopped";
     /// A signed statement of the chain head (sequence and hash) before it.

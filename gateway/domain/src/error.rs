@@ -126,8 +126,9 @@ execution_codes! {
     WorkspaceQuotaExceeded => ("workspace_quota_exceeded", "The execution wrote past the workspace quota; the files it wrote were removed."),
     SqlError => ("sql_error", "The database refused or failed the statement; see the error's value."),
     ReviewRejected => ("review_rejected", "A reviewer rejected the held execution; see its case for the reason. Nothing ran."),
-    ReviewWithdrawn => ("review_withdrawn", "The requester withdrew the held execution's case. Nothing ran."),
-    ReviewExpired => ("review_expired", "Nobody decided the held execution's case before it expired. Nothing ran."),
+    ReviewWithdrawn => ("review_withdrawn", "The requester withdrew the case of held work: a held execution never ran, a held output is never released."),
+    ReviewExpired => ("review_expired", "Nobody decided the case of held work before it expired: a held execution never ran, a held output is never released."),
+    OutputHeld => ("output_held", "Output inspection held the output for a reviewer: the execution is pending_review until its case (case_id) is decided; approved, the output is released into the execution; rejected, the execution fails with output_blocked."),
     ReviewSuperseded => ("review_superseded", "The held execution was approved, but could no longer run as approved (policy in force denies it, the session ended or the code changed). Nothing ran."),
 }
 

@@ -37,7 +37,7 @@ pub use execution::{
 pub use files::{FileInfo, WorkspacePath};
 pub use ids::{ExecutionId, SessionId};
 pub use limits::Limits;
-pub use principal::Principal;
+pub use principal::{Channel, Principal};
 pub use session::{Session, SessionStatus};
 
 /// Unix milliseconds of `t` (the state DB's time unit).

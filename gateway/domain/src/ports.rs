@@ -273,7 +273,7 @@ pub enum StoreError {
 /// A state change, applied atomically together with the audit events that record it.
 #[derive(Clone, Debug)]
 pub enum Change {
-    PutSession(Session),
+    PutSession(Box<Session>),
     /// An execution; one with an empty `audit_id` gets the id of the last event committed
     /// with it.
     PutExecution(Box<Execution>),

@@ -14,6 +14,21 @@ pub struct Principal {
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The channel the call came through when it is not the REST API (an MCP client and its
+    /// session): audited, and visible to policy. Never part of the owner key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Channel>,
+}
+
+/// A channel other than the REST API: `mcp` with the client's name and version, as it
+/// introduced itself, and the MCP session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
+pub struct Channel {
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 impl Principal {
@@ -94,6 +109,7 @@ impl ClaimMapping {
             email: text(&self.email),
             groups,
             tenant: text(&self.tenant),
+            via: None,
         })
     }
 }

@@ -2,8 +2,11 @@
 //! decide. A case pins exactly what runs if it is approved. No I/O here.
 
 use crate::{
-    decision::Decision, policy_input::CodeFacts, ExecutionId, ExecutionRequest, Principal,
-    SessionId,
+    decision::Decision,
+    execution::{ExecutionError, ExecutionStatus, Output},
+    outputs::FindingFacts,
+    policy_input::CodeFacts,
+    ExecutionId, ExecutionRequest, Principal, SessionId,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -82,6 +85,48 @@ impl Default for ReviewRules {
     }
 }
 
+/// What a case holds back.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    /// The execution waits to run (policy held the request).
+    #[default]
+    Execution,
+    /// The execution ran; its output waits (output policy held what it returned).
+    Output,
+}
+
+impl CaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Execution => "execution",
+            Self::Output => "output",
+        }
+    }
+}
+
+/// The output of a run that output policy held: what the caller gets if a reviewer releases
+/// it (secrets already redacted, values policy masks already masked). Reviewers see it; the
+/// requester does not, until it is released.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeldOutput {
+    /// How the run ended.
+    pub status: ExecutionStatus,
+    #[serde(default)]
+    pub stdout: String,
+    #[serde(default)]
+    pub stderr: String,
+    #[serde(default)]
+    pub outputs: Vec<Output>,
+    #[serde(default)]
+    pub error: Option<ExecutionError>,
+    /// What the detectors found (detector, place, count), as policy was asked.
+    #[serde(default)]
+    pub findings: Vec<FindingFacts>,
+}
+
 /// What a case pins: the request exactly as it will run, and what policy saw when it held it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PinnedWork {
@@ -103,8 +148,14 @@ pub struct ReviewCase {
     pub execution_id: ExecutionId,
     pub session_id: SessionId,
     pub status: CaseStatus,
+    #[serde(default)]
+    pub kind: CaseKind,
     pub requester: Principal,
     pub work: PinnedWork,
+    /// The held output of a case of kind `output` while it waits (gone once decided: released
+    /// into the execution, or dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_output: Option<HeldOutput>,
     pub rules: ReviewRules,
     #[serde(default)]
     pub approvals: Vec<StoredNote>,
@@ -223,6 +274,15 @@ impl ReviewCase {
     pub fn approvals_missing(&self) -> u32 {
         let required = self.rules.approvals_required.max(1);
         required.saturating_sub(self.approvals.len() as u32)
+    }
+
+    /// The case as `p` may read it: a requester who could not review it does not see the
+    /// output held from them.
+    pub fn as_seen_by(mut self, p: &Principal) -> Self {
+        if !self.visible_to_reviewer(p) || self.is_requester(p) {
+            self.held_output = None;
+        }
+        self
     }
 
     pub fn is_expired_at(&self, now: OffsetDateTime) -> bool {

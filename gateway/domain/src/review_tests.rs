@@ -8,6 +8,7 @@ fn person(subject: &str, groups: &[&str], tenant: Option<&str>) -> Principal {
         email: None,
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         tenant: tenant.map(str::to_owned),
+        via: None,
     }
 }
 
@@ -18,6 +19,8 @@ fn case(requester: Principal, rules: ReviewRules) -> ReviewCase {
         execution_id: ExecutionId::from_uuid(uuid::Uuid::from_u128(2)),
         session_id: SessionId::from_uuid(uuid::Uuid::from_u128(3)),
         status: CaseStatus::Pending,
+        kind: Default::default(),
+        held_output: None,
         requester,
         work: PinnedWork {
             request: ExecutionRequest {

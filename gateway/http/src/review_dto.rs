@@ -3,7 +3,7 @@
 use crate::dto::rfc3339;
 use airlock_gateway_domain::{
     decision::Decision,
-    review::{ReviewCase, StoredNote},
+    review::{CaseKind, HeldOutput, ReviewCase, StoredNote},
     Language,
 };
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,8 @@ pub struct CaseView {
     pub id: String,
     /// `pending`, `approved`, `rejected`, `withdrawn`, `expired` or `superseded`.
     pub status: String,
+    /// `execution`: the execution waits to run; `output`: it ran and its output waits.
+    pub kind: CaseKind,
     pub execution_id: String,
     pub session_id: String,
     pub requester: PersonView,
@@ -74,6 +76,10 @@ pub struct CaseView {
     pub decided_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A case of kind `output` while pending, to its reviewers only: the output a release
+    /// gives the requester (secrets redacted, values policy masks masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_output: Option<HeldOutput>,
     pub created_at: String,
     pub expires_at: String,
     pub updated_at: String,
@@ -85,6 +91,7 @@ impl From<ReviewCase> for CaseView {
         Self {
             id: c.id.to_string(),
             status: c.status.as_str().into(),
+            kind: c.kind,
             execution_id: c.execution_id.to_string(),
             session_id: c.session_id.to_string(),
             requester: PersonView {
@@ -111,6 +118,7 @@ impl From<ReviewCase> for CaseView {
             comments: c.comments.iter().map(NoteView::from).collect(),
             decided_by: c.decided_by,
             reason: c.reason,
+            held_output: c.held_output,
             created_at: rfc3339(c.created_at),
             expires_at: rfc3339(c.expires_at),
             updated_at: rfc3339(c.updated_at),

@@ -25,12 +25,15 @@ fn case(tenant: Option<&str>, subject: &str, created: OffsetDateTime) -> ReviewC
         execution_id: SystemIds.execution_id(),
         session_id: SystemIds.session_id(),
         status: CaseStatus::Pending,
+        kind: Default::default(),
+        held_output: None,
         requester: Principal {
             issuer: "https://idp".into(),
             subject: subject.into(),
             email: None,
             groups: vec!["analysts".into()],
             tenant: tenant.map(str::to_owned),
+            via: None,
         },
         work: PinnedWork {
             request: ExecutionRequest {

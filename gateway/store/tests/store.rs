@@ -24,6 +24,7 @@ fn principal() -> Principal {
         email: None,
         groups: vec!["analysts".into()],
         tenant: Some("acme".into()),
+        via: None,
     }
 }
 
@@ -59,7 +60,7 @@ async fn exercise(store: &SqlStore) {
     let e1 = event(&ChainHead::genesis(), 1);
     store
         .commit(
-            vec![Change::PutSession(s.clone())],
+            vec![Change::PutSession(Box::new(s.clone()))],
             std::slice::from_ref(&e1),
         )
         .await
@@ -84,7 +85,7 @@ async fn exercise(store: &SqlStore) {
                     session_id: s.id.clone(),
                     file: file.clone(),
                 },
-                Change::PutSession(s2.clone()),
+                Change::PutSession(Box::new(s2.clone())),
             ],
             std::slice::from_ref(&e2),
         )
@@ -117,7 +118,7 @@ async fn exercise(store: &SqlStore) {
     let e3 = event(&e2.head(), 3);
     let dup = event(&e1.head(), 2); // seq 2 again: violates the primary key
     assert!(store
-        .commit(vec![Change::PutSession(session())], &[e3, dup])
+        .commit(vec![Change::PutSession(Box::new(session()))], &[e3, dup])
         .await
         .is_err());
     assert_eq!(

@@ -18,6 +18,7 @@ fn run(imports: &[&str]) -> Decision {
             email: None,
             groups: vec![],
             tenant: None,
+            via: None,
         },
         session: None,
         request: RequestFacts {

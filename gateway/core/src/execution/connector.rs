@@ -44,6 +44,7 @@ impl Gateway {
                 streamed: None,
                 events: r.events,
                 labels: r.labels,
+                held: None,
             }),
             Err((e, evs)) => Err(self.connector_failed(p, exec.clone(), evs, e).await),
         }

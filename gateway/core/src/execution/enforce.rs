@@ -16,6 +16,8 @@ pub(crate) struct Enforced {
     pub events: Vec<NewEvent>,
     /// Labels the session takes on from the connector it read.
     pub labels: Vec<String>,
+    /// The output policy held for a reviewer (set by inspection).
+    pub held: Option<super::outputs::HeldForReview>,
 }
 
 impl Gateway {

@@ -86,8 +86,9 @@ impl Gateway {
             };
             let exec = &mut ready.exec;
             let live = ready.turn.live();
-            let event = self.inspect_outputs(p, live, exec, left).await;
-            enforced.events.extend(event);
+            let inspected = self.inspect_outputs(p, live, exec, left).await;
+            enforced.events.extend(inspected.event);
+            enforced.held = inspected.held;
         }
         let exec = &mut ready.exec;
         if let Some(job) = job {

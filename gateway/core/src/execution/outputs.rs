@@ -1,11 +1,14 @@
 //! Step 6, on the way out: output inspection of everything the caller gets from the run (what
 //! streamed was inspected as it went; the rest is here: the rows of a statement, the error,
-//! output of a run nobody followed). A withheld output fails the execution with
-//! `output_blocked`; the findings go to the audit trail as `output.inspected`.
+//! output of a run nobody followed). A blocked output fails the execution with
+//! `output_blocked`; a held one leaves the execution `pending_review` and goes, whole, into a
+//! review case (`record.rs` opens it in the execution's own commit); the findings go to the
+//! audit trail as `output.inspected`.
 
 use crate::{outputs::OutputGuard, service::Gateway, sessions::LiveSession};
 use airlock_gateway_domain::{
-    audit::NewEvent, outputs::OutputPlace, Execution, ExecutionStatus, Principal,
+    audit::NewEvent, decision::Decision, outputs::OutputPlace, review::HeldOutput, Execution,
+    ExecutionStatus, Principal,
 };
 
 /// What is left to inspect after the run.
@@ -16,16 +19,30 @@ pub(super) struct ToInspect {
     pub labels: Vec<String>,
 }
 
+/// An output policy held: what a reviewer may release, and the decision that held it.
+pub(crate) struct HeldForReview {
+    pub output: HeldOutput,
+    pub decision: Decision,
+}
+
+/// What inspection left for the record.
+#[derive(Default)]
+pub(super) struct InspectedOutputs {
+    /// `output.inspected` (when the detectors found anything).
+    pub event: Option<NewEvent>,
+    pub held: Option<HeldForReview>,
+}
+
 impl Gateway {
-    /// Inspects the execution's outputs in place; the `output.inspected` event when the
-    /// detectors found anything.
+    /// Inspects the execution's outputs in place: masked, blocked, or moved out into what a
+    /// reviewer may release.
     pub(super) async fn inspect_outputs(
         &self,
         p: &Principal,
         live: &LiveSession,
         exec: &mut Execution,
         left: ToInspect,
-    ) -> Option<NewEvent> {
+    ) -> InspectedOutputs {
         if !left.labels.is_empty() {
             let mut s = live.session.lock().await;
             live.add_labels(&mut s, left.labels);
@@ -59,14 +76,40 @@ impl Gateway {
                 .map_while(|l| g.text(OutputPlace::Error, l))
                 .collect();
         }
-        let inspected = g.finish()?;
-        if let Some(w) = &inspected.withheld {
-            exec.stdout.clear();
-            exec.stderr.clear();
-            exec.outputs.clear();
-            exec.status = ExecutionStatus::Failed;
-            exec.error = Some(w.error());
+        let Some(inspected) = g.finish() else {
+            return InspectedOutputs::default();
+        };
+        let event = inspected.event(p, exec.session_id.as_str(), Some(exec.id.as_str()), None);
+        let held = match (&inspected.withheld, &inspected.decision) {
+            (None, _) => None,
+            // Held by a decision (a hold is never the gateway's own: failing closed blocks).
+            (Some(w), Some(decision)) if w.held => {
+                let output = HeldOutput {
+                    status: exec.status,
+                    stdout: std::mem::take(&mut exec.stdout),
+                    stderr: std::mem::take(&mut exec.stderr),
+                    outputs: std::mem::take(&mut exec.outputs),
+                    error: exec.error.replace(w.error()),
+                    findings: inspected.facts.clone(),
+                };
+                exec.status = ExecutionStatus::PendingReview;
+                Some(HeldForReview {
+                    output,
+                    decision: decision.clone(),
+                })
+            }
+            (Some(w), _) => {
+                exec.stdout.clear();
+                exec.stderr.clear();
+                exec.outputs.clear();
+                exec.status = ExecutionStatus::Failed;
+                exec.error = Some(w.error());
+                None
+            }
+        };
+        InspectedOutputs {
+            event: Some(event),
+            held,
         }
-        Some(inspected.event(p, exec.session_id.as_str(), Some(exec.id.as_str()), None))
     }
 }

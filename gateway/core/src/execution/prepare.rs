@@ -205,6 +205,7 @@ impl Gateway {
                 facts: &facts,
                 decision: &decision,
                 timeout_seconds,
+                output: None,
             });
             exec.case_id = Some(case.id.clone());
             changes.extend(self.webhook_changes(&case, std::slice::from_ref(&opened)));

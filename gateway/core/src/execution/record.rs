@@ -2,7 +2,7 @@
 //! execution, its files and the session; and the record of a run the sandbox or connector
 //! failed under.
 
-use super::{enforce::Enforced, prepare::Ready};
+use super::{enforce::Enforced, outputs::HeldForReview, prepare::Ready};
 use crate::{metric, service::Gateway, sessions::LiveSession};
 use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
@@ -28,6 +28,13 @@ impl From<GatewayError> for RunFailure {
     }
 }
 
+/// What a case of held output pins of the request that ran.
+struct Pinned<'a> {
+    req: &'a airlock_gateway_domain::ExecutionRequest,
+    facts: &'a airlock_gateway_domain::policy_input::CodeFacts,
+    timeout_seconds: u32,
+}
+
 impl Gateway {
     pub(super) async fn record_result(
         &self,
@@ -40,31 +47,49 @@ impl Gateway {
             mut exec,
             turn,
             started,
+            req,
+            facts,
+            timeout_seconds,
             ..
         } = ready;
         exec.duration_ms = started.elapsed().as_millis() as u64;
         exec.finished_at = Some(self.now());
         exec.audit_id.clear();
+        let live = turn.live();
+        let mut s = live.session.lock().await;
+        s.last_active_at = self.now();
+        // Reading through a connector marks the session with the connector's labels.
+        live.add_labels(&mut s, enforced.labels);
+        let mut changes = vec![Change::PutSession(Box::new(s.clone()))];
+        let mut recorded = enforced.events;
+        // Output policy held: the output waits in a case, in this same commit.
+        if let Some(held) = enforced
+            .held
+            .filter(|_| exec.status == ExecutionStatus::PendingReview)
+        {
+            let pinned = Pinned {
+                req: &req,
+                facts: &facts,
+                timeout_seconds,
+            };
+            let (case_changes, opened) = self.hold_output(p, &s, &mut exec, held, pinned);
+            changes.extend(case_changes);
+            recorded.push(opened);
+        }
+        drop(s);
         let stored = match &turn {
             // Rows that went to the running code are its input, not output for the caller:
             // they are not kept where the API could read them back uninspected.
             super::prepare::Turn::InsideRunning { .. } => without_rows(&exec),
             super::prepare::Turn::Held { .. } => exec.clone(),
         };
-        let mut changes = vec![Change::PutExecution(Box::new(stored))];
+        changes.insert(0, Change::PutExecution(Box::new(stored)));
         for a in &exec.artifacts {
             changes.push(Change::PutFile {
                 session_id: exec.session_id.clone(),
                 file: a.clone(),
             });
         }
-        let live = turn.live();
-        let mut s = live.session.lock().await;
-        s.last_active_at = self.now();
-        // Reading through a connector marks the session with the connector's labels.
-        live.add_labels(&mut s, enforced.labels);
-        changes.push(Change::PutSession(s.clone()));
-        drop(s);
         let done = NewEvent::new(
             types::EXECUTION_COMPLETED,
             Some(exec.session_id.to_string()),
@@ -75,7 +100,6 @@ impl Gateway {
                 enforced.outcome.output_truncated,
             ),
         );
-        let mut recorded = enforced.events;
         recorded.extend(imports_decided);
         recorded.push(done);
         let sealed = self
@@ -88,6 +112,38 @@ impl Gateway {
         metrics::counter!(metric::EXECUTIONS, "status" => exec.status.as_str()).increment(1);
         metrics::histogram!(metric::EXECUTION_SECONDS).record(started.elapsed().as_secs_f64());
         Ok(exec)
+    }
+
+    /// The case of an output policy held (its changes and `review.requested`); the execution
+    /// names it.
+    fn hold_output(
+        &self,
+        p: &Principal,
+        session: &airlock_gateway_domain::Session,
+        exec: &mut Execution,
+        held: HeldForReview,
+        pinned: Pinned<'_>,
+    ) -> (Vec<Change>, NewEvent) {
+        let (case, opened) = self.open_case(crate::review::Held {
+            requester: p,
+            session,
+            exec,
+            req: pinned.req,
+            facts: pinned.facts,
+            decision: &held.decision,
+            timeout_seconds: pinned.timeout_seconds,
+            output: Some(held.output),
+        });
+        exec.case_id = Some(case.id.clone());
+        if let Some(e) = exec.error.as_mut() {
+            e.value.push_str(&format!(
+                " Follow review case {} (GET /v1/reviews/{}).",
+                case.id, case.id
+            ));
+        }
+        let mut changes = self.webhook_changes(&case, std::slice::from_ref(&opened));
+        changes.push(Change::PutCase(Box::new(case)));
+        (changes, opened)
     }
 
     /// No credential or no database: nothing ran. Record the failure and the credential's

@@ -76,6 +76,7 @@ impl Gateway {
                 streamed,
                 events: egress_events,
                 labels: vec![],
+                held: None,
             }),
             Err(e) => Err(self
                 .sandbox_failed(live, exec.clone(), e, egress_events)

@@ -1,6 +1,7 @@
 //! The sandbox's live output on its way to a job's followers: secrets redacted and the rest
 //! inspected as it streams (a line at a time, so a value split across flushes is whole when it
-//! is checked), and kept so the finished result holds exactly what was streamed.
+//! is checked), and kept so the finished result holds exactly what was streamed. Once output
+//! policy holds the output, what follows is kept for the reviewer and no longer streamed.
 
 use super::{redact_stream::StreamRedactor, Job, JobEvent};
 use crate::outputs::OutputGuard;
@@ -84,11 +85,14 @@ impl LiveOutput {
         } else {
             s.stdout_text.push_str(&text);
         }
-        self.job.log.push(JobEvent::Printed { stderr, text });
+        if !holding(s) {
+            self.job.log.push(JobEvent::Printed { stderr, text });
+        }
     }
 
-    /// Runs `check` on the guard; once the output is withheld nothing more goes out and the
-    /// code is stopped (what it would print next could not leave either).
+    /// Runs `check` on the guard; once the output is blocked nothing more goes out and the
+    /// code is stopped (what it would print next could not leave either). A held output lets
+    /// the code run on: its reviewer may release all of it.
     fn inspect<T>(
         &self,
         s: &mut Streams,
@@ -97,7 +101,7 @@ impl LiveOutput {
         let g = s.guard.as_mut()?;
         let out = check(g);
         if out.is_none() && !self.job.cancel.is_cancelled() {
-            tracing::info!(execution = %self.job.execution_id, "output withheld by inspection; stopping the code");
+            tracing::info!(execution = %self.job.execution_id, "output blocked by inspection; stopping the code");
             self.job.cancel.cancel();
         }
         out
@@ -151,6 +155,12 @@ impl JobObserver for LiveOutput {
             return;
         }
         s.outputs.push(o.clone());
-        self.job.log.push(JobEvent::Displayed(o));
+        if !holding(&s) {
+            self.job.log.push(JobEvent::Displayed(o));
+        }
     }
+}
+
+fn holding(s: &Streams) -> bool {
+    s.guard.as_ref().is_some_and(OutputGuard::holding)
 }

@@ -65,13 +65,21 @@ impl OutputGuard {
         }
     }
 
-    pub fn withheld(&self) -> Option<&Withheld> {
-        self.withheld.as_ref()
+    /// Policy blocked the output: nothing more of it leaves, not even for a reviewer.
+    pub fn blocked(&self) -> bool {
+        self.withheld.as_ref().is_some_and(|w| !w.held)
     }
 
-    /// `text` as it may leave from `place` (masked as policy says), or None: withheld.
+    /// Policy held the output for a reviewer: what is inspected from now on is kept for the
+    /// case, not sent to the caller.
+    pub fn holding(&self) -> bool {
+        self.withheld.as_ref().is_some_and(|w| w.held)
+    }
+
+    /// `text` as it may leave from `place` (masked as policy says), or None: blocked. While
+    /// [`OutputGuard::holding`], the text returned is for the held copy only.
     pub fn text(&mut self, place: OutputPlace, text: String) -> Option<String> {
-        if self.withheld.is_some() {
+        if self.blocked() {
             return None;
         }
         let findings = self.scanner.scan(&text);
@@ -80,14 +88,14 @@ impl OutputGuard {
         }
         self.count(place, &findings);
         self.rule();
-        if self.withheld.is_some() {
+        if self.blocked() {
             return None;
         }
         Some(mask(&text, &findings, |d| self.masking(d, place)))
     }
 
     /// Inspects every string (and number: a card number can be one) in `v`, masking in place;
-    /// false: withheld.
+    /// false: blocked.
     pub fn value(&mut self, place: OutputPlace, v: &mut serde_json::Value) -> bool {
         use serde_json::Value;
         match v {
@@ -130,7 +138,7 @@ impl OutputGuard {
     }
 
     /// A rich output's text parts (HTML, JSON, SVG, Markdown...; base64 of an image or a PDF
-    /// is not text and passes as it is); false: withheld.
+    /// is not text and passes as it is); false: blocked.
     pub fn output(&mut self, place: OutputPlace, o: &mut Output) -> bool {
         o.data
             .iter_mut()
@@ -155,7 +163,7 @@ impl OutputGuard {
             return None;
         }
         let stale = self.ruled.as_ref().is_none_or(|r| r.totals != self.totals);
-        if stale && self.withheld.is_none() {
+        if stale && !self.blocked() {
             self.decide();
         }
         Some(Inspected::new(
@@ -185,20 +193,15 @@ impl OutputGuard {
 
     fn decide(&mut self) {
         let labels = self.labels.get();
-        let input = PolicyInput {
-            action: Action::OutputInspect,
-            principal: self.principal.clone(),
-            session: Some(SessionFacts {
+        let input = inspect_input(
+            &self.principal,
+            SessionFacts {
                 id: self.session_id.clone(),
                 labels: labels.clone(),
                 executions: self.executions,
-            }),
-            request: RequestFacts {
-                findings: facts(&self.totals),
-                ..Default::default()
             },
-            analysis: None,
-        };
+            facts(&self.totals),
+        );
         let decision =
             match crate::service::decide_with(self.policy.as_ref(), self.ids.as_ref(), &input) {
                 Ok(d) => d,
@@ -213,7 +216,12 @@ impl OutputGuard {
                     return;
                 }
             };
-        self.withheld = withheld_by(&decision, &self.totals);
+        // A hold becomes a block when policy says so, never a release: only a reviewer
+        // releases what was held.
+        let now = withheld_by(&decision, &self.totals);
+        if now.is_some() || self.withheld.is_none() {
+            self.withheld = now;
+        }
         self.ruled = Some(Ruled {
             totals: self.totals.clone(),
             labels,
@@ -231,10 +239,37 @@ impl OutputGuard {
     }
 }
 
+/// The `output.inspect` question about `findings` in `session`.
+pub(crate) fn inspect_input(
+    p: &Principal,
+    session: SessionFacts,
+    findings: Vec<FindingFacts>,
+) -> PolicyInput {
+    PolicyInput {
+        action: Action::OutputInspect,
+        principal: p.clone(),
+        session: Some(session),
+        request: RequestFacts {
+            findings,
+            ..Default::default()
+        },
+        analysis: None,
+    }
+}
+
+/// Whether `d` blocks output with `findings` (a hold does not: it is what a reviewer decides).
+pub(crate) fn blocks(d: &Decision, findings: &[FindingFacts]) -> bool {
+    let totals: Totals = findings
+        .iter()
+        .map(|f| ((f.detector.clone(), f.place), f.count))
+        .collect();
+    withheld_by(d, &totals).is_some_and(|w| !w.held)
+}
+
 /// The finding of a file that is not text.
 pub(crate) const UNINSPECTABLE: &str = "uninspectable";
 
-fn facts(totals: &Totals) -> Vec<FindingFacts> {
+pub(super) fn facts(totals: &Totals) -> Vec<FindingFacts> {
     totals
         .iter()
         .map(|((detector, place), count)| FindingFacts {

@@ -15,7 +15,7 @@
 mod guard;
 mod report;
 
-pub(crate) use guard::OutputGuard;
+pub(crate) use guard::{blocks, inspect_input, OutputGuard};
 pub(crate) use report::Inspected;
 
 pub use airlock_gateway_outputs::NamedDetector;

@@ -6,7 +6,7 @@ use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     decision::Decision,
-    outputs::{ruling_for, OutputAction, OutputPlace},
+    outputs::{ruling_for, FindingFacts, OutputAction, OutputPlace},
     ErrorCode, ExecutionError, ExecutionErrorCode, Principal,
 };
 use serde_json::json;
@@ -23,8 +23,10 @@ pub(super) struct Ruled {
 #[derive(Debug)]
 pub(crate) struct Inspected {
     findings: Vec<serde_json::Value>,
-    decision_id: Option<String>,
-    policy_revision: Option<String>,
+    /// The findings as policy was asked about them (detector, place, count).
+    pub facts: Vec<FindingFacts>,
+    /// The last decision of `output.inspect` (None: policy could not be asked).
+    pub decision: Option<Decision>,
     pub withheld: Option<Withheld>,
 }
 
@@ -50,8 +52,8 @@ impl Inspected {
             .collect();
         Self {
             findings,
-            decision_id: ruled.map(|r| r.decision.decision_id.clone()),
-            policy_revision: ruled.map(|r| r.decision.policy_revision.clone()),
+            facts: super::guard::facts(totals),
+            decision: ruled.map(|r| r.decision.clone()),
             withheld,
         }
     }
@@ -76,8 +78,8 @@ impl Inspected {
                     Some(_) => "blocked",
                     None => "released",
                 },
-                decision_id: self.decision_id.as_deref(),
-                policy_revision: self.policy_revision.as_deref(),
+                decision_id: self.decision.as_ref().map(|d| d.decision_id.as_str()),
+                policy_revision: self.decision.as_ref().map(|d| d.policy_revision.as_str()),
             },
         );
         NewEvent::new(types::OUTPUT_INSPECTED, Some(session_id.to_owned()), data)
@@ -87,13 +89,19 @@ impl Inspected {
 impl Withheld {
     /// The execution's error: what was found where, and what the model can do instead.
     pub fn error(&self) -> ExecutionError {
+        if self.held {
+            return ExecutionError {
+                name: "OutputHeld".into(),
+                value: format!(
+                    "{}. The output is held for a reviewer; approved, it is released into this execution.",
+                    self.reasons()
+                ),
+                traceback: vec![],
+                code: Some(ExecutionErrorCode::OutputHeld),
+            };
+        }
         ExecutionError {
-            name: if self.held {
-                "OutputHeld"
-            } else {
-                "OutputBlocked"
-            }
-            .into(),
+            name: "OutputBlocked".into(),
             value: format!("{}. The output is withheld.", self.reasons()),
             traceback: vec![],
             code: Some(ExecutionErrorCode::Gateway(ErrorCode::OutputBlocked)),

@@ -10,7 +10,7 @@ use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     ports::Change,
-    review::{CaseId, CaseStatus, Refusal, ReviewCase, StoredNote},
+    review::{CaseId, CaseKind, CaseStatus, Refusal, ReviewCase, StoredNote},
     ErrorCode, Execution, ExecutionError, ExecutionErrorCode, ExecutionStatus, GatewayError,
     Principal,
 };
@@ -47,7 +47,7 @@ impl Gateway {
     ) -> Result<ReviewCase, GatewayError> {
         check_text(&action)?;
         for _ in 0..ATTEMPTS {
-            let case = self.review_case(p, id).await?;
+            let case = self.case_to_act_on(p, id).await?;
             let step = match &action {
                 CaseAction::Approve { comment } => self.approve(p, case, comment).await?,
                 CaseAction::Reject { reason } => self.reject(p, case, reason).await?,
@@ -55,7 +55,7 @@ impl Gateway {
                 CaseAction::Withdraw { reason } => self.withdraw(p, case, reason).await?,
             };
             if let Step::Done(c) = step {
-                return Ok(*c);
+                return Ok(c.as_seen_by(p));
             }
         }
         Err(err(
@@ -77,7 +77,10 @@ impl Gateway {
         case.approvals
             .push(StoredNote::by(p, self.now(), comment.to_owned()));
         if case.approvals_missing() == 0 {
-            return self.resume_approved(p, case).await;
+            return match case.kind {
+                CaseKind::Execution => self.resume_approved(p, case).await,
+                CaseKind::Output => self.release_output(p, case).await,
+            };
         }
         let event = case_event(
             types::REVIEW_APPROVED,
@@ -109,12 +112,12 @@ impl Gateway {
                 "reviewer": payload::principal(p), "reason": reason,
             }),
         );
+        let code = match case.kind {
+            CaseKind::Execution => ExecutionErrorCode::ReviewRejected,
+            CaseKind::Output => ExecutionErrorCode::Gateway(ErrorCode::OutputBlocked),
+        };
         let closed = self
-            .close_held(
-                &case,
-                ExecutionStatus::Denied,
-                ExecutionErrorCode::ReviewRejected,
-            )
+            .close_held(&case, ExecutionStatus::Denied, code)
             .await?;
         self.commit_case(case, closed, vec![event]).await
     }
@@ -226,8 +229,9 @@ impl Gateway {
         }
     }
 
-    /// The held execution as it ends without running: `status`, with `code` and the case's
-    /// reason. None when it is no longer held (nothing to close).
+    /// The held execution as it ends without running (or, for a held output, without its
+    /// output): `status` (`failed` for a denied output: the code ran), with `code` and the
+    /// case's reason. None when it is no longer held (nothing to close).
     pub(super) async fn close_held(
         &self,
         case: &ReviewCase,
@@ -244,11 +248,18 @@ impl Gateway {
         else {
             return Ok(None);
         };
+        let (status, outcome) = match (case.kind, status) {
+            (CaseKind::Output, ExecutionStatus::Denied) => {
+                (ExecutionStatus::Failed, "the held output is not released")
+            }
+            (CaseKind::Output, s) => (s, "the held output is not released"),
+            (CaseKind::Execution, s) => (s, "nothing ran"),
+        };
         exec.status = status;
         exec.error = Some(ExecutionError {
             name: "ReviewClosed".into(),
             value: format!(
-                "review case {} is {}{}; nothing ran",
+                "review case {} is {}{}; {outcome}",
                 case.id,
                 case.status.as_str(),
                 case.reason
@@ -265,8 +276,12 @@ impl Gateway {
     }
 }
 
-/// The case at its next version (what the store applies over the one read).
+/// The case at its next version (what the store applies over the one read). A decided case
+/// keeps no held output: released into its execution, or dropped.
 pub(super) fn next(case: &mut ReviewCase, now: time::OffsetDateTime) -> &ReviewCase {
+    if case.status != CaseStatus::Pending {
+        case.held_output = None;
+    }
     case.version += 1;
     case.updated_at = now;
     case

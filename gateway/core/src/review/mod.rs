@@ -5,6 +5,7 @@
 //! prepare (held) ─ open.rs    the case, pinned, in the execution's own commit
 //! reviewers ────── act.rs     approve | reject | comment | withdraw (versioned: one winner)
 //! last approval ── resume.rs  decided again, session and code checked, the job started
+//!                  release.rs a held output: asked again, released into its execution
 //! sweeper ──────── expire.rs  pending cases past their expiry
 //! every change ─── notify.rs  signed webhooks, from an outbox written in the same commit
 //! ```
@@ -16,6 +17,7 @@ mod act;
 mod expire;
 mod notify;
 mod open;
+mod release;
 mod resume;
 
 pub use act::CaseAction;
@@ -55,12 +57,18 @@ pub struct CaseFilter {
 const QUEUE_ROUNDS: usize = 8;
 
 impl Gateway {
-    /// A case the caller may see: their own, or one they could review. Others are 404.
+    /// A case the caller may see: their own, or one they could review. Others are 404. A
+    /// held output is only in what reviewers read.
     pub async fn review_case(
         &self,
         p: &Principal,
         id: &CaseId,
     ) -> Result<ReviewCase, GatewayError> {
+        Ok(self.case_to_act_on(p, id).await?.as_seen_by(p))
+    }
+
+    /// The case as stored (held output included), if `p` may see it: what an action changes.
+    async fn case_to_act_on(&self, p: &Principal, id: &CaseId) -> Result<ReviewCase, GatewayError> {
         let case = self
             .deps
             .store
@@ -99,7 +107,7 @@ impl Gateway {
         if filter.mine {
             let mut own = self.deps.store.cases(&query).await.map_err(store_err)?;
             own.retain(wanted);
-            return Ok(own);
+            return Ok(own.into_iter().map(|c| c.as_seen_by(p)).collect());
         }
         // The store narrows to cases a reviewer of the caller's tenant may see; the approver
         // groups of each case (policy's) decide the rest.

@@ -1,12 +1,12 @@
-//! A held execution becomes a case, pinned to exactly what would run, in the same commit as
-//! the execution and its events.
+//! Held work becomes a case in the same commit as the execution and its events: a held
+//! execution pinned to exactly what would run, or a held output kept for its reviewers.
 
 use crate::service::Gateway;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
     decision::Decision,
     policy_input::CodeFacts,
-    review::{CaseId, CaseStatus, PinnedWork, ReviewCase, ReviewRules},
+    review::{CaseId, CaseKind, CaseStatus, HeldOutput, PinnedWork, ReviewCase, ReviewRules},
     Execution, ExecutionRequest, Principal, Session,
 };
 use serde_json::json;
@@ -20,10 +20,12 @@ pub(crate) struct Held<'a> {
     pub facts: &'a CodeFacts,
     pub decision: &'a Decision,
     pub timeout_seconds: u32,
+    /// The output policy held (a case of kind `output`); None: the execution itself is held.
+    pub output: Option<HeldOutput>,
 }
 
 impl Gateway {
-    /// The case of a held execution and its `review.requested` event.
+    /// The case of held work and its `review.requested` event.
     pub(crate) fn open_case(&self, held: Held<'_>) -> (ReviewCase, NewEvent) {
         let now = self.now();
         let rules = held.decision.obligations.review.clone().unwrap_or_default();
@@ -33,6 +35,11 @@ impl Gateway {
             execution_id: held.exec.id.clone(),
             session_id: held.session.id.clone(),
             status: CaseStatus::Pending,
+            kind: if held.output.is_some() {
+                CaseKind::Output
+            } else {
+                CaseKind::Execution
+            },
             requester: held.requester.clone(),
             work: PinnedWork {
                 request: held.req.clone(),
@@ -46,6 +53,7 @@ impl Gateway {
                 expires_in_seconds: expires_in,
                 ..rules
             },
+            held_output: held.output,
             approvals: vec![],
             comments: vec![],
             decided_by: None,
@@ -55,6 +63,7 @@ impl Gateway {
             updated_at: now,
             version: 1,
         };
+        let findings = case.held_output.as_ref().map(|o| &o.findings);
         let event = case_event(
             types::REVIEW_REQUESTED,
             &case,
@@ -62,6 +71,7 @@ impl Gateway {
                 "reasons": held.decision.violations,
                 "policy_revision": held.decision.policy_revision,
                 "labels": case.work.labels,
+                "findings": findings,
             }),
         );
         (case, event)
@@ -79,6 +89,7 @@ pub(crate) fn case_event(
         "execution_id": case.execution_id,
         "session_id": case.session_id,
         "status": case.status.as_str(),
+        "kind": case.kind.as_str(),
         "requester": airlock_gateway_audit::payload::principal(&case.requester),
         "code_sha256": case.work.code_sha256,
         "approvals": case.approvals.iter().map(|a| &a.subject).collect::<Vec<_>>(),

@@ -115,7 +115,7 @@ impl Gateway {
     }
 
     /// Approved, but it cannot run as approved: the case is superseded, the execution ends.
-    async fn supersede(
+    pub(super) async fn supersede(
         &self,
         mut case: ReviewCase,
         why: &str,

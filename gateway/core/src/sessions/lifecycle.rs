@@ -93,7 +93,10 @@ impl Gateway {
         if let Err(e) = self
             .deps
             .audit
-            .record(vec![Change::PutSession(session.clone())], vec![ev])
+            .record(
+                vec![Change::PutSession(Box::new(session.clone()))],
+                vec![ev],
+            )
             .await
         {
             let _ = sandbox.destroy().await;
@@ -209,7 +212,7 @@ impl Gateway {
         );
         self.deps
             .audit
-            .record(vec![Change::PutSession(s.clone())], vec![ev])
+            .record(vec![Change::PutSession(Box::new(s.clone()))], vec![ev])
             .await?;
         Ok(s)
     }

@@ -62,7 +62,7 @@ impl Gateway {
             );
             self.deps
                 .audit
-                .record(vec![Change::PutSession(s)], vec![ev])
+                .record(vec![Change::PutSession(Box::new(s))], vec![ev])
                 .await?;
         }
         self.fail_orphaned_executions().await?;
@@ -102,7 +102,7 @@ impl Gateway {
         );
         self.deps
             .audit
-            .record(vec![Change::PutSession(s.clone())], vec![ev])
+            .record(vec![Change::PutSession(Box::new(s.clone()))], vec![ev])
             .await?;
         self.sessions.insert(LiveSession::new(s, sandbox)).await;
         Ok(true)

@@ -106,7 +106,7 @@ impl Gateway {
             if self
                 .deps
                 .audit
-                .record(vec![Change::PutSession(s)], vec![ev])
+                .record(vec![Change::PutSession(Box::new(s))], vec![ev])
                 .await
                 .is_ok()
             {

@@ -416,6 +416,7 @@ pub fn alice() -> Principal {
         email: None,
         groups: vec![],
         tenant: None,
+        via: None,
     }
 }
 
@@ -514,5 +515,35 @@ pub async fn until_status(
         if changed.changed().await.is_err() {
             panic!("the job ended before {status:?}");
         }
+    }
+}
+
+// Review helpers (tests/review.rs, tests/held_outputs.rs)
+
+pub fn reviewer(name: &str) -> Principal {
+    Principal {
+        subject: name.into(),
+        groups: vec!["reviewers".into()],
+        ..alice()
+    }
+}
+
+/// `who` acts on `case`: the case's status after, or the refusal's code.
+pub async fn act(
+    r: &Rig,
+    who: &Principal,
+    case: &airlock_gateway_domain::review::CaseId,
+    a: airlock_gateway_core::CaseAction,
+) -> Result<airlock_gateway_domain::review::CaseStatus, airlock_gateway_domain::ErrorCode> {
+    r.gateway
+        .act_on_case(who, case, a)
+        .await
+        .map(|c| c.status)
+        .map_err(|e| e.code)
+}
+
+pub fn approve() -> airlock_gateway_core::CaseAction {
+    airlock_gateway_core::CaseAction::Approve {
+        comment: String::new(),
     }
 }

@@ -57,6 +57,17 @@ impl MemStore {
     pub fn execution(&self, id: &ExecutionId) -> Option<Execution> {
         lock(&self.executions).get(id.as_str()).cloned()
     }
+
+    /// A case as stored (held output included).
+    pub fn case_of(
+        &self,
+        id: &airlock_gateway_domain::review::CaseId,
+    ) -> airlock_gateway_domain::review::ReviewCase {
+        lock(&self.cases)
+            .get(id.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("no case {id}"))
+    }
 }
 
 #[async_trait]
@@ -76,7 +87,7 @@ impl StateCommit for MemStore {
         for c in changes {
             match c {
                 Change::PutSession(s) => {
-                    lock(&self.sessions).insert(s.id.to_string(), s);
+                    lock(&self.sessions).insert(s.id.to_string(), *s);
                 }
                 Change::PutExecution(e) => {
                     lock(&self.executions).insert(e.id.to_string(), *e);

@@ -62,6 +62,6 @@ decision := {
 		"connector": object.get({"grant": g | run; wants_connector; g := connectors.grant}, "grant", null),
 		"denied_imports": [m | input.action == "execution.imports"; some m in imports.denied_modules],
 		"outputs": [r | input.action == "output.inspect"; some r in outputs.rulings],
-		"review": object.get({"case": c | run; count(review) > 0; c := review_rules.case}, "case", null),
+		"review": object.get({"case": c | count(review) > 0; c := review_rules.case}, "case", null),
 	}
 }

@@ -114,3 +114,25 @@ test_execution_imports_lists_denied_runtime_modules if {
 	d2.result == "allow"
 	d2.obligations.denied_imports == []
 }
+
+test_a_held_output_names_its_reviewers_and_approvals if {
+	d := decision.decision with input as {
+		"action": "output.inspect", "principal": principal,
+		"session": {"id": "s1", "labels": ["confidential", "restricted"], "executions": 1},
+		"request": {"findings": [{"detector": "iban", "where": "stdout", "count": 1}]},
+	} with data.airlock.outputs.by_label as {"confidential": {"iban": {"action": "hold"}}}
+	d.result == "review"
+	d.review[0].code == "output_held"
+	d.obligations.review.approver_groups == ["reviewers"]
+	d.obligations.review.approvals_required == 2
+}
+
+test_an_output_nothing_holds_has_no_review_rules if {
+	d := decision.decision with input as {
+		"action": "output.inspect", "principal": principal,
+		"session": {"id": "s1", "labels": ["restricted"], "executions": 1},
+		"request": {"findings": [{"detector": "email", "where": "stdout", "count": 1}]},
+	}
+	d.result == "allow"
+	d.obligations.review == null
+}

@@ -1,0 +1,106 @@
+//! Airlock as an MCP server, driven by the official SDK clients against the real binary with
+//! real OIDC provider tokens: the Python SDK (PyPI `mcp`, tests/mcp/python_client.py) for the
+//! whole surface, and the TypeScript SDK (npm `@modelcontextprotocol/sdk`,
+//! tests/mcp/ts_client.mjs) for interoperability. Every call goes through the same pipeline
+//! as the REST API and is audited naming the MCP client and session.
+
+use crate::harness::{self, Gateway};
+use serde_json::Value;
+use std::{process::Command, time::Duration};
+
+fn python() -> String {
+    std::env::var("AIRLOCK_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn run_client(cmd: &mut Command) -> Value {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("starting the MCP client: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the MCP client failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn the_python_sdk_discovers_authenticates_runs_streams_cancels_and_reads_files() {
+    let gw = Gateway::start();
+    let url = format!("{}/mcp", gw.url);
+    let alice = harness::token("alice-tool");
+    let out = run_client(
+        Command::new(python())
+            .arg(harness::repo_root().join("tests/mcp/python_client.py"))
+            .env("MCP_URL", &url)
+            .env("ISSUER", &harness::oidc().issuer)
+            .env("TOKEN", &alice)
+            .env("OTHER_TOKEN", harness::token("bob-tool")),
+    );
+    assert_eq!(out["authorization_servers"][0], harness::oidc().issuer);
+    let sid = out["session_id"].as_str().unwrap_or_default().to_owned();
+
+    // The same session through the REST API: the cancelled cell ended cancelled, the
+    // denied one denied; the MCP session's end ended the sandbox session.
+    let api = gw.api(&alice);
+    let history = api
+        .get(&format!("/v1/sessions/{sid}/executions?limit=50"))
+        .body;
+    let statuses: Vec<&str> = history["executions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["status"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(statuses.contains(&"cancelled"), "{history}");
+    assert!(statuses.contains(&"denied"), "{history}");
+    harness::wait_until(
+        "the MCP session's end ends its sandbox session",
+        Duration::from_secs(30),
+        || api.get(&format!("/v1/sessions/{sid}")).body["status"] == "deleted",
+    );
+    // Bob never reached it.
+    let bob = gw.api(&harness::token("bob-tool"));
+    assert_eq!(bob.get(&format!("/v1/sessions/{sid}")).status, 404);
+
+    // Audited like the REST API, naming the MCP client and session.
+    let events = harness::audit_events(&gw.audit_file());
+    let via: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "execution.requested")
+        .filter_map(|e| {
+            e["data"]["principal"]["via"]
+                .as_object()
+                .map(|_| &e["data"]["principal"]["via"])
+        })
+        .collect();
+    assert!(!via.is_empty(), "no execution names its channel");
+    assert!(via.iter().all(|v| v["protocol"] == "mcp"
+        && v["client"] == "airlock-e2e/1.0"
+        && v["session"] == out["mcp_session"]));
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "execution.cancel_requested"));
+}
+
+#[test]
+fn the_typescript_sdk_lists_the_tools_and_runs_code() {
+    let dir = harness::repo_root().join("tests/mcp");
+    assert!(
+        dir.join("node_modules/@modelcontextprotocol/sdk").exists(),
+        "run `npm ci` in tests/mcp (deploy/test.sh does)"
+    );
+    let gw = Gateway::start();
+    let out = run_client(
+        Command::new("node")
+            .arg("ts_client.mjs")
+            .current_dir(&dir)
+            .env("MCP_URL", format!("{}/mcp", gw.url))
+            .env("TOKEN", harness::token("alice-tool")),
+    );
+    assert!(out["tools"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|n| n == "execute_code")));
+    assert_eq!(out["stdout"], "42\n");
+    assert_eq!(out["denied"], true);
+}
