@@ -104,3 +104,105 @@ fn the_typescript_sdk_lists_the_tools_and_runs_code() {
     assert_eq!(out["stdout"], "42\n");
     assert_eq!(out["denied"], true);
 }
+
+/// A bare JSON-RPC client of `/mcp` (initialize, then one POST per call, the answer read from
+/// the SSE stream rmcp closes after it): enough for the tools the SDK tests do not reach.
+struct RawMcp {
+    url: String,
+    token: String,
+    session: String,
+}
+
+impl RawMcp {
+    fn connect(url: &str, token: &str) -> Self {
+        let r = harness::client()
+            .post(url)
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .json(
+                &serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"}}}),
+            )
+            .send()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let session = r
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_else(|| panic!("no MCP session: {}", r.status()))
+            .to_owned();
+        let mcp = Self {
+            url: url.to_owned(),
+            token: token.to_owned(),
+            session,
+        };
+        mcp.post(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        mcp
+    }
+
+    fn post(&self, body: Value) -> String {
+        harness::client()
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body)
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `tools/call`: the JSON-RPC result.
+    fn call(&self, name: &str, args: Value) -> Value {
+        let text = self.post(
+            serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": name, "arguments": args}}),
+        );
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|v| v["id"] == 7)
+            .map(|v| v["result"].clone())
+            .unwrap_or_else(|| panic!("no result in {text}"))
+    }
+}
+
+#[test]
+fn query_warehouse_returns_rows_and_a_csv_through_vault_issued_logins() {
+    let bao = crate::vault::Bao::start();
+    let gw = crate::connectors::start(&bao, "", &[]);
+    let mcp = RawMcp::connect(&format!("{}/mcp", gw.url), &harness::token("alice-tool"));
+    let r = mcp.call(
+        "query_warehouse",
+        serde_json::json!({"connector": "warehouse",
+            "sql": "SELECT region, sum(amount) AS total FROM sales.orders GROUP BY region ORDER BY region"}),
+    );
+    assert_ne!(r["isError"], true, "{r}");
+    let s = &r["structuredContent"];
+    assert_eq!(s["columns"], serde_json::json!(["region", "total"]), "{r}");
+    assert_eq!(
+        s["rows"],
+        serde_json::json!([["east", 300.0], ["north", 162.75], ["south", 95.75]])
+    );
+    let csv = r["content"]
+        .as_array()
+        .and_then(|c| c.iter().find_map(|x| x["resource"]["text"].as_str()))
+        .unwrap_or_else(|| panic!("no CSV resource in {r}"));
+    assert!(
+        csv.starts_with("region,total\n") && csv.contains("east,300"),
+        "{csv}"
+    );
+    // A table outside the grants: an error result with the violation, before any login.
+    let r = mcp.call(
+        "query_warehouse",
+        serde_json::json!({"connector": "warehouse", "sql": "SELECT * FROM hr.salaries"}),
+    );
+    assert_eq!(r["isError"], true, "{r}");
+    assert_eq!(r["structuredContent"]["status"], "denied", "{r}");
+    assert!(!r["structuredContent"]["violations"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
+}

@@ -80,6 +80,14 @@ async def session_checks(session, seen_ids):
     out["session_id"] = r.structured_content["session_id"]
     out["png_bytes"] = len(png)
 
+    # A table: its text, and its HTML as an embedded resource.
+    r = await session.call_tool("execute_code", {"code": (
+        "import pandas as pd\npd.DataFrame({'region': ['north', 'south'], 'revenue': [10, 20]})")})
+    check("north" in text_of(r), text_of(r))
+    tables = [c for c in r.content if isinstance(c, types.EmbeddedResource)
+              and c.resource.mime_type == "text/html"]
+    check(tables and "<table" in tables[0].resource.text, r.content)
+
     # A denied import: an error result with the violation and a hint the model can act on.
     r = await session.call_tool("execute_code", {"code": "import requests\nrequests.get('https://example.com')"})
     check(r.is_error, "the denial is an error result")

@@ -236,6 +236,15 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         app.configure(airlock_gateway_http::configure(state.clone()))
     })
     .workers(workers)
+    // Responses that stream (SSE: the events API, MCP's answers) are written in several small
+    // writes; with Nagle's algorithm each waits for the client's delayed ACK (40 ms on Linux).
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+        }
+    })
     .shutdown_timeout(cfg.server.shutdown_grace_seconds)
     // The gateway takes the signals itself: the sweeper must stop before the HTTP workers do
     // (their runtimes hold tasks of the sandboxes they started; a sweep in between would

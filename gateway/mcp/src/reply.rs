@@ -4,7 +4,7 @@
 
 use crate::tools::{ErrorSummary, ExecutionSummary, ViolationSummary};
 use airlock_gateway_domain::{Execution, ExecutionStatus, GatewayError, Output};
-use rmcp::model::{CallToolResult, ContentBlock as Content, Resource};
+use rmcp::model::{CallToolResult, ContentBlock as Content, Resource, ResourceContents};
 
 /// The URI of a workspace file (read it with the `read_file` tool).
 pub(crate) fn file_uri(session: &str, path: &str) -> String {
@@ -14,8 +14,14 @@ pub(crate) fn file_uri(session: &str, path: &str) -> String {
 pub(crate) fn execution(e: &Execution) -> CallToolResult {
     let summary = summary(e);
     let mut content = vec![Content::text(text_of(e, &summary))];
-    for o in &e.outputs {
+    for (i, o) in e.outputs.iter().enumerate() {
         content.extend(output_content(o));
+        // A table (a DataFrame's HTML) also as a resource a client can render.
+        if let Some(html) = o.data.get("text/html").and_then(|v| v.as_str()) {
+            let uri = format!("airlock://executions/{}/outputs/{i}.html", e.id);
+            let table = ResourceContents::text(html, uri).with_mime_type("text/html");
+            content.push(Content::resource(table));
+        }
     }
     for a in &e.artifacts {
         let link = Resource::new(file_uri(e.session_id.as_str(), &a.path), a.path.clone())
@@ -132,8 +138,8 @@ fn text_of(e: &Execution, s: &ExecutionSummary) -> String {
     t
 }
 
-/// A rich output: PNG as an image, otherwise its plain text (HTML and JSON stay in the
-/// structured result of `GET /v1/executions/{id}`).
+/// A rich output: PNG as an image, otherwise its plain text (HTML tables follow as resources;
+/// JSON stays in `GET /v1/executions/{id}`).
 fn output_content(o: &Output) -> Option<Content> {
     if o.kind == "sql_result" {
         return None;
