@@ -30,7 +30,7 @@ impl Served {
         let cfg = dir.path().join("airlock.toml");
         std::fs::write(
             &cfg,
-            format!("[server]\nlisten = \"127.0.0.1:{port}\"\ninstance_id = \"{instance}\"\n[state]\ndir = \"{}\"\n[auth.dev_issuer]\nenabled = true\n[sessions]\nmax_total = 400\nmax_per_principal = 400\n[telemetry]\nlog_filter = \"warn\"\n", dir.path().join("state").display()),
+            format!("[server]\nlisten = \"127.0.0.1:{port}\"\ninstance_id = \"{instance}\"\n[state]\ndir = \"{}\"\n[auth.dev_issuer]\nenabled = true\n[sessions]\nmax_total = 400\nmax_per_principal = 400\n[rate_limits]\nper_principal_per_minute = 0\nper_tenant_per_minute = 0\n[telemetry]\nlog_filter = \"warn\"\n", dir.path().join("state").display()),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let airlock = bin_dir().join("airlock");

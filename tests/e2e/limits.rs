@@ -1,4 +1,4 @@
-//! Limits: wall time, memory, processes, output. The session survives each.
+//! Limits: wall time, memory, processes, output, request rates. The session survives each.
 
 use crate::harness::{self, stdout_of, Gateway};
 use serde_json::json;
@@ -197,5 +197,51 @@ fn workspace_quota_holds_for_uploads_and_code() {
     assert_eq!(
         stdout_of(&api.run(&sid, "bash", "cat keep.csv")),
         "a,b\n1,2\n"
+    );
+}
+
+/// Past its burst a principal gets `429 rate_limited` with `Retry-After`, on the REST API and
+/// on `/mcp` alike (one bucket for both channels); another principal goes on.
+#[test]
+fn requests_past_the_rate_limit_get_429_with_retry_after_on_every_channel() {
+    let gw = Gateway::start_with(
+        "\n[rate_limits]\nper_principal_per_minute = 6\nper_principal_burst = 3\n",
+    );
+    let token = harness::token("alice-tool");
+    let alice = gw.api(&token);
+    for _ in 0..3 {
+        assert_eq!(alice.get("/v1/sessions").status, 200);
+    }
+    let r = harness::client()
+        .get(format!("{}/v1/sessions", gw.url))
+        .bearer_auth(&token)
+        .send()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 429);
+    let wait: u64 = r
+        .headers()
+        .get("retry-after")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=20).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = r.json().unwrap_or_default();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // The MCP endpoint shares the bucket.
+    let m = harness::client()
+        .post(format!("{}/mcp", gw.url))
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.status().as_u16(), 429);
+    assert!(m.headers().get("retry-after").is_some());
+    // Bob has his own bucket.
+    assert_eq!(
+        gw.api(&harness::token("bob-tool"))
+            .get("/v1/sessions")
+            .status,
+        200
     );
 }

@@ -183,6 +183,14 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             max_sessions_per_principal: cfg.sessions.max_per_principal,
             auditor_groups: cfg.audit.auditor_groups.clone(),
             stream_retention: Duration::from_secs(cfg.sessions.stream_retention_seconds),
+            rate_per_principal: airlock_gateway_core::RateLimit {
+                per_minute: cfg.rate_limits.per_principal_per_minute,
+                burst: cfg.rate_limits.per_principal_burst,
+            },
+            rate_per_tenant: airlock_gateway_core::RateLimit {
+                per_minute: cfg.rate_limits.per_tenant_per_minute,
+                burst: cfg.rate_limits.per_tenant_burst,
+            },
         },
         GatewayDeps {
             store: store.clone(),

@@ -10,6 +10,7 @@ mod connectors;
 mod mcp;
 mod modes;
 mod outputs;
+mod rate;
 mod review;
 mod sections;
 
@@ -18,6 +19,7 @@ pub use connectors::{Connector, Vault};
 pub use mcp::Mcp;
 pub use modes::*;
 pub use outputs::{NamedDetector, Outputs};
+pub use rate::RateLimits;
 pub use review::{Review, Webhook};
 pub use sections::*;
 

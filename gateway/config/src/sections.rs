@@ -24,6 +24,7 @@ pub struct Config {
     /// Signed webhooks of review cases.
     pub review: crate::Review,
     pub mcp: crate::Mcp,
+    pub rate_limits: crate::RateLimits,
     /// The credential broker for connectors.
     pub vault: Option<crate::Vault>,
     /// Warehouses SQL may reach through Vault-issued credentials.
@@ -44,6 +45,7 @@ impl Config {
         self.outputs.validate()?;
         self.review.validate()?;
         self.mcp.validate()?;
+        self.rate_limits.validate()?;
         crate::connectors::validate(&self.vault, &self.connectors)?;
         Ok(())
     }

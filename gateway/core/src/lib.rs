@@ -7,6 +7,7 @@ mod files;
 mod imports;
 pub mod jobs;
 mod outputs;
+mod rate;
 mod readiness;
 mod review;
 mod service;
@@ -15,6 +16,7 @@ mod sessions;
 pub use connectors::{ConnectorEntry, Connectors};
 pub use execution::{ExecutionReply, Follow, Page, Submitted};
 pub use outputs::{NamedDetector, OutputInspection};
+pub use rate::RateLimit;
 pub use readiness::Readiness;
 pub use review::{CaseAction, CaseFilter, Webhooks};
 pub use service::{Gateway, GatewayDeps, GatewaySettings};
@@ -22,6 +24,8 @@ pub use service::{Gateway, GatewayDeps, GatewaySettings};
 /// Metric names, in one place (the audit trail's are `airlock_gateway_audit::metric`).
 pub mod metric {
     pub const EXECUTIONS: &str = "airlock_executions_total";
+    /// Requests refused by the rate limits.
+    pub const RATE_LIMITED: &str = "airlock_rate_limited_total";
     pub const DECISIONS: &str = "airlock_policy_decisions_total";
     pub const DECISION_SECONDS: &str = "airlock_policy_decision_seconds";
     pub const EXECUTION_SECONDS: &str = "airlock_execution_seconds";

@@ -26,6 +26,9 @@ pub struct GatewaySettings {
     pub auditor_groups: Vec<String>,
     /// How long a finished execution's events stay for followers to replay.
     pub stream_retention: Duration,
+    /// Requests per principal, and per tenant (all its principals together).
+    pub rate_per_principal: crate::RateLimit,
+    pub rate_per_tenant: crate::RateLimit,
 }
 
 pub struct GatewayDeps {
@@ -60,6 +63,7 @@ pub struct Gateway {
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
     /// Wakes the webhook task when a commit queued deliveries.
     pub(crate) webhook_wake: Arc<tokio::sync::Notify>,
+    pub(crate) rate: crate::rate::RateLimits,
 }
 
 pub(crate) fn err(code: ErrorCode, msg: impl Into<String>) -> GatewayError {
@@ -81,10 +85,22 @@ impl Gateway {
                 settings.auditor_groups.clone(),
             ),
             sessions: SessionRegistry::default(),
+            rate: crate::rate::RateLimits::new(
+                settings.rate_per_principal,
+                settings.rate_per_tenant,
+            ),
             settings,
             deps,
             shutting_down: false.into(),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Admits one request of `p` under the rate limits (every channel asks, right after
+    /// authentication), or `429 rate_limited` with the seconds to wait.
+    pub fn admit(&self, p: &Principal) -> Result<(), GatewayError> {
+        self.rate.admit(p).inspect_err(|_| {
+            metrics::counter!(crate::metric::RATE_LIMITED).increment(1);
         })
     }
 

@@ -59,6 +59,7 @@ error_codes! {
     PayloadTooLarge => ("payload_too_large", 413, "The body or upload exceeds its size limit."),
     WorkspaceQuotaExceeded => ("workspace_quota_exceeded", 413, "The session workspace would exceed its quota."),
     TooManySessions => ("too_many_sessions", 429, "The gateway or the caller has reached its session limit."),
+    RateLimited => ("rate_limited", 429, "Too many requests from this principal or its tenant; retry after the Retry-After header's seconds (details.retry_after_seconds)."),
     SandboxUnavailable => ("sandbox_unavailable", 503, "The sandbox could not be started or does not answer."),
     PolicyUnavailable => ("policy_unavailable", 503, "No valid policy is loaded; everything is denied."),
     SecretsUnavailable => ("secrets_unavailable", 503, "The secrets service (Vault) could not issue a credential; nothing ran."),

@@ -46,6 +46,9 @@ impl ResponseError for ApiError {
                 ),
             ));
         }
+        if let Some(secs) = self.0.details["retry_after_seconds"].as_u64() {
+            b.insert_header(("Retry-After", secs.to_string()));
+        }
         b.json(body(&self.0))
     }
 }

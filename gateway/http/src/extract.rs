@@ -37,6 +37,7 @@ impl FromRequest for Caller {
                     tracing::info!(code = e.code.as_str(), "authentication failed");
                     ApiError(e)
                 })?;
+            state.gateway.admit(&p)?;
             Ok(Caller(p))
         })
     }

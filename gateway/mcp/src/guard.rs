@@ -25,6 +25,9 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const MAX_BINDINGS: usize = 10_000;
 const BINDING_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// The gateway, for the rate limits every channel shares.
+pub(crate) struct GatewayRef(pub std::sync::Arc<airlock_gateway_core::Gateway>);
+
 /// What the guard shares between workers.
 pub(crate) struct Shared {
     pub auth: Arc<Authenticator>,
@@ -95,6 +98,16 @@ pub(crate) async fn authenticate(
             return Ok(req.into_response(resp).map_into_right_body());
         }
     };
+    let Some(gateway) = req.app_data::<web::Data<GatewayRef>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError("no gateway"));
+    };
+    if let Err(e) = gateway.0.admit(&principal) {
+        let secs = e.details["retry_after_seconds"].as_u64().unwrap_or(1);
+        let resp = HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, secs.to_string()))
+            .json(serde_json::json!({"error": {"code": e.code.as_str(), "message": e.message}}));
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
     let owner = principal.owner_key();
     let session = req
         .headers()

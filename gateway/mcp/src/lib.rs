@@ -44,12 +44,14 @@ pub struct McpSettings {
 pub struct Mcp {
     http: StreamableHttpService<server::AirlockMcp, LocalSessionManager>,
     shared: Arc<guard::Shared>,
+    gateway: Arc<guard::GatewayRef>,
 }
 
 impl Mcp {
     pub fn new(gateway: Arc<Gateway>, auth: Arc<Authenticator>, settings: McpSettings) -> Self {
         let shared = Arc::new(guard::Shared::new(auth, &settings));
         let factory_gateway = gateway.clone();
+        let gateway_ref = Arc::new(guard::GatewayRef(gateway));
         let mut hosts = vec![
             "localhost".to_owned(),
             "127.0.0.1".to_owned(),
@@ -66,13 +68,18 @@ impl Mcp {
             .allowed_hosts(hosts)
             .on_request_fn(guard::carry_principal)
             .build();
-        Self { http, shared }
+        Self {
+            http,
+            shared,
+            gateway: gateway_ref,
+        }
     }
 
     /// Registers `/mcp` and the protected-resource metadata.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         let shared = web::Data::from(self.shared.clone());
         cfg.app_data(shared.clone())
+            .app_data(web::Data::from(self.gateway.clone()))
             .service(metadata::routes())
             .service(
                 self.http

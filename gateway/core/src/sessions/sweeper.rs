@@ -129,6 +129,7 @@ impl Gateway {
                 }
                 gw.sweep_leases(false).await;
                 gw.jobs.sweep();
+                gw.rate.sweep();
                 if let Err(e) = gw.expire_cases().await {
                     tracing::warn!(error = %e, "review case expiry failed; retried next sweep");
                 }
