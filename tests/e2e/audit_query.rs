@@ -161,3 +161,74 @@ fn a_checkpoint_kept_outside_the_log_exposes_a_truncated_tail() {
     let (code, out) = verify(&gw.audit_file(), &[]);
     assert_ne!(code, Some(0), "{out}");
 }
+
+/// A tenant auditor reads only the events of their own tenant's principals, whatever filter
+/// they send; the trail they read from still verifies whole; one without a tenant reads
+/// nothing; tenant-wide reads (replay) stay with the gateway's auditors.
+#[test]
+fn a_tenant_auditor_reads_only_their_tenants_events() {
+    let gw = Gateway::start();
+    let alice = gw.api(&harness::token("alice-tool"));
+    let carol = gw.api(&harness::token("carol-tool"));
+    let s1 = alice.session();
+    stdout_of(&alice.run(&s1, "python", "print('acme')"));
+    let s2 = carol.session();
+    stdout_of(&carol.run(&s2, "python", "print('globex')"));
+
+    let acme = gw.api(&harness::token("acme-auditor-tool"));
+    let r = acme.get("/v1/audit/events?limit=1000");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = r.body["events"].as_array().cloned().unwrap_or_default();
+    assert!(events
+        .iter()
+        .any(|e| e["data"]["session_id"] == s1.as_str()));
+    let tenant_of = |e: &Value| {
+        e["data"]["principal"]["tenant"]
+            .as_str()
+            .or(e["data"]["requester"]["tenant"].as_str())
+            .map(str::to_owned)
+    };
+    assert!(
+        events
+            .iter()
+            .all(|e| tenant_of(e).as_deref() == Some("acme")),
+        "{}",
+        r.body
+    );
+    // Asking for globex's session by name changes nothing.
+    let r = acme.get(&format!("/v1/audit/events?session_id={s2}"));
+    assert_eq!(
+        r.body["events"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        r.body
+    );
+    let r = acme.get("/v1/audit/events?subject=carol-tool");
+    assert_eq!(
+        r.body["events"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        r.body
+    );
+    // A full auditor sees both tenants.
+    let all = gw.api(&harness::token("auditor-tool"));
+    let r = all.get(&format!("/v1/audit/events?session_id={s2}"));
+    assert!(r.body["events"].as_array().is_some_and(|e| !e.is_empty()));
+    // No tenant, nothing; replay covers every tenant.
+    let lone = gw.api(&harness::token("lone-auditor-tool"));
+    assert_eq!(lone.get("/v1/audit/events").status, 403);
+    let replay = acme.post_raw("/v1/audit/replay", "application/gzip", vec![1, 2, 3]);
+    assert_eq!(replay.status, 403, "{}", replay.body);
+    // The trail itself is whole and verifies.
+    let out = std::process::Command::new(harness::airlock_bin())
+        .args(["audit", "verify", "--key"])
+        .arg(harness::audit_key(&gw))
+        .arg(gw.audit_file())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -11,6 +11,8 @@ const CLIENTS = {
   'carol-tool': { groups: ['analysts'], tenant: 'globex' },
   'steward-tool': { groups: ['data-stewards'], tenant: 'acme' },
   'auditor-tool': { groups: ['airlock-auditors'], tenant: 'acme' },
+  'acme-auditor-tool': { groups: ['tenant-auditors'], tenant: 'acme' },
+  'lone-auditor-tool': { groups: ['tenant-auditors'] },
   'rita-tool': { groups: ['reviewers'], tenant: 'acme' },
   'rex-tool': { groups: ['reviewers'], tenant: 'acme' },
   'gina-tool': { groups: ['reviewers'], tenant: 'globex' },

@@ -18,7 +18,7 @@ mod signing;
 mod verify;
 
 pub use jsonl_file::{FileSync, JsonlFileSink};
-pub use query::{decisions_in, AuditPage, AuditReader, MAX_PAGE};
+pub use query::{decisions_in, AuditPage, AuditReader, AuditScope, Auditors, MAX_PAGE};
 pub use recorder::{AuditOptions, AuditRecorder};
 pub use redact::Redactor;
 pub use relay::{AuditRelay, RelaySettings};

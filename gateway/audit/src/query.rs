@@ -19,37 +19,65 @@ pub struct AuditPage {
 /// Largest page a caller may ask for.
 pub const MAX_PAGE: u32 = 10_000;
 
+/// Who reads the trail: every event, or only their own tenant's.
+#[derive(Clone, Debug, Default)]
+pub struct Auditors {
+    pub all: Vec<String>,
+    pub tenant: Vec<String>,
+}
+
+/// What one auditor may read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditScope {
+    All,
+    /// Only events of this tenant's principals.
+    Tenant(String),
+}
+
 /// The auditors' view of the trail.
 pub struct AuditReader {
     store: Arc<dyn Store>,
     recorder: Arc<AuditRecorder>,
-    auditor_groups: Vec<String>,
+    auditors: Auditors,
 }
 
 impl AuditReader {
-    pub fn new(
-        store: Arc<dyn Store>,
-        recorder: Arc<AuditRecorder>,
-        auditor_groups: Vec<String>,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, recorder: Arc<AuditRecorder>, auditors: Auditors) -> Self {
         Self {
             store,
             recorder,
-            auditor_groups,
+            auditors,
         }
     }
 
-    pub fn require_auditor(&self, p: &Principal) -> Result<(), GatewayError> {
-        if p.groups.iter().any(|g| self.auditor_groups.contains(g)) {
-            return Ok(());
+    /// What `p` may read of the trail; a tenant auditor without a tenant reads nothing.
+    pub fn scope(&self, p: &Principal) -> Result<AuditScope, GatewayError> {
+        let in_any = |groups: &[String]| p.groups.iter().any(|g| groups.contains(g));
+        if in_any(&self.auditors.all) {
+            return Ok(AuditScope::All);
+        }
+        if let (true, Some(t)) = (in_any(&self.auditors.tenant), &p.tenant) {
+            return Ok(AuditScope::Tenant(t.clone()));
         }
         Err(GatewayError::new(
             ErrorCode::NotAnAuditor,
             format!(
-                "reading the audit trail needs membership in one of: {}",
-                self.auditor_groups.join(", ")
+                "reading the audit trail needs membership in one of: {} (or, with a tenant, {})",
+                self.auditors.all.join(", "),
+                self.auditors.tenant.join(", ")
             ),
         ))
+    }
+
+    /// Every event, or refused: what the tenant-wide reads (replay) need.
+    pub fn require_auditor(&self, p: &Principal) -> Result<(), GatewayError> {
+        match self.scope(p)? {
+            AuditScope::All => Ok(()),
+            AuditScope::Tenant(_) => Err(GatewayError::new(
+                ErrorCode::NotAnAuditor,
+                "this read covers every tenant; a tenant auditor may not make it",
+            )),
+        }
     }
 
     /// Events matching `q` (all chains), in time order. The read is recorded before the events
@@ -59,7 +87,9 @@ impl AuditReader {
         p: &Principal,
         mut q: AuditQuery,
     ) -> Result<AuditPage, GatewayError> {
-        self.require_auditor(p)?;
+        if let AuditScope::Tenant(t) = self.scope(p)? {
+            q.tenant = Some(t);
+        }
         q.limit = q.limit.clamp(1, MAX_PAGE);
         let events = self.store.audit_query(&q).await.map_err(|e| {
             tracing::error!(error = %e, "state store error");
@@ -71,6 +101,7 @@ impl AuditReader {
         let filter = serde_json::json!({
             "subject": q.actor, "session_id": q.session_id, "type": q.event_type,
             "since_ms": q.since_ms, "until_ms": q.until_ms, "after": q.after, "limit": q.limit,
+            "tenant": q.tenant,
         });
         self.recorder
             .record(vec![], vec![queried(p, "events", filter, events.len())])
@@ -116,7 +147,8 @@ impl AuditReader {
     /// A signed statement of this gateway's chain head, for an auditor to keep outside the
     /// log (`airlock audit verify --checkpoint FILE` later proves the log was not truncated).
     pub async fn checkpoint(&self, p: &Principal) -> Result<Checkpoint, GatewayError> {
-        self.require_auditor(p)?;
+        // The chain head holds no tenant's data: tenant auditors may keep one too.
+        self.scope(p)?;
         // Seal first, so the statement covers everything recorded up to now.
         self.recorder.checkpoint().await?;
         let cp = self.recorder.signed_head().await.ok_or_else(|| {

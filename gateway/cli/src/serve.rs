@@ -182,6 +182,7 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             max_sessions_total: cfg.sessions.max_total,
             max_sessions_per_principal: cfg.sessions.max_per_principal,
             auditor_groups: cfg.audit.auditor_groups.clone(),
+            tenant_auditor_groups: cfg.audit.tenant_auditor_groups.clone(),
             stream_retention: Duration::from_secs(cfg.sessions.stream_retention_seconds),
             rate_per_principal: airlock_gateway_core::RateLimit {
                 per_minute: cfg.rate_limits.per_principal_per_minute,

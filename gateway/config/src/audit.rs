@@ -25,6 +25,9 @@ pub struct Audit {
     pub redact_patterns: Vec<String>,
     /// Principals in one of these groups may read the trail (`GET /v1/audit/...`).
     pub auditor_groups: Vec<String>,
+    /// Principals in one of these groups read only the events of their own tenant (their
+    /// token's tenant claim); without a tenant they read nothing.
+    pub tenant_auditor_groups: Vec<String>,
     /// Seconds between signed `audit.checkpoint` events (0: only at shutdown).
     pub checkpoint_interval_seconds: u64,
     /// The Ed25519 key (PKCS#8 DER) that signs checkpoints; created on first start when
@@ -42,6 +45,7 @@ impl Default for Audit {
             code: CodeRetention::Full,
             redact_patterns: Vec::new(),
             auditor_groups: vec!["airlock-auditors".into()],
+            tenant_auditor_groups: vec!["tenant-auditors".into()],
             checkpoint_interval_seconds: 300,
             signing_key: None,
             kafka: None,

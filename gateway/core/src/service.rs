@@ -24,6 +24,8 @@ pub struct GatewaySettings {
     pub max_sessions_per_principal: u32,
     /// Principals in one of these groups may read the audit trail.
     pub auditor_groups: Vec<String>,
+    /// ...and in one of these, only their own tenant's events.
+    pub tenant_auditor_groups: Vec<String>,
     /// How long a finished execution's events stay for followers to replay.
     pub stream_retention: Duration,
     /// Requests per principal, and per tenant (all its principals together).
@@ -82,7 +84,10 @@ impl Gateway {
             audit_reader: AuditReader::new(
                 deps.store.clone(),
                 deps.audit.clone(),
-                settings.auditor_groups.clone(),
+                airlock_gateway_audit::Auditors {
+                    all: settings.auditor_groups.clone(),
+                    tenant: settings.tenant_auditor_groups.clone(),
+                },
             ),
             sessions: SessionRegistry::default(),
             rate: crate::rate::RateLimits::new(

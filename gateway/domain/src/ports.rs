@@ -446,6 +446,8 @@ pub struct AuditQuery {
     /// Event id to continue after (the cursor of the previous page).
     pub after: Option<String>,
     pub limit: u32,
+    /// Only events of this tenant's principals (a tenant-scoped auditor's reads).
+    pub tenant: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

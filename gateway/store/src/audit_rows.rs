@@ -23,6 +23,14 @@ pub fn event_actor(e: &AuditEvent) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The tenant an event belongs to: its principal's, or a review case's requester's.
+pub fn event_tenant(e: &AuditEvent) -> Option<String> {
+    ["/principal/tenant", "/requester/tenant"]
+        .iter()
+        .find_map(|p| e.data.pointer(p).and_then(|v| v.as_str()))
+        .map(str::to_owned)
+}
+
 pub fn event_session(e: &AuditEvent) -> Option<String> {
     e.data
         .get("session_id")
@@ -162,6 +170,9 @@ pub async fn query(pool: &AnyPool, q: &AuditQuery) -> Result<Vec<AuditEvent>, St
     if q.until_ms.is_some() {
         sql += &format!(" AND time_ms < ${}", next());
     }
+    if q.tenant.is_some() {
+        sql += &format!(" AND tenant = ${}", next());
+    }
     if q.after.is_some() {
         sql += &format!(" AND event_id > ${}", next());
     }
@@ -175,6 +186,9 @@ pub async fn query(pool: &AnyPool, q: &AuditQuery) -> Result<Vec<AuditEvent>, St
     }
     for v in [q.since_ms, q.until_ms].into_iter().flatten() {
         query = query.bind(v);
+    }
+    if let Some(t) = &q.tenant {
+        query = query.bind(t.clone());
     }
     if let Some(after) = &q.after {
         query = query.bind(after.clone());

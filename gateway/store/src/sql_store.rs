@@ -108,10 +108,10 @@ const UPSERT_EXECUTION: &str = "INSERT INTO executions (id, session_id, owner_ke
 const UPSERT_FILE: &str = "INSERT INTO files (session_id, path, size, sha256, classification, media_type) VALUES ($1, $2, $3, $4, $5, $6)
  ON CONFLICT (session_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
  classification = COALESCE(excluded.classification, files.classification), media_type = excluded.media_type";
-const INSERT_EVENTS: &str = "INSERT INTO audit_outbox (chain_id, seq, event_id, event_type, subject, hash, body, time_ms, actor, session_id) VALUES ";
+const INSERT_EVENTS: &str = "INSERT INTO audit_outbox (chain_id, seq, event_id, event_type, subject, hash, body, time_ms, actor, session_id, tenant) VALUES ";
 /// Columns of one event row.
-const EVENT_COLUMNS: usize = 10;
-/// Events per INSERT: 1,000 parameters, well under SQLite's and PostgreSQL's limits.
+const EVENT_COLUMNS: usize = 11;
+/// Events per INSERT: 1,100 parameters, well under SQLite's and PostgreSQL's limits.
 const EVENTS_PER_INSERT: usize = 100;
 
 /// `INSERT ... VALUES ($1, ..., $10), ($11, ...)` for `n` events.
@@ -200,7 +200,8 @@ impl StateCommit for SqlStore {
                     .bind(json(e)?)
                     .bind(crate::audit_rows::event_time_ms(e))
                     .bind(crate::audit_rows::event_actor(e))
-                    .bind(crate::audit_rows::event_session(e));
+                    .bind(crate::audit_rows::event_session(e))
+                    .bind(crate::audit_rows::event_tenant(e));
             }
             q.execute(&mut *tx).await.map_err(db)?;
         }

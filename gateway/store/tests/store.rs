@@ -207,7 +207,7 @@ async fn exercise_audit(store: &SqlStore) {
                     "execution.requested"
                 },
                 Some(ses.into()),
-                serde_json::json!({"principal": {"subject": who}, "session_id": ses, "i": i}),
+                serde_json::json!({"principal": {"subject": who, "tenant": if who == "alice" { "acme" } else { "globex" }}, "session_id": ses, "i": i}),
             ),
             &head,
             "gw-q",
@@ -252,6 +252,19 @@ async fn exercise_audit(store: &SqlStore) {
     assert_eq!(
         ids(run(q(|q| q.event_type = Some("policy.decided".into()))).await),
         [1]
+    );
+    // A tenant auditor's reads: only that tenant, with any other filter.
+    assert_eq!(
+        ids(run(q(|q| q.tenant = Some("acme".into()))).await),
+        [0, 1, 3]
+    );
+    assert_eq!(
+        ids(run(q(|q| {
+            q.tenant = Some("globex".into());
+            q.actor = Some("alice".into())
+        }))
+        .await),
+        Vec::<u64>::new()
     );
     // 2026-03-02T00:00Z .. 2026-03-03T00:00Z
     assert_eq!(

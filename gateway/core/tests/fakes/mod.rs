@@ -463,6 +463,7 @@ pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connecto
             max_sessions_total: 10,
             max_sessions_per_principal: 5,
             auditor_groups: vec![],
+            tenant_auditor_groups: vec![],
             stream_retention: Duration::from_secs(60),
             rate_per_principal: airlock_gateway_core::RateLimit {
                 per_minute: 60,

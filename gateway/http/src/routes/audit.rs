@@ -79,6 +79,7 @@ pub async fn events(
         until_ms: super::millis(p.until.as_deref(), "until")?,
         after: p.after,
         limit: p.limit.unwrap_or(100),
+        tenant: None,
     };
     let page = state.gateway.audit_events(&caller.0, query).await?;
     if jsonl {
