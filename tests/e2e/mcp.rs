@@ -206,3 +206,40 @@ fn query_warehouse_returns_rows_and_a_csv_through_vault_issued_logins() {
         .unwrap_or_default()
         .is_empty());
 }
+
+/// Held work over MCP: not an error, the case id and how to follow it; `review_status` shows
+/// the case as its requester sees it.
+#[test]
+fn held_work_returns_its_case_and_review_status_follows_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = harness::bundle_copy(dir.path(), |d| {
+        d["airlock"]["packages"]["review"] = serde_json::json!(["numpy"]);
+    });
+    let gw = Gateway::start_opts("", &[("AIRLOCK_POLICY__BUNDLE_DIR", bundle.as_str())]);
+    let mcp = RawMcp::connect(&format!("{}/mcp", gw.url), &harness::token("alice-tool"));
+    let r = mcp.call(
+        "execute_code",
+        serde_json::json!({"code": "import numpy as np\nprint(np.arange(3).sum())"}),
+    );
+    assert_ne!(r["isError"], true, "{r}");
+    let s = &r["structuredContent"];
+    assert_eq!(s["status"], "pending_review", "{r}");
+    let case = s["case_id"].as_str().unwrap_or_default().to_owned();
+    assert!(case.starts_with("rev_"), "{r}");
+    assert!(r["content"][0]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains(&case) && t.contains("review_status")));
+    let st = mcp.call("review_status", serde_json::json!({"case_id": case}));
+    assert_eq!(
+        st["structuredContent"]["cases"][0]["status"], "pending",
+        "{st}"
+    );
+    assert_eq!(
+        st["structuredContent"]["cases"][0]["kind"], "execution",
+        "{st}"
+    );
+    // Another principal's case id is not found for her.
+    let other = RawMcp::connect(&format!("{}/mcp", gw.url), &harness::token("carol-tool"));
+    let r = other.call("review_status", serde_json::json!({"case_id": case}));
+    assert_eq!(r["isError"], true, "{r}");
+}
