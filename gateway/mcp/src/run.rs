@@ -76,7 +76,7 @@ async fn run(
         Ok(id) => id,
         Err(e) => return reply::gateway_error(&e),
     };
-    let submitted = match submit(s, p, &session, req).await {
+    let submitted = match s.gateway().submit_within(p, &session, req, TURN_WAIT).await {
         Ok(sub) => sub,
         Err(e) => return reply::gateway_error(&e),
     };
@@ -99,25 +99,6 @@ async fn run(
 /// How long a call waits for the session's turn (an execution a client just cancelled is
 /// still stopping; a chat model's calls come one after another).
 const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
-
-async fn submit(
-    s: &AirlockMcp,
-    p: &Principal,
-    session: &airlock_gateway_domain::SessionId,
-    req: ExecutionRequest,
-) -> Result<airlock_gateway_core::Submitted, GatewayError> {
-    let deadline = tokio::time::Instant::now() + TURN_WAIT;
-    loop {
-        match s.gateway().submit(p, session, req.clone()).await {
-            Err(e)
-                if e.code == ErrorCode::SessionBusy && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            other => return other,
-        }
-    }
-}
 
 /// Follows the job to its end: printed text as progress, the client's cancellation passed on.
 async fn follow(s: &AirlockMcp, p: &Principal, job: &Arc<Job>, ctx: &RequestContext<RoleServer>) {

@@ -84,7 +84,21 @@ impl Gateway {
         session_id: &SessionId,
         req: ExecutionRequest,
     ) -> Result<Submitted, GatewayError> {
-        let turn = self.take_turn(p, session_id).await?;
+        self.submit_within(p, session_id, req, std::time::Duration::ZERO)
+            .await
+    }
+
+    /// [`Gateway::submit`], waiting up to `wait` for the session's current execution to end
+    /// instead of answering `session_busy` at once (for clients whose calls come one after
+    /// another, such as MCP's, where a just-cancelled execution may still be stopping).
+    pub async fn submit_within(
+        self: &Arc<Self>,
+        p: &Principal,
+        session_id: &SessionId,
+        req: ExecutionRequest,
+        wait: std::time::Duration,
+    ) -> Result<Submitted, GatewayError> {
+        let turn = self.take_turn(p, session_id, wait).await?;
         let ready = match self.prepare(p, session_id, req, turn).await? {
             prepare::Prepared::Stopped(execution) => {
                 return Ok(Submitted {

@@ -92,20 +92,30 @@ pub(crate) enum Prepared {
 }
 
 impl Gateway {
-    /// The session's turn, or 409 while another execution holds it.
+    /// The session's turn, waiting up to `wait` for the execution that holds it (zero: not
+    /// at all), or 409 while another execution holds it.
     pub(crate) async fn take_turn(
         &self,
         p: &Principal,
         session_id: &SessionId,
+        wait: std::time::Duration,
     ) -> Result<Turn, GatewayError> {
         self.check_admits_work()?;
         let live = self.live_session(p, session_id).await?;
-        let guard = live.turn.clone().try_lock_owned().map_err(|_| {
+        let busy = || {
             GatewayError::new(
                 ErrorCode::SessionBusy,
                 "another execution is running in this session; wait for it",
             )
-        })?;
+        };
+        let turn = live.turn.clone();
+        let guard = match turn.clone().try_lock_owned() {
+            Ok(g) => g,
+            Err(_) if wait.is_zero() => return Err(busy()),
+            Err(_) => tokio::time::timeout(wait, turn.lock_owned())
+                .await
+                .map_err(|_| busy())?,
+        };
         Ok(Turn::Held {
             live,
             _guard: guard,

@@ -238,14 +238,7 @@ impl Gateway {
         status: ExecutionStatus,
         code: ExecutionErrorCode,
     ) -> Result<Option<Execution>, GatewayError> {
-        let Some(mut exec) = self
-            .deps
-            .store
-            .execution(&case.execution_id)
-            .await
-            .map_err(store_err)?
-            .filter(|e| e.status == ExecutionStatus::PendingReview)
-        else {
+        let Some(mut exec) = self.held_execution(case).await? else {
             return Ok(None);
         };
         let (status, outcome) = match (case.kind, status) {
@@ -273,6 +266,22 @@ impl Gateway {
         exec.finished_at = Some(self.now());
         exec.audit_id.clear();
         Ok(Some(exec))
+    }
+}
+
+impl Gateway {
+    /// The case's execution while it is still held (`pending_review`).
+    pub(super) async fn held_execution(
+        &self,
+        case: &ReviewCase,
+    ) -> Result<Option<Execution>, GatewayError> {
+        Ok(self
+            .deps
+            .store
+            .execution(&case.execution_id)
+            .await
+            .map_err(store_err)?
+            .filter(|e| e.status == ExecutionStatus::PendingReview))
     }
 }
 

@@ -6,7 +6,7 @@ use super::act::{next, Step};
 use super::open::case_event;
 use crate::{
     outputs::{blocks, inspect_input},
-    service::{store_err, Gateway},
+    service::Gateway,
 };
 use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
@@ -14,7 +14,7 @@ use airlock_gateway_domain::{
     policy_input::SessionFacts,
     ports::Change,
     review::{CaseStatus, HeldOutput, ReviewCase},
-    Execution, ExecutionStatus, GatewayError, Principal,
+    Execution, GatewayError, Principal,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -25,13 +25,7 @@ impl Gateway {
         reviewer: &Principal,
         mut case: ReviewCase,
     ) -> Result<Step, GatewayError> {
-        let held_exec = self
-            .deps
-            .store
-            .execution(&case.execution_id)
-            .await
-            .map_err(store_err)?
-            .filter(|e| e.status == ExecutionStatus::PendingReview);
+        let held_exec = self.held_execution(&case).await?;
         let (Some(mut exec), Some(held)) = (held_exec, case.held_output.take()) else {
             return self
                 .supersede(case, "the held output is no longer held", vec![])
