@@ -179,8 +179,16 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
             limits: cfg.limits.clone(),
             session_ttl: Duration::from_secs(cfg.sessions.ttl_seconds),
             idle_timeout: Duration::from_secs(cfg.sessions.idle_timeout_seconds),
-            max_sessions_total: cfg.sessions.max_total,
-            max_sessions_per_principal: cfg.sessions.max_per_principal,
+            session_caps: airlock_gateway_core::Caps {
+                total: cfg.sessions.max_total,
+                per_principal: cfg.sessions.max_per_principal,
+                per_tenant: cfg.sessions.max_per_tenant,
+            },
+            running_caps: airlock_gateway_core::Caps {
+                total: cfg.executions.max_running_total,
+                per_principal: cfg.executions.max_running_per_principal,
+                per_tenant: cfg.executions.max_running_per_tenant,
+            },
             auditor_groups: cfg.audit.auditor_groups.clone(),
             tenant_auditor_groups: cfg.audit.tenant_auditor_groups.clone(),
             stream_retention: Duration::from_secs(cfg.sessions.stream_retention_seconds),

@@ -12,7 +12,9 @@ mod modes;
 mod outputs;
 mod rate;
 mod review;
+mod sandbox;
 mod sections;
+mod sessions;
 
 pub use audit::*;
 pub use connectors::{Connector, Vault};
@@ -21,7 +23,9 @@ pub use modes::*;
 pub use outputs::{NamedDetector, Outputs};
 pub use rate::RateLimits;
 pub use review::{Review, Webhook};
+pub use sandbox::*;
 pub use sections::*;
+pub use sessions::{Executions, Sessions};
 
 use std::path::{Path, PathBuf};
 

@@ -12,9 +12,11 @@ pub struct Config {
     pub state: State,
     pub audit: Audit,
     pub auth: Auth,
-    pub sessions: Sessions,
+    pub sessions: crate::Sessions,
+    /// Caps on running executions.
+    pub executions: crate::Executions,
     pub limits: Limits,
-    pub sandbox: Sandbox,
+    pub sandbox: crate::Sandbox,
     pub policy: Policy,
     pub egress: Egress,
     pub packages: Packages,
@@ -37,6 +39,7 @@ impl Config {
         self.audit.validate()?;
         self.auth.validate(&self.server)?;
         self.sessions.validate()?;
+        self.executions.validate()?;
         validate_limits(&self.limits)?;
         self.sandbox.validate()?;
         self.policy.validate()?;
@@ -268,53 +271,6 @@ impl Default for DevIssuer {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Sessions {
-    pub ttl_seconds: u64,
-    pub idle_timeout_seconds: u64,
-    pub max_per_principal: u32,
-    pub max_total: u32,
-    pub sweep_interval_seconds: u64,
-    /// How long a finished execution's events stay for followers to replay and resume
-    /// (`Last-Event-ID`); after that a follower gets the result event alone.
-    pub stream_retention_seconds: u64,
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        Self {
-            ttl_seconds: 8 * 3600,
-            idle_timeout_seconds: 3600,
-            max_per_principal: 10,
-            max_total: 150,
-            sweep_interval_seconds: 15,
-            stream_retention_seconds: 600,
-        }
-    }
-}
-
-impl Sessions {
-    fn validate(&self) -> Result<(), ConfigError> {
-        for (k, v) in [
-            ("ttl_seconds", self.ttl_seconds),
-            ("idle_timeout_seconds", self.idle_timeout_seconds),
-            ("sweep_interval_seconds", self.sweep_interval_seconds),
-        ] {
-            if v == 0 {
-                return Err(invalid(&format!("sessions.{k}"), "must be greater than 0"));
-            }
-        }
-        if self.max_per_principal == 0 || self.max_total == 0 {
-            return Err(invalid(
-                "sessions.max_total",
-                "session limits must be greater than 0",
-            ));
-        }
-        Ok(())
-    }
-}
-
 fn validate_limits(l: &Limits) -> Result<(), ConfigError> {
     if l.timeout_seconds == 0 || l.timeout_seconds > l.max_timeout_seconds {
         return Err(invalid(
@@ -356,182 +312,6 @@ fn validate_limits(l: &Limits) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Sandbox {
-    pub backend: SandboxBackendKind,
-    pub local: LocalSandbox,
-    pub kubernetes: KubernetesSandbox,
-}
-
-/// `[sandbox.kubernetes]`: one pod per session (docs/kubernetes.md).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KubernetesSandbox {
-    /// The API server; default: in-cluster service account, else the kubeconfig.
-    pub api_url: Option<String>,
-    /// Sandbox pods live here and nowhere else.
-    pub namespace: String,
-    pub image: String,
-    /// `gvisor` or `kata` in production.
-    pub runtime_class: Option<String>,
-    pub agent_port: u16,
-    pub user_namespace: bool,
-    pub start_timeout_seconds: u64,
-    pub labels: std::collections::BTreeMap<String, String>,
-    pub node_selector: std::collections::BTreeMap<String, String>,
-    /// Warm pods kept ready (0: every session starts its pod cold).
-    pub pool_size: usize,
-    /// More warm pools, one per limits class (a session claims from the pool whose limits
-    /// are its own, e.g. the size a group's policy profile gives).
-    pub pools: Vec<KubernetesPool>,
-    /// The `coordination.k8s.io` Lease whose holder refills the pool (`<name>-<pool>` for
-    /// the pools of `pools`).
-    pub pool_lease: String,
-    /// Seconds a pool leader's Lease lasts without renewal (>= 2).
-    pub pool_lease_seconds: u64,
-    /// Where this replica listens for pods' egress (the agents' relays): `0.0.0.0:7071` in a
-    /// cluster. None: pods have no egress at all.
-    pub egress_listen: Option<String>,
-    /// What pods dial to reach that port (this replica's pod IP and the port; the chart sets
-    /// it from the downward API). None: the bound address.
-    pub egress_advertise: Option<String>,
-}
-
-/// `[[sandbox.kubernetes.pools]]`: warm pods of one limits class.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KubernetesPool {
-    pub name: String,
-    pub size: usize,
-    /// Defaults: `[limits]`.
-    pub memory_mib: Option<u32>,
-    pub cpu_millis: Option<u32>,
-}
-
-impl Default for KubernetesSandbox {
-    fn default() -> Self {
-        Self {
-            api_url: None,
-            namespace: "airlock-sandboxes".into(),
-            image: "airlock-sandbox:latest".into(),
-            runtime_class: None,
-            agent_port: 7070,
-            user_namespace: true,
-            start_timeout_seconds: 120,
-            labels: Default::default(),
-            node_selector: Default::default(),
-            pool_size: 0,
-            pools: vec![],
-            pool_lease: "airlock-sandbox-pool".into(),
-            pool_lease_seconds: 15,
-            egress_listen: None,
-            egress_advertise: None,
-        }
-    }
-}
-
-impl Sandbox {
-    fn validate(&self) -> Result<(), ConfigError> {
-        let l = &self.local;
-        if l.uid_base < 10_000
-            || u64::from(l.uid_base) + u64::from(l.uid_count) > u64::from(u32::MAX - 1)
-            || l.uid_count == 0
-        {
-            return Err(invalid(
-                "sandbox.local.uid_base",
-                "sandbox uids must be a non-empty range starting at 10000 or above",
-            ));
-        }
-        if self.backend == SandboxBackendKind::Kubernetes {
-            let k = &self.kubernetes;
-            let dns = |s: &str| {
-                !s.is_empty()
-                    && s.len() <= 63
-                    && s.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            };
-            if !dns(&k.namespace) {
-                return Err(invalid(
-                    "sandbox.kubernetes.namespace",
-                    "a DNS label (a-z, 0-9, '-')",
-                ));
-            }
-            let mut names = std::collections::HashSet::from(["default".to_owned()]);
-            for p in &k.pools {
-                if !dns(&p.name) || !names.insert(p.name.clone()) {
-                    return Err(invalid(
-                        "sandbox.kubernetes.pools",
-                        format!(
-                            "{:?}: pool names are distinct DNS labels, not \"default\"",
-                            p.name
-                        ),
-                    ));
-                }
-            }
-            if k.pool_lease_seconds < 2 || !dns(&k.pool_lease) {
-                return Err(invalid(
-                    "sandbox.kubernetes.pool_lease_seconds",
-                    "the pool Lease needs a DNS-label name and at least 2 seconds",
-                ));
-            }
-            if k.image.is_empty() || k.agent_port == 0 || k.start_timeout_seconds == 0 {
-                return Err(invalid(
-                    "sandbox.kubernetes.image",
-                    "image, agent_port and start_timeout_seconds must be set",
-                ));
-            }
-        }
-        if l.start_timeout_seconds == 0 {
-            return Err(invalid(
-                "sandbox.local.start_timeout_seconds",
-                "must be greater than 0",
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxBackendKind {
-    #[default]
-    Local,
-    Kubernetes,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LocalSandbox {
-    /// The in-sandbox agent; default: `airlock-agent` beside the `airlock` binary.
-    pub agent_path: Option<PathBuf>,
-    pub runtime_dir: PathBuf,
-    pub bwrap_path: PathBuf,
-    pub setpriv_path: PathBuf,
-    pub uid_base: u32,
-    pub uid_count: u32,
-    /// `required` (default) or `best_effort` (development without cgroups).
-    pub cgroups: crate::CgroupsMode,
-    pub extra_ro_binds: Vec<PathBuf>,
-    pub start_timeout_seconds: u64,
-}
-
-impl Default for LocalSandbox {
-    fn default() -> Self {
-        Self {
-            agent_path: None,
-            runtime_dir: PathBuf::from("/opt/airlock/runtime"),
-            bwrap_path: PathBuf::from("/usr/bin/bwrap"),
-            setpriv_path: PathBuf::from("/usr/bin/setpriv"),
-            uid_base: 200_000,
-            uid_count: 60_000,
-            cgroups: crate::CgroupsMode::Required,
-            extra_ro_binds: vec![PathBuf::from("/etc/fonts"), PathBuf::from("/etc/ssl/certs")],
-            start_timeout_seconds: 30,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

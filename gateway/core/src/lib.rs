@@ -7,6 +7,7 @@ mod files;
 mod imports;
 pub mod jobs;
 mod outputs;
+mod quota;
 mod rate;
 mod readiness;
 mod review;
@@ -16,6 +17,7 @@ mod sessions;
 pub use connectors::{ConnectorEntry, Connectors};
 pub use execution::{ExecutionReply, Follow, Page, Submitted};
 pub use outputs::{NamedDetector, OutputInspection};
+pub use quota::Caps;
 pub use rate::RateLimit;
 pub use readiness::Readiness;
 pub use review::{CaseAction, CaseFilter, Webhooks};
@@ -26,6 +28,8 @@ pub mod metric {
     pub const EXECUTIONS: &str = "airlock_executions_total";
     /// Requests refused by the rate limits.
     pub const RATE_LIMITED: &str = "airlock_rate_limited_total";
+    /// Requests refused by a cap on sessions or running executions (`what`, `scope` labels).
+    pub const CAPPED: &str = "airlock_capped_total";
     pub const DECISIONS: &str = "airlock_policy_decisions_total";
     pub const DECISION_SECONDS: &str = "airlock_policy_decision_seconds";
     pub const EXECUTION_SECONDS: &str = "airlock_execution_seconds";

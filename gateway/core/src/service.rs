@@ -20,8 +20,9 @@ pub struct GatewaySettings {
     pub limits: Limits,
     pub session_ttl: Duration,
     pub idle_timeout: Duration,
-    pub max_sessions_total: u32,
-    pub max_sessions_per_principal: u32,
+    /// Live sessions, and running executions: in total, per principal, per tenant.
+    pub session_caps: crate::Caps,
+    pub running_caps: crate::Caps,
     /// Principals in one of these groups may read the audit trail.
     pub auditor_groups: Vec<String>,
     /// ...and in one of these, only their own tenant's events.
@@ -66,6 +67,8 @@ pub struct Gateway {
     /// Wakes the webhook task when a commit queued deliveries.
     pub(crate) webhook_wake: Arc<tokio::sync::Notify>,
     pub(crate) rate: crate::rate::RateLimits,
+    /// Places of the executions running (or approved and waiting) here.
+    pub(crate) running: crate::quota::Quota,
 }
 
 pub(crate) fn err(code: ErrorCode, msg: impl Into<String>) -> GatewayError {
@@ -94,6 +97,7 @@ impl Gateway {
                 settings.rate_per_principal,
                 settings.rate_per_tenant,
             ),
+            running: crate::quota::Quota::default(),
             settings,
             deps,
             shutting_down: false.into(),

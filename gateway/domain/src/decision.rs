@@ -45,6 +45,14 @@ pub struct Obligations {
     /// Sandbox CPU from policy (millicores), likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_millis: Option<u32>,
+    /// For `session.create`: the most live sessions this principal may hold, when policy
+    /// sets one below the gateway's (`sessions.max_per_principal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sessions: Option<u32>,
+    /// For `execution.run`: the most executions this principal may run at once, when policy
+    /// sets one below the gateway's (`executions.max_running_per_principal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_running_executions: Option<u32>,
     /// `host:port` the execution may reach through the egress proxy (empty: none).
     #[serde(default)]
     pub egress: Vec<String>,

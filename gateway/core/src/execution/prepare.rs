@@ -1,7 +1,12 @@
 //! The session's turn, then steps 2 to 4: analyse the code (`analyse.rs`), decide
 //! (`decide.rs`), and record both before anything is enforced.
 
-use crate::{metric, service::Gateway, sessions::LiveSession};
+use crate::{
+    metric,
+    quota::{over_cap, Over, Permit},
+    service::Gateway,
+    sessions::LiveSession,
+};
 use airlock_gateway_audit::payload;
 use airlock_gateway_domain::{
     audit::{types, NewEvent},
@@ -20,6 +25,8 @@ pub(crate) enum Turn {
     Held {
         live: Arc<LiveSession>,
         _guard: OwnedMutexGuard<()>,
+        /// Its place under the caps on running executions, until the job ends.
+        _place: Permit,
     },
     /// `sql.airlock`: the running execution holds the session's turn.
     InsideRunning { live: Arc<LiveSession> },
@@ -64,6 +71,7 @@ pub(crate) struct Resumed {
     pub input: PolicyInput,
     pub facts: CodeFacts,
     pub timeout_seconds: u32,
+    pub place: Permit,
 }
 
 impl Resumed {
@@ -75,6 +83,7 @@ impl Resumed {
             turn: Turn::Held {
                 live: self.live,
                 _guard: guard,
+                _place: self.place,
             },
             req: self.req,
             input: self.input,
@@ -102,6 +111,14 @@ impl Gateway {
     ) -> Result<Turn, GatewayError> {
         self.check_admits_work()?;
         let live = self.live_session(p, session_id).await?;
+        let place = self
+            .running
+            .acquire(
+                &p.owner_key(),
+                p.tenant.as_deref(),
+                self.settings.running_caps,
+            )
+            .map_err(|over| over_cap(&over, "running executions"))?;
         let busy = || {
             GatewayError::new(
                 ErrorCode::SessionBusy,
@@ -119,6 +136,7 @@ impl Gateway {
         Ok(Turn::Held {
             live,
             _guard: guard,
+            _place: place,
         })
     }
 
@@ -160,6 +178,8 @@ impl Gateway {
         // 3. decide
         let (input, decision) =
             self.decide_execution(p, &session, executions, &req, turn.running_egress(), &facts)?;
+
+        self.within_running_cap(p, &turn, &decision)?;
 
         // 4. record, before anything is enforced
         let limits = &self.settings.limits;
@@ -246,5 +266,33 @@ impl Gateway {
             timeout_seconds,
             started,
         })))
+    }
+}
+
+impl Gateway {
+    /// A principal's profile may cap its running executions below the gateway's cap; this
+    /// one's place is taken already, so more than the cap held means over it (two racing
+    /// for the last place may both be refused, never both run).
+    fn within_running_cap(
+        &self,
+        p: &Principal,
+        turn: &Turn,
+        decision: &airlock_gateway_domain::decision::Decision,
+    ) -> Result<(), GatewayError> {
+        let (Some(cap), Turn::Held { .. }) = (decision.obligations.max_running_executions, turn)
+        else {
+            return Ok(());
+        };
+        let (_, mine, _) = self.running.held(&p.owner_key(), p.tenant.as_deref());
+        if mine > cap {
+            return Err(over_cap(
+                &Over::Principal {
+                    held: mine - 1,
+                    cap,
+                },
+                "running executions",
+            ));
+        }
+        Ok(())
     }
 }

@@ -94,6 +94,10 @@ impl Gateway {
                 input,
                 facts,
                 timeout_seconds: case.work.timeout_seconds,
+                // Approved work was accepted before: counted, never refused by a cap now.
+                place: self
+                    .running
+                    .force(&requester.owner_key(), requester.tenant.as_deref()),
             };
             self.start_resumed(requester, resumed);
         }

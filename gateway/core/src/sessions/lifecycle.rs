@@ -1,8 +1,9 @@
 //! A session's life: created (policy, sandbox, record), found for its owner, ended.
 
-use super::{Full, LiveSession};
+use super::LiveSession;
 use crate::{
     metric,
+    quota::{over_cap, Over},
     service::{err, store_err, Gateway},
 };
 use airlock_gateway_audit::payload;
@@ -18,30 +19,25 @@ use std::sync::Arc;
 impl Gateway {
     pub async fn create_session(&self, p: &Principal) -> Result<Session, GatewayError> {
         self.check_admits_work()?;
-        let slot = self
+        let place = self
             .sessions
-            .reserve(
-                &p.owner_key(),
-                self.settings.max_sessions_total,
-                self.settings.max_sessions_per_principal,
-            )
-            .await
-            .map_err(|full| match full {
-                Full::Gateway => err(
-                    ErrorCode::TooManySessions,
-                    "the gateway is at its session limit; try again later",
-                ),
-                Full::Owner(mine) => err(
-                    ErrorCode::TooManySessions,
-                    format!("you have {mine} live sessions; delete one first"),
-                )
-                .with_details(
-                    serde_json::json!({"limit": self.settings.max_sessions_per_principal}),
-                ),
-            })?;
+            .reserve(p, self.settings.session_caps)
+            .map_err(|over| over_cap(&over, "sessions"))?;
         let id = self.deps.ids.session_id();
         let input = self.input(Action::SessionCreate, p, None, 0, RequestFacts::default());
         let decision = self.decide_recorded(p, &input, &id).await?;
+        if let Some(cap) = decision.obligations.max_sessions {
+            let (_, mine, _) = self.sessions.held(p);
+            if mine > cap {
+                return Err(over_cap(
+                    &Over::Principal {
+                        held: mine - 1,
+                        cap,
+                    },
+                    "sessions",
+                ));
+            }
+        }
         // The sandbox's resources: the gateway's defaults, lowered by the decision's
         // obligations (never raised).
         let mut limits = self.settings.limits.clone();
@@ -103,7 +99,7 @@ impl Gateway {
             return Err(e);
         }
         self.sessions
-            .insert_reserved(LiveSession::new(session.clone(), sandbox), slot)
+            .insert_reserved(LiveSession::new(session.clone(), sandbox), place)
             .await;
         Ok(session)
     }

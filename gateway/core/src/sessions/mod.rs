@@ -6,16 +6,17 @@ mod lifecycle;
 mod recovery;
 mod sweeper;
 
-use crate::metric;
-use airlock_gateway_domain::{ports::Sandbox, Session, SessionId};
+use crate::{
+    metric,
+    quota::{Caps, Over, Permit, Quota},
+};
+use airlock_gateway_domain::{ports::Sandbox, Principal, Session, SessionId};
 use std::{collections::HashMap, sync::Arc};
 use tokio::sync::{Mutex, RwLock};
 
 /// A session with a running sandbox, held in memory by the gateway that runs it.
 pub(crate) struct LiveSession {
     pub session: Mutex<Session>,
-    /// Whose session it is (`Principal::owner_key`; never changes).
-    pub owner_key: String,
     pub sandbox: Arc<dyn Sandbox>,
     /// One execution or file operation that changes the workspace at a time (an execution's
     /// job holds it until it ends).
@@ -36,7 +37,6 @@ impl LiveSession {
         let labels = SessionLabels::new(session.labels.clone());
         Arc::new(Self {
             labels,
-            owner_key: session.owner.owner_key(),
             session: Mutex::new(session),
             sandbox,
             turn: Arc::new(Mutex::new(())),
@@ -78,68 +78,23 @@ impl SessionLabels {
     }
 }
 
-/// The sessions whose sandboxes this gateway runs, by id, and the ones being created.
+/// The sessions whose sandboxes this gateway runs, by id, each with its place under the
+/// session caps (the ones being created hold a place too, so concurrent creates cannot
+/// exceed a cap).
 #[derive(Default)]
 pub(crate) struct SessionRegistry {
-    live: RwLock<HashMap<SessionId, Arc<LiveSession>>>,
-    /// Sessions being created (their sandboxes starting), per owner: counted against the
-    /// limits with the live ones, so concurrent creates cannot exceed them.
-    pending: Arc<std::sync::Mutex<Pending>>,
+    live: RwLock<HashMap<SessionId, Entry>>,
+    places: Quota,
 }
 
-#[derive(Debug, Default)]
-struct Pending {
-    total: u32,
-    by_owner: HashMap<String, u32>,
-}
-
-impl Pending {
-    fn release(&mut self, owner: &str) {
-        self.total = self.total.saturating_sub(1);
-        if let Some(n) = self.by_owner.get_mut(owner) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.by_owner.remove(owner);
-            }
-        }
-    }
-}
-
-/// A place for one session while it is created; given back when dropped unless the session
-/// went live in it ([`SessionRegistry::insert_reserved`]).
-pub(crate) struct Slot {
-    pending: Arc<std::sync::Mutex<Pending>>,
-    owner: String,
-    held: bool,
-}
-
-impl Slot {
-    fn release(&mut self) {
-        if std::mem::take(&mut self.held) {
-            lock_pending(&self.pending).release(&self.owner);
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.release();
-    }
-}
-
-fn lock_pending(p: &std::sync::Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
-    p.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Why no slot: the gateway is full, or the owner has this many sessions (live and starting).
-pub(crate) enum Full {
-    Gateway,
-    Owner(u32),
+struct Entry {
+    live: Arc<LiveSession>,
+    _place: Permit,
 }
 
 impl SessionRegistry {
     pub async fn get(&self, id: &SessionId) -> Option<Arc<LiveSession>> {
-        self.live.read().await.get(id).cloned()
+        self.live.read().await.get(id).map(|e| e.live.clone())
     }
 
     pub async fn contains(&self, id: &SessionId) -> bool {
@@ -147,57 +102,57 @@ impl SessionRegistry {
     }
 
     pub async fn all(&self) -> Vec<Arc<LiveSession>> {
-        self.live.read().await.values().cloned().collect()
+        self.live
+            .read()
+            .await
+            .values()
+            .map(|e| e.live.clone())
+            .collect()
     }
 
     pub async fn len(&self) -> usize {
         self.live.read().await.len()
     }
 
-    /// A slot for a new session of `owner` if the live and starting sessions leave room:
-    /// counted and taken in one step, so two creates cannot both take the last place.
-    pub async fn reserve(&self, owner: &str, max_total: u32, max_owner: u32) -> Result<Slot, Full> {
-        let map = self.live.read().await;
-        let mut pending = lock_pending(&self.pending);
-        let total = map.len() as u32 + pending.total;
-        if total >= max_total {
-            return Err(Full::Gateway);
-        }
-        let live_mine = map.values().filter(|l| l.owner_key == owner).count() as u32;
-        let mine = live_mine + pending.by_owner.get(owner).copied().unwrap_or(0);
-        if mine >= max_owner {
-            return Err(Full::Owner(mine));
-        }
-        pending.total += 1;
-        *pending.by_owner.entry(owner.to_owned()).or_default() += 1;
-        Ok(Slot {
-            pending: self.pending.clone(),
-            owner: owner.to_owned(),
-            held: true,
-        })
+    /// A place for a new session of `p` if no cap is reached (counted and taken in one step).
+    pub fn reserve(&self, p: &Principal, caps: Caps) -> Result<Permit, Over> {
+        self.places
+            .acquire(&p.owner_key(), p.tenant.as_deref(), caps)
     }
 
-    /// A created session goes live in its slot (one step: it is never counted twice or not
-    /// at all).
-    pub async fn insert_reserved(&self, live: Arc<LiveSession>, mut slot: Slot) {
+    /// Sessions held (live and starting): in total, by `p`, by `p`'s tenant.
+    pub fn held(&self, p: &Principal) -> (u32, u32, u32) {
+        self.places.held(&p.owner_key(), p.tenant.as_deref())
+    }
+
+    /// A created session goes live in its place.
+    pub async fn insert_reserved(&self, live: Arc<LiveSession>, place: Permit) {
         let id = live.session.lock().await.id.clone();
         let mut map = self.live.write().await;
-        map.insert(id, live);
-        slot.release();
+        map.insert(
+            id,
+            Entry {
+                live,
+                _place: place,
+            },
+        );
         metrics::gauge!(metric::SANDBOXES_LIVE).set(map.len() as f64);
     }
 
-    /// A session that is live already (recovered or adopted): no limit applies.
+    /// A session that is live already (recovered or adopted): no cap refuses it, but it is
+    /// counted.
     pub async fn insert(&self, live: Arc<LiveSession>) {
-        let id = live.session.lock().await.id.clone();
-        let mut map = self.live.write().await;
-        map.insert(id, live);
-        metrics::gauge!(metric::SANDBOXES_LIVE).set(map.len() as f64);
+        let (owner, tenant) = {
+            let s = live.session.lock().await;
+            (s.owner.owner_key(), s.owner.tenant.clone())
+        };
+        let place = self.places.force(&owner, tenant.as_deref());
+        self.insert_reserved(live, place).await;
     }
 
     pub async fn remove(&self, id: &SessionId) -> Option<Arc<LiveSession>> {
         let mut map = self.live.write().await;
-        let removed = map.remove(id);
+        let removed = map.remove(id).map(|e| e.live);
         metrics::gauge!(metric::SANDBOXES_LIVE).set(map.len() as f64);
         removed
     }

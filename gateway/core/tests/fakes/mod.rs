@@ -59,6 +59,9 @@ pub struct ScriptedPolicy {
     pub inspected: Mutex<Vec<Vec<FindingFacts>>>,
     /// `output.inspect` fails as an engine that cannot evaluate.
     pub outputs_fail: AtomicBool,
+    /// A profile's caps: `max_sessions` (on `session.create`) and `max_running_executions`
+    /// (on `execution.run`).
+    pub caps: Mutex<(Option<u32>, Option<u32>)>,
 }
 
 impl ScriptedPolicy {
@@ -69,6 +72,7 @@ impl ScriptedPolicy {
             outputs: Mutex::new(vec![]),
             inspected: Mutex::new(vec![]),
             outputs_fail: AtomicBool::new(false),
+            caps: Mutex::new((None, None)),
         }
     }
 }
@@ -98,6 +102,12 @@ impl PolicyEngine for ScriptedPolicy {
             _ => vec![],
         };
         let mut obligations = Obligations::default();
+        let (max_sessions, max_running) = *lock(&self.caps);
+        match input.action.as_str() {
+            "session.create" => obligations.max_sessions = max_sessions,
+            "execution.run" => obligations.max_running_executions = max_running,
+            _ => {}
+        }
         if input.request.connector.is_some() {
             obligations.connector = lock(&self.connector).clone();
         }
@@ -460,8 +470,16 @@ pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connecto
             limits: Limits::default(),
             session_ttl: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(3600),
-            max_sessions_total: 10,
-            max_sessions_per_principal: 5,
+            session_caps: airlock_gateway_core::Caps {
+                total: 10,
+                per_principal: 5,
+                per_tenant: 6,
+            },
+            running_caps: airlock_gateway_core::Caps {
+                total: 0,
+                per_principal: 8,
+                per_tenant: 3,
+            },
             auditor_groups: vec![],
             tenant_auditor_groups: vec![],
             stream_retention: Duration::from_secs(60),

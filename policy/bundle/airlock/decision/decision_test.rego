@@ -68,6 +68,29 @@ test_sandbox_resources_come_from_the_group_profile if {
 	d.obligations.cpu_millis == 500
 }
 
+test_caps_come_from_the_group_profile_for_their_own_action if {
+	profiles := {"contractors": {"languages": ["python"], "max_timeout_seconds": 10, "max_code_bytes": 100, "max_sessions": 2, "max_running_executions": 1}}
+	p := {"issuer": "i", "subject": "s", "groups": ["contractors"]}
+	create := decision.decision with input as {"action": "session.create", "principal": p, "request": {}}
+		with data.airlock.profiles.by_group as profiles
+	create.obligations.max_sessions == 2
+	create.obligations.max_running_executions == null
+	run := decision.decision with input as {
+		"action": "execution.run", "principal": p,
+		"request": {"language": "python", "code_bytes": 3, "packages": [], "egress": []},
+		"analysis": {"imports": [], "dynamic_imports": 0, "pip_installs": []},
+	}
+		with data.airlock.profiles.by_group as profiles
+	run.obligations.max_running_executions == 1
+	run.obligations.max_sessions == null
+}
+
+test_no_caps_without_a_profile_that_sets_them if {
+	d := decision.decision with input as {"action": "session.create", "principal": principal, "request": {}}
+	d.obligations.max_sessions == null
+	d.obligations.max_running_executions == null
+}
+
 test_no_sandbox_resources_without_a_profile_that_sets_them if {
 	d := decision.decision with input as {"action": "session.create", "principal": principal, "request": {}}
 	d.obligations.memory_mib == null
