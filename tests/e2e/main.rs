@@ -36,5 +36,6 @@ mod review_webhooks;
 mod runtime_imports;
 mod sql_allowlist;
 mod sse;
+mod tenancy;
 mod user_story;
 mod vault;

@@ -13,6 +13,7 @@ mod readiness;
 mod review;
 mod service;
 mod sessions;
+mod usage;
 
 pub use connectors::{ConnectorEntry, Connectors};
 pub use execution::{ExecutionReply, Follow, Page, Submitted};
@@ -22,9 +23,19 @@ pub use rate::RateLimit;
 pub use readiness::Readiness;
 pub use review::{CaseAction, CaseFilter, Webhooks};
 pub use service::{Gateway, GatewayDeps, GatewaySettings};
+pub use usage::{parse_day, UsageFilter, UsageReport};
 
 /// Metric names, in one place (the audit trail's are `airlock_gateway_audit::metric`).
 pub mod metric {
+    /// Usage per tenant (`tenant` label; empty for principals without one).
+    pub mod usage {
+        pub const EXECUTIONS: &str = "airlock_usage_executions_total";
+        pub const CPU_MS: &str = "airlock_usage_cpu_milliseconds_total";
+        pub const MEMORY_MIB_MS: &str = "airlock_usage_memory_mib_milliseconds_total";
+        pub const EGRESS_BYTES: &str = "airlock_usage_egress_bytes_total";
+        pub const WAREHOUSE_ROWS: &str = "airlock_usage_warehouse_rows_total";
+        pub const REVIEW_CASES: &str = "airlock_usage_review_cases_total";
+    }
     pub const EXECUTIONS: &str = "airlock_executions_total";
     /// Requests refused by the rate limits.
     pub const RATE_LIMITED: &str = "airlock_rate_limited_total";

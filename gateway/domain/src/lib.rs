@@ -25,6 +25,7 @@ pub mod replay;
 pub mod review;
 pub mod session;
 pub mod urls;
+pub mod usage;
 pub mod webhooks;
 
 pub use cause::Cause;

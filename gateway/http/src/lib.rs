@@ -65,6 +65,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::reviews::withdraw)
                     .service(routes::audit::events)
                     .service(routes::audit::checkpoint)
+                    .service(routes::usage::usage)
                     .service(routes::audit::status)
                     .service(
                         web::resource("/audit/replay")

@@ -19,10 +19,11 @@ use utoipa::{
         crate::routes::reviews::reject, crate::routes::reviews::comment, crate::routes::reviews::withdraw,
         crate::routes::audit::events, crate::routes::audit::checkpoint, crate::routes::audit::status,
         crate::routes::replay::replay,
+        crate::routes::usage::usage,
     ),
     components(schemas(crate::dto::ErrorBody, crate::dto::ErrorDetail)),
     modifiers(&Bearer),
-    tags((name = "sessions"), (name = "files"), (name = "executions"), (name = "policy"), (name = "reviews"), (name = "audit"))
+    tags((name = "sessions"), (name = "files"), (name = "executions"), (name = "policy"), (name = "reviews"), (name = "audit"), (name = "usage"))
 )]
 pub struct ApiDoc;
 

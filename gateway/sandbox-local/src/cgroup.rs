@@ -105,10 +105,15 @@ impl SandboxCgroup {
         let parent = |ctrl: Option<&str>| host.parent(ctrl, instance);
         let cg = match version {
             CgroupVersion::V1 => {
-                let dirs: Vec<PathBuf> = ["memory", "pids", "cpu"]
+                let mut dirs: Vec<PathBuf> = ["memory", "pids", "cpu"]
                     .iter()
                     .map(|c| parent(Some(c)).join(name))
                     .collect();
+                // CPU accounting, for metering: its own hierarchy, or the cpu one's when the two
+                // are mounted together (the same directory then).
+                if host.root.join("cpuacct").exists() {
+                    dirs.push(parent(Some("cpuacct")).join(name));
+                }
                 for d in &dirs {
                     std::fs::create_dir_all(d)?;
                 }
@@ -165,6 +170,25 @@ impl SandboxCgroup {
     /// The `cgroup.procs` files a new process must join.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    /// CPU time the sandbox's processes used so far (None where the hierarchy does not
+    /// account it).
+    pub fn cpu_used(&self) -> Option<std::time::Duration> {
+        match self.version {
+            CgroupVersion::V1 => self.dirs.iter().find_map(|d| {
+                let ns = std::fs::read_to_string(d.join("cpuacct.usage")).ok()?;
+                ns.trim().parse().ok().map(std::time::Duration::from_nanos)
+            }),
+            CgroupVersion::V2 => {
+                let stat = std::fs::read_to_string(self.dirs[0].join("cpu.stat")).ok()?;
+                stat.lines().find_map(|l| {
+                    l.strip_prefix("usage_usec ")
+                        .and_then(|n| n.trim().parse().ok())
+                        .map(std::time::Duration::from_micros)
+                })
+            }
+        }
     }
 
     /// How many times the OOM killer fired in this sandbox.
@@ -271,6 +295,7 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cg.oom_kills(), 3);
         assert_eq!(cg.procs_files().len(), 3);
+        assert_eq!(cg.cpu_used(), None, "no cpuacct hierarchy here");
     }
 
     #[test]
@@ -310,6 +335,33 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cg.oom_kills(), 2);
+        std::fs::write(
+            dir.join("cpu.stat"),
+            "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cg.cpu_used(), Some(std::time::Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn v1_accounts_cpu_in_the_cpuacct_hierarchy_when_there_is_one() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for c in ["memory", "pids", "cpu", "cpuacct"] {
+            std::fs::create_dir_all(root.path().join(c)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(root.path().join("memory/memory.limit_in_bytes"), "max")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let host = CgroupHost {
+            root: root.path().to_path_buf(),
+            self_cgroup: "4:memory:/\n2:cpuacct:/\n1:cpu:/\n".into(),
+        };
+        let cg = SandboxCgroup::create(&host, CgroupVersion::V1, "gw1", "s1", &LIMITS)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let acct = root.path().join("cpuacct/airlock-gw1/s1");
+        assert_eq!(cg.dirs.last(), Some(&acct));
+        std::fs::write(acct.join("cpuacct.usage"), "2500000000\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cg.cpu_used(), Some(std::time::Duration::from_millis(2500)));
     }
 
     #[test]

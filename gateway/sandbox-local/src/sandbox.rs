@@ -391,6 +391,7 @@ impl Sandbox for LocalSandbox {
 
     async fn run(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError> {
         let oom_before = self.cgroup.as_ref().map_or(0, SandboxCgroup::oom_kills);
+        let cpu_before = self.cgroup.as_ref().and_then(SandboxCgroup::cpu_used);
         // Refused connections made since the last execution go on this one's record.
         for r in self.egress.idle.take() {
             job.egress_log.push(r);
@@ -410,6 +411,10 @@ impl Sandbox for LocalSandbox {
         // Whatever happened (the agent may be gone): every connection is cut and recorded.
         epoch.close().await;
         let mut out = result?;
+        let cpu_after = self.cgroup.as_ref().and_then(SandboxCgroup::cpu_used);
+        if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+            out.usage.cpu = Some(after.saturating_sub(before));
+        }
         let oom_after = self.cgroup.as_ref().map_or(0, SandboxCgroup::oom_kills);
         if oom_after > oom_before && matches!(out.end, JobEnd::KernelDied | JobEnd::Failed) {
             out.end = JobEnd::OutOfMemory;

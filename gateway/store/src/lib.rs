@@ -7,6 +7,7 @@ mod codec;
 mod listing;
 mod reviews;
 mod sql_store;
+mod usage;
 mod webhooks;
 
 pub use sql_store::{Backend, SqlStore, StoreOpenError};

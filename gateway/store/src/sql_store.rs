@@ -38,7 +38,7 @@ pub enum StoreOpenError {
 }
 
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
@@ -182,6 +182,7 @@ impl StateCommit for SqlStore {
                 }
                 Change::PutCase(c) => crate::reviews::put_case(&mut tx, &c).await?,
                 Change::PutWebhook(d) => crate::webhooks::put(&mut tx, &d).await?,
+                Change::AddUsage(u) => crate::usage::add(&mut tx, &u).await?,
             }
         }
         // One statement per chunk of events, not one per event: every statement is a round trip

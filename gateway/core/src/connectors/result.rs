@@ -78,6 +78,7 @@ pub(super) async fn rows(
     duration: Duration,
 ) -> JobOutcome {
     let mut o = JobOutcome::new(JobEnd::Completed, duration);
+    o.usage.warehouse_rows = r.rows.len() as u64;
     let (file, show) = match delivery {
         // The kernel is busy running the code that asked; every row goes to it.
         Delivery::RunningCode => (None, r.rows.len()),

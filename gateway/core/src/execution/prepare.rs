@@ -241,6 +241,7 @@ impl Gateway {
             changes.extend(self.webhook_changes(&case, std::slice::from_ref(&opened)));
             events.push(opened);
             changes.push(Change::PutCase(Box::new(case)));
+            changes.push(self.usage_change(p, crate::usage::of_case()));
         }
         changes.insert(0, Change::PutExecution(Box::new(exec.clone())));
         let sealed = self
@@ -251,6 +252,7 @@ impl Gateway {
             .await?;
         exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
         if exec.case_id.is_some() {
+            Self::count_usage(p, &crate::usage::of_case());
             self.webhook_wake.notify_one();
         }
         if stopped {

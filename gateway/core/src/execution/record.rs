@@ -60,6 +60,11 @@ impl Gateway {
         s.last_active_at = self.now();
         // Reading through a connector marks the session with the connector's labels.
         live.add_labels(&mut s, enforced.labels);
+        let mut used = crate::usage::of_run(
+            &enforced.outcome.usage,
+            s.limits.memory_mib,
+            exec.duration_ms,
+        );
         let mut changes = vec![Change::PutSession(Box::new(s.clone()))];
         let mut recorded = enforced.events;
         // Output policy held: the output waits in a case, in this same commit.
@@ -75,7 +80,14 @@ impl Gateway {
             let (case_changes, opened) = self.hold_output(p, &s, &mut exec, held, pinned);
             changes.extend(case_changes);
             recorded.push(opened);
+            used.review_cases += 1;
         }
+        // SQL from running code is part of that execution: its rows count, not another run.
+        if let super::prepare::Turn::InsideRunning { .. } = turn {
+            used.executions = 0;
+            used.memory_mib_ms = 0;
+        }
+        changes.push(self.usage_change(p, used));
         drop(s);
         let stored = match &turn {
             // Rows that went to the running code are its input, not output for the caller:
@@ -109,6 +121,7 @@ impl Gateway {
             .instrument(tracing::info_span!("record_result"))
             .await?;
         exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
+        Self::count_usage(p, &used);
         metrics::counter!(metric::EXECUTIONS, "status" => exec.status.as_str()).increment(1);
         metrics::histogram!(metric::EXECUTION_SECONDS).record(started.elapsed().as_secs_f64());
         Ok(exec)

@@ -58,8 +58,9 @@ impl Gateway {
         let result = self.run_in_sandbox(live, exec, &ready.req.code, run).await;
         // Every connection the code made through the egress proxy, admitted or refused, also
         // when the sandbox failed under it.
-        let egress_events: Vec<NewEvent> = egress_log
-            .take()
+        let connections = egress_log.take();
+        let egress_bytes: u64 = connections.iter().map(|r| r.bytes_up + r.bytes_down).sum();
+        let egress_events: Vec<NewEvent> = connections
             .iter()
             .map(|r| {
                 NewEvent::new(
@@ -71,13 +72,16 @@ impl Gateway {
             .collect();
         let streamed = observer.map(|o| o.finish());
         match result {
-            Ok(outcome) => Ok(Enforced {
-                outcome,
-                streamed,
-                events: egress_events,
-                labels: vec![],
-                held: None,
-            }),
+            Ok(mut outcome) => {
+                outcome.usage.egress_bytes = egress_bytes;
+                Ok(Enforced {
+                    outcome,
+                    streamed,
+                    events: egress_events,
+                    labels: vec![],
+                    held: None,
+                })
+            }
             Err(e) => Err(self
                 .sandbox_failed(live, exec.clone(), e, egress_events)
                 .await),

@@ -26,6 +26,8 @@ pub struct MemStore {
     pub leases: Mutex<BTreeMap<String, (LeaseRecord, bool)>>,
     /// Review cases by id (`reviews.rs`).
     pub cases: Mutex<BTreeMap<String, airlock_gateway_domain::review::ReviewCase>>,
+    /// Usage by (day, tenant, principal) (`usage.rs`).
+    pub usage: Mutex<BTreeMap<(String, String, String), airlock_gateway_domain::usage::Usage>>,
     /// The webhook outbox by id, with the time each was delivered (`reviews.rs`).
     pub webhooks: Mutex<
         BTreeMap<
@@ -98,6 +100,10 @@ impl StateCommit for MemStore {
                 }
                 Change::PutWebhook(d) => {
                     lock(&self.webhooks).insert(d.id.clone(), (d, None));
+                }
+                Change::AddUsage(u) => {
+                    let key = (u.day, u.tenant.unwrap_or_default(), u.principal);
+                    lock(&self.usage).entry(key).or_default().add(&u.usage);
                 }
             }
         }

@@ -6,6 +6,7 @@ pub mod policy;
 pub mod replay;
 pub mod reviews;
 pub mod sessions;
+pub mod usage;
 
 use crate::error::{code, ApiError};
 use airlock_gateway_domain::{ErrorCode, SessionId};
