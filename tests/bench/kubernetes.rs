@@ -110,6 +110,7 @@ pub async fn pool_bench(samples: usize) -> PoolReport {
             .create(SandboxSpec {
                 session_id: session.clone(),
                 limits: Limits::default(),
+                tenant: None,
             })
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -157,6 +158,7 @@ pub async fn pool_bench(samples: usize) -> PoolReport {
             .create(SandboxSpec {
                 session_id: SystemIds.session_id(),
                 limits: Limits::default(),
+                tenant: None,
             })
             .await
             .unwrap_or_else(|e| panic!("{e}"));

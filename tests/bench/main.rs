@@ -27,6 +27,8 @@
 //!    (`AIRLOCK_BENCH_ONLY=reviews`).
 //!
 //! 10. `1+1` through MCP beside the same cell through REST (`AIRLOCK_BENCH_ONLY=mcp`).
+//! 11. `POST /v1/sessions` from the warm pool beside cold starts, and the memory of an idle
+//!     warm sandbox (`AIRLOCK_BENCH_ONLY=pool`).
 //!
 //! Prints a Markdown table; docs/performance.md records a run.
 
@@ -53,6 +55,7 @@ mod jupyter;
 mod kafka;
 mod kubernetes;
 mod mcp;
+mod pool;
 mod reviews;
 mod serve;
 mod stream;
@@ -324,20 +327,32 @@ pub(crate) fn runtime_dir() -> PathBuf {
 }
 
 pub(crate) fn local_backend(state_dir: &std::path::Path) -> LocalBackend {
-    LocalBackend::new(LocalBackendConfig {
-        state_dir: state_dir.to_path_buf(),
-        agent_path: bin_dir().join("airlock-agent"),
-        runtime_dir: runtime_dir(),
-        bwrap_path: "/usr/bin/bwrap".into(),
-        setpriv_path: "/usr/bin/setpriv".into(),
-        uid_base: 200_000,
-        uid_count: 60_000,
-        cgroups: CgroupMode::Required,
-        instance_id: "bench".into(),
-        extra_ro_binds: vec!["/etc/fonts".into()],
-        start_timeout: Duration::from_secs(30),
-        egress_resolver: Default::default(),
-    })
+    local_backend_with_pool(state_dir, 0)
+}
+
+/// The local backend with a warm pool of `pool` sandboxes of the default limits.
+pub(crate) fn local_backend_with_pool(state_dir: &std::path::Path, pool: usize) -> LocalBackend {
+    LocalBackend::new(
+        LocalBackendConfig {
+            state_dir: state_dir.to_path_buf(),
+            agent_path: bin_dir().join("airlock-agent"),
+            runtime_dir: runtime_dir(),
+            bwrap_path: "/usr/bin/bwrap".into(),
+            setpriv_path: "/usr/bin/setpriv".into(),
+            uid_base: 200_000,
+            uid_count: 60_000,
+            cgroups: CgroupMode::Required,
+            instance_id: "bench".into(),
+            extra_ro_binds: vec!["/etc/fonts".into()],
+            start_timeout: Duration::from_secs(30),
+            egress_resolver: Default::default(),
+        },
+        vec![airlock_gateway_sandbox_local::PoolClass {
+            name: "default".into(),
+            size: pool,
+            limits: Limits::default(),
+        }],
+    )
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -348,6 +363,7 @@ async fn direct_bench() -> Stats {
         .create(SandboxSpec {
             session_id: SystemIds.session_id(),
             limits: Limits::default(),
+            tenant: None,
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -592,6 +608,10 @@ async fn main() {
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("reviews") {
         reviews::review_rows().await;
+        return;
+    }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("pool") {
+        pool::pool_rows().await;
         return;
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("stream") {

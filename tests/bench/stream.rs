@@ -67,6 +67,7 @@ async fn direct() -> Stats {
         .create(SandboxSpec {
             session_id: SystemIds.session_id(),
             limits: Limits::default(),
+            tenant: None,
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -478,6 +478,7 @@ async fn a_session_claims_a_warm_pod_runs_code_with_governed_egress_and_survives
         .create(SandboxSpec {
             session_id: session.clone(),
             limits: Limits::default(),
+            tenant: None,
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -30,6 +30,7 @@ mod outputs;
 mod packages;
 mod policy_replay;
 mod policy_source;
+mod pool;
 mod restart;
 mod review;
 mod review_webhooks;

@@ -33,34 +33,21 @@ pub async fn backend(cfg: &Config, egress: ProxyConfig) -> anyhow::Result<Arc<dy
         None => None,
     };
     // The default pool (the gateway's own limits) first: its Lease holder coordinates.
-    let mut pools: Vec<PoolSettings> = (k.pool_size > 0)
-        .then(|| PoolSettings {
-            name: "default".into(),
-            size: k.pool_size,
-            identity: cfg.server.instance_id.clone(),
-            lease_name: k.pool_lease.clone(),
-            lease_seconds: k.pool_lease_seconds,
-            limits: cfg.limits.clone(),
-        })
-        .into_iter()
-        .collect();
-    for p in &k.pools {
-        let mut limits = cfg.limits.clone();
-        if let Some(m) = p.memory_mib {
-            limits.memory_mib = m;
-        }
-        if let Some(c) = p.cpu_millis {
-            limits.cpu_millis = c;
-        }
-        pools.push(PoolSettings {
-            name: p.name.clone(),
-            size: p.size,
-            identity: cfg.server.instance_id.clone(),
-            lease_name: format!("{}-{}", k.pool_lease, p.name),
-            lease_seconds: k.pool_lease_seconds,
-            limits,
-        });
-    }
+    let pools: Vec<PoolSettings> =
+        airlock_gateway_config::pool_plans(&cfg.limits, k.pool_size, &k.pools)
+            .into_iter()
+            .map(|p| PoolSettings {
+                lease_name: match p.name.as_str() {
+                    "default" => k.pool_lease.clone(),
+                    name => format!("{}-{name}", k.pool_lease),
+                },
+                name: p.name,
+                size: p.size,
+                identity: cfg.server.instance_id.clone(),
+                lease_seconds: k.pool_lease_seconds,
+                limits: p.limits,
+            })
+            .collect();
     let backend = KubernetesBackend::start(
         manager,
         KubernetesOptions {

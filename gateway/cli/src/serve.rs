@@ -145,25 +145,36 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("airlock-agent"),
     };
+    let warm_pools = airlock_gateway_config::pool_plans(&cfg.limits, local.pool_size, &local.pools)
+        .into_iter()
+        .map(|p| airlock_gateway_sandbox_local::PoolClass {
+            name: p.name,
+            size: p.size,
+            limits: p.limits,
+        })
+        .collect();
     let local_backend =
         || -> anyhow::Result<Arc<dyn airlock_gateway_domain::ports::SandboxBackend>> {
-            Ok(Arc::new(LocalBackend::new(LocalBackendConfig {
-                state_dir: cfg.state.dir.clone(),
-                agent_path,
-                runtime_dir: local.runtime_dir.clone(),
-                bwrap_path: local.bwrap_path.clone(),
-                setpriv_path: local.setpriv_path.clone(),
-                uid_base: local.uid_base,
-                uid_count: local.uid_count,
-                cgroups: match local.cgroups {
-                    airlock_gateway_config::CgroupsMode::BestEffort => CgroupMode::BestEffort,
-                    airlock_gateway_config::CgroupsMode::Required => CgroupMode::Required,
+            Ok(Arc::new(LocalBackend::new(
+                LocalBackendConfig {
+                    state_dir: cfg.state.dir.clone(),
+                    agent_path,
+                    runtime_dir: local.runtime_dir.clone(),
+                    bwrap_path: local.bwrap_path.clone(),
+                    setpriv_path: local.setpriv_path.clone(),
+                    uid_base: local.uid_base,
+                    uid_count: local.uid_count,
+                    cgroups: match local.cgroups {
+                        airlock_gateway_config::CgroupsMode::BestEffort => CgroupMode::BestEffort,
+                        airlock_gateway_config::CgroupsMode::Required => CgroupMode::Required,
+                    },
+                    instance_id: cfg.server.instance_id.clone(),
+                    extra_ro_binds: local.extra_ro_binds.clone(),
+                    start_timeout: Duration::from_secs(local.start_timeout_seconds),
+                    egress_resolver: egress_config.clone(),
                 },
-                instance_id: cfg.server.instance_id.clone(),
-                extra_ro_binds: local.extra_ro_binds.clone(),
-                start_timeout: Duration::from_secs(local.start_timeout_seconds),
-                egress_resolver: egress_config.clone(),
-            })?))
+                warm_pools,
+            )?))
         };
     let backend = match cfg.sandbox.backend {
         airlock_gateway_config::SandboxBackendKind::Local => local_backend()?,

@@ -46,10 +46,13 @@ pub struct KubernetesSandbox {
     pub egress_advertise: Option<String>,
 }
 
-/// `[[sandbox.kubernetes.pools]]`: warm pods of one limits class.
+/// `[[sandbox.kubernetes.pools]]` / `[[sandbox.local.pools]]`: warm sandboxes of one limits
+/// class.
+pub type KubernetesPool = WarmPoolClass;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KubernetesPool {
+pub struct WarmPoolClass {
     pub name: String,
     pub size: usize,
     /// Defaults: `[limits]`.
@@ -91,33 +94,17 @@ impl Sandbox {
                 "sandbox uids must be a non-empty range starting at 10000 or above",
             ));
         }
+        validate_pool_names("sandbox.local.pools", &l.pools)?;
         if self.backend == SandboxBackendKind::Kubernetes {
             let k = &self.kubernetes;
-            let dns = |s: &str| {
-                !s.is_empty()
-                    && s.len() <= 63
-                    && s.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            };
-            if !dns(&k.namespace) {
+            if !dns_label(&k.namespace) {
                 return Err(invalid(
                     "sandbox.kubernetes.namespace",
                     "a DNS label (a-z, 0-9, '-')",
                 ));
             }
-            let mut names = std::collections::HashSet::from(["default".to_owned()]);
-            for p in &k.pools {
-                if !dns(&p.name) || !names.insert(p.name.clone()) {
-                    return Err(invalid(
-                        "sandbox.kubernetes.pools",
-                        format!(
-                            "{:?}: pool names are distinct DNS labels, not \"default\"",
-                            p.name
-                        ),
-                    ));
-                }
-            }
-            if k.pool_lease_seconds < 2 || !dns(&k.pool_lease) {
+            validate_pool_names("sandbox.kubernetes.pools", &k.pools)?;
+            if k.pool_lease_seconds < 2 || !dns_label(&k.pool_lease) {
                 return Err(invalid(
                     "sandbox.kubernetes.pool_lease_seconds",
                     "the pool Lease needs a DNS-label name and at least 2 seconds",
@@ -162,6 +149,12 @@ pub struct LocalSandbox {
     pub cgroups: crate::CgroupsMode,
     pub extra_ro_binds: Vec<PathBuf>,
     pub start_timeout_seconds: u64,
+    /// Sandboxes kept started ahead for sessions of the gateway's own `[limits]` (0: every
+    /// session starts its sandbox cold).
+    pub pool_size: usize,
+    /// More warm pools, one per limits class (a session takes from the pool whose limits are
+    /// its own, e.g. the size a group's policy profile gives).
+    pub pools: Vec<WarmPoolClass>,
 }
 
 impl Default for LocalSandbox {
@@ -176,6 +169,67 @@ impl Default for LocalSandbox {
             cgroups: crate::CgroupsMode::Required,
             extra_ro_binds: vec![PathBuf::from("/etc/fonts"), PathBuf::from("/etc/ssl/certs")],
             start_timeout_seconds: 30,
+            pool_size: 0,
+            pools: vec![],
         }
     }
+}
+
+/// One warm pool to run: its name, size and limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolPlan {
+    pub name: String,
+    pub size: usize,
+    pub limits: airlock_gateway_domain::Limits,
+}
+
+/// The warm pools of a backend: `default` of `default_size` with the gateway's `[limits]`,
+/// then each class with its overrides of them.
+pub fn pool_plans(
+    limits: &airlock_gateway_domain::Limits,
+    default_size: usize,
+    classes: &[WarmPoolClass],
+) -> Vec<PoolPlan> {
+    let default = PoolPlan {
+        name: "default".into(),
+        size: default_size,
+        limits: limits.clone(),
+    };
+    let classes = classes.iter().map(|c| {
+        let mut l = limits.clone();
+        l.memory_mib = c.memory_mib.unwrap_or(l.memory_mib);
+        l.cpu_millis = c.cpu_millis.unwrap_or(l.cpu_millis);
+        PoolPlan {
+            name: c.name.clone(),
+            size: c.size,
+            limits: l,
+        }
+    });
+    std::iter::once(default)
+        .chain(classes)
+        .filter(|p| p.size > 0)
+        .collect()
+}
+
+fn dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn validate_pool_names(key: &str, classes: &[WarmPoolClass]) -> Result<(), ConfigError> {
+    let mut names = std::collections::HashSet::from(["default".to_owned()]);
+    for p in classes {
+        if !dns_label(&p.name) || !names.insert(p.name.clone()) {
+            return Err(invalid(
+                key,
+                format!(
+                    "{:?}: pool names are distinct DNS labels, not \"default\"",
+                    p.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

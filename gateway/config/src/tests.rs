@@ -150,3 +150,28 @@ fn warm_pools_have_distinct_names_and_a_real_lease() {
     let e = err(&format!("{k8s}pool_lease_seconds = 1\n"), &[]);
     assert!(e.contains("pool_lease_seconds"), "{e}");
 }
+
+#[test]
+fn local_warm_pools_are_planned_per_class_with_distinct_names() {
+    let (_d, p) = write(&format!(
+        "{DEV}[limits]\nmemory_mib = 1024\n[sandbox.local]\npool_size = 2\n[[sandbox.local.pools]]\nname = \"small\"\nsize = 1\nmemory_mib = 256\n[[sandbox.local.pools]]\nname = \"off\"\nsize = 0\n"
+    ));
+    let c = Config::load(Some(&p), vec![]).unwrap_or_else(|e| panic!("{e}"));
+    let plans = crate::pool_plans(&c.limits, c.sandbox.local.pool_size, &c.sandbox.local.pools);
+    let got: Vec<(&str, usize, u32)> = plans
+        .iter()
+        .map(|p| (p.name.as_str(), p.size, p.limits.memory_mib))
+        .collect();
+    assert_eq!(got, [("default", 2, 1024), ("small", 1, 256)]);
+
+    for bad in ["default", "Small", "a/b"] {
+        let (_d, p) = write(&format!(
+            "{DEV}[[sandbox.local.pools]]\nname = \"{bad}\"\nsize = 1\n"
+        ));
+        let e = Config::load(Some(&p), vec![]).err().map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|e| e.contains("sandbox.local.pools")),
+            "{bad}: {e:?}"
+        );
+    }
+}

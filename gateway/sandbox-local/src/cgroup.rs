@@ -191,6 +191,19 @@ impl SandboxCgroup {
         }
     }
 
+    /// Memory the sandbox's processes use now.
+    pub fn memory_used(&self) -> Option<u64> {
+        let file = match self.version {
+            CgroupVersion::V1 => "memory.usage_in_bytes",
+            CgroupVersion::V2 => "memory.current",
+        };
+        std::fs::read_to_string(self.dirs[0].join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// How many times the OOM killer fired in this sandbox.
     pub fn oom_kills(&self) -> u64 {
         let file = match self.version {

@@ -55,6 +55,7 @@ impl Gateway {
             .create(SandboxSpec {
                 session_id: id.clone(),
                 limits: limits.clone(),
+                tenant: p.tenant.clone(),
             })
             .await
             .map_err(|e| {
@@ -83,7 +84,7 @@ impl Gateway {
             Some(id.to_string()),
             payload::session(
                 &session,
-                serde_json::json!({"backend": self.deps.backend.name(), "start_ms": started.elapsed().as_millis() as u64}),
+                serde_json::json!({"backend": self.deps.backend.name(), "start_ms": started.elapsed().as_millis() as u64, "warm": sandbox.prestarted()}),
             ),
         );
         if let Err(e) = self

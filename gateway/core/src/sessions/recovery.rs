@@ -147,6 +147,8 @@ impl Gateway {
                 tracing::error!(error = %e.message, "shutdown: recording a session's end failed");
             }
         }
+        // Sandboxes started ahead for sessions to come (a warm pool) go too.
+        self.deps.backend.shutdown().await;
         let stopped = NewEvent::new(
             types::GATEWAY_STOPPED,
             None,

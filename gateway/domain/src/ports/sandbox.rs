@@ -18,6 +18,8 @@ use std::{sync::Arc, time::Duration};
 pub struct SandboxSpec {
     pub session_id: SessionId,
     pub limits: Limits,
+    /// The tenant of the session's principal (warm pools share fairly between tenants).
+    pub tenant: Option<String>,
 }
 
 /// One execution handed to a sandbox.
@@ -157,6 +159,10 @@ pub trait Sandbox: Send + Sync {
     async fn destroy(&self) -> Result<(), SandboxError>;
     /// The third-party top-level modules the sandbox's runtime can import.
     async fn runtime_modules(&self) -> Result<Vec<String>, SandboxError>;
+    /// Whether it was started ahead, in a warm pool, before its session asked for it.
+    fn prestarted(&self) -> bool {
+        false
+    }
     /// Discards what a withheld execution left: restarts the kernel and removes `remove`.
     async fn quarantine(&self, remove: &[WorkspacePath]) -> Result<(), SandboxError>;
 }
@@ -191,4 +197,7 @@ pub trait SandboxBackend: Send + Sync {
     }
     /// Whether the backend can start sandboxes (for readiness).
     async fn ready(&self) -> Result<(), SandboxError>;
+    /// At gateway shutdown, after every session ended: destroys what the backend keeps of its
+    /// own (warm sandboxes no session took).
+    async fn shutdown(&self) {}
 }
