@@ -110,3 +110,23 @@ fn sessions_take_warm_sandboxes_once_each_and_fairly_between_tenants() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The session a warm sandbox's egress speaks for is set when a session takes it: SQL from its
+/// code (`airlock.sql()`) goes the governed path as that session's principal, and the rows it
+/// read are metered to them.
+#[test]
+fn sql_from_a_warm_sandbox_speaks_for_the_session_that_took_it() {
+    let bao = crate::vault::Bao::start();
+    let gw = crate::connectors::start(&bao, "\n[sandbox.local]\npool_size = 1\n", &[]);
+    wait_full(&gw, 1);
+    let alice = gw.api(&harness::token("alice-tool"));
+    let sid = alice.session();
+    let auditor = gw.api(&harness::token("auditor-tool"));
+    assert_eq!(warm_by_session(&auditor).get(&sid), Some(&true));
+    let code = "import airlock\ndf = airlock.sql('SELECT region, amount FROM sales.orders ORDER BY id')\nprint(len(df))";
+    assert_eq!(stdout_of(&alice.run(&sid, "python", code)), "5\n");
+    let usage = alice.get("/v1/usage").body;
+    assert_eq!(usage["principals"][0]["subject"], "alice-tool", "{usage}");
+    assert_eq!(usage["principals"][0]["usage"]["warehouse_rows"], 5, "{usage}");
+    assert_eq!(usage["principals"][0]["usage"]["executions"], 1, "{usage}");
+}
