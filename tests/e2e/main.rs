@@ -24,6 +24,7 @@ mod kafka;
 mod kubernetes;
 mod lifecycle;
 mod limits;
+mod load;
 mod mcp;
 mod observability;
 mod outputs;

@@ -127,6 +127,9 @@ fn sql_from_a_warm_sandbox_speaks_for_the_session_that_took_it() {
     assert_eq!(stdout_of(&alice.run(&sid, "python", code)), "5\n");
     let usage = alice.get("/v1/usage").body;
     assert_eq!(usage["principals"][0]["subject"], "alice-tool", "{usage}");
-    assert_eq!(usage["principals"][0]["usage"]["warehouse_rows"], 5, "{usage}");
+    assert_eq!(
+        usage["principals"][0]["usage"]["warehouse_rows"], 5,
+        "{usage}"
+    );
     assert_eq!(usage["principals"][0]["usage"]["executions"], 1, "{usage}");
 }

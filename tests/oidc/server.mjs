@@ -9,6 +9,8 @@ const CLIENTS = {
   'alice-tool': { groups: ['analysts'], tenant: 'acme' },
   'bob-tool': { groups: ['analysts'], tenant: 'acme' },
   'carol-tool': { groups: ['analysts'], tenant: 'globex' },
+  'dan-tool': { groups: ['analysts'], tenant: 'initech' },
+  'erin-tool': { groups: ['analysts'], tenant: 'umbrella' },
   'steward-tool': { groups: ['data-stewards'], tenant: 'acme' },
   'auditor-tool': { groups: ['airlock-auditors'], tenant: 'acme' },
   'acme-auditor-tool': { groups: ['tenant-auditors'], tenant: 'acme' },

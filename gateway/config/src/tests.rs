@@ -170,7 +170,8 @@ fn local_warm_pools_are_planned_per_class_with_distinct_names() {
         ));
         let e = Config::load(Some(&p), vec![]).err().map(|e| e.to_string());
         assert!(
-            e.as_deref().is_some_and(|e| e.contains("sandbox.local.pools")),
+            e.as_deref()
+                .is_some_and(|e| e.contains("sandbox.local.pools")),
             "{bad}: {e:?}"
         );
     }
