@@ -29,6 +29,8 @@
 //! 10. `1+1` through MCP beside the same cell through REST (`AIRLOCK_BENCH_ONLY=mcp`).
 //! 11. `POST /v1/sessions` from the warm pool beside cold starts, and the memory of an idle
 //!     warm sandbox (`AIRLOCK_BENCH_ONLY=pool`).
+//! 12. Executions per second of `1+1` across 50 sessions, through the gateway and straight to
+//!     the kernels (`AIRLOCK_BENCH_ONLY=throughput`).
 //!
 //! Prints a Markdown table; docs/performance.md records a run.
 
@@ -59,6 +61,7 @@ mod pool;
 mod reviews;
 mod serve;
 mod stream;
+mod throughput;
 
 pub(crate) struct Stats {
     p50: f64,
@@ -608,6 +611,10 @@ async fn main() {
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("reviews") {
         reviews::review_rows().await;
+        return;
+    }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("throughput") {
+        throughput::throughput_rows().await;
         return;
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("pool") {
