@@ -115,7 +115,8 @@ impl Gateway {
                 }
                 ("tenant", Some(t), None)
             }
-            Err(_) => ("self", p.tenant.clone(), Some(p.owner_key())),
+            // Their own figures under whatever tenant they had on each day.
+            Err(_) => ("self", None, Some(p.owner_key())),
         };
         let q = UsageQuery {
             from: day_of(from),
