@@ -3,37 +3,13 @@
 
 use crate::local_backend;
 use crate::{stats, Stats};
-use airlock_gateway_domain::{
-    execution::Language,
-    ports::{SandboxBackend, SandboxJob, SandboxSpec},
-    IdGenerator, Limits, SystemIds,
-};
 use std::time::{Duration, Instant};
 
 pub(crate) async fn direct_bench() -> Stats {
     let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let backend = local_backend(state.path());
-    let sb = backend
-        .create(SandboxSpec {
-            session_id: SystemIds.session_id(),
-            limits: Limits::default(),
-            tenant: None,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let job = || SandboxJob {
-        execution_id: SystemIds.execution_id(),
-        language: Language::Python,
-        code: "1+1".into(),
-        timeout: Duration::from_secs(10),
-        output_limit: 1 << 20,
-        egress: None,
-        packages: vec![],
-        denied_imports: vec![],
-        observer: None,
-        cancel: Default::default(),
-        egress_log: Default::default(),
-    };
+    let sb = crate::new_sandbox(&backend).await;
+    let job = || crate::python_job("1+1", Duration::from_secs(10));
     for _ in 0..20 {
         let _ = sb.run(job()).await;
     }

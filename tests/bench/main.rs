@@ -266,3 +266,39 @@ async fn main() {
 
 /// Recorder options as `airlock serve` sets them.
 pub(crate) use audit::bench_audit_options;
+
+/// A sandbox of the default limits from `backend`, for a session of no tenant.
+pub(crate) async fn new_sandbox(
+    backend: &dyn airlock_gateway_domain::ports::SandboxBackend,
+) -> std::sync::Arc<dyn airlock_gateway_domain::ports::Sandbox> {
+    use airlock_gateway_domain::{ports::SandboxSpec, IdGenerator, SystemIds};
+    backend
+        .create(SandboxSpec {
+            session_id: SystemIds.session_id(),
+            limits: Limits::default(),
+            tenant: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A Python cell as a sandbox job, with nothing granted.
+pub(crate) fn python_job(
+    code: &str,
+    timeout: Duration,
+) -> airlock_gateway_domain::ports::SandboxJob {
+    use airlock_gateway_domain::{execution::Language, IdGenerator, SystemIds};
+    airlock_gateway_domain::ports::SandboxJob {
+        execution_id: SystemIds.execution_id(),
+        language: Language::Python,
+        code: code.into(),
+        timeout,
+        output_limit: 1 << 20,
+        egress: None,
+        packages: vec![],
+        denied_imports: vec![],
+        observer: None,
+        cancel: Default::default(),
+        egress_log: Default::default(),
+    }
+}

@@ -5,8 +5,8 @@
 
 use crate::{serve::Served, stats, Stats};
 use airlock_gateway_domain::{
-    ports::{JobObserver, SandboxBackend, SandboxJob, SandboxSpec},
-    IdGenerator, Language, Limits, Output, SystemIds,
+    ports::{JobObserver, SandboxJob},
+    Output,
 };
 use std::{
     sync::{Arc, Mutex},
@@ -63,27 +63,11 @@ impl JobObserver for Timed {
 async fn direct() -> Stats {
     let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let backend = crate::local_backend(state.path());
-    let sb = backend
-        .create(SandboxSpec {
-            session_id: SystemIds.session_id(),
-            limits: Limits::default(),
-            tenant: None,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let sb = crate::new_sandbox(&backend).await;
     let timed = Arc::new(Timed::default());
     let job = SandboxJob {
-        execution_id: SystemIds.execution_id(),
-        language: Language::Python,
-        code: CELL.into(),
-        timeout: Duration::from_secs(60),
-        output_limit: 1 << 20,
-        egress: None,
-        packages: vec![],
-        denied_imports: vec![],
         observer: Some(timed.clone()),
-        cancel: Default::default(),
-        egress_log: Default::default(),
+        ..crate::python_job(CELL, Duration::from_secs(60))
     };
     let _ = sb.run(job).await.unwrap_or_else(|e| panic!("{e}"));
     let _ = sb.destroy().await;

@@ -5,11 +5,7 @@
 //! (`AIRLOCK_BENCH_ONLY=throughput`).
 
 use crate::{local_backend, serve::Served};
-use airlock_gateway_domain::{
-    execution::Language,
-    ports::{Sandbox, SandboxBackend, SandboxJob, SandboxSpec},
-    IdGenerator, Limits, SystemIds,
-};
+use airlock_gateway_domain::ports::{Sandbox, SandboxJob};
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -19,19 +15,7 @@ const SESSIONS: usize = 50;
 const ROUND: Duration = Duration::from_secs(10);
 
 fn job() -> SandboxJob {
-    SandboxJob {
-        execution_id: SystemIds.execution_id(),
-        language: Language::Python,
-        code: "1+1".into(),
-        timeout: Duration::from_secs(30),
-        output_limit: 1 << 20,
-        egress: None,
-        packages: vec![],
-        denied_imports: vec![],
-        observer: None,
-        cancel: Default::default(),
-        egress_log: Default::default(),
-    }
+    crate::python_job("1+1", Duration::from_secs(30))
 }
 
 /// Cells finished per second, every sandbox running its own loop for one round.
@@ -94,14 +78,7 @@ pub(crate) async fn throughput_rows() {
     let backend = local_backend(state.path());
     let mut sandboxes = vec![];
     for _ in 0..SESSIONS {
-        let sb = backend
-            .create(SandboxSpec {
-                session_id: SystemIds.session_id(),
-                limits: Limits::default(),
-                tenant: None,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let sb = crate::new_sandbox(&backend).await;
         sandboxes.push(sb);
     }
     let served = Served::start_with(
