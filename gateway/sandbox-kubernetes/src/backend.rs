@@ -127,6 +127,7 @@ impl KubernetesBackend {
             manager: self.manager.clone(),
             egress: self.egress.clone(),
             destroyed: AtomicBool::new(false),
+            warm: false,
         }
     }
 
@@ -209,7 +210,8 @@ impl SandboxBackend for KubernetesBackend {
     }
 
     async fn create(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
-        if let Some(s) = self.claim_warm(&spec).await {
+        if let Some(mut s) = self.claim_warm(&spec).await {
+            s.warm = true;
             return Ok(Arc::new(s));
         }
         Ok(Arc::new(self.cold(&spec).await?))
@@ -280,6 +282,8 @@ pub struct PodSandbox {
     manager: Arc<PodManager>,
     egress: Option<Arc<EgressHub>>,
     destroyed: AtomicBool,
+    /// Claimed from a warm pool (not started for its session).
+    warm: bool,
 }
 
 impl PodSandbox {
@@ -292,6 +296,10 @@ impl PodSandbox {
 impl Sandbox for PodSandbox {
     fn session_id(&self) -> &SessionId {
         &self.session_id
+    }
+
+    fn prestarted(&self) -> bool {
+        self.warm
     }
 
     async fn run(&self, job: SandboxJob) -> Result<JobOutcome, SandboxError> {
