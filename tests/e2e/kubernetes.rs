@@ -494,7 +494,10 @@ async fn a_session_claims_a_warm_pod_runs_code_with_governed_egress_and_survives
         pod.starts_with("sbx-pool-default-"),
         "claimed from the pool: {pod}"
     );
-    assert!(sandbox.prestarted(), "a claimed pod says it was started ahead");
+    assert!(
+        sandbox.prestarted(),
+        "a claimed pod says it was started ahead"
+    );
     // The start-up token no longer works; it never could run code.
     let startup = startup_token(&state, &pod);
     let ip = state

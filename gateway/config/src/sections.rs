@@ -39,7 +39,6 @@ impl Config {
         self.audit.validate()?;
         self.auth.validate(&self.server)?;
         self.sessions.validate()?;
-        self.executions.validate()?;
         validate_limits(&self.limits)?;
         self.sandbox.validate()?;
         self.policy.validate()?;

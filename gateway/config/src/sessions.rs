@@ -56,34 +56,13 @@ impl Sessions {
     }
 }
 
-/// Executions running at once (each session runs one at a time; these cap them across
-/// sessions). Past a cap a request is `429 too_many_executions` with `Retry-After`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Executions running at once (each session runs one at a time, so a principal runs at most
+/// `sessions.max_per_principal`; these cap them across sessions). Past a cap a request is
+/// `429 too_many_executions` with `Retry-After`. Zero: no cap of its own.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Executions {
     pub max_running_per_principal: u32,
     pub max_running_per_tenant: u32,
     pub max_running_total: u32,
-}
-
-impl Default for Executions {
-    fn default() -> Self {
-        Self {
-            max_running_per_principal: 8,
-            max_running_per_tenant: 0,
-            max_running_total: 0,
-        }
-    }
-}
-
-impl Executions {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_running_per_principal == 0 {
-            return Err(invalid(
-                "executions.max_running_per_principal",
-                "must be greater than 0",
-            ));
-        }
-        Ok(())
-    }
 }

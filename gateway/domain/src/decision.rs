@@ -50,7 +50,7 @@ pub struct Obligations {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_sessions: Option<u32>,
     /// For `execution.run`: the most executions this principal may run at once, when policy
-    /// sets one below the gateway's (`executions.max_running_per_principal`).
+    /// sets one below the gateway's (`executions.max_running_per_principal`, where set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_running_executions: Option<u32>,
     /// `host:port` the execution may reach through the egress proxy (empty: none).
