@@ -163,3 +163,24 @@ async fn figures_are_per_day_and_a_range_reads_only_its_days() {
     let refused = r.gateway.usage(&ann, backwards).await.err().map(|e| e.code);
     assert_eq!(refused, Some(ErrorCode::InvalidRequest));
 }
+
+#[tokio::test]
+async fn a_run_the_sandbox_failed_under_is_metered_too() {
+    let r = rig().await;
+    let ann = of("ann", "acme", &[]);
+    let s = r
+        .gateway
+        .create_session(&ann)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .id;
+    r.backend
+        .die_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed = r.gateway.execute(&ann, &s, python("x")).await;
+    assert!(failed.is_err(), "the sandbox died under it");
+    let own = report(&r, &ann, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(own.total.executions, 1);
+}

@@ -205,6 +205,7 @@ impl Gateway {
         mut exec: Execution,
         e: SandboxError,
         mut recorded: Vec<NewEvent>,
+        egress_bytes: u64,
     ) -> RunFailure {
         tracing::error!(error = %e, execution = %exec.id, "sandbox failed during execution");
         exec.status = ExecutionStatus::Failed;
@@ -214,8 +215,19 @@ impl Gateway {
             traceback: vec![],
             code: Some(e.execution_code()),
         });
-        exec.finished_at = Some(self.now());
-        let p = live.session.lock().await.owner.clone();
+        let now = self.now();
+        exec.finished_at = Some(now);
+        exec.duration_ms = u64::try_from((now - exec.created_at).whole_milliseconds()).unwrap_or(0);
+        let (p, memory_mib) = {
+            let s = live.session.lock().await;
+            (s.owner.clone(), s.limits.memory_mib)
+        };
+        // It ran, until the sandbox failed under it: metered like any run.
+        let run = airlock_gateway_domain::ports::RunUsage {
+            egress_bytes,
+            ..Default::default()
+        };
+        let used = crate::usage::of_run(&run, memory_mib, exec.duration_ms);
         recorded.push(NewEvent::new(
             types::EXECUTION_COMPLETED,
             Some(exec.session_id.to_string()),
@@ -225,10 +237,17 @@ impl Gateway {
         if let Ok(sealed) = self
             .deps
             .audit
-            .record(vec![Change::PutExecution(Box::new(exec.clone()))], recorded)
+            .record(
+                vec![
+                    Change::PutExecution(Box::new(exec.clone())),
+                    self.usage_change(&p, used),
+                ],
+                recorded,
+            )
             .await
         {
             exec.audit_id = sealed.last().map(|e| e.id.clone()).unwrap_or_default();
+            Self::count_usage(&p, &used);
         }
         if !live.sandbox.alive().await {
             let reason = Self::died_reason(&*live.sandbox).await;

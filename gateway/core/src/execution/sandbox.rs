@@ -83,7 +83,7 @@ impl Gateway {
                 })
             }
             Err(e) => Err(self
-                .sandbox_failed(live, exec.clone(), e, egress_events)
+                .sandbox_failed(live, exec.clone(), e, egress_events, egress_bytes)
                 .await),
         }
     }
