@@ -139,6 +139,31 @@ impl Quota {
     }
 }
 
+/// Policy's caps for one request (a principal's profile, its tenant's limits), checked once the
+/// request's own place is taken: more held than a cap means over it. Two racing for the last
+/// place may both be refused, never both admitted.
+pub(crate) fn within_policy(
+    held: (u32, u32, u32),
+    principal_cap: Option<u32>,
+    tenant_cap: Option<u32>,
+    has_tenant: bool,
+) -> Result<(), Over> {
+    let (_, mine, theirs) = held;
+    if let Some(cap) = principal_cap.filter(|c| mine > *c) {
+        return Err(Over::Principal {
+            held: mine - 1,
+            cap,
+        });
+    }
+    if let Some(cap) = tenant_cap.filter(|c| has_tenant && theirs > *c) {
+        return Err(Over::Tenant {
+            held: theirs - 1,
+            cap,
+        });
+    }
+    Ok(())
+}
+
 /// What a caller is told when a cap on `what` ("sessions", "running executions") is reached:
 /// `too_many_sessions` or `too_many_executions` (429), with the cap and, for executions, a
 /// second to wait (running executions end on their own; sessions must be ended).
@@ -225,6 +250,22 @@ mod tests {
         assert_eq!(q.held("a", Some("t")), (5, 5, 5));
         assert!(q.acquire("a", Some("t"), Caps::default()).is_ok());
         assert_eq!(q.acquire("b", None, CAPS).err(), Some(Over::Total(5)));
+    }
+
+    #[test]
+    fn policy_caps_count_the_requests_own_place() {
+        // Held counts include this request's place.
+        assert_eq!(within_policy((5, 2, 3), Some(2), Some(3), true), Ok(()));
+        assert_eq!(
+            within_policy((5, 3, 3), Some(2), None, true),
+            Err(Over::Principal { held: 2, cap: 2 })
+        );
+        assert_eq!(
+            within_policy((5, 1, 4), None, Some(3), true),
+            Err(Over::Tenant { held: 3, cap: 3 })
+        );
+        // No tenant: a tenant cap does not apply.
+        assert_eq!(within_policy((5, 1, 0), None, Some(0), false), Ok(()));
     }
 
     #[test]

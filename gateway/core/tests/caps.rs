@@ -213,3 +213,42 @@ async fn a_policy_profile_lowers_the_caps_of_its_principals() {
     assert_eq!(quick.execution.status, ExecutionStatus::Succeeded);
     cancel_and_wait(&r, &p, &running).await;
 }
+
+#[tokio::test]
+async fn a_tenants_limits_from_policy_hold_across_its_principals() {
+    let r = rig().await;
+    r.backend.script("wait", vec![Step::Block]);
+    r.policy
+        .tenant_caps
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert("acme".into(), (Some(2), Some(1)));
+    let (a, b) = (of("a", "acme"), of("b", "acme"));
+    let sa = session(&r, &a).await;
+    let sb = session(&r, &b).await;
+    let third = r.gateway.create_session(&a).await.err();
+    let third = third.unwrap_or_else(|| panic!("a third acme session under tenant_max_sessions 2"));
+    assert_eq!(third.code, ErrorCode::TooManySessions);
+    assert_eq!(third.details["scope"], "tenant");
+    // Another tenant's principals are not held to acme's limits.
+    let g = of("g", "globex");
+    session(&r, &g).await;
+    session(&r, &g).await;
+    session(&r, &g).await;
+
+    let running = r
+        .gateway
+        .submit(&a, &sa, python("wait"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let second = r.gateway.submit(&b, &sb, python("1+1")).await.err();
+    let second = second.unwrap_or_else(|| panic!("a second acme run under its limit of 1"));
+    assert_eq!(second.code, ErrorCode::TooManyExecutions);
+    assert_eq!(second.details["scope"], "tenant");
+    assert_eq!(second.details["limit"], 1);
+    cancel_and_wait(&r, &a, &running).await;
+    r.gateway
+        .execute(&b, &sb, python("1+1"))
+        .await
+        .unwrap_or_else(|e| panic!("acme's place is free again: {e:?}"));
+}

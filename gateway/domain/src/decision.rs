@@ -53,6 +53,13 @@ pub struct Obligations {
     /// sets one below the gateway's (`executions.max_running_per_principal`, where set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_running_executions: Option<u32>,
+    /// For `session.create`: the most live sessions the principal's tenant may hold in all
+    /// (policy data `tenant_limits`), applied when below `sessions.max_per_tenant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_max_sessions: Option<u32>,
+    /// For `execution.run`: the most executions the principal's tenant may run at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_max_running_executions: Option<u32>,
     /// `host:port` the execution may reach through the egress proxy (empty: none).
     #[serde(default)]
     pub egress: Vec<String>,

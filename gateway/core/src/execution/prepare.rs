@@ -3,7 +3,7 @@
 
 use crate::{
     metric,
-    quota::{over_cap, Over, Permit},
+    quota::{over_cap, within_policy, Permit},
     service::Gateway,
     sessions::LiveSession,
 };
@@ -272,29 +272,24 @@ impl Gateway {
 }
 
 impl Gateway {
-    /// A principal's profile may cap its running executions below the gateway's cap; this
-    /// one's place is taken already, so more than the cap held means over it (two racing
-    /// for the last place may both be refused, never both run).
+    /// Policy's caps on running executions (the principal's profile, its tenant's limits);
+    /// this execution's place is taken already. SQL from a running execution has none.
     fn within_running_cap(
         &self,
         p: &Principal,
         turn: &Turn,
         decision: &airlock_gateway_domain::decision::Decision,
     ) -> Result<(), GatewayError> {
-        let (Some(cap), Turn::Held { .. }) = (decision.obligations.max_running_executions, turn)
-        else {
+        let Turn::Held { .. } = turn else {
             return Ok(());
         };
-        let (_, mine, _) = self.running.held(&p.owner_key(), p.tenant.as_deref());
-        if mine > cap {
-            return Err(over_cap(
-                &Over::Principal {
-                    held: mine - 1,
-                    cap,
-                },
-                "running executions",
-            ));
-        }
-        Ok(())
+        let o = &decision.obligations;
+        within_policy(
+            self.running.held(&p.owner_key(), p.tenant.as_deref()),
+            o.max_running_executions,
+            o.tenant_max_running_executions,
+            p.tenant.is_some(),
+        )
+        .map_err(|over| over_cap(&over, "running executions"))
     }
 }

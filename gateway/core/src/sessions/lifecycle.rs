@@ -3,7 +3,7 @@
 use super::LiveSession;
 use crate::{
     metric,
-    quota::{over_cap, Over},
+    quota::{over_cap, within_policy},
     service::{err, store_err, Gateway},
 };
 use airlock_gateway_audit::payload;
@@ -26,18 +26,14 @@ impl Gateway {
         let id = self.deps.ids.session_id();
         let input = self.input(Action::SessionCreate, p, None, 0, RequestFacts::default());
         let decision = self.decide_recorded(p, &input, &id).await?;
-        if let Some(cap) = decision.obligations.max_sessions {
-            let (_, mine, _) = self.sessions.held(p);
-            if mine > cap {
-                return Err(over_cap(
-                    &Over::Principal {
-                        held: mine - 1,
-                        cap,
-                    },
-                    "sessions",
-                ));
-            }
-        }
+        let o = &decision.obligations;
+        within_policy(
+            self.sessions.held(p),
+            o.max_sessions,
+            o.tenant_max_sessions,
+            p.tenant.is_some(),
+        )
+        .map_err(|over| over_cap(&over, "sessions"))?;
         // The sandbox's resources: the gateway's defaults, lowered by the decision's
         // obligations (never raised).
         let mut limits = self.settings.limits.clone();

@@ -21,6 +21,9 @@ use std::{
     },
 };
 
+/// Caps a policy gives: on sessions, on running executions.
+pub type Caps = (Option<u32>, Option<u32>);
+
 /// Decides what the test set: allow, deny or review, for executions; allow for the rest.
 pub struct ScriptedPolicy {
     pub execution: Mutex<DecisionResult>,
@@ -34,7 +37,9 @@ pub struct ScriptedPolicy {
     pub outputs_fail: AtomicBool,
     /// A profile's caps: `max_sessions` (on `session.create`) and `max_running_executions`
     /// (on `execution.run`).
-    pub caps: Mutex<(Option<u32>, Option<u32>)>,
+    pub caps: Mutex<Caps>,
+    /// Tenants' limits (`tenant_max_sessions`, `tenant_max_running_executions`), by tenant.
+    pub tenant_caps: Mutex<BTreeMap<String, Caps>>,
 }
 
 impl ScriptedPolicy {
@@ -46,6 +51,7 @@ impl ScriptedPolicy {
             inspected: Mutex::new(vec![]),
             outputs_fail: AtomicBool::new(false),
             caps: Mutex::new((None, None)),
+            tenant_caps: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -76,9 +82,21 @@ impl PolicyEngine for ScriptedPolicy {
         };
         let mut obligations = Obligations::default();
         let (max_sessions, max_running) = *lock(&self.caps);
+        let (tenant_sessions, tenant_running) = input
+            .principal
+            .tenant
+            .as_ref()
+            .and_then(|t| lock(&self.tenant_caps).get(t).copied())
+            .unwrap_or_default();
         match input.action.as_str() {
-            "session.create" => obligations.max_sessions = max_sessions,
-            "execution.run" => obligations.max_running_executions = max_running,
+            "session.create" => {
+                obligations.max_sessions = max_sessions;
+                obligations.tenant_max_sessions = tenant_sessions;
+            }
+            "execution.run" => {
+                obligations.max_running_executions = max_running;
+                obligations.tenant_max_running_executions = tenant_running;
+            }
             _ => {}
         }
         if input.request.connector.is_some() {

@@ -52,12 +52,16 @@ decision := {
 	# cpu_millis, max_sessions, max_running_executions); the gateway applies them when lower
 	# than its own.
 	profile := common.profile
+	tenant_limits := object.get({"l": l | l := data.airlock.tenant_limits[input.principal.tenant]}, "l", {})
 	obligations := {
 		"max_timeout_seconds": profile.max_timeout_seconds,
 		"memory_mib": object.get(profile, "memory_mib", null),
 		"cpu_millis": object.get(profile, "cpu_millis", null),
 		"max_sessions": object.get({"cap": c | input.action == "session.create"; c := profile.max_sessions}, "cap", null),
 		"max_running_executions": object.get({"cap": c | run; c := profile.max_running_executions}, "cap", null),
+		# Caps of the principal's tenant as a whole (data.airlock.tenant_limits.<tenant>).
+		"tenant_max_sessions": object.get({"cap": c | input.action == "session.create"; c := tenant_limits.max_sessions}, "cap", null),
+		"tenant_max_running_executions": object.get({"cap": c | run; c := tenant_limits.max_running_executions}, "cap", null),
 		"egress": [g | run; wants_egress; some g in egress.grants],
 		"egress_http_methods": object.get(data.airlock.egress_rules, "plain_http_methods", ["GET", "HEAD"]),
 		"packages": [p | run; wants_packages; some p in install.granted_packages],

@@ -85,6 +85,25 @@ test_caps_come_from_the_group_profile_for_their_own_action if {
 	run.obligations.max_sessions == null
 }
 
+test_a_tenants_caps_come_from_tenant_limits if {
+	limits := {"acme": {"max_sessions": 20, "max_running_executions": 4}}
+	p := {"issuer": "i", "subject": "s", "groups": [], "tenant": "acme"}
+	create := decision.decision with input as {"action": "session.create", "principal": p, "request": {}}
+		with data.airlock.tenant_limits as limits
+	create.obligations.tenant_max_sessions == 20
+	create.obligations.tenant_max_running_executions == null
+	run := decision.decision with input as {
+		"action": "execution.run", "principal": p,
+		"request": {"language": "python", "code_bytes": 3, "packages": [], "egress": []},
+		"analysis": {"imports": [], "dynamic_imports": 0, "pip_installs": []},
+	}
+		with data.airlock.tenant_limits as limits
+	run.obligations.tenant_max_running_executions == 4
+	other := decision.decision with input as {"action": "session.create", "principal": object.union(p, {"tenant": "globex"}), "request": {}}
+		with data.airlock.tenant_limits as limits
+	other.obligations.tenant_max_sessions == null
+}
+
 test_no_caps_without_a_profile_that_sets_them if {
 	d := decision.decision with input as {"action": "session.create", "principal": principal, "request": {}}
 	d.obligations.max_sessions == null
