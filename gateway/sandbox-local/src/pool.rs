@@ -11,7 +11,7 @@ use airlock_gateway_domain::Limits;
 use std::{
     collections::VecDeque,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, MutexGuard, Weak,
     },
     time::Duration,
@@ -32,6 +32,8 @@ pub(crate) struct WarmPool {
     /// Tenants of the sandboxes taken and not yet replaced, oldest first.
     taken: Mutex<VecDeque<String>>,
     wake: Notify,
+    /// Set at shutdown: nothing more starts, and what was starting is destroyed.
+    closed: AtomicBool,
 }
 
 static WARM_NAMES: AtomicU64 = AtomicU64::new(0);
@@ -49,6 +51,7 @@ impl WarmPool {
             ready: Mutex::default(),
             taken: Mutex::default(),
             wake: Notify::new(),
+            closed: AtomicBool::new(false),
         });
         tokio::spawn(refill(Arc::downgrade(&pool), starter, go));
         pool
@@ -93,8 +96,9 @@ impl WarmPool {
         (ready.len(), mem)
     }
 
-    /// Destroys the ready ones (at shutdown).
+    /// Destroys the ready ones and starts no more (at shutdown).
     pub async fn drain(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         let all: Vec<_> = lock(&self.ready).drain(..).collect();
         for sb in all {
             let _ = sb.destroy().await;
@@ -111,6 +115,9 @@ async fn refill(pool: Weak<WarmPool>, starter: Arc<Starter>, mut go: watch::Rece
     let mut backoff = Duration::from_millis(500);
     loop {
         let Some(p) = pool.upgrade() else { return };
+        if p.closed.load(Ordering::SeqCst) {
+            return;
+        }
         if lock(&p.ready).len() >= p.class.size {
             // Wakes on a claim (a permit waits if it came first); the timeout lets a dropped
             // pool end this task.
@@ -124,7 +131,7 @@ async fn refill(pool: Weak<WarmPool>, starter: Arc<Starter>, mut go: watch::Rece
         match starter.start(&name, &limits).await {
             Ok(sb) => {
                 backoff = Duration::from_millis(500);
-                let Some(p) = pool.upgrade() else {
+                let Some(p) = pool.upgrade().filter(|p| !p.closed.load(Ordering::SeqCst)) else {
                     let _ = sb.destroy().await;
                     return;
                 };
