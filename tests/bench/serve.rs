@@ -104,3 +104,18 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// Posts `1+1` to an executions URL and checks the answer is `2`.
+pub(crate) async fn one_plus_one(http: &reqwest::Client, url: &str, auth: &str) {
+    let r: serde_json::Value = http
+        .post(url)
+        .header("authorization", auth)
+        .json(&serde_json::json!({"language": "python", "code": "1+1"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(r["outputs"][0]["data"]["text/plain"], "2", "{r}");
+}

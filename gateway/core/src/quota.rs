@@ -164,41 +164,57 @@ pub(crate) fn within_policy(
     Ok(())
 }
 
-/// What a caller is told when a cap on `what` ("sessions", "running executions") is reached:
-/// `too_many_sessions` or `too_many_executions` (429), with the cap and, for executions, a
-/// second to wait (running executions end on their own; sessions must be ended).
-pub(crate) fn over_cap(over: &Over, what: &str) -> GatewayError {
+/// What a cap holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Capped {
+    Sessions,
+    RunningExecutions,
+}
+
+impl Capped {
+    /// Its name in messages, and in the metric's `what` label.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Sessions => ("sessions", "sessions"),
+            Self::RunningExecutions => ("running executions", "running_executions"),
+        }
+    }
+}
+
+/// What a caller is told when a cap is reached: `too_many_sessions` or `too_many_executions`
+/// (429), with the cap and, for executions, a second to wait (running executions end on their
+/// own; sessions must be ended).
+pub(crate) fn over_cap(over: &Over, what: Capped) -> GatewayError {
+    let (noun, label) = what.names();
     let (msg, scope, held, cap) = match *over {
         Over::Total(held) => (
-            format!("the gateway is at its limit of {what}; try again later"),
+            format!("the gateway is at its limit of {noun}; try again later"),
             "gateway",
             held,
             held,
         ),
         Over::Principal { held, cap } => (
-            format!("you have {held} {what}, your limit; end one first"),
+            format!("you have {held} {noun}, your limit; end one first"),
             "principal",
             held,
             cap,
         ),
         Over::Tenant { held, cap } => (
-            format!("your tenant has {held} {what}, its limit; try again later"),
+            format!("your tenant has {held} {noun}, its limit; try again later"),
             "tenant",
             held,
             cap,
         ),
     };
-    metrics::counter!(crate::metric::CAPPED, "what" => what.replace(' ', "_"), "scope" => scope)
-        .increment(1);
-    let (code, retry) = if what == "sessions" {
-        (ErrorCode::TooManySessions, None)
-    } else {
-        (ErrorCode::TooManyExecutions, Some(1))
-    };
+    metrics::counter!(crate::metric::CAPPED, "what" => label, "scope" => scope).increment(1);
     let mut details = serde_json::json!({"scope": scope, "held": held, "limit": cap});
-    if let Some(r) = retry {
-        details["retry_after_seconds"] = r.into();
-    }
+    let code = match what {
+        Capped::Sessions => ErrorCode::TooManySessions,
+        Capped::RunningExecutions => {
+            details["retry_after_seconds"] = 1.into();
+            ErrorCode::TooManyExecutions
+        }
+    };
     GatewayError::new(code, msg).with_details(details)
 }
 

@@ -56,8 +56,7 @@ pub(crate) fn of_case() -> Usage {
 }
 
 fn day(t: OffsetDateTime) -> String {
-    let d = t.to_offset(time::UtcOffset::UTC).date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    day_of(t.to_offset(time::UtcOffset::UTC).date())
 }
 
 fn day_of(d: Date) -> String {

@@ -3,7 +3,7 @@
 
 use crate::{
     metric,
-    quota::{over_cap, within_policy, Permit},
+    quota::{over_cap, within_policy, Capped, Permit},
     service::Gateway,
     sessions::LiveSession,
 };
@@ -118,7 +118,7 @@ impl Gateway {
                 p.tenant.as_deref(),
                 self.settings.running_caps,
             )
-            .map_err(|over| over_cap(&over, "running executions"))?;
+            .map_err(|over| over_cap(&over, Capped::RunningExecutions))?;
         let busy = || {
             GatewayError::new(
                 ErrorCode::SessionBusy,
@@ -290,6 +290,6 @@ impl Gateway {
             o.tenant_max_running_executions,
             p.tenant.is_some(),
         )
-        .map_err(|over| over_cap(&over, "running executions"))
+        .map_err(|over| over_cap(&over, Capped::RunningExecutions))
     }
 }

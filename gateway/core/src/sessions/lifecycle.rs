@@ -3,7 +3,7 @@
 use super::LiveSession;
 use crate::{
     metric,
-    quota::{over_cap, within_policy},
+    quota::{over_cap, within_policy, Capped},
     service::{err, store_err, Gateway},
 };
 use airlock_gateway_audit::payload;
@@ -22,7 +22,7 @@ impl Gateway {
         let place = self
             .sessions
             .reserve(p, self.settings.session_caps)
-            .map_err(|over| over_cap(&over, "sessions"))?;
+            .map_err(|over| over_cap(&over, Capped::Sessions))?;
         let id = self.deps.ids.session_id();
         let input = self.input(Action::SessionCreate, p, None, 0, RequestFacts::default());
         let decision = self.decide_recorded(p, &input, &id).await?;
@@ -33,7 +33,7 @@ impl Gateway {
             o.tenant_max_sessions,
             p.tenant.is_some(),
         )
-        .map_err(|over| over_cap(&over, "sessions"))?;
+        .map_err(|over| over_cap(&over, Capped::Sessions))?;
         // The sandbox's resources: the gateway's defaults, lowered by the decision's
         // obligations (never raised).
         let mut limits = self.settings.limits.clone();
