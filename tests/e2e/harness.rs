@@ -326,20 +326,27 @@ pub struct Resp {
     pub bytes: Vec<u8>,
 }
 
-impl Api {
-    fn send(&self, rb: reqwest::blocking::RequestBuilder) -> Resp {
-        let r = rb
-            .bearer_auth(&self.token)
-            .send()
-            .unwrap_or_else(|e| panic!("request: {e}"));
+impl Resp {
+    /// A response read whole; its body as JSON (Null when it is not).
+    pub fn of(r: reqwest::blocking::Response) -> Self {
         let status = r.status().as_u16();
         let bytes = r.bytes().map(|b| b.to_vec()).unwrap_or_default();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp {
+        Self {
             status,
             body,
             bytes,
         }
+    }
+}
+
+impl Api {
+    fn send(&self, rb: reqwest::blocking::RequestBuilder) -> Resp {
+        Resp::of(
+            rb.bearer_auth(&self.token)
+                .send()
+                .unwrap_or_else(|e| panic!("request: {e}")),
+        )
     }
 
     pub fn get(&self, path: &str) -> Resp {

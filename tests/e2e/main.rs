@@ -20,6 +20,7 @@ mod egress_attacks;
 mod governed_sql;
 mod isolation;
 mod jobs;
+mod jupyter;
 mod kafka;
 mod kubernetes;
 mod lifecycle;

@@ -211,6 +211,11 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
                 per_minute: cfg.rate_limits.per_tenant_per_minute,
                 burst: cfg.rate_limits.per_tenant_burst,
             },
+            access_keys: airlock_gateway_core::AccessKeySettings {
+                enabled: cfg.access_keys.enabled,
+                max_lifetime: Duration::from_secs(u64::from(cfg.access_keys.max_days) * 86_400),
+                max_per_principal: cfg.access_keys.max_per_principal,
+            },
         },
         GatewayDeps {
             store: store.clone(),
@@ -255,10 +260,15 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     });
     let addr = cfg.server.addr()?;
     let mcp = mcp_endpoint(&cfg, &gateway, &state.auth);
+    let jupyter = jupyter_endpoint(&cfg, &gateway, &state.auth);
     let server = HttpServer::new(move || {
         let app = App::new();
         let app = match &mcp {
             Some(m) => app.configure(|c| m.configure(c)),
+            None => app,
+        };
+        let app = match &jupyter {
+            Some(j) => app.configure(|c| j.configure(c)),
             None => app,
         };
         app.configure(airlock_gateway_http::configure(state.clone()))
@@ -359,6 +369,25 @@ fn mcp_endpoint(
                 resource: cfg.mcp.resource_for(&cfg.server.listen),
                 authorization_servers: auth.issuer_names(),
                 allowed_hosts: cfg.mcp.hosts_for(&cfg.server.listen),
+            },
+        )
+    })
+}
+
+/// The Jupyter kernel gateway API under `[jupyter] base_path`, unless `enabled = false`.
+fn jupyter_endpoint(
+    cfg: &Config,
+    gateway: &Arc<Gateway>,
+    auth: &Arc<Authenticator>,
+) -> Option<airlock_gateway_jupyter::Jupyter> {
+    cfg.jupyter.enabled.then(|| {
+        airlock_gateway_jupyter::Jupyter::new(
+            gateway.clone(),
+            auth.clone(),
+            airlock_gateway_jupyter::JupyterSettings {
+                base_path: cfg.jupyter.base_path.clone(),
+                allow_query_token: cfg.jupyter.allow_query_token,
+                max_message_bytes: cfg.jupyter.max_message_bytes,
             },
         )
     })

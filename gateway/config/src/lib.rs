@@ -7,6 +7,7 @@
 
 mod audit;
 mod connectors;
+mod jupyter;
 mod mcp;
 mod modes;
 mod outputs;
@@ -18,6 +19,7 @@ mod sessions;
 
 pub use audit::*;
 pub use connectors::{Connector, Vault};
+pub use jupyter::{AccessKeys, Jupyter};
 pub use mcp::Mcp;
 pub use modes::*;
 pub use outputs::{NamedDetector, Outputs};

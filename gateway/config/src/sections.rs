@@ -26,6 +26,10 @@ pub struct Config {
     /// Signed webhooks of review cases.
     pub review: crate::Review,
     pub mcp: crate::Mcp,
+    /// The Jupyter kernel gateway API.
+    pub jupyter: crate::Jupyter,
+    /// Personal access keys for tools that hold one static credential.
+    pub access_keys: crate::AccessKeys,
     pub rate_limits: crate::RateLimits,
     /// The credential broker for connectors.
     pub vault: Option<crate::Vault>,
@@ -47,6 +51,8 @@ impl Config {
         self.outputs.validate()?;
         self.review.validate()?;
         self.mcp.validate()?;
+        self.jupyter.validate()?;
+        self.access_keys.validate()?;
         self.rate_limits.validate()?;
         crate::connectors::validate(&self.vault, &self.connectors)?;
         Ok(())

@@ -1,6 +1,7 @@
 //! Sessions, files, connectors and the execution pipeline, written only against the domain
 //! ports (the audit trail is `airlock-gateway-audit`).
 
+mod access_keys;
 mod connectors;
 mod execution;
 mod files;
@@ -15,6 +16,7 @@ mod service;
 mod sessions;
 mod usage;
 
+pub use access_keys::{AccessKeySettings, MintedKey};
 pub use connectors::{ConnectorEntry, Connectors};
 pub use execution::{ExecutionReply, Follow, Page, Submitted};
 pub use outputs::{NamedDetector, OutputInspection};

@@ -32,6 +32,8 @@ pub struct GatewaySettings {
     /// Requests per principal, and per tenant (all its principals together).
     pub rate_per_principal: crate::RateLimit,
     pub rate_per_tenant: crate::RateLimit,
+    /// Personal access keys.
+    pub access_keys: crate::AccessKeySettings,
 }
 
 pub struct GatewayDeps {

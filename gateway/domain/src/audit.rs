@@ -22,6 +22,8 @@ pub mod types {
     /// A replica re-attached to a session's running sandbox (after a restart, or serving a
     /// session another replica started).
     pub const SESSION_ADOPTED: &str = "session.adopted";
+    /// The session's kernel restarted at its owner's request (variables gone, files kept).
+    pub const SESSION_KERNEL_RESTARTED: &str = "session.kernel_restarted";
     pub const EXECUTION_REQUESTED: &str = "execution.requested";
     pub const POLICY_DECIDED: &str = "policy.decided";
     pub const EXECUTION_COMPLETED: &str = "execution.completed";
@@ -40,6 +42,10 @@ pub mod types {
     pub const OUTPUT_INSPECTED: &str = "output.inspected";
     /// Output policy held for review, released into its execution by the case's approval.
     pub const OUTPUT_RELEASED: &str = "output.released";
+    /// A personal access key minted, revoked, or presented (every use).
+    pub const ACCESS_KEY_CREATED: &str = "access_key.created";
+    pub const ACCESS_KEY_REVOKED: &str = "access_key.revoked";
+    pub const ACCESS_KEY_USED: &str = "access_key.used";
     pub const GATEWAY_STARTED: &str = "gateway.started";
     pub const GATEWAY_STOPPED: &str = "gateway.stopped";
     /// A signed statement of the chain head (sequence and hash) before it.

@@ -31,6 +31,9 @@ pub trait IdGenerator: Send + Sync {
     fn event_id(&self) -> String {
         self.uuid().to_string()
     }
+
+    /// An unguessable secret (a personal access key's): hex of at least 240 random bits.
+    fn secret(&self) -> String;
 }
 
 /// The operating system's clock.
@@ -52,6 +55,16 @@ impl IdGenerator for SystemIds {
     #[allow(clippy::disallowed_methods)] // the one place ids are minted
     fn uuid(&self) -> uuid::Uuid {
         uuid::Uuid::now_v7()
+    }
+
+    /// Two UUIDv4 from the OS's random numbers (`getrandom`): 244 random bits.
+    #[allow(clippy::disallowed_methods)] // secrets come from the OS, not the id sequence
+    fn secret(&self) -> String {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
     }
 }
 

@@ -4,6 +4,7 @@
 //! policy engine, authentication) implement the ports in [`ports`]; the pipeline in
 //! `airlock-gateway-core` is written only against them.
 
+pub mod access_keys;
 pub mod audit;
 pub mod canonical_json;
 pub mod cause;

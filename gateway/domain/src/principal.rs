@@ -20,8 +20,10 @@ pub struct Principal {
     pub via: Option<Channel>,
 }
 
-/// A channel other than the REST API: `mcp` with the client's name and version, as it
-/// introduced itself, and the MCP session.
+/// How the call came, when not the REST API with an OIDC token: `mcp` with the client's name
+/// and version, as it introduced itself, and the MCP session; `jupyter` (the kernel gateway
+/// API) with the kernel; and the personal access key the caller presented, on any protocol
+/// (`rest` when that is all that differs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
 pub struct Channel {
     pub protocol: String,
@@ -29,6 +31,20 @@ pub struct Channel {
     pub client: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// The id of the personal access key that authenticated the call (never its secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl Channel {
+    pub fn new(protocol: &str) -> Self {
+        Self {
+            protocol: protocol.to_owned(),
+            client: None,
+            session: None,
+            key: None,
+        }
+    }
 }
 
 impl Principal {

@@ -10,6 +10,7 @@ mod routes;
 mod sse;
 
 pub use error::ApiError;
+pub use extract::authenticate;
 pub use openapi::ApiDoc;
 
 use actix_web::web;
@@ -66,6 +67,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::audit::events)
                     .service(routes::audit::checkpoint)
                     .service(routes::usage::usage)
+                    .service(routes::access_keys::mint)
+                    .service(routes::access_keys::list)
+                    .service(routes::access_keys::revoke)
                     .service(routes::audit::status)
                     .service(
                         web::resource("/audit/replay")

@@ -8,7 +8,7 @@ use utoipa::{
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Airlock", description = "Governance gateway for LLM code interpreters. Every /v1 route needs `Authorization: Bearer <JWT>`; errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
+    info(title = "Airlock", description = "Governance gateway for LLM code interpreters. Every /v1 route needs `Authorization: Bearer <JWT>` (or a personal access key's secret in its place); errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     paths(
         crate::routes::sessions::create, crate::routes::sessions::list, crate::routes::sessions::get, crate::routes::sessions::delete,
         crate::routes::files::upload, crate::routes::files::list, crate::routes::files::download,
@@ -20,10 +20,11 @@ use utoipa::{
         crate::routes::audit::events, crate::routes::audit::checkpoint, crate::routes::audit::status,
         crate::routes::replay::replay,
         crate::routes::usage::usage,
+        crate::routes::access_keys::mint, crate::routes::access_keys::list, crate::routes::access_keys::revoke,
     ),
     components(schemas(crate::dto::ErrorBody, crate::dto::ErrorDetail)),
     modifiers(&Bearer),
-    tags((name = "sessions"), (name = "files"), (name = "executions"), (name = "policy"), (name = "reviews"), (name = "audit"), (name = "usage"))
+    tags((name = "sessions"), (name = "files"), (name = "executions"), (name = "policy"), (name = "reviews"), (name = "audit"), (name = "usage"), (name = "access keys"))
 )]
 pub struct ApiDoc;
 

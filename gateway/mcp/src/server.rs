@@ -125,6 +125,7 @@ fn caller(ctx: &RequestContext<RoleServer>) -> Result<Principal, McpError> {
         protocol: "mcp".into(),
         client,
         session,
+        key: None,
     });
     Ok(p)
 }

@@ -2,6 +2,7 @@
 //! `Any` driver so both run the same queries. Migrations live in `migrations/sqlite` and
 //! `migrations/postgres`, embedded at build time.
 
+mod access_keys;
 mod audit_rows;
 mod codec;
 mod listing;

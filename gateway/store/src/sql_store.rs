@@ -183,6 +183,7 @@ impl StateCommit for SqlStore {
                 Change::PutCase(c) => crate::reviews::put_case(&mut tx, &c).await?,
                 Change::PutWebhook(d) => crate::webhooks::put(&mut tx, &d).await?,
                 Change::AddUsage(u) => crate::usage::add(&mut tx, &u).await?,
+                Change::PutAccessKey(k) => crate::access_keys::put(&mut tx, &k).await?,
             }
         }
         // One statement per chunk of events, not one per event: every statement is a round trip

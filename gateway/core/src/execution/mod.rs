@@ -124,9 +124,12 @@ impl Gateway {
         p: Principal,
         ready: prepare::Ready,
     ) -> (Arc<Job>, JoinHandle<Result<Execution, GatewayError>>) {
-        let job = self
-            .jobs
-            .open(&ready.exec.id, &p.owner_key(), ready.exec.status);
+        let job = self.jobs.open(
+            &ready.exec.id,
+            &ready.exec.session_id,
+            &p.owner_key(),
+            ready.exec.status,
+        );
         let gw = self.clone();
         let running = job.clone();
         let done = tokio::spawn(async move { gw.run(&p, ready, Some(running)).await });
@@ -136,9 +139,12 @@ impl Gateway {
     /// An approved execution: its job opens at once (the requester follows it), and it runs
     /// when the session's current execution, if any, has ended.
     pub(crate) fn start_resumed(self: &Arc<Self>, p: Principal, resumed: prepare::Resumed) {
-        let job = self
-            .jobs
-            .open(&resumed.exec.id, &p.owner_key(), resumed.exec.status);
+        let job = self.jobs.open(
+            &resumed.exec.id,
+            &resumed.exec.session_id,
+            &p.owner_key(),
+            resumed.exec.status,
+        );
         let gw = self.clone();
         tokio::spawn(async move {
             let ready = resumed.take_turn().await;

@@ -8,7 +8,7 @@ pub mod redact_stream;
 pub use log::{JobEvent, JobLog, Numbered};
 pub use observer::{LiveOutput, Streamed};
 
-use airlock_gateway_domain::{ExecutionId, ExecutionStatus};
+use airlock_gateway_domain::{ExecutionId, ExecutionStatus, SessionId};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct Job {
     pub execution_id: ExecutionId,
+    pub session_id: SessionId,
     pub owner_key: String,
     pub log: JobLog,
     pub cancel: CancellationToken,
@@ -66,9 +67,16 @@ impl JobHub {
     }
 
     /// A new job in `status` (its first event).
-    pub fn open(&self, id: &ExecutionId, owner_key: &str, status: ExecutionStatus) -> Arc<Job> {
+    pub fn open(
+        &self,
+        id: &ExecutionId,
+        session: &SessionId,
+        owner_key: &str,
+        status: ExecutionStatus,
+    ) -> Arc<Job> {
         let job = Arc::new(Job {
             execution_id: id.clone(),
+            session_id: session.clone(),
             owner_key: owner_key.to_owned(),
             log: JobLog::new(status),
             cancel: CancellationToken::new(),
@@ -92,6 +100,15 @@ impl JobHub {
                 .is_none_or(|t| t.elapsed() < self.retention)
         });
         before - jobs.len()
+    }
+
+    /// The job of `session` not finished yet, if any (one runs per session at a time; an
+    /// approved one waiting for the turn counts too).
+    pub fn unfinished_in(&self, session: &SessionId) -> Option<Arc<Job>> {
+        self.lock()
+            .values()
+            .find(|j| &j.session_id == session && j.log.finished_at().is_none())
+            .cloned()
     }
 
     /// Jobs not finished yet.

@@ -2,6 +2,7 @@
 //! ([`lifecycle`]), recovery across restarts and replicas ([`recovery`]) and the sweeper that
 //! ends the expired and the idle ([`sweeper`]).
 
+mod kernel;
 mod lifecycle;
 mod recovery;
 mod sweeper;

@@ -65,4 +65,9 @@ impl IdGenerator for SequentialIds {
         // Version 7 and the RFC variant bits set (in the base's position they would be).
         uuid::Uuid::from_u128(0x7000_8000_0000_0000_0000 | self.base | u128::from(n))
     }
+
+    /// Distinct per call, like the real one; predictable, which only a test may be.
+    fn secret(&self) -> String {
+        format!("{:064x}", self.uuid().as_u128())
+    }
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+mod access_keys;
 mod clock;
 pub mod hooks;
 mod policy;
@@ -110,6 +111,7 @@ pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connecto
                 per_minute: 60,
                 burst: 8,
             },
+            access_keys: Default::default(),
         },
         GatewayDeps {
             store: store.clone(),

@@ -26,6 +26,8 @@ pub struct MemStore {
     pub leases: Mutex<BTreeMap<String, (LeaseRecord, bool)>>,
     /// Review cases by id (`reviews.rs`).
     pub cases: Mutex<BTreeMap<String, airlock_gateway_domain::review::ReviewCase>>,
+    /// Personal access keys by id (`access_keys.rs`).
+    pub access_keys: Mutex<BTreeMap<String, airlock_gateway_domain::access_keys::AccessKey>>,
     /// Usage by (day, tenant, principal) (`usage.rs`).
     pub usage: Mutex<BTreeMap<(String, String, String), airlock_gateway_domain::usage::Usage>>,
     /// The webhook outbox by id, with the time each was delivered (`reviews.rs`).
@@ -104,6 +106,9 @@ impl StateCommit for MemStore {
                 Change::AddUsage(u) => {
                     let key = (u.day, u.tenant.unwrap_or_default(), u.principal);
                     lock(&self.usage).entry(key).or_default().add(&u.usage);
+                }
+                Change::PutAccessKey(k) => {
+                    lock(&self.access_keys).insert(k.id.clone(), *k);
                 }
             }
         }

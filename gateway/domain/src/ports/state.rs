@@ -43,6 +43,8 @@ pub enum Change {
     PutWebhook(crate::webhooks::WebhookDelivery),
     /// Usage added to a principal's figures of a day.
     AddUsage(crate::usage::UsageEntry),
+    /// A personal access key, inserted or replaced (revocation).
+    PutAccessKey(Box<crate::access_keys::AccessKey>),
 }
 
 /// Applying a state change together with the audit events that record it.
@@ -153,8 +155,24 @@ pub trait UsageStore: Send + Sync {
     ) -> Result<Vec<crate::usage::UsageTotal>, StoreError>;
 }
 
+/// Personal access keys (written by [`Change::PutAccessKey`]).
+#[async_trait]
+pub trait AccessKeyStore: Send + Sync {
+    /// The key whose secret has this hex SHA-256, revoked or not.
+    async fn access_key_by_digest(
+        &self,
+        secret_sha256: &str,
+    ) -> Result<Option<crate::access_keys::AccessKey>, StoreError>;
+    /// An owner's keys, newest first.
+    async fn access_keys_of_owner(
+        &self,
+        owner_key: &str,
+    ) -> Result<Vec<crate::access_keys::AccessKey>, StoreError>;
+}
+
 pub trait Store:
     StateCommit
+    + AccessKeyStore
     + UsageStore
     + ReviewStore
     + WebhookOutbox
@@ -169,6 +187,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: StateCommit
+        + AccessKeyStore
         + UsageStore
         + ReviewStore
         + WebhookOutbox

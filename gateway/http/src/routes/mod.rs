@@ -1,3 +1,4 @@
+pub mod access_keys;
 pub mod audit;
 pub mod executions;
 pub mod files;

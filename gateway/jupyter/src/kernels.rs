@@ -1,0 +1,168 @@
+//! Kernels and kernelspecs. A kernel is one of the caller's active sessions; its kernelspec
+//! (the language its cells run as) is remembered here. Kernelspecs are the sandbox's languages
+//! that policy lets the caller run: each is checked with a dry run of `execution.run`.
+
+use airlock_gateway_core::Gateway;
+use airlock_gateway_domain::{
+    policy_input::{Action, PolicyInput, RequestFacts},
+    GatewayError, Language, Principal, Session, SessionId,
+};
+use serde_json::{json, Value};
+use std::{collections::HashMap, sync::Mutex};
+use time::format_description::well_known::Rfc3339;
+
+/// The kernelspecs the gateway offers, by name.
+pub const SPECS: [(&str, Language, &str); 3] = [
+    ("python3", Language::Python, "Python 3 (Airlock)"),
+    ("bash", Language::Bash, "Bash (Airlock)"),
+    ("javascript", Language::Javascript, "JavaScript (Airlock)"),
+];
+
+pub const DEFAULT_SPEC: &str = "python3";
+
+pub fn language_of(spec: &str) -> Option<Language> {
+    SPECS.iter().find(|(n, ..)| *n == spec).map(|(_, l, _)| *l)
+}
+
+/// A kernel's id: its session's UUID, hyphenated (Jupyter Server routes only kernel ids of
+/// that shape).
+pub fn kernel_id(s: &SessionId) -> String {
+    let h = s.short();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// The session of a kernel id (or of a session id, which the REST API shows).
+pub fn session_of(kernel: &str) -> Option<SessionId> {
+    if let Some(s) = SessionId::parse(kernel) {
+        return Some(s);
+    }
+    let parts: Vec<&str> = kernel.split('-').collect();
+    let lengths: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    if lengths != [8, 4, 4, 4, 12] {
+        return None;
+    }
+    SessionId::parse(&format!("ses_{}", parts.concat().to_ascii_lowercase()))
+}
+
+/// What this gateway remembers of its kernels beyond their sessions.
+#[derive(Default)]
+pub struct KernelTable {
+    inner: Mutex<HashMap<SessionId, KernelEntry>>,
+}
+
+#[derive(Clone, Default)]
+struct KernelEntry {
+    spec: String,
+    connections: u32,
+}
+
+impl KernelTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, KernelEntry>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_spec(&self, id: &SessionId, spec: &str) {
+        self.lock().entry(id.clone()).or_default().spec = spec.to_owned();
+    }
+
+    /// The kernelspec of a kernel (a session started elsewhere, by the REST API or before a
+    /// restart, is a Python kernel).
+    pub fn spec(&self, id: &SessionId) -> String {
+        self.lock()
+            .get(id)
+            .map(|e| e.spec.clone())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_SPEC.to_owned())
+    }
+
+    pub fn connected(&self, id: &SessionId, delta: i32) {
+        let mut t = self.lock();
+        let e = t.entry(id.clone()).or_default();
+        e.connections = e.connections.saturating_add_signed(delta);
+    }
+
+    pub fn forget(&self, id: &SessionId) {
+        self.lock().remove(id);
+    }
+
+    fn connections(&self, id: &SessionId) -> u32 {
+        self.lock().get(id).map_or(0, |e| e.connections)
+    }
+}
+
+/// The kernel model of Jupyter's REST API.
+pub fn model(table: &KernelTable, s: &Session, busy: bool) -> Value {
+    json!({
+        "id": kernel_id(&s.id),
+        "name": table.spec(&s.id),
+        "last_activity": s.last_active_at.format(&Rfc3339).unwrap_or_default(),
+        "execution_state": if busy { "busy" } else { "idle" },
+        "connections": table.connections(&s.id),
+    })
+}
+
+/// One kernelspec as `/api/kernelspecs` lists it.
+pub fn spec_model(name: &str, language: Language, display: &str) -> Value {
+    json!({
+        "name": name,
+        "spec": {
+            "argv": [],
+            "display_name": display,
+            "language": language.as_str(),
+            "interrupt_mode": "message",
+            "env": {},
+            "metadata": {"airlock": {"governed": true}},
+        },
+        "resources": {},
+    })
+}
+
+/// The kernelspecs `p` may use: a language policy refuses them is left out.
+pub fn allowed_specs(gateway: &Gateway, p: &Principal) -> Result<Vec<&'static str>, GatewayError> {
+    let mut out = vec![];
+    for (name, language, _) in SPECS {
+        let input = PolicyInput {
+            action: Action::ExecutionRun,
+            principal: p.clone(),
+            session: None,
+            request: RequestFacts {
+                language: Some(language.as_str().to_owned()),
+                ..Default::default()
+            },
+            analysis: None,
+        };
+        let d = gateway.evaluate_code(input, None)?;
+        if !d
+            .violations
+            .iter()
+            .any(|v| v.code == "language_not_allowed")
+        {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_ids_are_session_uuids_and_map_back() {
+        let s = SessionId::parse("ses_01a23c80f3d7763fa7f63fad2f0476dd").expect("id");
+        let k = kernel_id(&s);
+        assert_eq!(k, "01a23c80-f3d7-763f-a7f6-3fad2f0476dd");
+        assert_eq!(session_of(&k), Some(s.clone()));
+        assert_eq!(session_of(s.as_str()), Some(s));
+        assert_eq!(session_of("01a23c80-f3d7-763f-a7f6"), None);
+        assert_eq!(session_of("../../etc/passwd"), None);
+        assert_eq!(session_of("zzzzzzzz-f3d7-763f-a7f6-3fad2f0476dd"), None);
+    }
+}
