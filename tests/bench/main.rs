@@ -31,6 +31,8 @@
 //!     warm sandbox (`AIRLOCK_BENCH_ONLY=pool`).
 //! 12. Executions per second of `1+1` across 50 sessions, through the gateway and straight to
 //!     the kernels (`AIRLOCK_BENCH_ONLY=throughput`).
+//! 13. `1+1` over the Jupyter kernel websocket beside REST, a bare jupyter_client and Jupyter
+//!     Kernel Gateway (`AIRLOCK_BENCH_ONLY=jupyter`).
 //!
 //! Prints a Markdown table; docs/performance.md records a run.
 
@@ -49,6 +51,7 @@ mod http;
 mod inspect;
 mod jupyter;
 mod kafka;
+mod kernel_gateway;
 mod kubernetes;
 mod mcp;
 mod policy;
@@ -176,6 +179,10 @@ async fn main() {
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("pool") {
         pool::pool_rows().await;
+        return;
+    }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("jupyter") {
+        kernel_gateway::kernel_gateway_rows().await;
         return;
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("stream") {

@@ -1,6 +1,7 @@
 //! Test services shared by the end-to-end tests and the benchmark.
 
 pub mod fake_kube;
+pub mod jupyter_client;
 pub mod tansu;
 pub mod vault;
 

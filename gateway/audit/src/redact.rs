@@ -40,6 +40,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     (r"\b(?:hvs|hvb|hvr|s)\.[A-Za-z0-9_-]{20,}\b", REDACTED),
     (r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b", REDACTED),
     (r"\bsk-[A-Za-z0-9_-]{20,}\b", REDACTED),
+    // Airlock's own personal access keys.
+    (r"\balk_[0-9a-f]{32,}\b", REDACTED),
     // key = value assignments of secret-named keys (code, configs, connection strings). The
     // value is one literal-looking token: calls, indexing and attribute chains
     // (`token = load(...)`) are code, not a secret, and stay on the record.
@@ -191,6 +193,10 @@ mod tests {
                 "ghp_0123456789",
             ),
             ("vault hvs.CAESIJ0123456789abcdefghijklmno", "hvs.CAESIJ"),
+            (
+                "key alk_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "alk_0123",
+            ),
             (
                 "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLXBhcnQ",
                 "eyJhbGci",

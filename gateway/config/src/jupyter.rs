@@ -38,6 +38,8 @@ impl Jupyter {
         let p = &self.base_path;
         let segments_ok = p.split('/').skip(1).all(|s| {
             !s.is_empty()
+                && s != "."
+                && s != ".."
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         });
@@ -90,5 +92,55 @@ impl AccessKeys {
             return Err(invalid("access_keys.max_per_principal", "at least 1"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_path(p: &str) -> Jupyter {
+        Jupyter {
+            base_path: p.into(),
+            ..Jupyter::default()
+        }
+    }
+
+    #[test]
+    fn a_base_path_is_one_clean_path_that_clashes_with_nothing() {
+        for good in ["/jupyter", "/kg/v2", "/a-b_c.d"] {
+            assert!(with_path(good).validate().is_ok(), "{good}");
+        }
+        for bad in [
+            "jupyter",
+            "/jupyter/",
+            "/",
+            "/a//b",
+            "/a/../b",
+            "/v1",
+            "/v1/x",
+            "/mcp",
+            "/a b",
+        ] {
+            let e = with_path(bad).validate().err().map(|e| e.to_string());
+            assert!(
+                e.as_deref()
+                    .is_some_and(|m| m.contains("jupyter.base_path")),
+                "{bad}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_lifetimes_and_counts_are_bounded() {
+        let keys = |max_days, max_per_principal| AccessKeys {
+            enabled: true,
+            max_days,
+            max_per_principal,
+        };
+        assert!(keys(90, 20).validate().is_ok());
+        assert!(keys(0, 20).validate().is_err());
+        assert!(keys(4000, 20).validate().is_err());
+        assert!(keys(90, 0).validate().is_err());
     }
 }

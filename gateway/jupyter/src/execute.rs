@@ -10,6 +10,7 @@
 
 use crate::{
     channels::Conn,
+    shell::Outcome,
     wire::{Header, Incoming},
 };
 use airlock_gateway_core::jobs::{Job, JobEvent};
@@ -34,7 +35,7 @@ struct CellOptions {
     connector: Option<String>,
 }
 
-pub(crate) async fn run(conn: &Conn, m: &Incoming) {
+pub(crate) async fn run(conn: &Conn, m: &Incoming) -> Outcome {
     let h = &m.header;
     conn.status(h, "busy").await;
     let silent = m.content.get("silent").and_then(Value::as_bool) == Some(true);
@@ -58,7 +59,24 @@ pub(crate) async fn run(conn: &Conn, m: &Incoming) {
         }
         Err(e) => failed(conn, h, count, &gateway_error(&e)).await,
     };
+    let stop = reply["status"] == "error"
+        && m.content.get("stop_on_error").and_then(Value::as_bool) != Some(false);
     conn.send(crate::wire::Channel::Shell, "execute_reply", h, reply)
+        .await;
+    conn.status(h, "idle").await;
+    if stop {
+        Outcome::StopQueue
+    } else {
+        Outcome::Done
+    }
+}
+
+/// A queued cell not run because one before it failed: `status: aborted`, as kernels reply.
+pub(crate) async fn abort(conn: &Conn, m: &Incoming) {
+    let h = &m.header;
+    conn.status(h, "busy").await;
+    let content = json!({"status": "aborted", "execution_count": conn.count()});
+    conn.send(crate::wire::Channel::Shell, "execute_reply", h, content)
         .await;
     conn.status(h, "idle").await;
 }

@@ -13,19 +13,37 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// The shell requests of one connection, one after another.
+/// The shell requests of one connection, one after another. A cell that fails with
+/// `stop_on_error` (the default) aborts the cells queued behind it, as a kernel does.
 pub(crate) async fn serve(conn: Arc<Conn>, mut rx: mpsc::Receiver<Incoming>) {
     while let Some(m) = rx.recv().await {
         if conn.is_closed() {
             break;
         }
-        on_shell(&conn, &m).await;
+        if on_shell(&conn, &m).await == Outcome::StopQueue {
+            while let Ok(queued) = rx.try_recv() {
+                if queued.header.msg_type == "execute_request" {
+                    execute::abort(&conn, &queued).await;
+                } else {
+                    on_shell(&conn, &queued).await;
+                }
+            }
+        }
     }
 }
 
-async fn on_shell(conn: &Conn, m: &Incoming) {
+#[derive(PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Done,
+    /// A cell failed and asked the queue behind it to stop.
+    StopQueue,
+}
+
+async fn on_shell(conn: &Conn, m: &Incoming) -> Outcome {
+    if m.header.msg_type == "execute_request" {
+        return execute::run(conn, m).await;
+    }
     match m.header.msg_type.as_str() {
-        "execute_request" => execute::run(conn, m).await,
         "kernel_info_request" => answer(conn, m, Channel::Shell, kernel_info(conn)).await,
         "is_complete_request" => {
             answer(conn, m, Channel::Shell, json!({"status": "unknown"})).await;
@@ -57,6 +75,7 @@ async fn on_shell(conn: &Conn, m: &Incoming) {
         "shutdown_request" | "interrupt_request" => control(conn, m.clone()).await,
         _ => refuse(conn, m, Channel::Shell, "unknown request type").await,
     }
+    Outcome::Done
 }
 
 /// A control request, answered at once (while a cell may be running).

@@ -2,11 +2,9 @@
 //! kernel, then the websocket, authenticated with an OIDC token (`Authorization: token ...`)
 //! or a personal access key.
 
-use super::{
-    client::{first_png, KernelSocket, Refused},
-    mint_key, JupyterApi,
-};
+use super::{mint_key, JupyterApi};
 use crate::harness::{self, Gateway};
+use airlock_tests::jupyter_client::{execute_content, first_png, KernelSocket, Refused};
 use serde_json::json;
 use std::time::Duration;
 
@@ -44,6 +42,33 @@ fn a_personal_access_key_runs_governed_cells_that_keep_state_stream_and_plot() {
     assert_eq!(second.stdout().trim(), "21", "{second:?}");
     assert_eq!(second.reply["content"]["execution_count"], 2);
     assert!(second.of_type("execute_input").count() == 1);
+
+    // A failing cell aborts the cell queued behind it (stop_on_error), as a kernel does.
+    let failing = ws.send(
+        "shell",
+        "execute_request",
+        execute_content("import time\ntime.sleep(1)\n1/0"),
+        json!({}),
+    );
+    let queued = ws.send(
+        "shell",
+        "execute_request",
+        execute_content("print('never')"),
+        json!({}),
+    );
+    let failed = ws.collect(&failing, Duration::from_secs(60));
+    assert_eq!(
+        failed.reply["content"]["ename"], "ZeroDivisionError",
+        "{:?}",
+        failed.reply
+    );
+    let aborted = ws.collect(&queued, Duration::from_secs(60));
+    assert_eq!(
+        aborted.reply["content"]["status"], "aborted",
+        "{:?}",
+        aborted.reply
+    );
+    assert_eq!(aborted.stdout(), "");
 
     // Printed text arrives as it is printed: the first line well before the cell ends.
     let slow = ws.execute(

@@ -3,13 +3,12 @@
 //! (`direct.rs`), Jupyter Server attached with `--gateway-url` and driven as JupyterLab drives
 //! it (`server.rs`), and what another principal or a bad client cannot do (`refusals.rs`).
 
-mod client;
 mod direct;
 mod refusals;
 mod server;
 
 use crate::harness::{self, Gateway, Resp};
-use client::{Cell, KernelSocket};
+use airlock_tests::jupyter_client::{self as client, Cell, KernelSocket};
 use serde_json::Value;
 use std::time::Duration;
 

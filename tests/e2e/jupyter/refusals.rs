@@ -3,11 +3,9 @@
 //! configured, and frames that are not messages of the protocol, which close the connection
 //! with a code that says why and never disturb the gateway or another connection.
 
-use super::{
-    client::{execute_content, KernelSocket, Refused},
-    JupyterApi,
-};
+use super::JupyterApi;
 use crate::harness::{self, Gateway};
+use airlock_tests::jupyter_client::{execute_content, KernelSocket, Refused};
 use serde_json::json;
 use std::time::Duration;
 use tungstenite::Message;

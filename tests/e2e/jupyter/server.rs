@@ -2,11 +2,9 @@
 //! its gateway client holding the user's token, driven through its own REST and websocket API
 //! as JupyterLab drives it. Every cell reaches Airlock's pipeline under the user's identity.
 
-use super::{
-    client::{first_png, KernelSocket},
-    JupyterApi,
-};
+use super::JupyterApi;
 use crate::harness::{self, free_port, Gateway, KillOnDrop};
+use airlock_tests::jupyter_client::{first_png, KernelSocket};
 use serde_json::json;
 use std::{process::Command, time::Duration};
 

@@ -1,6 +1,7 @@
 //! A Jupyter kernel websocket client as JupyterLab and agent frameworks use it: JSON text
 //! frames of messaging protocol v5, one connection per kernel, with an `Authorization`
-//! header. Blocking (tungstenite), like the rest of the end-to-end tests.
+//! header. Blocking (tungstenite), like the rest of the end-to-end tests; the benchmark
+//! drives Airlock's and Jupyter Kernel Gateway's websockets with it too.
 
 use serde_json::{json, Value};
 use std::{
