@@ -1,10 +1,12 @@
 //! Airlock as a Jupyter kernel gateway, on the real binary with real OIDC tokens and
 //! personal access keys: the protocol as chat tools and agent frameworks speak it directly
 //! (`direct.rs`), Jupyter Server attached with `--gateway-url` and driven as JupyterLab drives
-//! it (`server.rs`), and what another principal or a bad client cannot do (`refusals.rs`).
+//! it (`server.rs`), what another principal or a bad client cannot do (`refusals.rs`), and held
+//! work, stdin and URL tokens (`review.rs`).
 
 mod direct;
 mod refusals;
+mod review;
 mod server;
 
 use crate::harness::{self, Gateway, Resp};
