@@ -171,6 +171,32 @@ impl Gateway {
         Ok(p)
     }
 
+    /// For a connection that outlives one request (the kernel websocket): whether the key `p`
+    /// was authenticated with is still usable (not revoked, not expired). Principals without a
+    /// key pass.
+    pub async fn recheck_access_key(&self, p: &Principal) -> Result<(), GatewayError> {
+        let Some(id) = p.via.as_ref().and_then(|v| v.key.as_deref()) else {
+            return Ok(());
+        };
+        let keys = self
+            .deps
+            .store
+            .access_keys_of_owner(&p.owner_key())
+            .await
+            .map_err(store_err)?;
+        let why = match keys.iter().find(|k| k.id == id) {
+            _ if !self.settings.access_keys.enabled => {
+                Some("personal access keys are disabled on this gateway")
+            }
+            None => Some("unknown access key"),
+            Some(k) => k.unusable(self.now()),
+        };
+        match why {
+            Some(why) => Err(err(ErrorCode::InvalidAccessKey, why)),
+            None => Ok(()),
+        }
+    }
+
     fn keys_enabled(&self) -> Result<(), GatewayError> {
         if self.settings.access_keys.enabled {
             Ok(())

@@ -84,6 +84,12 @@ async fn a_key_is_refused_once_revoked_or_expired_and_unknown_secrets_never_pass
         .mint_access_key(&alice(), "b", Some(Duration::from_secs(60)))
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
+    let held = r
+        .gateway
+        .authenticate_key(&revoked.secret, "jupyter")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(r.gateway.recheck_access_key(&held).await.is_ok());
     // Another principal cannot revoke it.
     let by_bob = r.gateway.revoke_access_key(&bob(), &revoked.key.id).await;
     assert_eq!(
@@ -94,6 +100,12 @@ async fn a_key_is_refused_once_revoked_or_expired_and_unknown_secrets_never_pass
         .revoke_access_key(&alice(), &revoked.key.id)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
+    // A connection authenticated before the revocation is refused at its next recheck.
+    let recheck = r.gateway.recheck_access_key(&held).await;
+    assert_eq!(
+        recheck.err().map(|e| e.code),
+        Some(ErrorCode::InvalidAccessKey)
+    );
     let refused = r.gateway.authenticate_key(&revoked.secret, "rest").await;
     assert_eq!(
         refused.err().map(|e| e.code),

@@ -207,6 +207,15 @@ async fn on_frame(
         wire::BadFrame::Malformed(e) => (CloseCode::Invalid, format!("not a Jupyter message: {e}")),
         wire::BadFrame::Invalid(field) => (CloseCode::Invalid, format!("bad {field}")),
     })?;
+    // A key revoked (or expired) while the connection is open stops it at the next message.
+    if let Err(e) = conn
+        .shared
+        .gateway
+        .recheck_access_key(&conn.principal)
+        .await
+    {
+        return Err((CloseCode::Policy, e.message));
+    }
     match m.channel {
         Channel::Shell => shell_tx.try_send(m).map_err(|_| {
             (

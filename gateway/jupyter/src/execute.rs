@@ -111,6 +111,10 @@ fn request(conn: &Conn, m: &Incoming) -> Result<ExecutionRequest, GatewayError> 
 
 async fn submit(conn: &Conn, h: &Header, req: ExecutionRequest, count: u64) -> Value {
     let g = &conn.shared.gateway;
+    // Each cell is a request for the rate limits, as each REST submission is.
+    if let Err(e) = g.admit(&conn.principal) {
+        return failed(conn, h, count, &gateway_error(&e)).await;
+    }
     let submitted = match g
         .submit_within(&conn.principal, &conn.kernel, req, TURN_WAIT)
         .await

@@ -154,6 +154,24 @@ fn a_personal_access_key_runs_governed_cells_that_keep_state_stream_and_plot() {
         KernelSocket::connect(&jupyter.channels_url(&kernel), Some(&jupyter.authorization)),
         Err(Refused::Status(401))
     ));
+    // The websocket opened before the revocation stops at its next message.
+    ws.send(
+        "shell",
+        "execute_request",
+        execute_content("print('after')"),
+        json!({}),
+    );
+    let closed = loop {
+        match ws.recv(Duration::from_secs(10)) {
+            Ok(Some(m)) => assert_ne!(
+                m["content"]["text"], "after\n",
+                "a cell ran after the revocation"
+            ),
+            Ok(None) => panic!("the connection of a revoked key stayed open"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(closed, Refused::Closed(1008, _)), "{closed:?}");
 
     // Shut down with the OIDC token in Jupyter's own scheme.
     let owner = JupyterApi::of(&gw, &format!("token {alice}"));
