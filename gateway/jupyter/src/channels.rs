@@ -148,7 +148,7 @@ pub(crate) async fn connect(
 }
 
 async fn serve(conn: Arc<Conn>, mut stream: actix_ws::AggregatedMessageStream) {
-    conn.shared.kernels.connected(&conn.kernel, 1);
+    conn.shared.kernels.connect(&conn.kernel);
     let (shell_tx, shell_rx) = mpsc::channel(SHELL_QUEUE);
     let shell_task = actix_web::rt::spawn(shell::serve(conn.clone(), shell_rx));
     while let Some(frame) = stream.next().await {
@@ -166,7 +166,7 @@ async fn serve(conn: Arc<Conn>, mut stream: actix_ws::AggregatedMessageStream) {
     // A running cell goes on (a kernel keeps running when its client goes, as Jupyter's do);
     // requests still queued are dropped unrun.
     let _ = shell_task.await;
-    conn.shared.kernels.connected(&conn.kernel, -1);
+    conn.shared.kernels.disconnect(&conn.kernel);
 }
 
 type Refusal = (CloseCode, String);

@@ -57,11 +57,27 @@ pub struct KernelTable {
     inner: Mutex<HashMap<SessionId, KernelEntry>>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct KernelEntry {
     spec: String,
     connections: u32,
+    since: std::time::Instant,
 }
+
+impl Default for KernelEntry {
+    fn default() -> Self {
+        Self {
+            spec: String::new(),
+            connections: 0,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+/// Entries kept before unconnected ones older than a day (past any session's life) are pruned:
+/// kernels that ended by their TTL or on another route are never told to this table.
+const MAX_ENTRIES: usize = 10_000;
+const ENTRY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl KernelTable {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, KernelEntry>> {
@@ -69,7 +85,11 @@ impl KernelTable {
     }
 
     pub fn set_spec(&self, id: &SessionId, spec: &str) {
-        self.lock().entry(id.clone()).or_default().spec = spec.to_owned();
+        let mut t = self.lock();
+        if t.len() >= MAX_ENTRIES {
+            t.retain(|_, e| e.connections > 0 || e.since.elapsed() < ENTRY_TTL);
+        }
+        t.entry(id.clone()).or_default().spec = spec.to_owned();
     }
 
     /// The kernelspec of a kernel (a session started elsewhere, by the REST API or before a
@@ -82,10 +102,18 @@ impl KernelTable {
             .unwrap_or_else(|| DEFAULT_SPEC.to_owned())
     }
 
-    pub fn connected(&self, id: &SessionId, delta: i32) {
+    /// One more connection to a kernel.
+    pub fn connect(&self, id: &SessionId) {
         let mut t = self.lock();
         let e = t.entry(id.clone()).or_default();
-        e.connections = e.connections.saturating_add_signed(delta);
+        e.connections = e.connections.saturating_add(1);
+    }
+
+    /// One fewer (a kernel forgotten meanwhile stays forgotten).
+    pub fn disconnect(&self, id: &SessionId) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.connections = e.connections.saturating_sub(1);
+        }
     }
 
     pub fn forget(&self, id: &SessionId) {
@@ -164,5 +192,23 @@ mod tests {
         assert_eq!(session_of("01a23c80-f3d7-763f-a7f6"), None);
         assert_eq!(session_of("../../etc/passwd"), None);
         assert_eq!(session_of("zzzzzzzz-f3d7-763f-a7f6-3fad2f0476dd"), None);
+    }
+
+    #[test]
+    fn the_table_counts_connections_and_forgets_for_good() {
+        let t = KernelTable::default();
+        let s = SessionId::parse("ses_01a23c80f3d7763fa7f63fad2f0476dd").expect("id");
+        assert_eq!(t.spec(&s), DEFAULT_SPEC);
+        t.set_spec(&s, "bash");
+        t.connect(&s);
+        t.connect(&s);
+        t.disconnect(&s);
+        assert_eq!((t.spec(&s).as_str(), t.connections(&s)), ("bash", 1));
+        t.forget(&s);
+        t.disconnect(&s);
+        assert!(
+            t.lock().is_empty(),
+            "a late disconnect brought a forgotten kernel back"
+        );
     }
 }
