@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, Mutex};
 
 /// Shell requests a client may queue behind a running cell before the connection is closed.
 const SHELL_QUEUE: usize = 64;
+/// Open websockets one kernel may have (JupyterLab opens one per notebook or console on it).
+const MAX_CONNECTIONS: u32 = 16;
 
 /// One websocket connection to one kernel.
 pub(crate) struct Conn {
@@ -122,7 +124,14 @@ pub(crate) async fn connect(
     if let Some(via) = p.via.as_mut() {
         via.session = Some(session.id.to_string());
     }
+    if !s.kernels.try_connect(&session.id, MAX_CONNECTIONS) {
+        return Err(JupyterError::new(
+            ErrorCode::RateLimited,
+            format!("a kernel takes at most {MAX_CONNECTIONS} websocket connections"),
+        ));
+    }
     let (response, ws, stream) = actix_ws::handle(&req, body).map_err(|e| {
+        s.kernels.disconnect(&session.id);
         JupyterError::new(
             ErrorCode::InvalidRequest,
             format!("not a websocket upgrade: {e}"),
@@ -148,7 +157,6 @@ pub(crate) async fn connect(
 }
 
 async fn serve(conn: Arc<Conn>, mut stream: actix_ws::AggregatedMessageStream) {
-    conn.shared.kernels.connect(&conn.kernel);
     let (shell_tx, shell_rx) = mpsc::channel(SHELL_QUEUE);
     let shell_task = actix_web::rt::spawn(shell::serve(conn.clone(), shell_rx));
     while let Some(frame) = stream.next().await {

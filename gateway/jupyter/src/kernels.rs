@@ -102,11 +102,16 @@ impl KernelTable {
             .unwrap_or_else(|| DEFAULT_SPEC.to_owned())
     }
 
-    /// One more connection to a kernel.
-    pub fn connect(&self, id: &SessionId) {
+    /// One more connection to a kernel, unless it has `max` already (one step under the lock,
+    /// so concurrent connects never pass it).
+    pub fn try_connect(&self, id: &SessionId, max: u32) -> bool {
         let mut t = self.lock();
         let e = t.entry(id.clone()).or_default();
-        e.connections = e.connections.saturating_add(1);
+        if e.connections >= max {
+            return false;
+        }
+        e.connections += 1;
+        true
     }
 
     /// One fewer (a kernel forgotten meanwhile stays forgotten).
@@ -120,7 +125,7 @@ impl KernelTable {
         self.lock().remove(id);
     }
 
-    fn connections(&self, id: &SessionId) -> u32 {
+    pub fn connections(&self, id: &SessionId) -> u32 {
         self.lock().get(id).map_or(0, |e| e.connections)
     }
 }
@@ -200,8 +205,8 @@ mod tests {
         let s = SessionId::parse("ses_01a23c80f3d7763fa7f63fad2f0476dd").expect("id");
         assert_eq!(t.spec(&s), DEFAULT_SPEC);
         t.set_spec(&s, "bash");
-        t.connect(&s);
-        t.connect(&s);
+        assert!(t.try_connect(&s, 2) && t.try_connect(&s, 2));
+        assert!(!t.try_connect(&s, 2), "past the maximum");
         t.disconnect(&s);
         assert_eq!((t.spec(&s).as_str(), t.connections(&s)), ("bash", 1));
         t.forget(&s);

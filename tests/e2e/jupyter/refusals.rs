@@ -54,6 +54,33 @@ fn another_principal_cannot_list_attach_to_or_interrupt_a_kernel() {
     let mut ws = KernelSocket::connect(&alice.channels_url(&kernel), Some(&alice.authorization))
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(ws.execute("print(1 + 1)").stdout().trim(), "2");
+
+    // A kernel takes at most 16 websockets; a closed one gives its place back.
+    let mut more: Vec<KernelSocket> = (1..16)
+        .map(|_| {
+            KernelSocket::connect(&alice.channels_url(&kernel), Some(&alice.authorization))
+                .unwrap_or_else(|e| panic!("{e:?}"))
+        })
+        .collect();
+    let seventeenth =
+        KernelSocket::connect(&alice.channels_url(&kernel), Some(&alice.authorization));
+    assert!(
+        matches!(seventeenth, Err(Refused::Status(429))),
+        "{:?}",
+        seventeenth.err()
+    );
+    drop(more.pop());
+    harness::wait_until(
+        "a closed websocket gives its place back",
+        Duration::from_secs(10),
+        || {
+            KernelSocket::connect(&alice.channels_url(&kernel), Some(&alice.authorization))
+                .is_ok_and(|c| {
+                    more.push(c);
+                    true
+                })
+        },
+    );
 }
 
 #[test]
