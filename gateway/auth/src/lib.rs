@@ -62,6 +62,15 @@ impl Authenticator {
         &self,
         authorization: Option<&str>,
     ) -> Result<Principal, GatewayError> {
+        self.authenticate_until(authorization).await.map(|(p, _)| p)
+    }
+
+    /// [`Authenticator::authenticate`], and the Unix time after which the token is refused
+    /// (its `exp` plus the issuer's leeway), for connections that outlive one request.
+    pub async fn authenticate_until(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<(Principal, Option<i64>), GatewayError> {
         let value = authorization.ok_or_else(|| {
             fail(
                 ErrorCode::MissingToken,
@@ -143,10 +152,14 @@ impl Authenticator {
                 ),
             },
         )?;
-        issuer
+        let until = data.claims["exp"].as_i64().map(|exp| {
+            exp.saturating_add(i64::try_from(issuer.settings.leeway_seconds).unwrap_or(0))
+        });
+        let p = issuer
             .settings
             .claims
-            .principal(&issuer.settings.issuer, &data.claims)
+            .principal(&issuer.settings.issuer, &data.claims)?;
+        Ok((p, until))
     }
 }
 

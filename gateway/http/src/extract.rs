@@ -29,6 +29,20 @@ pub async fn authenticate(
     authorization: Option<&str>,
     protocol: &str,
 ) -> Result<Principal, GatewayError> {
+    authenticate_until(gateway, auth, authorization, protocol)
+        .await
+        .map(|(p, _)| p)
+}
+
+/// [`authenticate`], and when an OIDC token stops being valid (Unix seconds), for a connection
+/// that outlives the request (the kernel websocket). A key has no such time: it is looked up
+/// again while the connection lives (`Gateway::recheck_access_key`).
+pub async fn authenticate_until(
+    gateway: &Gateway,
+    auth: &Authenticator,
+    authorization: Option<&str>,
+    protocol: &str,
+) -> Result<(Principal, Option<i64>), GatewayError> {
     let value = authorization.ok_or_else(|| {
         GatewayError::new(
             ErrorCode::MissingToken,
@@ -41,17 +55,19 @@ pub async fn authenticate(
             "the Authorization header is not `Bearer <token>` (or `token <token>`)",
         )
     })?;
-    let p = if is_key_secret(token) {
-        gateway.authenticate_key(token, protocol).await?
+    let (p, until) = if is_key_secret(token) {
+        (gateway.authenticate_key(token, protocol).await?, None)
     } else {
-        let mut p = auth.authenticate(Some(&format!("Bearer {token}"))).await?;
+        let (mut p, until) = auth
+            .authenticate_until(Some(&format!("Bearer {token}")))
+            .await?;
         if protocol != "rest" {
             p.via = Some(airlock_gateway_domain::Channel::new(protocol));
         }
-        p
+        (p, until)
     };
     gateway.admit(&p)?;
-    Ok(p)
+    Ok((p, until))
 }
 
 impl FromRequest for Caller {

@@ -10,7 +10,7 @@ mod routes;
 mod sse;
 
 pub use error::ApiError;
-pub use extract::authenticate;
+pub use extract::{authenticate, authenticate_until};
 pub use openapi::ApiDoc;
 
 use actix_web::web;

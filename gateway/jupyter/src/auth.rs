@@ -16,6 +16,14 @@ fn query_token(query: &str) -> Option<String> {
 }
 
 pub(crate) async fn caller(s: &Shared, req: &HttpRequest) -> Result<Principal, JupyterError> {
+    caller_until(s, req).await.map(|(p, _)| p)
+}
+
+/// The caller, and when their OIDC token expires (Unix seconds; None for a key).
+pub(crate) async fn caller_until(
+    s: &Shared,
+    req: &HttpRequest,
+) -> Result<(Principal, Option<i64>), JupyterError> {
     let header = match req.headers().get("authorization").map(|h| h.to_str()) {
         Some(Ok(h)) => Some(h.to_owned()),
         Some(Err(_)) => {
@@ -35,7 +43,7 @@ pub(crate) async fn caller(s: &Shared, req: &HttpRequest) -> Result<Principal, J
             None => None,
         },
     };
-    airlock_gateway_http::authenticate(&s.gateway, &s.auth, header.as_deref(), "jupyter")
+    airlock_gateway_http::authenticate_until(&s.gateway, &s.auth, header.as_deref(), "jupyter")
         .await
         .map_err(|e| {
             tracing::info!(code = e.code.as_str(), "jupyter authentication failed");

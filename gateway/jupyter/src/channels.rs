@@ -5,7 +5,7 @@
 //! client sends can reach the gateway's other connections.
 
 use crate::{
-    auth::caller,
+    auth::caller_until,
     error::JupyterError,
     kernels::language_of,
     rest::kernel,
@@ -36,6 +36,8 @@ pub(crate) struct Conn {
     pub principal: Principal,
     pub kernel: SessionId,
     pub language: Language,
+    /// When the OIDC token the connection was opened with expires (Unix seconds).
+    token_until: Option<i64>,
     out: Mutex<(Outgoing, actix_ws::Session)>,
     closed: AtomicBool,
     /// The kernel's `execution_count` as this connection numbers cells.
@@ -119,7 +121,7 @@ pub(crate) async fn connect(
     id: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, JupyterError> {
-    let mut p = caller(&s, &req).await?;
+    let (mut p, token_until) = caller_until(&s, &req).await?;
     let session = kernel(&s, &p, &id).await?;
     if let Some(via) = p.via.as_mut() {
         via.session = Some(session.id.to_string());
@@ -148,6 +150,7 @@ pub(crate) async fn connect(
         principal: p,
         kernel: session.id.clone(),
         language,
+        token_until,
         out: Mutex::new((Outgoing::new(format!("airlock-{}", session.id)), ws)),
         closed: AtomicBool::new(false),
         count: AtomicU64::new(0),
@@ -215,7 +218,8 @@ async fn on_frame(
         wire::BadFrame::Malformed(e) => (CloseCode::Invalid, format!("not a Jupyter message: {e}")),
         wire::BadFrame::Invalid(field) => (CloseCode::Invalid, format!("bad {field}")),
     })?;
-    // A key revoked (or expired) while the connection is open stops it at the next message.
+    // A key revoked (or expired) while the connection is open, or the OIDC token it was
+    // opened with expired, stops it at the next message.
     if let Err(e) = conn
         .shared
         .gateway
@@ -223,6 +227,13 @@ async fn on_frame(
         .await
     {
         return Err((CloseCode::Policy, e.message));
+    }
+    let now = conn.shared.gateway.now_for_api().unix_timestamp();
+    if conn.token_until.is_some_and(|until| now >= until) {
+        return Err((
+            CloseCode::Policy,
+            "the token has expired; reconnect with a fresh one".into(),
+        ));
     }
     match m.channel {
         Channel::Shell => shell_tx.try_send(m).map_err(|_| {

@@ -189,3 +189,44 @@ fn bad_frames_close_the_connection_with_a_protocol_error_and_nothing_else() {
         .count();
     assert_eq!(executions, 3, "only the three real cells ran");
 }
+
+#[test]
+fn a_websocket_stops_when_the_token_it_was_opened_with_expires() {
+    let gw = Gateway::start();
+    let oidc = harness::oidc();
+    let alice = JupyterApi::of(&gw, &format!("Bearer {}", harness::token("alice-tool")));
+    let kernel = alice.start_kernel("python3");
+    // A token of the provider's one-second resource, used at once.
+    let short = harness::token_from(&oidc.issuer, "alice-tool", "urn:airlock:short");
+    let mut ws = KernelSocket::connect(
+        &alice.channels_url(&kernel),
+        Some(&format!("Bearer {short}")),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    std::thread::sleep(Duration::from_millis(2100));
+    ws.send(
+        "shell",
+        "execute_request",
+        execute_content("print('late')"),
+        json!({}),
+    );
+    let closed = loop {
+        match ws.recv(Duration::from_secs(10)) {
+            Ok(Some(m)) => assert_ne!(
+                m["content"]["text"], "late\n",
+                "a cell ran on an expired token"
+            ),
+            Ok(None) => panic!("the connection of an expired token stayed open"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(&closed, Refused::Closed(1008, why) if why.contains("expired")),
+        "{closed:?}"
+    );
+    let cells = harness::audit_events(&gw.audit_file())
+        .into_iter()
+        .filter(|e| e["type"] == "execution.requested")
+        .count();
+    assert_eq!(cells, 0);
+}
