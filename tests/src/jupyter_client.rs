@@ -172,6 +172,29 @@ impl KernelSocket {
         Cell { reply, iopub }
     }
 
+    /// Sends a cell that prints `marker` and returns how the connection ended, failing if the
+    /// cell ran (its marker came back) or the connection stayed open.
+    pub fn closed_before_running(&mut self, marker: &str) -> Refused {
+        let code = format!("print({marker:?})");
+        self.send(
+            "shell",
+            "execute_request",
+            execute_content(&code),
+            json!({}),
+        );
+        loop {
+            match self.recv(Duration::from_secs(10)) {
+                Ok(Some(m)) => assert_ne!(
+                    m["content"]["text"].as_str().map(str::trim),
+                    Some(marker),
+                    "the cell ran"
+                ),
+                Ok(None) => panic!("the connection stayed open"),
+                Err(e) => return e,
+            }
+        }
+    }
+
     pub fn execute(&mut self, code: &str) -> Cell {
         self.request("shell", "execute_request", execute_content(code), json!({}))
     }

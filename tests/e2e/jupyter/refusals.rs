@@ -204,22 +204,7 @@ fn a_websocket_stops_when_the_token_it_was_opened_with_expires() {
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     std::thread::sleep(Duration::from_millis(2100));
-    ws.send(
-        "shell",
-        "execute_request",
-        execute_content("print('late')"),
-        json!({}),
-    );
-    let closed = loop {
-        match ws.recv(Duration::from_secs(10)) {
-            Ok(Some(m)) => assert_ne!(
-                m["content"]["text"], "late\n",
-                "a cell ran on an expired token"
-            ),
-            Ok(None) => panic!("the connection of an expired token stayed open"),
-            Err(e) => break e,
-        }
-    };
+    let closed = ws.closed_before_running("late");
     assert!(
         matches!(&closed, Refused::Closed(1008, why) if why.contains("expired")),
         "{closed:?}"
