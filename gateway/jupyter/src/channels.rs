@@ -7,7 +7,7 @@
 use crate::{
     auth::caller_until,
     error::JupyterError,
-    kernels::language_of,
+    kernels::{language_of, Published},
     rest::kernel,
     shell,
     wire::{self, Channel, Header, Outgoing},
@@ -23,7 +23,7 @@ use std::sync::{
     Arc,
 };
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{broadcast, mpsc, Mutex};
 
 /// Shell requests a client may queue behind a running cell before the connection is closed.
 const SHELL_QUEUE: usize = 64;
@@ -42,7 +42,13 @@ pub(crate) struct Conn {
     closed: AtomicBool,
     /// The kernel's `execution_count` as this connection numbers cells.
     count: AtomicU64,
+    /// This connection's number, and the kernel's iopub shared by its connections.
+    id: u64,
+    iopub: broadcast::Sender<Published>,
 }
+
+/// Connection numbers (to tell a connection its own iopub messages).
+static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 impl Conn {
     /// Sends one message; false once the client is gone.
@@ -63,11 +69,35 @@ impl Conn {
         let text = out
             .0
             .message(channel, msg_type, Some(parent), content, &date);
+        // The kernel's other connections hear its iopub too (a copy only when there are some:
+        // this connection's own subscription is one receiver).
+        if channel == Channel::Iopub && self.iopub.receiver_count() > 1 {
+            let _ = self.iopub.send((self.id, Arc::from(text.as_str())));
+        }
         if out.1.text(text).await.is_err() {
             self.closed.store(true, Ordering::SeqCst);
             return false;
         }
         true
+    }
+
+    /// Relays the other connections' iopub messages to this one until it closes.
+    async fn hear_others(self: Arc<Self>, mut rx: broadcast::Receiver<Published>) {
+        loop {
+            match rx.recv().await {
+                Ok((from, text)) if from != self.id => {
+                    let mut out = self.out.lock().await;
+                    if out.1.text(text.to_string()).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(kernel = %self.kernel, missed = n, "a slow kernel websocket missed iopub messages");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 
     pub async fn iopub(&self, msg_type: &str, parent: &Header, content: Value) -> bool {
@@ -126,12 +156,12 @@ pub(crate) async fn connect(
     if let Some(via) = p.via.as_mut() {
         via.session = Some(session.id.to_string());
     }
-    if !s.kernels.try_connect(&session.id, MAX_CONNECTIONS) {
+    let Some(iopub) = s.kernels.try_connect(&session.id, MAX_CONNECTIONS) else {
         return Err(JupyterError::new(
             ErrorCode::RateLimited,
             format!("a kernel takes at most {MAX_CONNECTIONS} websocket connections"),
         ));
-    }
+    };
     let (response, ws, stream) = actix_ws::handle(&req, body).map_err(|e| {
         s.kernels.disconnect(&session.id);
         JupyterError::new(
@@ -154,6 +184,8 @@ pub(crate) async fn connect(
         out: Mutex::new((Outgoing::new(format!("airlock-{}", session.id)), ws)),
         closed: AtomicBool::new(false),
         count: AtomicU64::new(0),
+        id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+        iopub,
     });
     actix_web::rt::spawn(serve(conn, stream));
     Ok(response)
@@ -162,6 +194,7 @@ pub(crate) async fn connect(
 async fn serve(conn: Arc<Conn>, mut stream: actix_ws::AggregatedMessageStream) {
     let (shell_tx, shell_rx) = mpsc::channel(SHELL_QUEUE);
     let shell_task = actix_web::rt::spawn(shell::serve(conn.clone(), shell_rx));
+    let others = actix_web::rt::spawn(conn.clone().hear_others(conn.iopub.subscribe()));
     while let Some(frame) = stream.next().await {
         if let Err((code, why)) = on_frame(&conn, &shell_tx, frame).await {
             tracing::info!(kernel = %conn.kernel, code = ?code, reason = why.as_str(), "closing a kernel websocket");
@@ -177,6 +210,7 @@ async fn serve(conn: Arc<Conn>, mut stream: actix_ws::AggregatedMessageStream) {
     // A running cell goes on (a kernel keeps running when its client goes, as Jupyter's do);
     // requests still queued are dropped unrun.
     let _ = shell_task.await;
+    others.abort();
     conn.shared.kernels.disconnect(&conn.kernel);
 }
 

@@ -57,11 +57,19 @@ pub struct KernelTable {
     inner: Mutex<HashMap<SessionId, KernelEntry>>,
 }
 
-#[derive(Clone)]
+/// An iopub message as one connection sent it, for the kernel's other connections.
+pub type Published = (u64, std::sync::Arc<str>);
+
+/// iopub messages a slow connection may fall behind before it misses some.
+const IOPUB_BACKLOG: usize = 1024;
+
 struct KernelEntry {
     spec: String,
     connections: u32,
     since: std::time::Instant,
+    /// Every connection's iopub messages, to all connections of the kernel (as a kernel
+    /// publishes iopub to every client). All of them are the kernel owner's.
+    iopub: tokio::sync::broadcast::Sender<Published>,
 }
 
 impl Default for KernelEntry {
@@ -70,6 +78,7 @@ impl Default for KernelEntry {
             spec: String::new(),
             connections: 0,
             since: std::time::Instant::now(),
+            iopub: tokio::sync::broadcast::Sender::new(IOPUB_BACKLOG),
         }
     }
 }
@@ -103,15 +112,20 @@ impl KernelTable {
     }
 
     /// One more connection to a kernel, unless it has `max` already (one step under the lock,
-    /// so concurrent connects never pass it).
-    pub fn try_connect(&self, id: &SessionId, max: u32) -> bool {
+    /// so concurrent connects never pass it): the kernel's iopub channel to publish on and
+    /// hear the other connections from.
+    pub fn try_connect(
+        &self,
+        id: &SessionId,
+        max: u32,
+    ) -> Option<tokio::sync::broadcast::Sender<Published>> {
         let mut t = self.lock();
         let e = t.entry(id.clone()).or_default();
         if e.connections >= max {
-            return false;
+            return None;
         }
         e.connections += 1;
-        true
+        Some(e.iopub.clone())
     }
 
     /// One fewer (a kernel forgotten meanwhile stays forgotten).
@@ -205,8 +219,8 @@ mod tests {
         let s = SessionId::parse("ses_01a23c80f3d7763fa7f63fad2f0476dd").expect("id");
         assert_eq!(t.spec(&s), DEFAULT_SPEC);
         t.set_spec(&s, "bash");
-        assert!(t.try_connect(&s, 2) && t.try_connect(&s, 2));
-        assert!(!t.try_connect(&s, 2), "past the maximum");
+        assert!(t.try_connect(&s, 2).is_some() && t.try_connect(&s, 2).is_some());
+        assert!(t.try_connect(&s, 2).is_none(), "past the maximum");
         t.disconnect(&s);
         assert_eq!((t.spec(&s).as_str(), t.connections(&s)), ("bash", 1));
         t.forget(&s);

@@ -134,7 +134,9 @@ fn bad_frames_close_the_connection_with_a_protocol_error_and_nothing_else() {
     }
 
     // A forged parent header and another session in the header change nothing: the reply
-    // goes to this connection only, as a reply to what this connection sent.
+    // goes to the connection that asked, as a reply to what it sent. The kernel's other
+    // connections (all the owner's) hear its iopub, as Jupyter kernels publish to every
+    // client, never the reply, and never as a reply to their own requests.
     let mut a = connect();
     let mut b = connect();
     let id = a.send(
@@ -152,9 +154,21 @@ fn bad_frames_close_the_connection_with_a_protocol_error_and_nothing_else() {
     b.send_raw(Message::text(forged.to_string()));
     let on_b = b.collect("forged-1", Duration::from_secs(60));
     assert_eq!(on_b.stdout().trim(), "forged");
+    assert_eq!(on_b.reply["parent_header"]["msg_id"], "forged-1");
+    let mut heard = vec![];
+    while let Ok(Some(m)) = a.recv(Duration::from_secs(2)) {
+        heard.push(m);
+    }
+    for m in &heard {
+        assert_eq!(
+            m["channel"], "iopub",
+            "a got another connection's reply: {m}"
+        );
+        assert_eq!(m["parent_header"]["msg_id"], "forged-1", "{m}");
+    }
     assert!(
-        matches!(a.recv(Duration::from_secs(2)), Ok(None)),
-        "a saw b's cell"
+        heard.iter().any(|m| m["content"]["text"] == "forged\n"),
+        "the kernel's other connection did not hear its output: {heard:?}"
     );
 
     // Requests that would run kernel code outside an execution are refused with a reply.
