@@ -40,8 +40,8 @@ pub(crate) struct Conn {
     token_until: Option<i64>,
     out: Mutex<(Outgoing, actix_ws::Session)>,
     closed: AtomicBool,
-    /// The kernel's `execution_count` as this connection numbers cells.
-    count: AtomicU64,
+    /// The kernel's `execution_count` (shared by its connections on this replica).
+    count: Arc<AtomicU64>,
     /// This connection's number, and the kernel's iopub shared by its connections.
     id: u64,
     iopub: broadcast::Sender<Published>,
@@ -127,10 +127,6 @@ impl Conn {
         self.count.load(Ordering::SeqCst)
     }
 
-    pub fn reset_count(&self) {
-        self.count.store(0, Ordering::SeqCst);
-    }
-
     /// Closes the connection with `code` and a reason the client can read.
     pub async fn close(&self, code: CloseCode, why: &str) {
         self.closed.store(true, Ordering::SeqCst);
@@ -156,7 +152,7 @@ pub(crate) async fn connect(
     if let Some(via) = p.via.as_mut() {
         via.session = Some(session.id.to_string());
     }
-    let Some(iopub) = s.kernels.try_connect(&session.id, MAX_CONNECTIONS) else {
+    let Some(with_others) = s.kernels.try_connect(&session.id, MAX_CONNECTIONS) else {
         return Err(JupyterError::new(
             ErrorCode::RateLimited,
             format!("a kernel takes at most {MAX_CONNECTIONS} websocket connections"),
@@ -183,9 +179,9 @@ pub(crate) async fn connect(
         token_until,
         out: Mutex::new((Outgoing::new(format!("airlock-{}", session.id)), ws)),
         closed: AtomicBool::new(false),
-        count: AtomicU64::new(0),
+        count: with_others.count,
         id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
-        iopub,
+        iopub: with_others.iopub,
     });
     actix_web::rt::spawn(serve(conn, stream));
     Ok(response)

@@ -70,6 +70,14 @@ struct KernelEntry {
     /// Every connection's iopub messages, to all connections of the kernel (as a kernel
     /// publishes iopub to every client). All of them are the kernel owner's.
     iopub: tokio::sync::broadcast::Sender<Published>,
+    /// The kernel's `execution_count`, shared by its connections.
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// What a connection shares with the kernel's other connections.
+pub struct Shared {
+    pub iopub: tokio::sync::broadcast::Sender<Published>,
+    pub count: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for KernelEntry {
@@ -79,6 +87,7 @@ impl Default for KernelEntry {
             connections: 0,
             since: std::time::Instant::now(),
             iopub: tokio::sync::broadcast::Sender::new(IOPUB_BACKLOG),
+            count: Default::default(),
         }
     }
 }
@@ -113,25 +122,31 @@ impl KernelTable {
 
     /// One more connection to a kernel, unless it has `max` already (one step under the lock,
     /// so concurrent connects never pass it): the kernel's iopub channel to publish on and
-    /// hear the other connections from.
-    pub fn try_connect(
-        &self,
-        id: &SessionId,
-        max: u32,
-    ) -> Option<tokio::sync::broadcast::Sender<Published>> {
+    /// hear the other connections from, and its cell counter.
+    pub fn try_connect(&self, id: &SessionId, max: u32) -> Option<Shared> {
         let mut t = self.lock();
         let e = t.entry(id.clone()).or_default();
         if e.connections >= max {
             return None;
         }
         e.connections += 1;
-        Some(e.iopub.clone())
+        Some(Shared {
+            iopub: e.iopub.clone(),
+            count: e.count.clone(),
+        })
     }
 
     /// One fewer (a kernel forgotten meanwhile stays forgotten).
     pub fn disconnect(&self, id: &SessionId) {
         if let Some(e) = self.lock().get_mut(id) {
             e.connections = e.connections.saturating_sub(1);
+        }
+    }
+
+    /// A restarted kernel counts its cells from 1 again.
+    pub fn reset_count(&self, id: &SessionId) {
+        if let Some(e) = self.lock().get(id) {
+            e.count.store(0, std::sync::atomic::Ordering::SeqCst);
         }
     }
 

@@ -182,5 +182,6 @@ async fn restart(s: web::Data<Shared>, req: HttpRequest, id: web::Path<String>) 
     let p = caller(&s, &req).await?;
     let session = kernel(&s, &p, &id).await?;
     let session = s.gateway.restart_kernel(&p, &session.id).await?;
+    s.kernels.reset_count(&session.id);
     Ok(HttpResponse::Ok().json(model(&s.kernels, &session, false)))
 }

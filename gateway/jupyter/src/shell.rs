@@ -117,7 +117,7 @@ async fn shutdown(conn: &Conn, m: &Incoming) {
     let content = match done {
         Ok(()) => {
             if restart {
-                conn.reset_count();
+                conn.shared.kernels.reset_count(&conn.kernel);
             } else {
                 conn.shared.kernels.forget(&conn.kernel);
             }

@@ -124,6 +124,10 @@ fn a_personal_access_key_runs_governed_cells_that_keep_state_stream_and_plot() {
         "{:?}",
         gone.reply
     );
+    assert_eq!(
+        gone.reply["content"]["execution_count"], 1,
+        "a restart counts from 1"
+    );
 
     // Every cell was an execution of alice, through the key, on the Jupyter channel.
     let events = harness::audit_events(&gw.audit_file());

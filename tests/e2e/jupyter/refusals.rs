@@ -155,6 +155,8 @@ fn bad_frames_close_the_connection_with_a_protocol_error_and_nothing_else() {
     let on_b = b.collect("forged-1", Duration::from_secs(60));
     assert_eq!(on_b.stdout().trim(), "forged");
     assert_eq!(on_b.reply["parent_header"]["msg_id"], "forged-1");
+    // One kernel, one count: b's cell is the kernel's second.
+    assert_eq!(on_b.reply["content"]["execution_count"], 2);
     let mut heard = vec![];
     while let Ok(Some(m)) = a.recv(Duration::from_secs(2)) {
         heard.push(m);
