@@ -5,16 +5,11 @@ use crate::harness;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 
-/// The Python with confluent-kafka (deploy/test.sh sets AIRLOCK_TEST_PYTHON).
-fn python() -> String {
-    std::env::var("AIRLOCK_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
 pub use airlock_tests::tansu::Broker;
 
 /// Every message of `topic`, read by the independent client.
 pub fn read_topic(brokers: &str, topic: &str) -> Vec<Value> {
-    let out = Command::new(python())
+    let out = Command::new(harness::python())
         .arg(harness::repo_root().join("tests/kafka/topic.py"))
         .args(["read", brokers, topic])
         .output()
@@ -33,7 +28,7 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<Value> {
 /// Writes `values` (keyed by their chain id) to a new topic, in order.
 pub fn produce_topic(brokers: &str, topic: &str, values: &[String]) {
     use std::io::Write;
-    let mut child = Command::new(python())
+    let mut child = Command::new(harness::python())
         .arg(harness::repo_root().join("tests/kafka/topic.py"))
         .args(["produce", brokers, topic])
         .stdin(Stdio::piped())

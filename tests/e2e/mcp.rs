@@ -8,10 +8,6 @@ use crate::harness::{self, Gateway};
 use serde_json::Value;
 use std::{process::Command, time::Duration};
 
-fn python() -> String {
-    std::env::var("AIRLOCK_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
 fn run_client(cmd: &mut Command) -> Value {
     let out = cmd
         .output()
@@ -32,7 +28,7 @@ fn the_python_sdk_discovers_authenticates_runs_streams_cancels_and_reads_files()
     let url = format!("{}/mcp", gw.url);
     let alice = harness::token("alice-tool");
     let out = run_client(
-        Command::new(python())
+        Command::new(harness::python())
             .arg(harness::repo_root().join("tests/mcp/python_client.py"))
             .env("MCP_URL", &url)
             .env("ISSUER", &harness::oidc().issuer)

@@ -62,15 +62,6 @@ impl Authenticator {
         &self,
         authorization: Option<&str>,
     ) -> Result<Principal, GatewayError> {
-        self.authenticate_until(authorization).await.map(|(p, _)| p)
-    }
-
-    /// [`Authenticator::authenticate`], and the Unix time after which the token is refused
-    /// (its `exp` plus the issuer's leeway), for connections that outlive one request.
-    pub async fn authenticate_until(
-        &self,
-        authorization: Option<&str>,
-    ) -> Result<(Principal, Option<i64>), GatewayError> {
         let value = authorization.ok_or_else(|| {
             fail(
                 ErrorCode::MissingToken,
@@ -88,6 +79,13 @@ impl Authenticator {
                     "the Authorization header is not a Bearer token",
                 )
             })?;
+        self.verify(token).await.map(|(p, _)| p)
+    }
+
+    /// Verifies a bare JWT (its `Authorization` scheme already taken off): the principal, and
+    /// the Unix time after which the token is refused (its `exp` plus the issuer's leeway), for
+    /// connections that outlive one request.
+    pub async fn verify(&self, token: &str) -> Result<(Principal, Option<i64>), GatewayError> {
         let unverified = header::inspect(token)?;
         let issuer = self
             .issuers

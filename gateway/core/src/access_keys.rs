@@ -41,6 +41,7 @@ pub struct MintedKey {
 }
 
 const MAX_NAME: usize = 100;
+const DISABLED: &str = "personal access keys are disabled on this gateway";
 
 impl Gateway {
     /// Mints a key for `p` (signed in with an OIDC token) named `name`, living `lifetime` (the
@@ -142,10 +143,7 @@ impl Gateway {
         protocol: &str,
     ) -> Result<Principal, GatewayError> {
         if !self.settings.access_keys.enabled {
-            return Err(err(
-                ErrorCode::InvalidAccessKey,
-                "personal access keys are disabled on this gateway",
-            ));
+            return Err(err(ErrorCode::InvalidAccessKey, DISABLED));
         }
         let key = self
             .deps
@@ -178,6 +176,9 @@ impl Gateway {
         let Some(id) = p.via.as_ref().and_then(|v| v.key.as_deref()) else {
             return Ok(());
         };
+        if !self.settings.access_keys.enabled {
+            return Err(err(ErrorCode::InvalidAccessKey, DISABLED));
+        }
         let keys = self
             .deps
             .store
@@ -185,9 +186,6 @@ impl Gateway {
             .await
             .map_err(store_err)?;
         let why = match keys.iter().find(|k| k.id == id) {
-            _ if !self.settings.access_keys.enabled => {
-                Some("personal access keys are disabled on this gateway")
-            }
             None => Some("unknown access key"),
             Some(k) => k.unusable(self.now()),
         };
@@ -201,10 +199,7 @@ impl Gateway {
         if self.settings.access_keys.enabled {
             Ok(())
         } else {
-            Err(err(
-                ErrorCode::AccessKeyNotAllowed,
-                "personal access keys are disabled on this gateway",
-            ))
+            Err(err(ErrorCode::AccessKeyNotAllowed, DISABLED))
         }
     }
 }

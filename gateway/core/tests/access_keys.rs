@@ -144,12 +144,7 @@ async fn a_key_is_refused_once_revoked_or_expired_and_unknown_secrets_never_pass
 #[tokio::test]
 async fn a_kernel_is_interrupted_and_restarted_by_its_owner_only() {
     let r = rig().await;
-    let s = r
-        .gateway
-        .create_session(&alice())
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .id;
+    let s = r.session_of(&alice()).await;
     r.backend
         .script("wait", vec![Step::Print("started\n"), Step::Block]);
     let sub = r

@@ -18,11 +18,7 @@ fn of(subject: &str, tenant: &str) -> Principal {
 }
 
 async fn session(r: &Rig, p: &Principal) -> SessionId {
-    r.gateway
-        .create_session(p)
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .id
+    r.session_of(p).await
 }
 
 type Running = (Principal, Submitted);

@@ -29,12 +29,7 @@ fn rule(r: &Rig, detector: &str, action: OutputAction) {
 /// Alice runs code that prints an IBAN policy holds, then more; the held execution, what its
 /// followers saw, and its case.
 async fn held_run(r: &Rig) -> (Execution, String, CaseId) {
-    let s = r
-        .gateway
-        .create_session(&alice())
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .id;
+    let s = r.session_of(&alice()).await;
     rule(r, "iban", OutputAction::Hold);
     r.backend.script(
         "pay",
@@ -228,12 +223,7 @@ async fn policy_that_now_blocks_the_findings_supersedes_the_case() {
 #[tokio::test]
 async fn a_block_after_a_hold_stops_the_code_and_opens_no_case() {
     let r = rig().await;
-    let s = r
-        .gateway
-        .create_session(&alice())
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .id;
+    let s = r.session_of(&alice()).await;
     rule(&r, "iban", OutputAction::Hold);
     rule(&r, "us_ssn", OutputAction::Block);
     r.backend.script(

@@ -17,11 +17,7 @@ const EMAIL: &str = "jane.doe@example.com";
 const CARD: &str = "4111 1111 1111 1111";
 
 async fn session(r: &Rig) -> SessionId {
-    r.gateway
-        .create_session(&alice())
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .id
+    r.session_of(&alice()).await
 }
 
 fn rule(r: &Rig, detector: &str, action: OutputAction, keep_last: Option<u8>) {

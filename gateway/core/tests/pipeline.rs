@@ -12,11 +12,7 @@ use fakes::{alice, bob, python, rig, rig_on, until_status, Rig, Step};
 use std::time::Duration;
 
 async fn session(r: &Rig) -> SessionId {
-    r.gateway
-        .create_session(&alice())
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .id
+    r.session_of(&alice()).await
 }
 
 async fn run(r: &Rig, s: &SessionId, code: &str) -> Execution {

@@ -19,12 +19,7 @@ fn hold(r: &Rig, result: DecisionResult) {
 
 /// A session of alice's with one held execution, and its case.
 async fn held(r: &Rig) -> (SessionId, Execution, CaseId) {
-    let s = r
-        .gateway
-        .create_session(&alice())
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .id;
+    let s = r.session_of(&alice()).await;
     hold(r, DecisionResult::Review);
     let e = r
         .gateway

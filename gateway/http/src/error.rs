@@ -30,26 +30,35 @@ pub fn body(e: &GatewayError) -> serde_json::Value {
     json!({"error": e})
 }
 
+/// The status and headers of `e`'s answer (`WWW-Authenticate` on 401, `Retry-After` when the
+/// error says when to retry): every HTTP surface of the gateway answers errors with these,
+/// whatever body shape its clients expect.
+pub fn response_head(e: &GatewayError) -> actix_web::HttpResponseBuilder {
+    let status =
+        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut b = HttpResponse::build(status);
+    if e.code.http_status() == 401 {
+        b.insert_header((
+            "WWW-Authenticate",
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                e.code.as_str()
+            ),
+        ));
+    }
+    if let Some(secs) = e.details["retry_after_seconds"].as_u64() {
+        b.insert_header(("Retry-After", secs.to_string()));
+    }
+    b
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut b = HttpResponse::build(self.status_code());
-        if self.0.code.http_status() == 401 {
-            b.insert_header((
-                "WWW-Authenticate",
-                format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                    self.0.code.as_str()
-                ),
-            ));
-        }
-        if let Some(secs) = self.0.details["retry_after_seconds"].as_u64() {
-            b.insert_header(("Retry-After", secs.to_string()));
-        }
-        b.json(body(&self.0))
+        response_head(&self.0).json(body(&self.0))
     }
 }
 

@@ -58,9 +58,7 @@ pub async fn authenticate_until(
     let (p, until) = if is_key_secret(token) {
         (gateway.authenticate_key(token, protocol).await?, None)
     } else {
-        let (mut p, until) = auth
-            .authenticate_until(Some(&format!("Bearer {token}")))
-            .await?;
+        let (mut p, until) = auth.verify(token).await?;
         if protocol != "rest" {
             p.via = Some(airlock_gateway_domain::Channel::new(protocol));
         }

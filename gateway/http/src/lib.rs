@@ -9,7 +9,7 @@ mod review_dto;
 mod routes;
 mod sse;
 
-pub use error::ApiError;
+pub use error::{response_head, ApiError};
 pub use extract::{authenticate, authenticate_until};
 pub use openapi::ApiDoc;
 

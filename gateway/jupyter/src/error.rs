@@ -1,5 +1,5 @@
-//! Errors as Jupyter Server answers them: `{"message", "reason"}` with the status of the
-//! error's code in the gateway's one error table (`reason` is that stable code).
+//! Errors as Jupyter Server answers them: `{"message", "reason"}` (`reason` the stable code),
+//! with the status and headers the REST API gives the same error (`response_head`).
 
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use airlock_gateway_domain::{ErrorCode, GatewayError};
@@ -31,11 +31,7 @@ impl ResponseError for JupyterError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut r = HttpResponse::build(self.status_code());
-        if self.0.code.http_status() == 429 {
-            r.insert_header(("Retry-After", "1"));
-        }
-        r.json(serde_json::json!({
+        airlock_gateway_http::response_head(&self.0).json(serde_json::json!({
             "message": self.0.message,
             "reason": self.0.code.as_str(),
             "details": self.0.details,

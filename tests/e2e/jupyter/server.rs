@@ -10,16 +10,12 @@ use std::{process::Command, time::Duration};
 
 const SERVER_TOKEN: &str = "jupyter-server-token-5b1c";
 
-fn python() -> String {
-    std::env::var("AIRLOCK_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
 /// Jupyter Server on a free port, its kernels on `gw`'s kernel gateway API as `bearer`.
 fn jupyter_server(gw: &Gateway, bearer: &str, dir: &std::path::Path) -> (KillOnDrop, String) {
     let port = free_port();
     let log =
         std::fs::File::create(dir.join("jupyter-server.log")).unwrap_or_else(|e| panic!("{e}"));
-    let child = Command::new(python())
+    let child = Command::new(harness::python())
         .args(["-m", "jupyter_server"])
         .arg("--ServerApp.ip=127.0.0.1")
         .arg(format!("--ServerApp.port={port}"))

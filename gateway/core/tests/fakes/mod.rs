@@ -138,6 +138,17 @@ pub async fn rig_with(store: Arc<MemStore>, instance: &str, connectors: Connecto
     }
 }
 
+impl Rig {
+    /// A new session of `p`'s.
+    pub async fn session_of(&self, p: &Principal) -> airlock_gateway_domain::SessionId {
+        self.gateway
+            .create_session(p)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .id
+    }
+}
+
 pub async fn rig() -> Rig {
     rig_on(Arc::new(MemStore::default()), "test-instance").await
 }
