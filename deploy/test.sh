@@ -48,6 +48,9 @@ command -v python3 >/dev/null || missing+=(python3)
 # curl (the in-sandbox SQL test calls sql.airlock with it), pkill (stand-in kubelet cleanup).
 command -v curl >/dev/null || missing+=(curl)
 command -v pkill >/dev/null || missing+=(procps)
+# The console's browser tests: Debian's Chromium and its WebDriver.
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -60,6 +63,8 @@ fi
 ( cd tests/oidc && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund --loglevel=error; } )
 # The official TypeScript MCP SDK, the second client of /mcp.
 ( cd tests/mcp && { [ -d node_modules/@modelcontextprotocol/sdk ] || npm ci --no-audit --no-fund --loglevel=error; } )
+# axe-core, the accessibility checker the console's browser tests run on every page.
+( cd tests/console && { [ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --loglevel=error; } )
 
 # The Kafka broker (tansu, from crates.io) and the tests' own Kafka client.
 bash deploy/install-kafka-broker.sh

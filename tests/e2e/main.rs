@@ -13,6 +13,7 @@ mod auth;
 mod bad_input;
 mod chart;
 mod connectors;
+mod console;
 mod crash_inputs;
 mod data_scopes;
 mod egress;

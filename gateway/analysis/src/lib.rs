@@ -1,6 +1,7 @@
 //! Facts about submitted code for policy: Python imports found by a real parser (rustpython),
 //! IPython magics and shell escapes, package installs attempted.
 
+pub mod highlight;
 mod python;
 mod sql;
 pub mod stack;

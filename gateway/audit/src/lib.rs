@@ -11,6 +11,7 @@
 mod jsonl_file;
 pub mod payload;
 mod query;
+mod range;
 mod recorder;
 pub mod redact;
 mod relay;
@@ -19,6 +20,7 @@ mod verify;
 
 pub use jsonl_file::{FileSync, JsonlFileSink};
 pub use query::{decisions_in, AuditPage, AuditReader, AuditScope, Auditors, MAX_PAGE};
+pub use range::{RangeCheck, MAX_RANGE_EVENTS};
 pub use recorder::{AuditOptions, AuditRecorder};
 pub use redact::Redactor;
 pub use relay::{AuditRelay, RelaySettings};

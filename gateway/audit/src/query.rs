@@ -36,7 +36,7 @@ pub enum AuditScope {
 
 /// The auditors' view of the trail.
 pub struct AuditReader {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     recorder: Arc<AuditRecorder>,
     auditors: Auditors,
 }

@@ -7,11 +7,13 @@
 //! `jsonwebtoken`, then the claim mapping to a `Principal`.
 
 mod claims;
+mod code_flow;
 mod dev_issuer;
 mod header;
 mod jwks;
 
 pub use claims::ClaimMapping;
+pub use code_flow::{CodeFlow, CodeFlowSettings, Started};
 pub use dev_issuer::{DevIssuer, DEV_ISSUER};
 pub use header::{inspect as inspect_token, parse_algorithm, Unverified};
 pub use jwks::{IssuerSettings, KeySource};

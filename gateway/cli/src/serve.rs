@@ -261,8 +261,13 @@ async fn serve(cfg: Config, workers: usize) -> anyhow::Result<()> {
     let addr = cfg.server.addr()?;
     let mcp = mcp_endpoint(&cfg, &gateway, &state.auth);
     let jupyter = jupyter_endpoint(&cfg, &gateway, &state.auth);
+    let console = console_endpoint(&cfg, &gateway, &state.auth)?;
     let server = HttpServer::new(move || {
         let app = App::new();
+        let app = match &console {
+            Some(c) => app.configure(|cfg| c.configure(cfg)),
+            None => app,
+        };
         let app = match &mcp {
             Some(m) => app.configure(|c| m.configure(c)),
             None => app,
@@ -372,6 +377,47 @@ fn mcp_endpoint(
             },
         )
     })
+}
+
+/// The web console at `/console`, unless `[console] enabled = false`; people sign in at the
+/// configured issuer, or with the development issuer's local page.
+fn console_endpoint(
+    cfg: &Config,
+    gateway: &Arc<Gateway>,
+    auth: &Arc<Authenticator>,
+) -> anyhow::Result<Option<Arc<airlock_gateway_console::Console>>> {
+    use airlock_gateway_console::{Console, ConsoleSettings, SignIn};
+    if !cfg.console.enabled {
+        return Ok(None);
+    }
+    let c = &cfg.console;
+    let sign_in = match c.sign_in(&cfg.auth.issuer_names(), cfg.auth.dev_issuer.enabled) {
+        airlock_gateway_config::SignIn::Oidc { issuer, client_id } => SignIn::Oidc(
+            airlock_gateway_auth::CodeFlow::new(airlock_gateway_auth::CodeFlowSettings {
+                issuer,
+                client_id,
+                client_secret: c.client_secret.clone(),
+                scopes: c.scopes.clone(),
+                resource: c.resource.clone(),
+            })
+            .map(Box::new)?,
+        ),
+        airlock_gateway_config::SignIn::DevIssuer => SignIn::Dev {
+            issuer: Arc::new(DevIssuer::load_or_create(&cfg.state.dir)?),
+            audience: cfg.auth.dev_issuer.audience.clone(),
+        },
+        airlock_gateway_config::SignIn::Unconfigured => SignIn::Unconfigured,
+    };
+    Ok(Some(Arc::new(Console::new(
+        gateway.clone(),
+        auth.clone(),
+        sign_in,
+        ConsoleSettings {
+            public_url: c.public_url.clone(),
+            session_ttl: Duration::from_secs(u64::from(c.session_minutes) * 60),
+            max_sessions: c.max_sessions,
+        },
+    ))))
 }
 
 /// The Jupyter kernel gateway API under `[jupyter] base_path`, unless `enabled = false`.

@@ -49,10 +49,15 @@ impl Jupyter {
                 "a path like /jupyter: starts with /, no trailing /, letters, digits, - _ . only",
             ));
         }
-        if p == "/v1" || p.starts_with("/v1/") || p == "/mcp" {
+        if p == "/v1"
+            || p.starts_with("/v1/")
+            || p == "/mcp"
+            || p == "/console"
+            || p.starts_with("/console/")
+        {
             return Err(invalid(
                 "jupyter.base_path",
-                "clashes with the REST API or /mcp",
+                "clashes with the REST API, /mcp or /console",
             ));
         }
         if self.max_message_bytes < 1024 {

@@ -7,6 +7,7 @@
 
 mod audit;
 mod connectors;
+mod console;
 mod jupyter;
 mod mcp;
 mod modes;
@@ -19,6 +20,7 @@ mod sessions;
 
 pub use audit::*;
 pub use connectors::{Connector, Vault};
+pub use console::{Console, SignIn};
 pub use jupyter::{AccessKeys, Jupyter};
 pub use mcp::Mcp;
 pub use modes::*;

@@ -30,6 +30,8 @@ pub struct Config {
     pub jupyter: crate::Jupyter,
     /// Personal access keys for tools that hold one static credential.
     pub access_keys: crate::AccessKeys,
+    /// The web console at `/console`.
+    pub console: crate::Console,
     pub rate_limits: crate::RateLimits,
     /// The credential broker for connectors.
     pub vault: Option<crate::Vault>,
@@ -53,6 +55,7 @@ impl Config {
         self.mcp.validate()?;
         self.jupyter.validate()?;
         self.access_keys.validate()?;
+        self.console.validate(&self.auth.issuer_names())?;
         self.rate_limits.validate()?;
         crate::connectors::validate(&self.vault, &self.connectors)?;
         Ok(())
@@ -162,6 +165,11 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The `issuer` of every `[[auth.issuers]]` entry.
+    pub fn issuer_names(&self) -> Vec<String> {
+        self.issuers.iter().map(|i| i.issuer.clone()).collect()
+    }
+
     fn validate(&self, server: &Server) -> Result<(), ConfigError> {
         if self.issuers.is_empty() && !self.dev_issuer.enabled {
             return Err(invalid("auth.issuers", "no issuer is configured, so every request would be refused; add an [[auth.issuers]] entry (or, on a workstation, enable [auth.dev_issuer])"));

@@ -3,11 +3,13 @@
 
 mod access_keys;
 mod connectors;
+mod dry_run;
 mod execution;
 mod files;
 mod imports;
 pub mod jobs;
 mod outputs;
+mod overview;
 mod quota;
 mod rate;
 mod readiness;
@@ -18,8 +20,10 @@ mod usage;
 
 pub use access_keys::{AccessKeySettings, MintedKey};
 pub use connectors::{ConnectorEntry, Connectors};
+pub use dry_run::DryRun;
 pub use execution::{ExecutionReply, Follow, Page, Submitted};
 pub use outputs::{NamedDetector, OutputInspection};
+pub use overview::MAX_OVERVIEW_DAYS;
 pub use quota::Caps;
 pub use rate::RateLimit;
 pub use readiness::Readiness;

@@ -268,6 +268,15 @@ impl Gateway {
         self.audit_reader.events(p, q).await
     }
 
+    /// Whether the chain holds across `shown` (events this auditor read).
+    pub async fn audit_verify_range(
+        &self,
+        p: &Principal,
+        shown: &[airlock_gateway_domain::audit::AuditEvent],
+    ) -> Result<airlock_gateway_audit::RangeCheck, GatewayError> {
+        self.audit_reader.verify_range(p, shown).await
+    }
+
     /// A signed checkpoint of this gateway's chain, for an auditor.
     pub async fn audit_checkpoint(&self, p: &Principal) -> Result<Checkpoint, GatewayError> {
         self.audit_reader.checkpoint(p).await

@@ -306,6 +306,16 @@ impl ChainVerifier {
         }
     }
 
+    /// Feeds one parsed event; returns false once a break was found.
+    pub fn push_event(&mut self, event: &AuditEvent) -> bool {
+        if self.report.broken.is_some() {
+            return false;
+        }
+        self.report.events_read += 1;
+        let position = self.report.events_read;
+        self.push(position, event)
+    }
+
     fn push(&mut self, position: u64, event: &AuditEvent) -> bool {
         if let Some(hash) = self.seen_ids.get(&event.id) {
             if *hash == event.hash && event.compute_hash() == event.hash {

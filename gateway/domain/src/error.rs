@@ -34,6 +34,8 @@ error_codes! {
     AccessKeyNotAllowed => ("access_key_not_allowed", 403, "A personal access key cannot mint, list or revoke keys: sign in with an OIDC token."),
     AccessKeyNotFound => ("access_key_not_found", 404, "No such personal access key of the caller."),
     TooManyAccessKeys => ("too_many_access_keys", 409, "The caller holds the most unrevoked, unexpired keys allowed (access_keys.max_per_principal); revoke one first."),
+    SignInFailed => ("sign_in_failed", 401, "The console sign-in did not complete (state unknown or expired, or the issuer refused the code); sign in again."),
+    CsrfRejected => ("csrf_rejected", 403, "A console form was sent without the signed-in session's CSRF token (or from another origin); nothing changed."),
     IssuerUnavailable => ("issuer_unavailable", 503, "The issuer's discovery document or JWKS could not be fetched."),
     PolicyDenied => ("policy_denied", 403, "Policy denied the request; see details.violations."),
     OutputBlocked => ("output_blocked", 403, "Output inspection found data that policy does not let leave (or holds for review); the output is withheld. See details.violations."),

@@ -128,4 +128,30 @@ pub struct Execution {
     /// The review case of held work (`pending_review`, and after its decision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_id: Option<crate::review::CaseId>,
+    /// The requester's tenant (for the console's per-tenant overview).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+impl Execution {
+    /// Why it ended other than by success, as one code: the first violation of a denial, the
+    /// error code of a failure (for counting denials and failures by code).
+    pub fn end_code(&self) -> Option<String> {
+        match self.status {
+            ExecutionStatus::Denied => self
+                .decision
+                .violations
+                .first()
+                .map(|v| v.code.clone())
+                .or_else(|| {
+                    self.error
+                        .as_ref()
+                        .and_then(|e| e.code.as_ref().map(|c| c.as_str().to_owned()))
+                }),
+            _ => self
+                .error
+                .as_ref()
+                .and_then(|e| e.code.as_ref().map(|c| c.as_str().to_owned())),
+        }
+    }
 }

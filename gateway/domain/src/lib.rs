@@ -25,6 +25,7 @@ pub mod principal;
 pub mod replay;
 pub mod review;
 pub mod session;
+pub mod stats;
 pub mod urls;
 pub mod usage;
 pub mod webhooks;

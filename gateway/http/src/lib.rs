@@ -7,7 +7,7 @@ mod extract;
 mod openapi;
 mod review_dto;
 mod routes;
-mod sse;
+pub mod sse;
 
 pub use error::{response_head, ApiError};
 pub use extract::{authenticate, authenticate_until};

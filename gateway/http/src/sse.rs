@@ -19,7 +19,7 @@ use futures::Stream;
 use std::{sync::Arc, time::Duration};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
-/// How often a follower of an execution another replica runs looks at the store.
+/// How often a follower of an execution that does not run here (yet) looks again.
 const POLL: Duration = Duration::from_millis(500);
 
 /// Whether the client asked for an event stream.
@@ -90,7 +90,7 @@ pub fn response(
         Follow::Finished(e) => Box::pin(futures::stream::once(async move {
             Ok::<_, actix_web::Error>(final_result(e))
         })),
-        Follow::Elsewhere(e) => Box::pin(polled(gateway, caller, e)),
+        Follow::Elsewhere(e) => Box::pin(awaited(gateway, caller, e, after)),
     };
     HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -133,15 +133,23 @@ fn live(job: Arc<Job>, after: u64) -> impl Stream<Item = Result<Bytes, actix_web
     )
 }
 
-/// An execution running on another replica: heartbeats until the store says it ended, then
-/// its result.
-fn polled(
+enum Waited {
+    Beat,
+    Ready(Box<Follow>),
+}
+
+/// An execution not running here yet (held for review, queued) or running on another replica:
+/// heartbeats while it waits; once it runs here, its live events; once it has ended, its
+/// result.
+fn awaited(
     gateway: Arc<Gateway>,
     caller: Principal,
     e: Execution,
+    after: u64,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    use futures::StreamExt;
     let id = e.id.clone();
-    futures::stream::unfold(
+    let waits = futures::stream::unfold(
         (gateway, caller, id, std::time::Instant::now(), false),
         |(gw, caller, id, mut beat, done)| async move {
             if done {
@@ -149,19 +157,31 @@ fn polled(
             }
             loop {
                 tokio::time::sleep(POLL).await;
-                match gw.get_execution(&caller, &id).await {
-                    Ok(e) if e.status.is_finished() => {
-                        return Some((Ok(final_result(e)), (gw, caller, id, beat, true)))
+                match gw.follow(&caller, &id).await {
+                    Ok(Follow::Elsewhere(_)) => {}
+                    Ok(ready) => {
+                        return Some((Waited::Ready(Box::new(ready)), (gw, caller, id, beat, true)))
                     }
-                    Ok(_) => {}
                     Err(_) => return None,
                 }
                 if beat.elapsed() >= HEARTBEAT {
                     beat = std::time::Instant::now();
-                    let b = Bytes::from_static(b": keepalive\n\n");
-                    return Some((Ok(b), (gw, caller, id, beat, false)));
+                    return Some((Waited::Beat, (gw, caller, id, beat, false)));
                 }
             }
         },
-    )
+    );
+    waits.flat_map(move |w| match w {
+        Waited::Ready(ready) => match *ready {
+            Follow::Live(job) => live(job, after).boxed_local(),
+            Follow::Finished(e) => {
+                futures::stream::once(futures::future::ready(Ok(final_result(e)))).boxed_local()
+            }
+            Follow::Elsewhere(_) => futures::stream::empty().boxed_local(),
+        },
+        Waited::Beat => futures::stream::once(futures::future::ready(Ok(Bytes::from_static(
+            b": keepalive\n\n",
+        ))))
+        .boxed_local(),
+    })
 }

@@ -8,6 +8,7 @@ mod codec;
 mod listing;
 mod reviews;
 mod sql_store;
+mod stats;
 mod usage;
 mod webhooks;
 

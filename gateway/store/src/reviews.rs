@@ -11,7 +11,8 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 const INSERT_CASE: &str = "INSERT INTO review_cases (id, execution_id, session_id, status, tenant, requester_key, created_at, expires_at, version, body, reviewer_scope)
  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 const UPDATE_CASE: &str =
-    "UPDATE review_cases SET status = $1, version = $2, body = $3 WHERE id = $4 AND version = $5";
+    "UPDATE review_cases SET status = $1, version = $2, body = $3, decided_at = COALESCE(decided_at, $6)
+ WHERE id = $4 AND version = $5";
 
 /// Inserts a case at version 1, or moves it from `version - 1` to `version`.
 pub async fn put_case(tx: &mut Transaction<'_, Any>, c: &ReviewCase) -> Result<(), StoreError> {
@@ -40,6 +41,7 @@ pub async fn put_case(tx: &mut Transaction<'_, Any>, c: &ReviewCase) -> Result<(
         .bind(json(c)?)
         .bind(c.id.to_string())
         .bind(version - 1)
+        .bind((c.status != CaseStatus::Pending).then(|| ms(c.updated_at)))
         .execute(&mut **tx)
         .await
         .map_err(db)?;

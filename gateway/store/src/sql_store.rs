@@ -103,8 +103,8 @@ const UPSERT_SESSION: &str = "INSERT INTO sessions (id, owner_key, principal, st
  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
  ON CONFLICT (id) DO UPDATE SET status = excluded.status, status_reason = excluded.status_reason,
  expires_at = excluded.expires_at, last_active_at = excluded.last_active_at, labels = excluded.labels";
-const UPSERT_EXECUTION: &str = "INSERT INTO executions (id, session_id, owner_key, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)
- ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body";
+const UPSERT_EXECUTION: &str = "INSERT INTO executions (id, session_id, owner_key, status, body, created_at, tenant, end_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body, end_code = excluded.end_code";
 const UPSERT_FILE: &str = "INSERT INTO files (session_id, path, size, sha256, classification, media_type) VALUES ($1, $2, $3, $4, $5, $6)
  ON CONFLICT (session_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
  classification = COALESCE(excluded.classification, files.classification), media_type = excluded.media_type";
@@ -164,6 +164,8 @@ impl StateCommit for SqlStore {
                         .bind(e.status.as_str())
                         .bind(json(&e)?)
                         .bind(ms(e.created_at))
+                        .bind(e.tenant.clone())
+                        .bind(e.end_code())
                         .execute(&mut *tx)
                         .await
                         .map_err(db)?;

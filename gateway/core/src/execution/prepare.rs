@@ -211,6 +211,7 @@ impl Gateway {
             created_at: self.now(),
             finished_at: None,
             case_id: None,
+            tenant: p.tenant.clone(),
         };
         let requested = NewEvent::new(
             types::EXECUTION_REQUESTED,

@@ -10,6 +10,7 @@ pub mod hooks;
 mod policy;
 mod reviews;
 mod sandbox;
+mod stats;
 mod usage;
 mod warehouse;
 pub use clock::{ManualClock, SequentialIds};

@@ -225,8 +225,14 @@ impl AuditOutbox for MemStore {
             .collect())
     }
 
-    async fn audit_query(&self, _query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        Ok(vec![])
+    /// By type only (what the console's fast tests ask), oldest first.
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(lock(&self.outbox)
+            .iter()
+            .filter(|e| query.event_type.as_ref().is_none_or(|t| &e.event_type == t))
+            .take(query.limit as usize)
+            .cloned()
+            .collect())
     }
 }
 

@@ -170,8 +170,11 @@ pub trait AccessKeyStore: Send + Sync {
     ) -> Result<Vec<crate::access_keys::AccessKey>, StoreError>;
 }
 
+pub use crate::stats::StatsStore;
+
 pub trait Store:
     StateCommit
+    + StatsStore
     + AccessKeyStore
     + UsageStore
     + ReviewStore
@@ -187,6 +190,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: StateCommit
+        + StatsStore
         + AccessKeyStore
         + UsageStore
         + ReviewStore
