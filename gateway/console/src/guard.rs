@@ -103,6 +103,15 @@ pub struct Viewer {
     pub sid: String,
 }
 
+/// The session cookie's name: `__Host-` behind TLS.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        COOKIE_SECURE
+    } else {
+        COOKIE_PLAIN
+    }
+}
+
 /// The console session id of the request, from whichever cookie it carries.
 pub fn session_cookie(req: &HttpRequest) -> Option<String> {
     [COOKIE_SECURE, COOKIE_PLAIN]

@@ -5,7 +5,7 @@
 //! mints its token (loopback gateways only, as the issuer itself).
 
 use crate::{
-    guard::{self, is_secure, origin, ConsoleError, Page, Viewer, COOKIE_PLAIN, COOKIE_SECURE},
+    guard::{self, cookie_name, is_secure, origin, ConsoleError, Page, Viewer},
     layout, sessions, Shared, SignIn, BASE,
 };
 use actix_web::{
@@ -50,9 +50,9 @@ fn cookie<'a>(name: &'a str, value: String, secure: bool, age: CookieAge) -> Coo
         .finish()
 }
 
-fn session_cookie(shared: &Shared, req: &HttpRequest, sid: String) -> Cookie<'static> {
+fn new_session_cookie(shared: &Shared, req: &HttpRequest, sid: String) -> Cookie<'static> {
     let secure = is_secure(shared, req);
-    let name = if secure { COOKIE_SECURE } else { COOKIE_PLAIN };
+    let name = cookie_name(secure);
     let age =
         CookieAge::seconds(i64::try_from(shared.settings.session_ttl.as_secs()).unwrap_or(3600));
     cookie(name, sid, secure, age)
@@ -159,7 +159,7 @@ async fn open_session(shared: &Shared, req: &HttpRequest, token: String, next: &
     gone.set_path("/");
     gone.make_removal();
     Ok(HttpResponse::SeeOther()
-        .cookie(session_cookie(shared, req, sid))
+        .cookie(new_session_cookie(shared, req, sid))
         .cookie(gone)
         .insert_header(("Location", next.to_owned()))
         .finish())
@@ -226,8 +226,10 @@ async fn logout(
     v.check(&shared, &req, &f.csrf)?;
     shared.sessions.close(&v.sid);
     let secure = is_secure(&shared, &req);
-    let name = if secure { COOKIE_SECURE } else { COOKIE_PLAIN };
-    let mut gone = Cookie::build(name, "").path("/").secure(secure).finish();
+    let mut gone = Cookie::build(cookie_name(secure), "")
+        .path("/")
+        .secure(secure)
+        .finish();
     gone.make_removal();
     let at_issuer = match &shared.sign_in {
         SignIn::Oidc(flow) => {

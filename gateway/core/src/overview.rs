@@ -27,7 +27,7 @@ impl Gateway {
         let days = days.clamp(1, MAX_OVERVIEW_DAYS);
         let hour = 3_600_000_i64;
         let bucket_ms = if days <= 2 { hour } else { 24 * hour };
-        let now_ms = self.now().unix_timestamp() * 1000;
+        let now_ms = airlock_gateway_domain::unix_ms(self.now());
         let since_ms = (now_ms - i64::from(days) * 24 * hour) / bucket_ms * bucket_ms;
         let q = OverviewQuery {
             scope: self.stats_scope(p),

@@ -116,15 +116,6 @@ async fn case(shared: web::Data<Shared>, v: Viewer, id: web::Path<String>) -> Pa
     Ok(page_of(page(&v, Nav::Reviews, &title, case_body(&v, &c))))
 }
 
-fn may_decide(v: &Viewer, c: &ReviewCase) -> bool {
-    c.status == CaseStatus::Pending
-        && c.requester.owner_key() != v.principal.owner_key()
-        && v.principal
-            .groups
-            .iter()
-            .any(|g| c.rules.approver_groups.contains(g))
-}
-
 fn case_body(v: &Viewer, c: &ReviewCase) -> Markup {
     let w = &c.work;
     let r = &w.request;
@@ -171,7 +162,7 @@ fn case_body(v: &Viewer, c: &ReviewCase) -> Markup {
         }
         @if let Some(reason) = &c.reason { p { "Decided by " (c.decided_by.as_deref().unwrap_or("?")) ": " (reason) } }
         div.actions {
-            @if may_decide(v, c) {
+            @if c.may_decide(&v.principal).is_ok() {
                 form method="post" action={(BASE) "/reviews/" (c.id) "/approve"} {
                     input type="hidden" name="csrf" value=(v.csrf);
                     label { "Comment (optional)" input #approve-comment name="text"; }
@@ -182,7 +173,7 @@ fn case_body(v: &Viewer, c: &ReviewCase) -> Markup {
                     label { "Reason" input #reject-reason name="text" required; }
                     button.danger #reject type="submit" { "Reject" }
                 }
-            } @else if c.status == CaseStatus::Pending && c.requester.owner_key() == v.principal.owner_key() {
+            } @else if c.status == CaseStatus::Pending && c.is_requester(&v.principal) {
                 p.muted #own-case { "This is your own request: someone else decides it." }
             }
             form method="post" action={(BASE) "/reviews/" (c.id) "/comment"} {

@@ -1,6 +1,7 @@
 //! The overview's aggregates, counted over the executions and cases in memory.
 
 use super::store::{lock, MemStore};
+use airlock_gateway_domain::unix_ms as ms;
 use airlock_gateway_domain::{
     ports::StoreError,
     review::CaseStatus,
@@ -8,10 +9,6 @@ use airlock_gateway_domain::{
 };
 use async_trait::async_trait;
 use std::collections::BTreeMap;
-
-fn ms(t: time::OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
 
 #[async_trait]
 impl StatsStore for MemStore {
