@@ -33,6 +33,8 @@
 //!     the kernels (`AIRLOCK_BENCH_ONLY=throughput`).
 //! 13. `1+1` over the Jupyter kernel websocket beside REST, a bare jupyter_client and Jupyter
 //!     Kernel Gateway (`AIRLOCK_BENCH_ONLY=jupyter`).
+//! 14. The console's pages over 10,000 cases, 1,000,000 audit events and 100,000 executions on
+//!     PostgreSQL (`AIRLOCK_BENCH_ONLY=console`).
 //!
 //! Prints a Markdown table; docs/performance.md records a run.
 
@@ -47,6 +49,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod audit;
 mod connectors;
+mod console;
 mod http;
 mod inspect;
 mod jupyter;
@@ -167,6 +170,10 @@ async fn main() {
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("mcp") {
         mcp::mcp_rows().await;
+        return;
+    }
+    if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("console") {
+        console::console_rows().await;
         return;
     }
     if std::env::var("AIRLOCK_BENCH_ONLY").as_deref() == Ok("reviews") {

@@ -17,7 +17,7 @@ const CASES: usize = 100_000;
 const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
 const SAMPLES: usize = 300;
 
-fn case(i: usize) -> ReviewCase {
+pub(crate) fn case(i: usize) -> ReviewCase {
     let now = SystemClock.now();
     let status = [
         CaseStatus::Pending,
@@ -75,7 +75,7 @@ fn case(i: usize) -> ReviewCase {
     }
 }
 
-fn psql(url: &str, sql: &str) {
+pub(crate) fn psql(url: &str, sql: &str) {
     let ok = std::process::Command::new("psql")
         .args([url, "-qtAc", sql])
         .status()

@@ -103,7 +103,7 @@ const UPSERT_SESSION: &str = "INSERT INTO sessions (id, owner_key, principal, st
  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
  ON CONFLICT (id) DO UPDATE SET status = excluded.status, status_reason = excluded.status_reason,
  expires_at = excluded.expires_at, last_active_at = excluded.last_active_at, labels = excluded.labels";
-const UPSERT_EXECUTION: &str = "INSERT INTO executions (id, session_id, owner_key, status, body, created_at, tenant, end_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+const UPSERT_EXECUTION: &str = "INSERT INTO executions (id, session_id, owner_key, status, body, created_at, tenant, end_code, created_hour) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
  ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body, end_code = excluded.end_code";
 const UPSERT_FILE: &str = "INSERT INTO files (session_id, path, size, sha256, classification, media_type) VALUES ($1, $2, $3, $4, $5, $6)
  ON CONFLICT (session_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
@@ -166,6 +166,7 @@ impl StateCommit for SqlStore {
                         .bind(ms(e.created_at))
                         .bind(e.tenant.clone())
                         .bind(e.end_code())
+                        .bind(ms(e.created_at) / 3_600_000)
                         .execute(&mut *tx)
                         .await
                         .map_err(db)?;

@@ -1,5 +1,6 @@
 //! The console's overview: aggregates over the `executions` and `review_cases` columns (never
-//! their JSON bodies), each query on an index of its scope and time.
+//! their JSON bodies), each query on an index of its scope and time. Executions count from
+//! whole hours (`created_hour`): a bucket holds the hours that start in it.
 
 use crate::{codec::db, sql_store::SqlStore};
 use airlock_gateway_domain::{
@@ -8,6 +9,9 @@ use airlock_gateway_domain::{
 };
 use async_trait::async_trait;
 use sqlx::Row;
+use std::collections::BTreeMap;
+
+const HOUR_MS: i64 = 3_600_000;
 
 /// The scope's condition, binding parameter `$n`, on `executions` (`cases` false) or on
 /// `review_cases`; and the value it binds.
@@ -29,31 +33,35 @@ fn count(n: i64) -> u64 {
 impl StatsStore for SqlStore {
     async fn overview(&self, q: &OverviewQuery) -> Result<Overview, StoreError> {
         let bucket = q.bucket_ms.max(1);
+        let since_hour = q.since_ms.div_euclid(HOUR_MS);
         let pool = &self.pool;
 
-        let (scope, value) = scope_sql(&q.scope, false, 3);
+        // By hour in SQL (an index-only scan), into the query's buckets here.
+        let (scope, value) = scope_sql(&q.scope, false, 2);
         let sql = format!(
-            "SELECT (created_at / $1) * $1 AS b, status, COUNT(*) AS n FROM executions
-             WHERE created_at >= $2{scope} GROUP BY b, status ORDER BY b, status"
+            "SELECT created_hour AS h, status, COUNT(*) AS n FROM executions
+             WHERE created_hour >= $1{scope} GROUP BY created_hour, status"
         );
-        let mut query = sqlx::query(&sql).bind(bucket).bind(q.since_ms);
+        let mut query = sqlx::query(&sql).bind(since_hour);
         if let Some(v) = &value {
             query = query.bind(v.clone());
         }
-        let mut executions = vec![];
+        let mut buckets: BTreeMap<(i64, String), u64> = BTreeMap::new();
         for r in query.fetch_all(pool).await.map_err(db)? {
-            let b: i64 = r.try_get("b").map_err(db)?;
+            let h: i64 = r.try_get("h").map_err(db)?;
             let status: String = r.try_get("status").map_err(db)?;
-            executions.push((b, status, count(r.try_get("n").map_err(db)?)));
+            let b = (h * HOUR_MS).div_euclid(bucket) * bucket;
+            *buckets.entry((b, status)).or_default() += count(r.try_get("n").map_err(db)?);
         }
+        let executions = buckets.into_iter().map(|((b, s), n)| (b, s, n)).collect();
 
         let (scope, value) = scope_sql(&q.scope, false, 2);
         let sql = format!(
-            "SELECT end_code, COUNT(*) AS n FROM executions WHERE created_at >= $1
+            "SELECT end_code, COUNT(*) AS n FROM executions WHERE created_hour >= $1
              AND status = 'denied' AND end_code IS NOT NULL{scope}
              GROUP BY end_code ORDER BY n DESC, end_code LIMIT 10"
         );
-        let mut query = sqlx::query(&sql).bind(q.since_ms);
+        let mut query = sqlx::query(&sql).bind(since_hour);
         if let Some(v) = &value {
             query = query.bind(v.clone());
         }
