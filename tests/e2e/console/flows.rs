@@ -17,6 +17,8 @@ fn a_reviewer_approves_an_analysts_held_execution_in_the_browser_and_the_analyst
     let alice = signed_in(&gw, "alice");
     alice.check_page("overview");
     alice.goto(&format!("{console}/sessions"));
+    alice.find("#new-session");
+    alice.check_page("sessions");
     alice.click("#new-session");
     alice.find("#run-code");
     alice.check_page("session");
@@ -93,6 +95,7 @@ fn a_reviewer_approves_an_analysts_held_execution_in_the_browser_and_the_analyst
     gina.find("#empty-queue");
     gina.goto(&case_url);
     assert!(gina.text("p.error").contains("case_not_found"));
+    gina.check_page("error");
 }
 
 #[test]
@@ -160,5 +163,50 @@ fn an_auditor_filters_events_sees_the_chain_verified_and_tries_the_playground() 
     assert_eq!(alice.run(before, vec![]), json!("basic 200"));
     alice.click("header form button");
     alice.find("#signed-out");
+    alice.check_page("signed-out");
     assert_eq!(alice.run(before, vec![]), json!("opaqueredirect 0"));
+}
+
+/// The quick start: with only the development issuer, the console's own sign-in form.
+#[test]
+fn the_development_issuer_signs_in_on_the_consoles_own_form_and_nowhere_else() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = harness::Gateway::configure(dir.path(), "[auth.dev_issuer]\nenabled = true\n");
+    // No identity provider: only the development issuer, as deploy/airlock.dev.toml.
+    let text = std::fs::read_to_string(&gw.config).unwrap_or_default();
+    let start = text.find("[[auth.issuers]]").unwrap_or(0);
+    let end = text[start..]
+        .find("[limits]")
+        .map_or(text.len(), |i| start + i);
+    let text = format!("{}{}", &text[..start], &text[end..]);
+    std::fs::write(&gw.config, text).unwrap_or_else(|e| panic!("{e}"));
+    gw.spawn();
+
+    let b = super::browser::Browser::start();
+    // A `next` that leaves the console is dropped (no open redirect).
+    b.goto(&format!(
+        "{}/console/login?next=https://evil.example/",
+        gw.url
+    ));
+    b.find("#subject");
+    b.check_page("dev-sign-in");
+    b.fill("#subject", "dana");
+    b.fill("#groups", "analysts");
+    b.fill("#tenant", "acme");
+    b.click("button[type=submit]");
+    b.wait_text("#who", "dana", Duration::from_secs(20));
+    assert_eq!(b.url(), format!("{}/console", gw.url));
+
+    // The form's nonce is bound to the browser that was served it.
+    let forged = b.run(
+        "return fetch('/console/login/dev', {method: 'POST', credentials: 'omit', headers: {'content-type': 'application/x-www-form-urlencoded'}, body: 'nonce=x&subject=root&groups=airlock-auditors'}).then((r) => r.status);",
+        vec![],
+    );
+    assert_eq!(forged, json!(401), "sign_in_failed");
+    // And there is no OIDC callback to abuse.
+    let cb = b.run(
+        "return fetch('/console/callback?code=x&state=y').then((r) => r.status);",
+        vec![],
+    );
+    assert_eq!(cb, json!(401));
 }
