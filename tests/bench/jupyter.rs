@@ -74,10 +74,7 @@ fn kernel_in_bwrap(runtime: &Path, dir: &Path, conn: &Path) -> std::process::Chi
         .arg(python)
         .args(["-m", "ipykernel_launcher", "-f"])
         .arg(Path::new("/workspace").join(conn.file_name().unwrap_or_default()))
-        .args([
-            "--IPKernelApp.log_level=ERROR",
-            "--HistoryManager.enabled=False",
-        ])
+        .args(airlock_sandbox_protocol::KERNEL_FLAGS)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

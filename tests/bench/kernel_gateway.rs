@@ -149,9 +149,24 @@ fn kernel_gateway_bench() -> Option<Stats> {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let spec_dir = dir.path().join("kernels/python3");
     std::fs::create_dir_all(&spec_dir).unwrap_or_else(|e| panic!("{e}"));
+    let mut argv: Vec<serde_json::Value> = vec![
+        runtime_dir()
+            .join("bin/python")
+            .display()
+            .to_string()
+            .into(),
+        "-m".into(),
+        "ipykernel_launcher".into(),
+        "-f".into(),
+        "{connection_file}".into(),
+    ];
+    argv.extend(
+        airlock_sandbox_protocol::KERNEL_FLAGS
+            .iter()
+            .map(|f| (*f).into()),
+    );
     let spec = serde_json::json!({
-        "argv": [runtime_dir().join("bin/python"), "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                 "--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"],
+        "argv": argv,
         "display_name": "Python 3", "language": "python",
     });
     std::fs::write(spec_dir.join("kernel.json"), spec.to_string())

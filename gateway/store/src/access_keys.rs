@@ -2,6 +2,7 @@
 //! secret's digest). Revocation replaces the row in the commit that audits it.
 
 use crate::{
+    batch::{Arg, Statement},
     codec::{db, json, ms, parse},
     sql_store::SqlStore,
 };
@@ -10,23 +11,23 @@ use airlock_gateway_domain::{
     ports::{AccessKeyStore, StoreError},
 };
 use async_trait::async_trait;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 const UPSERT: &str = "INSERT INTO access_keys (id, owner_key, secret_sha256, body, created_at)
      VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (id) DO UPDATE SET body = excluded.body";
 
-pub async fn put(tx: &mut Transaction<'_, Any>, k: &AccessKey) -> Result<(), StoreError> {
-    sqlx::query(UPSERT)
-        .bind(k.id.clone())
-        .bind(k.owner_key())
-        .bind(k.secret_sha256.clone())
-        .bind(json(k)?)
-        .bind(ms(k.created_at))
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(())
+pub(crate) fn statement(k: &AccessKey) -> Result<Statement, StoreError> {
+    Ok(Statement {
+        sql: UPSERT.into(),
+        args: vec![
+            Arg::Text(k.id.clone()),
+            Arg::Text(k.owner_key()),
+            Arg::Text(k.secret_sha256.clone()),
+            Arg::Text(json(k)?),
+            Arg::Int(ms(k.created_at)),
+        ],
+    })
 }
 
 fn key_from(body: &str) -> Result<AccessKey, StoreError> {

@@ -4,7 +4,9 @@
 
 mod access_keys;
 mod audit_rows;
+mod batch;
 mod codec;
+mod commit;
 mod listing;
 mod reviews;
 mod sql_store;

@@ -1,11 +1,11 @@
-use crate::codec::{db, json, ms, parse, session_from_row};
+use crate::codec::{db, parse, session_from_row};
 use airlock_gateway_domain::{
     audit::{AuditEvent, ChainHead},
     files::FileInfo,
     ids::{ExecutionId, SessionId},
     ports::{
-        AuditOutbox, AuditQuery, Change, CredentialLeases, ExecutionStore, FileStore, LeaseRecord,
-        RelayChain, RelayLeases, ReviewStore, SessionStore, StateCommit, StoreError, WebhookOutbox,
+        AuditOutbox, AuditQuery, CredentialLeases, ExecutionStore, FileStore, LeaseRecord,
+        RelayChain, RelayLeases, ReviewStore, SessionStore, StoreError, WebhookOutbox,
     },
     review::{CaseId, CaseQuery, CaseStatus, ReviewCase},
     session::SessionStatus,
@@ -56,6 +56,9 @@ impl SqlStore {
         let mut opts =
             AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
         if backend == Backend::Sqlite {
+            // A connection to a local file cannot have been dropped by a server: checking it
+            // before every use would be one more hand-off to its worker thread per call.
+            opts = opts.test_before_acquire(false);
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {
                     sqlx::query("PRAGMA journal_mode = WAL")
@@ -96,129 +99,6 @@ impl SqlStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-const UPSERT_SESSION: &str = "INSERT INTO sessions (id, owner_key, principal, status, status_reason, created_at, expires_at, last_active_at, limits, labels, instance_id)
- VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
- ON CONFLICT (id) DO UPDATE SET status = excluded.status, status_reason = excluded.status_reason,
- expires_at = excluded.expires_at, last_active_at = excluded.last_active_at, labels = excluded.labels";
-const UPSERT_EXECUTION: &str = "INSERT INTO executions (id, session_id, owner_key, status, body, created_at, tenant, end_code, created_hour) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
- ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body, end_code = excluded.end_code";
-const UPSERT_FILE: &str = "INSERT INTO files (session_id, path, size, sha256, classification, media_type) VALUES ($1, $2, $3, $4, $5, $6)
- ON CONFLICT (session_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
- classification = COALESCE(excluded.classification, files.classification), media_type = excluded.media_type";
-const INSERT_EVENTS: &str = "INSERT INTO audit_outbox (chain_id, seq, event_id, event_type, subject, hash, body, time_ms, actor, session_id, tenant) VALUES ";
-/// Columns of one event row.
-const EVENT_COLUMNS: usize = 11;
-/// Events per INSERT: 1,100 parameters, well under SQLite's and PostgreSQL's limits.
-const EVENTS_PER_INSERT: usize = 100;
-
-/// `INSERT ... VALUES ($1, ..., $10), ($11, ...)` for `n` events.
-fn insert_events_sql(n: usize) -> String {
-    let mut sql = String::from(INSERT_EVENTS);
-    for row in 0..n {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for col in 0..EVENT_COLUMNS {
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", row * EVENT_COLUMNS + col + 1));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-#[async_trait]
-impl StateCommit for SqlStore {
-    async fn commit(&self, changes: Vec<Change>, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        for change in changes {
-            match change {
-                Change::PutSession(s) => {
-                    sqlx::query(UPSERT_SESSION)
-                        .bind(s.id.to_string())
-                        .bind(s.owner.owner_key())
-                        .bind(json(&s.owner)?)
-                        .bind(s.status.as_str())
-                        .bind(s.status_reason.clone())
-                        .bind(ms(s.created_at))
-                        .bind(ms(s.expires_at))
-                        .bind(ms(s.last_active_at))
-                        .bind(json(&s.limits)?)
-                        .bind(json(&s.labels)?)
-                        .bind(s.instance_id.clone())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
-                Change::PutExecution(e) => {
-                    sqlx::query(UPSERT_EXECUTION)
-                        .bind(e.id.to_string())
-                        .bind(e.session_id.to_string())
-                        .bind(e.owner_key.clone())
-                        .bind(e.status.as_str())
-                        .bind(json(&e)?)
-                        .bind(ms(e.created_at))
-                        .bind(e.tenant.clone())
-                        .bind(e.end_code())
-                        .bind(ms(e.created_at) / 3_600_000)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
-                Change::PutFile { session_id, file } => {
-                    sqlx::query(UPSERT_FILE)
-                        .bind(session_id.to_string())
-                        .bind(file.path.clone())
-                        .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
-                        .bind(file.sha256.clone())
-                        .bind(file.classification.clone())
-                        .bind(file.media_type.clone())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
-                Change::PutCase(c) => crate::reviews::put_case(&mut tx, &c).await?,
-                Change::PutWebhook(d) => crate::webhooks::put(&mut tx, &d).await?,
-                Change::AddUsage(u) => crate::usage::add(&mut tx, &u).await?,
-                Change::PutAccessKey(k) => crate::access_keys::put(&mut tx, &k).await?,
-            }
-        }
-        // One statement per chunk of events, not one per event: every statement is a round trip
-        // to the database (for SQLite, to its worker thread), and a commit's events go together.
-        for chunk in events.chunks(EVENTS_PER_INSERT) {
-            let sql = insert_events_sql(chunk.len());
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(e.chainid.clone())
-                    .bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
-                    .bind(e.id.clone())
-                    .bind(e.event_type.clone())
-                    .bind(e.subject.clone())
-                    .bind(e.hash.clone())
-                    .bind(json(e)?)
-                    .bind(crate::audit_rows::event_time_ms(e))
-                    .bind(crate::audit_rows::event_actor(e))
-                    .bind(crate::audit_rows::event_session(e))
-                    .bind(crate::audit_rows::event_tenant(e));
-            }
-            q.execute(&mut *tx).await.map_err(db)?;
-        }
-        tx.commit().await.map_err(db)
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(db)
     }
 }
 

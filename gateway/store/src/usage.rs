@@ -1,13 +1,17 @@
 //! Usage figures: one row per UTC day, tenant (empty for none) and principal, added to in
 //! the commit of what they meter; read back summed over a range of days.
 
-use crate::{codec::db, sql_store::SqlStore};
+use crate::{
+    batch::{Arg, Statement},
+    codec::db,
+    sql_store::SqlStore,
+};
 use airlock_gateway_domain::{
     ports::{StoreError, UsageStore},
     usage::{Usage, UsageEntry, UsageQuery, UsageTotal},
 };
 use async_trait::async_trait;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 const COLUMNS: [&str; 6] = [
     "executions",
@@ -26,7 +30,8 @@ fn unsigned(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-pub async fn add(tx: &mut Transaction<'_, Any>, e: &UsageEntry) -> Result<(), StoreError> {
+/// Adds `e` to its day's row (created by the first addition).
+pub(crate) fn statement(e: &UsageEntry) -> Statement {
     let sums: Vec<String> = COLUMNS
         .iter()
         .map(|c| format!("{c} = usage_daily.{c} + excluded.{c}"))
@@ -38,20 +43,20 @@ pub async fn add(tx: &mut Transaction<'_, Any>, e: &UsageEntry) -> Result<(), St
         sums.join(", ")
     );
     let u = &e.usage;
-    sqlx::query(&sql)
-        .bind(e.day.clone())
-        .bind(e.tenant.clone().unwrap_or_default())
-        .bind(e.principal.clone())
-        .bind(signed(u.executions))
-        .bind(signed(u.cpu_ms))
-        .bind(signed(u.memory_mib_ms))
-        .bind(signed(u.egress_bytes))
-        .bind(signed(u.warehouse_rows))
-        .bind(signed(u.review_cases))
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(())
+    Statement {
+        sql: sql.into(),
+        args: vec![
+            Arg::Text(e.day.clone()),
+            Arg::Text(e.tenant.clone().unwrap_or_default()),
+            Arg::Text(e.principal.clone()),
+            Arg::Int(signed(u.executions)),
+            Arg::Int(signed(u.cpu_ms)),
+            Arg::Int(signed(u.memory_mib_ms)),
+            Arg::Int(signed(u.egress_bytes)),
+            Arg::Int(signed(u.warehouse_rows)),
+            Arg::Int(signed(u.review_cases)),
+        ],
+    }
 }
 
 #[async_trait]

@@ -1,22 +1,23 @@
 //! The webhook outbox: deliveries in the order they were written, per endpoint.
 
-use crate::codec::db;
+use crate::{
+    batch::{Arg, Statement},
+    codec::db,
+};
 use airlock_gateway_domain::{ports::StoreError, webhooks::WebhookDelivery};
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{AnyPool, Row};
 
-pub async fn put(tx: &mut Transaction<'_, Any>, d: &WebhookDelivery) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO webhook_outbox (id, endpoint, body, attempts, next_attempt_ms) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(d.id.clone())
-    .bind(d.endpoint.clone())
-    .bind(d.body.clone())
-    .bind(i64::from(d.attempts))
-    .bind(d.next_attempt_ms)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(())
+pub(crate) fn statement(d: &WebhookDelivery) -> Statement {
+    Statement {
+        sql: "INSERT INTO webhook_outbox (id, endpoint, body, attempts, next_attempt_ms) VALUES ($1, $2, $3, $4, $5)".into(),
+        args: vec![
+            Arg::Text(d.id.clone()),
+            Arg::Text(d.endpoint.clone()),
+            Arg::Text(d.body.clone()),
+            Arg::Int(i64::from(d.attempts)),
+            Arg::Int(d.next_attempt_ms),
+        ],
+    }
 }
 
 pub async fn pending(

@@ -134,9 +134,45 @@ async fn exercise(store: &SqlStore) {
         Some(0)
     );
 
-    // A commit with more events than one INSERT carries: every one lands, in order.
+    // A commit whose caller goes away half-way is all or nothing, and leaves no connection in
+    // a transaction: every commit after it (on each of the pool's connections) lands.
     let mut head = e2.head();
-    let many: Vec<AuditEvent> = (3..253)
+    for micros in [1, 30, 60, 100, 150, 200, 300, 500, 800] {
+        let cut_short = event(&head, head.seq + 1);
+        let abandoned = session();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_micros(micros),
+            store.commit(
+                vec![Change::PutSession(Box::new(abandoned.clone()))],
+                std::slice::from_ref(&cut_short),
+            ),
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let landed = store.audit_head("gw-test").await.ok().flatten() == Some(cut_short.head());
+        let session_landed = store.session(&abandoned.id).await.ok().flatten().is_some();
+        assert_eq!(landed, session_landed, "half a commit landed");
+        if landed {
+            head = cut_short.head();
+        }
+    }
+    for _ in 0..6 {
+        let e = event(&head, head.seq + 1);
+        let s = session();
+        store
+            .commit(
+                vec![Change::PutSession(Box::new(s.clone()))],
+                std::slice::from_ref(&e),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("a commit after a failed one: {e}"));
+        assert_eq!(store.session(&s.id).await.ok().flatten(), Some(s));
+        head = e.head();
+    }
+
+    // A commit with more events than one INSERT carries: every one lands, in order.
+    let first = head.seq;
+    let many: Vec<AuditEvent> = (first + 1..first + 251)
         .map(|i| {
             let e = event(&head, i);
             head = e.head();
@@ -149,7 +185,7 @@ async fn exercise(store: &SqlStore) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.audit_head("gw-test").await.ok().flatten(), Some(head));
     let after = store
-        .audit_events_after("gw-test", 2, 1000)
+        .audit_events_after("gw-test", first, 1000)
         .await
         .unwrap_or_default();
     assert_eq!(after, many);

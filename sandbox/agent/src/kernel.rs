@@ -77,10 +77,7 @@ impl Kernel {
         let mut cmd = Command::new(&cfg.python);
         cmd.args(["-m", "ipykernel_launcher", "-f"])
             .arg(&conn_file)
-            .args([
-                "--IPKernelApp.log_level=ERROR",
-                "--HistoryManager.enabled=False",
-            ])
+            .args(airlock_sandbox_protocol::KERNEL_FLAGS)
             .current_dir(&cfg.workspace)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
