@@ -129,42 +129,45 @@ fn events(events: &[AuditEvent]) -> Result<Vec<Statement>, StoreError> {
     Ok(out)
 }
 
-/// A change as a plain write; None for a review case (its write checks the version it read).
-fn statement(change: &Change) -> Result<Option<Statement>, StoreError> {
-    Ok(Some(match change {
-        Change::PutSession(s) => session(s)?,
-        Change::PutExecution(e) => execution(e)?,
-        Change::PutFile {
-            session_id,
-            file: f,
-        } => file(session_id, f),
-        Change::AddUsage(u) => crate::usage::statement(u),
-        Change::PutWebhook(d) => crate::webhooks::statement(d),
-        Change::PutAccessKey(k) => crate::access_keys::statement(k)?,
-        Change::PutCase(_) => return Ok(None),
-    }))
-}
-
 /// One write of a commit, in the order the commit gives them (a review case refers to the
 /// execution written before it).
 enum Write {
     Plain(Statement),
+    /// A review case: its write checks the version it was read at.
     Case(Box<airlock_gateway_domain::review::ReviewCase>),
+}
+
+impl Write {
+    fn of(change: Change) -> Result<Self, StoreError> {
+        Ok(Self::Plain(match change {
+            Change::PutSession(s) => session(&s)?,
+            Change::PutExecution(e) => execution(&e)?,
+            Change::PutFile {
+                session_id,
+                file: f,
+            } => file(&session_id, &f),
+            Change::AddUsage(u) => crate::usage::statement(&u),
+            Change::PutWebhook(d) => crate::webhooks::statement(&d),
+            Change::PutAccessKey(k) => crate::access_keys::statement(&k)?,
+            Change::PutCase(c) => return Ok(Self::Case(c)),
+        }))
+    }
+
+    fn plain(self) -> Option<Statement> {
+        match self {
+            Self::Plain(s) => Some(s),
+            Self::Case(_) => None,
+        }
+    }
 }
 
 #[async_trait]
 impl StateCommit for SqlStore {
     async fn commit(&self, changes: Vec<Change>, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut writes = Vec::with_capacity(changes.len() + 1);
-        for change in changes {
-            writes.push(match statement(&change)? {
-                Some(s) => Write::Plain(s),
-                None => match change {
-                    Change::PutCase(c) => Write::Case(c),
-                    _ => continue,
-                },
-            });
-        }
+        let mut writes = changes
+            .into_iter()
+            .map(Write::of)
+            .collect::<Result<Vec<_>, _>>()?;
         writes.extend(self::events(events)?.into_iter().map(Write::Plain));
         if self.backend() == Backend::Sqlite && fits_a_script(&writes) {
             let plain = writes.into_iter().filter_map(Write::plain).collect();
@@ -180,15 +183,6 @@ impl StateCommit for SqlStore {
             .await
             .map(|_| ())
             .map_err(db)
-    }
-}
-
-impl Write {
-    fn plain(self) -> Option<Statement> {
-        match self {
-            Self::Plain(s) => Some(s),
-            Self::Case(_) => None,
-        }
     }
 }
 
