@@ -19,14 +19,13 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// The flags the agent starts ipykernel with (after `-m ipykernel_launcher -f <connection>`),
 /// shared with the benchmarks' bare-kernel baselines so that they run the same kernel.
 ///
-/// `Kernel._execute_sleep=0`: ipykernel sleeps 0.5 ms after every execution before its reply,
-/// for clients that stop reading at the reply and could miss output still on its way. The agent
-/// reads until the kernel's `idle` status, which the kernel publishes on the same socket after
-/// all of the execution's output, so the sleep is only latency for it.
+/// ipykernel's 0.5 ms sleep after each execution (`Kernel._execute_sleep`) stays: without it
+/// a connection the code closed in its last line can still be in flight through the egress
+/// relay when the execution ends, and is recorded as cut (`execution_ended`) instead of
+/// finished (docs/notes.md).
 pub const KERNEL_FLAGS: &[&str] = &[
     "--IPKernelApp.log_level=ERROR",
     "--HistoryManager.enabled=False",
-    "--Kernel._execute_sleep=0",
 ];
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 8 << 20;
