@@ -6,7 +6,12 @@ use crate::{
     tls::{client_hello_sni, Sni},
 };
 use airlock_gateway_domain::egress::{EgressGrant, EgressRecord, EgressRefusal};
-use std::{collections::HashMap, net::IpAddr, time::Duration};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
@@ -84,12 +89,15 @@ async fn drain_body<S: AsyncRead + Unpin>(client: &mut S, head: &RequestHead, bu
 }
 
 /// Serves one client connection under `grant` (None: nothing is admitted), keeping `rec`
-/// current as it goes (the caller records it however the connection ends).
+/// current as it goes (the caller records it however the connection ends). `settling` is set
+/// once the connection is ending by itself: a side has closed, or a plain request is sent
+/// and only its answer is left to pass (see [`crate::Epoch::close`]).
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
     grant: Option<&EgressGrant>,
     cfg: &ProxyConfig,
     rec: &mut EgressRecord,
+    settling: &AtomicBool,
 ) {
     let mut buf = Vec::with_capacity(4096);
     let head = match read_head(&mut client, &mut buf).await {
@@ -158,9 +166,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     if head.connect {
-        tunnel(client, &head, rest, dest, rec).await;
+        tunnel(client, &head, rest, dest, rec, settling).await;
     } else {
-        forward(client, &head, rest, dest, rec).await;
+        forward(client, &head, rest, dest, rec, settling).await;
     }
 }
 
@@ -209,6 +217,7 @@ async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
     mut rest: Vec<u8>,
     dest: std::net::SocketAddr,
     rec: &mut EgressRecord,
+    settling: &AtomicBool,
 ) {
     if client
         .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -256,7 +265,7 @@ async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
         return;
     }
     rec.bytes_up = rest.len() as u64;
-    relay_both(&mut client, &mut upstream, rec).await;
+    relay_both(&mut client, &mut upstream, rec, settling).await;
 }
 
 /// Plain HTTP: exactly the admitted request goes upstream (head in origin form without proxy
@@ -269,6 +278,7 @@ async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
     mut rest: Vec<u8>,
     dest: std::net::SocketAddr,
     rec: &mut EgressRecord,
+    settling: &AtomicBool,
 ) {
     let Some(mut upstream) = connect(dest).await else {
         drain_body(&mut client, head, rest.len()).await;
@@ -311,6 +321,7 @@ async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
             _ => return,
         }
     }
+    settling.store(true, Ordering::Release);
     loop {
         match upstream.read(&mut chunk).await {
             Ok(n) if n > 0 => {
@@ -325,9 +336,14 @@ async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = client.shutdown().await;
 }
 
-/// Bytes both ways, counted as they pass (the record stays current if the connection is cut).
-async fn relay_both<C, U>(client: &mut C, upstream: &mut U, rec: &mut EgressRecord)
-where
+/// Bytes both ways, counted as they pass (the record stays current if the connection is cut);
+/// settling once either side has closed.
+async fn relay_both<C, U>(
+    client: &mut C,
+    upstream: &mut U,
+    rec: &mut EgressRecord,
+    settling: &AtomicBool,
+) where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
@@ -342,14 +358,22 @@ where
                     if uw.write_all(&up[..n]).await.is_err() { break; }
                     rec.bytes_up += n as u64;
                 }
-                _ => { client_open = false; let _ = uw.shutdown().await; }
+                _ => {
+                    client_open = false;
+                    settling.store(true, Ordering::Release);
+                    let _ = uw.shutdown().await;
+                }
             },
             r = ur.read(&mut down), if upstream_open => match r {
                 Ok(n) if n > 0 => {
                     if cw.write_all(&down[..n]).await.is_err() { break; }
                     rec.bytes_down += n as u64;
                 }
-                _ => { upstream_open = false; let _ = cw.shutdown().await; }
+                _ => {
+                    upstream_open = false;
+                    settling.store(true, Ordering::Release);
+                    let _ = cw.shutdown().await;
+                }
             },
         }
     }

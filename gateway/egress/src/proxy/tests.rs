@@ -60,7 +60,7 @@ async fn through(request: Vec<u8>, g: Option<EgressGrant>) -> (EgressRecord, Vec
     let cfg = config();
     let task = tokio::spawn(async move {
         let mut rec = EgressRecord::default();
-        serve(b, g.as_ref(), &cfg, &mut rec).await;
+        serve(b, g.as_ref(), &cfg, &mut rec, &Default::default()).await;
         rec
     });
     a.write_all(&request)
@@ -220,4 +220,99 @@ async fn an_open_tunnel_is_cut_and_recorded_when_its_execution_ends() {
     // The client side is closed too.
     let mut rest = vec![];
     let _ = tokio::time::timeout(Duration::from_secs(2), a.read_to_end(&mut rest)).await;
+}
+
+/// An upstream that answers "late" once the client side has closed (after `delay`, or never
+/// when None): its port, and a signal sent when it saw the client's close.
+async fn closing_upstream(delay: Option<Duration>) -> (u16, tokio::sync::oneshot::Receiver<()>) {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    let (saw_close, closed) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let Ok((mut s, _)) = l.accept().await else {
+            return;
+        };
+        let mut sink = vec![];
+        let _ = s.read_to_end(&mut sink).await;
+        let _ = saw_close.send(());
+        match delay {
+            Some(d) => {
+                tokio::time::sleep(d).await;
+                let _ = s.write_all(b"late").await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    });
+    (p, closed)
+}
+
+/// An epoch granting `allowed.test:{port}`, a tunnel through it, and the epoch's log.
+async fn tunnel_in_epoch(port: u16) -> (Arc<Epoch>, Arc<EgressLog>, tokio::io::DuplexStream) {
+    let log = Arc::new(EgressLog::default());
+    let epoch = Epoch::new(grant(&[&format!("allowed.test:{port}")]), log.clone());
+    let (mut a, b) = tokio::io::duplex(1 << 16);
+    epoch.serve(b, config());
+    let mut hello = format!("CONNECT allowed.test:{port} HTTP/1.1\r\n\r\n").into_bytes();
+    hello.extend_from_slice(&build_client_hello(Some("allowed.test")));
+    a.write_all(&hello).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut buf = [0u8; 64];
+    let n = a.read(&mut buf).await.unwrap_or(0);
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("200"));
+    (epoch, log, a)
+}
+
+#[tokio::test]
+async fn a_connection_closing_when_its_execution_ends_finishes_and_is_recorded_as_finished() {
+    // The code closed its side in its last line; the upstream's answer and close follow after
+    // the execution ended. Within the grace that is a finished connection, not a cut one.
+    let (p, closed) = closing_upstream(Some(Duration::from_millis(200))).await;
+    let (epoch, log, mut a) = tunnel_in_epoch(p).await;
+    a.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+    closed.await.unwrap_or_else(|e| panic!("{e}"));
+    epoch.close().await;
+    let recs = log.take();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].reason, None, "{recs:?}");
+    assert!(recs[0].admitted && recs[0].bytes_down == 4, "{recs:?}");
+    let mut rest = vec![];
+    let _ = tokio::time::timeout(Duration::from_secs(2), a.read_to_end(&mut rest)).await;
+    assert_eq!(rest, b"late");
+}
+
+#[tokio::test]
+async fn a_closing_connection_that_does_not_finish_within_the_grace_is_cut() {
+    let (p, closed) = closing_upstream(None).await;
+    let (epoch, log, mut a) = tunnel_in_epoch(p).await;
+    a.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+    closed.await.unwrap_or_else(|e| panic!("{e}"));
+    epoch.close().await;
+    let recs = log.take();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].reason.map(|r| r.as_str()), Some("execution_ended"));
+}
+
+#[tokio::test]
+async fn a_plain_request_sent_before_its_execution_ended_gets_its_answer_and_is_finished() {
+    // The upstream answers 300 ms after the request's last byte, after the execution ended.
+    let (p, seen) = upstream().await;
+    let log = Arc::new(EgressLog::default());
+    let epoch = Epoch::new(grant(&[&format!("allowed.test:{p}")]), log.clone());
+    let (mut a, b) = tokio::io::duplex(1 << 16);
+    epoch.serve(b, config());
+    let req = format!("GET http://allowed.test:{p}/x HTTP/1.1\r\nHost: allowed.test:{p}\r\n\r\n");
+    a.write_all(req.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    while seen.lock().map(|v| v.is_empty()).unwrap_or(true) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    epoch.close().await;
+    let recs = log.take();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].reason, None, "{recs:?}");
+    let mut out = vec![];
+    let _ = tokio::time::timeout(Duration::from_secs(2), a.read_to_end(&mut out)).await;
+    assert!(String::from_utf8_lossy(&out).ends_with("pong"), "{out:?}");
 }
