@@ -60,6 +60,78 @@ pub struct RunResult {
     pub kernel_restarted: bool,
 }
 
+/// How long an interrupted kernel has to return to idle, and answer the interrupt, before it
+/// is restarted.
+const INTERRUPT_WAIT: Duration = Duration::from_secs(3);
+
+/// Where one execution stands: what the kernel sent back, and any interrupt sent to it.
+#[derive(Default)]
+struct RunState {
+    idle: bool,
+    reply_status: Option<String>,
+    interrupt: Option<Interrupt>,
+    cancelled: bool,
+}
+
+/// An `interrupt_request` sent, and whether its reply came: the kernel signals its process
+/// group before it replies, so after the reply the signal cannot land in a later cell.
+struct Interrupt {
+    id: String,
+    sent: Instant,
+    answered: bool,
+}
+
+impl RunState {
+    /// Over once the kernel is idle with its reply, and any interrupt it was sent is answered
+    /// (one still on its way could interrupt the next cell instead).
+    fn over(&self) -> bool {
+        self.idle
+            && self.reply_status.is_some()
+            && self.interrupt.as_ref().is_none_or(|i| i.answered)
+    }
+
+    fn end(&self, out: &OutputCollector) -> RunEnd {
+        if self.cancelled {
+            RunEnd::Cancelled
+        } else if self.interrupt.is_some() {
+            RunEnd::TimedOut
+        } else if self.reply_status.as_deref() == Some("ok") && out.error.is_none() {
+            RunEnd::Completed
+        } else {
+            RunEnd::Failed
+        }
+    }
+}
+
+/// Takes one iopub message of the running execution into `out`; true when it says the kernel
+/// is idle again.
+fn take_iopub(m: &Message, out: &mut OutputCollector) -> bool {
+    let text = |k: &str| m.content.get(k).and_then(Value::as_str).unwrap_or("");
+    match m.msg_type.as_str() {
+        "status" => return text("execution_state") == "idle",
+        "stream" => {
+            let name = m.content.get("name").and_then(Value::as_str).unwrap_or("stdout");
+            out.stream(name, text("text"));
+        }
+        "execute_result" | "display_data" => {
+            if let Some(Value::Object(data)) = m.content.get("data") {
+                out.output(&m.msg_type, data.clone().into_iter().collect());
+            }
+        }
+        "error" => {
+            let tb = m
+                .content
+                .get("traceback")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(strip_ansi).collect())
+                .unwrap_or_default();
+            out.error(text("ename").to_owned(), strip_ansi(text("evalue")), tb);
+        }
+        _ => {}
+    }
+    false
+}
+
 impl Kernel {
     pub async fn start(cfg: KernelConfig) -> anyhow::Result<Self> {
         let key = uuid::Uuid::new_v4().simple().to_string();
@@ -264,43 +336,29 @@ impl Kernel {
         );
         self.shell.send(msg).await?;
         let deadline = Instant::now() + limit;
-        let mut idle = false;
-        let mut reply_status: Option<String> = None;
-        let mut interrupted_at: Option<Instant> = None;
-        let mut cancelled = false;
+        let mut run = RunState::default();
         let mut exited = self.exited.clone();
-        while !(idle && reply_status.is_some()) {
-            let wake = interrupted_at.map_or(deadline, |t| t + Duration::from_secs(3));
+        while !run.over() {
+            let wake = run
+                .interrupt
+                .as_ref()
+                .map_or(deadline, |i| i.sent + INTERRUPT_WAIT);
             tokio::select! {
                 r = self.shell.recv() => {
                     if let Some(m) = r.ok().and_then(|m| self.signer.parse(m)) {
                         if m.parent_msg_id.as_deref() == Some(&id) {
-                            reply_status = Some(m.content.get("status").and_then(Value::as_str).unwrap_or("error").to_owned());
+                            run.reply_status = Some(m.content.get("status").and_then(Value::as_str).unwrap_or("error").to_owned());
                         }
                     }
                 }
+                r = self.control.recv() => {
+                    if let (Some(m), Some(i)) = (r.ok().and_then(|m| self.signer.parse(m)), run.interrupt.as_mut()) {
+                        i.answered |= m.parent_msg_id.as_deref() == Some(&i.id);
+                    }
+                }
                 Some(m) = self.iopub.recv() => {
-                    if m.parent_msg_id.as_deref() != Some(&id) { continue; }
-                    match m.msg_type.as_str() {
-                        "status" => idle |= m.content.get("execution_state").and_then(Value::as_str) == Some("idle"),
-                        "stream" => {
-                            let name = m.content.get("name").and_then(Value::as_str).unwrap_or("stdout");
-                            let text = m.content.get("text").and_then(Value::as_str).unwrap_or("");
-                            out.stream(name, text);
-                        }
-                        "execute_result" | "display_data" => {
-                            if let Some(Value::Object(data)) = m.content.get("data") {
-                                out.output(&m.msg_type, data.clone().into_iter().collect());
-                            }
-                        }
-                        "error" => {
-                            let s = |k: &str| m.content.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-                            let tb = m.content.get("traceback").and_then(Value::as_array).map(|a| {
-                                a.iter().filter_map(Value::as_str).map(strip_ansi).collect()
-                            }).unwrap_or_default();
-                            out.error(s("ename"), strip_ansi(&s("evalue")), tb);
-                        }
-                        _ => {}
+                    if m.parent_msg_id.as_deref() == Some(&id) {
+                        run.idle |= take_iopub(&m, out);
                     }
                 }
                 _ = exited.changed() => {
@@ -308,40 +366,39 @@ impl Kernel {
                     let signal = code.filter(|c| *c < 0).map(|c| -c);
                     return Ok(RunResult { end: RunEnd::KernelDied, signal, kernel_restarted: false });
                 }
-                _ = cancel.cancelled(), if !cancelled => {
-                    cancelled = true;
-                    if interrupted_at.is_none() {
-                        interrupted_at = Some(Instant::now());
-                        let (_, msg) = self.signer.request("interrupt_request", json!({}));
-                        let _ = self.control.send(msg).await;
+                _ = cancel.cancelled(), if !run.cancelled => {
+                    run.cancelled = true;
+                    if run.interrupt.is_none() {
+                        run.interrupt = Some(self.interrupt().await);
                     }
                 }
                 _ = tokio::time::sleep_until(wake) => {
-                    if interrupted_at.is_some() {
-                        // Interrupt did not help: the caller restarts the kernel.
-                        let end = if cancelled { RunEnd::Cancelled } else { RunEnd::TimedOut };
+                    if run.interrupt.is_some() {
+                        // The interrupt did not return the kernel to idle in time (or was not
+                        // answered, so it may still land later): the caller restarts the kernel.
+                        let end = if run.cancelled { RunEnd::Cancelled } else { RunEnd::TimedOut };
                         return Ok(RunResult { end, signal: None, kernel_restarted: true });
                     }
-                    interrupted_at = Some(Instant::now());
-                    let (_, msg) = self.signer.request("interrupt_request", json!({}));
-                    let _ = self.control.send(msg).await;
+                    run.interrupt = Some(self.interrupt().await);
                 }
             }
         }
-        let end = if cancelled {
-            RunEnd::Cancelled
-        } else if interrupted_at.is_some() {
-            RunEnd::TimedOut
-        } else if reply_status.as_deref() == Some("ok") && out.error.is_none() {
-            RunEnd::Completed
-        } else {
-            RunEnd::Failed
-        };
         Ok(RunResult {
-            end,
+            end: run.end(out),
             signal: None,
             kernel_restarted: false,
         })
+    }
+
+    /// Asks the kernel to interrupt what it runs (SIGINT to its process group).
+    async fn interrupt(&mut self) -> Interrupt {
+        let (id, msg) = self.signer.request("interrupt_request", json!({}));
+        let _ = self.control.send(msg).await;
+        Interrupt {
+            id,
+            sent: Instant::now(),
+            answered: false,
+        }
     }
 
     pub async fn restart(&mut self) -> anyhow::Result<()> {
