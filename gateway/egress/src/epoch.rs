@@ -6,8 +6,9 @@
 //! A connection the code closed in its last line can still be on its way through the sandbox's
 //! relay when the execution ends. Cutting it then would record a finished request as cut, so
 //! the cut is not instant: every connection gets [`SETTLE`] for a close in flight to arrive, and
-//! one that is ending by itself (a side closed, or only a plain request's answer left to pass)
-//! gets up to [`GRACE`] to finish. Both are bounded, so the execution's end still is too.
+//! one that is ending by itself (only the upstream's answer left to pass: the code closed its
+//! side of a tunnel, or sent all of a plain request) gets up to [`GRACE`] to finish. Nothing
+//! the code sends after its execution ended gets further than [`SETTLE`]. Both are bounded, so the execution's end still is too.
 
 use crate::proxy::{serve, ProxyConfig};
 use airlock_gateway_domain::egress::{EgressGrant, EgressLog, EgressRecord, EgressRefusal};

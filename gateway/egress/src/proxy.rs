@@ -90,8 +90,8 @@ async fn drain_body<S: AsyncRead + Unpin>(client: &mut S, head: &RequestHead, bu
 
 /// Serves one client connection under `grant` (None: nothing is admitted), keeping `rec`
 /// current as it goes (the caller records it however the connection ends). `settling` is set
-/// once the connection is ending by itself: a side has closed, or a plain request is sent
-/// and only its answer is left to pass (see [`crate::Epoch::close`]).
+/// once the connection is ending by itself: only the upstream's answer is left to pass (the
+/// client closed its side of a tunnel, or a plain request is sent) (see [`crate::Epoch::close`]).
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
     grant: Option<&EgressGrant>,
@@ -337,7 +337,9 @@ async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Bytes both ways, counted as they pass (the record stays current if the connection is cut);
-/// settling once either side has closed.
+/// settling once the client (the code's side) has closed: from then on only the upstream's
+/// answer can pass. An upstream that closes first does not settle it, or a granted host could
+/// hold a connection open for the code to keep sending after its execution ended.
 async fn relay_both<C, U>(
     client: &mut C,
     upstream: &mut U,
@@ -369,11 +371,7 @@ async fn relay_both<C, U>(
                     if cw.write_all(&down[..n]).await.is_err() { break; }
                     rec.bytes_down += n as u64;
                 }
-                _ => {
-                    upstream_open = false;
-                    settling.store(true, Ordering::Release);
-                    let _ = cw.shutdown().await;
-                }
+                _ => { upstream_open = false; let _ = cw.shutdown().await; }
             },
         }
     }

@@ -110,7 +110,11 @@ fn take_iopub(m: &Message, out: &mut OutputCollector) -> bool {
     match m.msg_type.as_str() {
         "status" => return text("execution_state") == "idle",
         "stream" => {
-            let name = m.content.get("name").and_then(Value::as_str).unwrap_or("stdout");
+            let name = m
+                .content
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("stdout");
             out.stream(name, text("text"));
         }
         "execute_result" | "display_data" => {

@@ -19,13 +19,14 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// The flags the agent starts ipykernel with (after `-m ipykernel_launcher -f <connection>`),
 /// shared with the benchmarks' bare-kernel baselines so that they run the same kernel.
 ///
-/// ipykernel's 0.5 ms sleep after each execution (`Kernel._execute_sleep`) stays: without it
-/// a connection the code closed in its last line can still be in flight through the egress
-/// relay when the execution ends, and is recorded as cut (`execution_ended`) instead of
-/// finished (docs/notes.md).
+/// ipykernel's 0.5 ms sleep after each execution (`Kernel._execute_sleep`) is off: the agent
+/// reads until the `idle` status, so the sleep is pure latency. A connection the code closed in
+/// its last line may still be in flight through the egress relay when the execution ends; the
+/// egress epoch gives such closing connections a grace to finish (gateway/egress/src/epoch.rs).
 pub const KERNEL_FLAGS: &[&str] = &[
     "--IPKernelApp.log_level=ERROR",
     "--HistoryManager.enabled=False",
+    "--Kernel._execute_sleep=0",
 ];
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 8 << 20;

@@ -316,3 +316,49 @@ async fn a_plain_request_sent_before_its_execution_ended_gets_its_answer_and_is_
     let _ = tokio::time::timeout(Duration::from_secs(2), a.read_to_end(&mut out)).await;
     assert!(String::from_utf8_lossy(&out).ends_with("pong"), "{out:?}");
 }
+
+/// An upstream that closes its side at once and keeps reading: its port, and what it read.
+async fn half_closing_upstream() -> (u16, Arc<std::sync::Mutex<Vec<u8>>>) {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    let got = Arc::new(std::sync::Mutex::new(vec![]));
+    let g2 = got.clone();
+    tokio::spawn(async move {
+        let Ok((mut s, _)) = l.accept().await else {
+            return;
+        };
+        let _ = s.shutdown().await;
+        let mut b = [0u8; 4096];
+        while let Ok(n) = s.read(&mut b).await {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut v) = g2.lock() {
+                v.extend_from_slice(&b[..n]);
+            }
+        }
+    });
+    (p, got)
+}
+
+#[tokio::test]
+async fn an_upstream_closing_first_does_not_let_the_code_send_after_its_execution_ended() {
+    // A granted host that half-closes must not buy the code a grace to keep uploading.
+    let (p, got) = half_closing_upstream().await;
+    let (epoch, log, mut a) = tunnel_in_epoch(p).await;
+    let mut eof = vec![];
+    a.read_to_end(&mut eof)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let closing = tokio::spawn(async move { epoch.close().await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = a.write_all(b"after-the-end").await;
+    closing.await.unwrap_or_else(|e| panic!("{e}"));
+    let recs = log.take();
+    assert_eq!(recs[0].reason.map(|r| r.as_str()), Some("execution_ended"));
+    let seen = got.lock().map(|v| v.clone()).unwrap_or_default();
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(!seen.contains("after-the-end"), "{seen}");
+}
