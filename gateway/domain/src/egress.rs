@@ -66,7 +66,7 @@ egress_refusals! {
     BadRequest => ("bad_request", "A malformed proxy request (or `sql.airlock` request)."),
     TooLarge => ("too_large", "A request head or `sql.airlock` body over its size limit."),
     UpstreamUnreachable => ("upstream_unreachable", "The name does not resolve or the upstream refused the connection."),
-    ExecutionEnded => ("execution_ended", "Cut when its execution ended (a connection never outlives the execution that opened it)."),
+    ExecutionEnded => ("execution_ended", "Cut when its execution ended (a connection never outlives the execution that opened it: one still open gets 25 ms for a close in flight to arrive, and one the code has finished sending on up to 1 s for the answer to pass)."),
     PeerRefused => ("peer_refused", "A process other than the sandbox's connected to its egress socket."),
     PackageNotGranted => ("package_not_granted", "The package index refused a file: the package or version is not one the execution may install."),
     PackageHashMismatch => ("package_hash_mismatch", "The package file's hash is not one the policy pinned."),
