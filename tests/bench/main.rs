@@ -251,11 +251,25 @@ async fn main() {
         &bare,
         false,
     );
+    let raw = jupyter::raw_zmq_client(&runtime_dir(), 300);
+    row(
+        "`1+1` over raw ZeroMQ to ipykernel in bubblewrap (the kernel's floor)",
+        &raw,
+        false,
+    );
     println!();
     println!(
         "`1+1` through HTTP / bare jupyter_client: {:.2}x at p50 (target <= 1.0), {:.2}x at p99",
         warm.p50 / bare.p50,
         warm.p99 / bare.p99
+    );
+    // An audit record's commit (outbox only): what each of an execution's two commits costs.
+    let two_commits = 2.0 * outbox_only.p50;
+    println!(
+        "what jupyter_client adds to the kernel: {:.2} ms at p50; the kernel's floor plus two durable commits (one before the code runs, one after): {:.2} ms = {:.2}x the bare client",
+        bare.p50 - raw.p50,
+        raw.p50 + two_commits,
+        (raw.p50 + two_commits) / bare.p50
     );
     println!(
         "policy: {:.0} decisions/s at p50; default bundle / baseline p50 = {:.2}x",
