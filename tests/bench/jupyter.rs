@@ -15,8 +15,8 @@ use std::{
     time::Duration,
 };
 
-/// The client: `execute_interactive`, the documented blocking call, 20 warm-up runs, then
-/// `n` timed ones; prints the seconds of each as JSON.
+/// The client: `execute_interactive`, the documented blocking call; its `one()` is timed by
+/// [`TIMED_RUNS`].
 const CLIENT: &str = r#"
 import json, sys, time
 from jupyter_client import BlockingKernelClient
@@ -28,23 +28,14 @@ out = {}
 def hook(msg):
     if msg["msg_type"] == "execute_result":
         out["r"] = msg["content"]["data"]["text/plain"]
-def run():
+def one():
     out.clear()
     reply = kc.execute_interactive("1+1", output_hook=hook, timeout=30)
     assert reply["content"]["status"] == "ok" and out.get("r") == "2", (reply, out)
-for _ in range(20):
-    run()
-times = []
-for _ in range(int(sys.argv[2])):
-    t = time.perf_counter()
-    run()
-    times.append(time.perf_counter() - t)
-kc.stop_channels()
-print(json.dumps(times))
 "#;
 
 /// The floor: `1+1` as one signed `execute_request` on a raw DEALER socket, read until the
-/// reply and the kernel's `idle` on a raw SUB socket; 20 warm-up runs, then `n` timed ones.
+/// reply and the kernel's `idle` on a raw SUB socket; its `one()` is timed by [`TIMED_RUNS`].
 const RAW_CLIENT: &str = r#"
 import hashlib, hmac, json, sys, time, uuid, zmq
 cfg = json.load(open(sys.argv[1]))
@@ -66,7 +57,7 @@ def send(msg_type, content):
         sig.update(p)
     shell.send_multipart([b"<IDS|MSG>", sig.hexdigest().encode()] + parts)
     return msg_id
-def parent_and_type(frames):
+def parent_type_content(frames):
     i = frames.index(b"<IDS|MSG>")
     header, parent = json.loads(frames[i + 2]), json.loads(frames[i + 3])
     return parent.get("msg_id"), header["msg_type"], json.loads(frames[i + 5])
@@ -83,7 +74,7 @@ def run(msg_type, content, timeout_ms):
         if left <= 0:
             return None, None
         for sock, _ in poller.poll(left):
-            parent, t, c = parent_and_type(sock.recv_multipart())
+            parent, t, c = parent_type_content(sock.recv_multipart())
             if parent != msg_id:
                 continue
             if sock is shell:
@@ -101,6 +92,11 @@ code = {"code": "1+1", "silent": False, "store_history": True, "user_expressions
 def one():
     reply, result = run("execute_request", code, 30000)
     assert reply["status"] == "ok" and result == "2", (reply, result)
+"#;
+
+/// Appended to a client that defines `one()`: 20 warm-up runs, then `n` timed ones; prints the
+/// seconds of each as JSON.
+const TIMED_RUNS: &str = r#"
 for _ in range(20):
     one()
 times = []
@@ -178,7 +174,8 @@ fn client_to_kernel_in_bwrap(runtime: &Path, client: &str, n: usize) -> Stats {
     std::fs::write(&conn, spec.to_string()).unwrap_or_else(|e| panic!("{e}"));
     let mut kernel = kernel_in_bwrap(runtime, dir.path(), &conn);
     let client = Command::new(runtime.join("bin/python"))
-        .args(["-c", client])
+        .arg("-c")
+        .arg(format!("{client}{TIMED_RUNS}"))
         .arg(&conn)
         .arg(n.to_string())
         .output()
